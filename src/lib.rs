@@ -2,4 +2,14 @@
 //! their terminals side by side. The binary (`main.rs`) is a thin shell over
 //! this library so tests can drive everything headless.
 
+pub mod app;
+pub mod backends;
+pub mod cli;
+pub mod crash;
+pub mod logging;
 pub mod manifest;
+pub mod sanitize;
+pub mod secret;
+pub mod session;
+pub mod state;
+pub mod ui;

@@ -1,1 +1,38 @@
-fn main() {}
+//! `bottle`: parse the command line, set up logging and crash reports, then
+//! run a command or the workspace.
+
+use bottle::{cli, crash, logging, state::Home};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let home = match Home::from_env() {
+        Ok(h) => h,
+        Err(e) => return fail(&e),
+    };
+    // Logging problems must not stop `check` or the workspace; say so once.
+    let _log_guard = match logging::init(&home) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("bottle: warning: logging disabled: {e:#}");
+            None
+        }
+    };
+    crash::install(home);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), command = ?args.command, "start");
+    let result = match &args.command {
+        Some(command) => cli::dispatch(&args, command),
+        None => cli::workspace(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    tracing::error!("{e:#}");
+    eprintln!("bottle: error: {e:#}");
+    ExitCode::from(1)
+}

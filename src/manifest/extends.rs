@@ -125,7 +125,7 @@ fn overlay(base: &mut Bottle, child: &BottleDef) {
 }
 
 /// Per-field overlay: each field the child sets wins.
-pub(crate) fn overlay_user(base: &mut GitUser, child: &GitUser) {
+pub fn overlay_user(base: &mut GitUser, child: &GitUser) {
     if child.name.is_some() {
         base.name.clone_from(&child.name);
     }

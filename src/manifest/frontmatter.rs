@@ -20,7 +20,7 @@ pub struct SplitError {
 }
 
 fn is_fence(line: &str) -> bool {
-    line.trim_end_matches(['\r', ' ', '\t']) == "---"
+    line.trim_end_matches(['\r', '\n', ' ', '\t']) == "---"
 }
 
 pub fn split(text: &str) -> Result<Split, SplitError> {

@@ -16,6 +16,7 @@ mod source;
 pub mod yaml;
 
 pub use bottle::parse_memory;
+pub use extends::overlay_user as overlay_git_user;
 pub use gitgate::parse_ssh_url;
 pub use launch::{host_warnings, HostFacts, RealHost};
 pub use load::load;

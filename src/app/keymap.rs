@@ -1,0 +1,90 @@
+//! Keybindings as data: one table drives dispatch, the help overlay and the
+//! status hints. Workspace commands follow the prefix key (default Ctrl-b;
+//! pressing it twice sends it to the focused pane).
+
+use super::Action;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+impl KeySpec {
+    pub const fn plain(c: char) -> Self {
+        KeySpec { code: KeyCode::Char(c), mods: KeyModifiers::NONE }
+    }
+    pub const fn ctrl(c: char) -> Self {
+        KeySpec { code: KeyCode::Char(c), mods: KeyModifiers::CONTROL }
+    }
+    pub fn matches(&self, key: &KeyEvent) -> bool {
+        // Terminals report shifted characters with or without SHIFT.
+        let mods = key.modifiers - KeyModifiers::SHIFT;
+        key.code == self.code && mods == self.mods - KeyModifiers::SHIFT
+    }
+    pub fn label(&self) -> String {
+        let key = match self.code {
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Enter => "Enter".into(),
+            other => format!("{other:?}"),
+        };
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            format!("Ctrl-{key}")
+        } else {
+            key
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub key: KeySpec,
+    pub action: Action,
+    pub help: &'static str,
+    /// Shown in the status line.
+    pub hint: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Keymap {
+    pub prefix: KeySpec,
+    /// Keys after the prefix.
+    pub after_prefix: Vec<Binding>,
+    /// Keys that work without the prefix when no pane has focus.
+    pub direct: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let b = |key, action, help, hint| Binding { key, action, help, hint };
+        let up = KeySpec { code: KeyCode::Up, mods: KeyModifiers::NONE };
+        let down = KeySpec { code: KeyCode::Down, mods: KeyModifiers::NONE };
+        Keymap {
+            prefix: KeySpec::ctrl('b'),
+            after_prefix: vec![
+                b(KeySpec::plain('?'), Action::ToggleHelp, "show or hide this help", true),
+                b(KeySpec::plain('q'), Action::Quit, "quit the workspace (bottles keep running)", true),
+            ],
+            direct: vec![
+                b(up, Action::SelectPrev, "select the previous agent", false),
+                b(KeySpec::plain('k'), Action::SelectPrev, "select the previous agent", false),
+                b(down, Action::SelectNext, "select the next agent", false),
+                b(KeySpec::plain('j'), Action::SelectNext, "select the next agent", false),
+                b(KeySpec { code: KeyCode::Esc, mods: KeyModifiers::NONE }, Action::CloseOverlay, "close the help", false),
+            ],
+        }
+    }
+}
+
+impl Keymap {
+    pub fn after_prefix(&self, key: &KeyEvent) -> Option<Action> {
+        self.after_prefix.iter().find(|b| b.key.matches(key)).map(|b| b.action.clone())
+    }
+    pub fn direct(&self, key: &KeyEvent) -> Option<Action> {
+        self.direct.iter().find(|b| b.key.matches(key)).map(|b| b.action.clone())
+    }
+}

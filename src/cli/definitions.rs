@@ -1,0 +1,206 @@
+//! `check`, `list`, `info` and `debug emulate`: commands that need only the
+//! definitions (and no engine).
+
+use crate::manifest::{self, Definitions, EnvValue, Origin, Severity};
+use crate::session::screen::{parse_size, Screen, Vt100Screen};
+use crate::state::{Home, TrustFile};
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+
+pub struct Context {
+    pub home: Home,
+    pub workspace: PathBuf,
+}
+
+impl Context {
+    pub fn new(workspace: Option<PathBuf>) -> Result<Context> {
+        let workspace = match workspace {
+            Some(w) => w,
+            None => std::env::current_dir().context("reading the current directory")?,
+        };
+        if !workspace.is_dir() {
+            bail!("workspace {} is not a directory", workspace.display());
+        }
+        Ok(Context { home: Home::from_env()?, workspace })
+    }
+
+    pub fn load(&self) -> Result<Definitions> {
+        let trust = TrustFile::load(&self.home.trust_file())?;
+        let sources = manifest::read_sources(&self.home.root, Some(&self.workspace));
+        Ok(manifest::load(&sources, &trust))
+    }
+}
+
+pub fn check(ctx: &Context) -> Result<i32> {
+    let defs = ctx.load()?;
+    let mut problems = defs.problems.clone();
+    problems.extend(manifest::host_warnings(&defs, &manifest::RealHost));
+    problems.sort();
+    problems.dedup();
+    for p in &problems {
+        println!("{p}");
+    }
+    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let warnings = problems.len() - errors;
+    eprintln!(
+        "bottle: checked {} bottle(s) and {} agent(s): {errors} error(s), {warnings} warning(s)",
+        defs.bottle_defs.len(),
+        defs.agents.len()
+    );
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
+#[derive(serde::Serialize)]
+struct AgentJson<'a> {
+    name: &'a str,
+    display_name: String,
+    bottle: &'a str,
+    origin: Origin,
+    trusted: bool,
+    shadows_home_bottle: Option<&'a str>,
+    path: &'a Path,
+}
+
+#[derive(serde::Serialize)]
+struct ListJson<'a> {
+    version: u32,
+    agents: Vec<AgentJson<'a>>,
+    bottles: Vec<serde_json::Value>,
+    errors: usize,
+}
+
+pub fn list(ctx: &Context, json: bool) -> Result<i32> {
+    let defs = ctx.load()?;
+    if json {
+        let agents = defs
+            .agents
+            .iter()
+            .map(|a| AgentJson {
+                name: a.name(),
+                display_name: a.display_name(),
+                bottle: &a.def.bottle.value,
+                origin: a.def.origin,
+                trusted: a.trusted,
+                shadows_home_bottle: a.shadows_home_bottle.as_deref(),
+                path: &a.def.path,
+            })
+            .collect();
+        let out = ListJson { version: 1, agents, bottles: Vec::new(), errors: defs.errors() };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{:<24} {:<16} {:<9} NOTE", "AGENT", "BOTTLE", "SOURCE");
+        for a in &defs.agents {
+            let origin = match a.def.origin {
+                Origin::Embedded => "built-in",
+                Origin::Home => "home",
+                Origin::Repo => "repo",
+            };
+            let note = match (&a.shadows_home_bottle, a.is_repo() && !a.trusted) {
+                (Some(b), _) => format!("overrides home agent; bottle {b} → {}", a.def.bottle.value),
+                (None, true) => "untrusted: asks for trust at first launch".into(),
+                _ => String::new(),
+            };
+            println!("{:<24} {:<16} {:<9} {note}", a.display_name(), a.def.bottle.value, origin);
+        }
+        println!("\nNo bottles: running bottles are listed once the container backend lands.");
+    }
+    if defs.errors() > 0 {
+        eprintln!("bottle: {} definition error(s); run `bottle check`", defs.errors());
+    }
+    Ok(0)
+}
+
+pub fn info(ctx: &Context, name: &str) -> Result<i32> {
+    let defs = ctx.load()?;
+    let Some(agent) = defs.agent(name) else {
+        let names: Vec<&str> = defs.agents.iter().map(|a| a.name()).collect();
+        let hint = manifest::did_you_mean(name, names.iter().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+        bail!("no agent `{name}`{hint} (agents: {})", names.join(", "));
+    };
+    let Some(b) = defs.bottles.get(&agent.def.bottle.value) else {
+        bail!("agent `{name}` uses bottle `{}`, which has errors; run `bottle check`", agent.def.bottle.value);
+    };
+    println!("agent      {}  ({})", agent.display_name(), agent.def.path.display());
+    if let Some(home_bottle) = &agent.shadows_home_bottle {
+        println!("           overrides home agent; bottle {home_bottle} → {}", b.name);
+    }
+    println!("bottle     {}  ({})", b.chain.join(" extends "), b.path.display());
+    let p = &b.agent_provider;
+    let image = p.image.as_ref().map(|i| format!("image {}", i.value)).or_else(|| p.dockerfile.as_ref().map(|d| format!("dockerfile {}", d.value))).unwrap_or_else(|| format!("built-in {} image", p.template));
+    println!("provider   {}  ({image})", p.template);
+    if let Some(t) = &p.auth_token {
+        println!("           {} will be injected on api.anthropic.com", t.value);
+    }
+    if p.forward_host_credentials {
+        println!("           the host's Codex login will be injected on api.openai.com, chatgpt.com");
+    }
+    for v in &b.env {
+        let how = match &v.value {
+            EnvValue::Literal(_) => "literal".to_string(),
+            EnvValue::Prompt(_) => "asked at launch".to_string(),
+            EnvValue::Host(h) => format!("from host ${h}"),
+        };
+        println!("env        {}  ({how})", v.name);
+    }
+    if b.egress.routes.is_empty() && p.provider_hosts().is_empty() {
+        println!("egress     none: no network beyond the sidecar");
+    }
+    for r in &b.egress.routes {
+        let mut parts = vec![r.display_host()];
+        if let Some(u) = &r.unicode_host {
+            parts.push(format!("({u})"));
+        }
+        if !r.ports.is_empty() {
+            parts.push(format!("ports {:?}", r.ports));
+        }
+        if !r.path_allowlist.is_empty() {
+            parts.push(format!("paths {}", r.path_allowlist.join(" ")));
+        }
+        if !r.methods.is_empty() {
+            parts.push(format!("methods {}", r.methods.join(",")));
+        }
+        if let Some(a) = &r.auth {
+            parts.push(format!("{} {} will be injected", a.scheme, a.token_ref.value));
+        }
+        if r.tls_passthrough {
+            parts.push("tls passthrough (not inspected)".into());
+        }
+        if r.websocket {
+            parts.push("websocket".into());
+        }
+        println!("egress     {}", parts.join("  "));
+    }
+    let mut user = b.git_user.clone();
+    if let Some(u) = &agent.def.git_user {
+        crate::manifest::overlay_git_user(&mut user, u);
+    }
+    if user.name.is_some() || user.email.is_some() {
+        println!("git user   {} <{}>", user.name.as_deref().unwrap_or("-"), user.email.as_deref().unwrap_or("-"));
+    }
+    for repo in b.git_repos.values() {
+        println!("git gate   {} → ssh://{}@{}:{}/{}", repo.name, repo.url.user, repo.url.host, repo.url.port, repo.url.path);
+    }
+    println!("supervise  {}", if b.supervise { "on" } else { "off" });
+    let skills: Vec<&str> = agent.def.skills.iter().map(|s| s.value.as_str()).collect();
+    if !skills.is_empty() {
+        println!("skills     {}", skills.join(", "));
+    }
+    println!("workspace  {}", if agent.def.copy_workspace { "copied into the bottle" } else { "not copied" });
+    let prompt_lines = agent.def.prompt.lines().count();
+    println!("prompt     {prompt_lines} line(s)");
+    Ok(0)
+}
+
+pub fn emulate(file: &Path, size: &str) -> Result<i32> {
+    let (rows, cols) = parse_size(size).map_err(anyhow::Error::msg)?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut screen = Vt100Screen::new(rows, cols, 0);
+    screen.process(&bytes);
+    let mut out = String::new();
+    for row in screen.text_rows() {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(0)
+}

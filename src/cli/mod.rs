@@ -1,0 +1,217 @@
+//! Command-line definitions (clap) and dispatch. Every command of SPEC §8
+//! exists; those that need the container backend say so until it lands.
+
+mod definitions;
+mod init;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "bottle", version, about = "Run AI coding agents in hardened, isolated bottles, side by side in one workspace.")]
+#[command(long_about = "Run AI coding agents in hardened, isolated bottles, side by side in one workspace.\n\n\
+Without a command, opens the full-screen workspace. Definitions live in $BOTTLE_HOME (default ~/.bottle): \
+bottles/<name>.md (the security envelope) and agents/<name>.md (which bottle, skills, prompt); \
+a repository may ship agents in <workspace>/.bottle/agents/.")]
+pub struct Cli {
+    /// The workspace directory (default: the current directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Launch an agent in a new bottle (preflight, then attach).
+    Start(StartArgs),
+    /// Attach this terminal to a running bottle's agent (prefix-d detaches).
+    Attach { slug: String },
+    /// Open a plain shell in a bottle's agent container.
+    Shell { slug: String },
+    /// Run a command in a bottle's agent container; its exit code is propagated.
+    Exec {
+        slug: String,
+        /// Run as this user instead of the agent user.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// List agents and bottles.
+    List {
+        /// Output JSON (schema in ARCHITECTURE.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what an agent would launch: its bottle after `extends`, routes, env names, skills.
+    Info { agent: String },
+    /// Check every definition; print each problem as path:line:col.
+    Check,
+    /// Show a bottle's launch and session log.
+    Logs {
+        slug: String,
+        /// Show the sidecar's decision log instead.
+        #[arg(long)]
+        sidecar: bool,
+        /// Keep printing as the log grows.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Stop a bottle, keeping its volumes and state (resumable).
+    Stop { slug: String },
+    /// Remove a bottle: containers, networks, volumes and state.
+    Rm { slug: String },
+    /// Resume a stopped bottle with its volumes, state and approved routes.
+    Resume { slug: String },
+    /// Show what the agent changed in its copy of the workspace.
+    Diff { slug: String },
+    /// Get work out of a bottle's work volume.
+    Export {
+        slug: String,
+        /// Print a patch instead of copying files.
+        #[arg(long, conflicts_with = "to")]
+        patch: bool,
+        /// Copy the work tree into DIR.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+    /// Show a bottle's live egress routes, or revoke one.
+    Routes {
+        slug: String,
+        #[arg(long, value_name = "HOST")]
+        revoke: Option<String>,
+    },
+    /// Remove leftover engine objects and stale state (always lists first).
+    Cleanup {
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Also remove stopped, resumable bottles (pinned ones are kept).
+        #[arg(long)]
+        all: bool,
+        /// Act on bottles of every $BOTTLE_HOME on this engine.
+        #[arg(long)]
+        all_homes: bool,
+    },
+    /// List pending requests from agents.
+    Queue {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request (`<id>` or `<slug>/<id>`).
+    Approve(DecideArgs),
+    /// Reject a request (`<id>` or `<slug>/<id>`).
+    Reject(DecideArgs),
+    /// Answer an agent's question.
+    Answer { id: String, text: String },
+    /// Build the agent and sidecar images.
+    Build {
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Write commented starter definitions into $BOTTLE_HOME.
+    Init {
+        /// Agent (and bottle) name to create (default: dev).
+        agent: Option<String>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the engine, isolation support, runtimes, images and $BOTTLE_HOME.
+    Doctor,
+    /// Developer tools.
+    Debug {
+        #[command(subcommand)]
+        command: DebugCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    pub agent: String,
+    /// docker (also Podman's socket) or smolvm.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Do not copy any workspace into the bottle.
+    #[arg(long)]
+    pub no_workspace: bool,
+    /// Show the preflight and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip the y/N confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Print only the slug and leave the agent running.
+    #[arg(long)]
+    pub detach: bool,
+    /// A first task for the agent.
+    #[arg(short = 'p', long = "prompt", value_name = "TASK")]
+    pub task: Option<String>,
+    /// Container runtime (default: runsc when the engine offers it).
+    #[arg(long, env = "BOTTLE_RUNTIME")]
+    pub runtime: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    pub id: String,
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DebugCommand {
+    /// Print the screen the pane emulator produces for a recorded byte stream.
+    Emulate {
+        file: PathBuf,
+        /// Terminal size as ROWSxCOLS.
+        #[arg(long, default_value = "24x80")]
+        size: String,
+    },
+}
+
+/// The error printed for commands whose backend has not landed yet.
+#[derive(Debug, thiserror::Error)]
+#[error("`bottle {0}` needs the container backend, which is not part of this build yet")]
+pub struct NeedsBackend(pub &'static str);
+
+/// Runs a subcommand; returns the process exit code.
+pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
+    let ctx = definitions::Context::new(cli.workspace.clone())?;
+    let needs = |name| Err(NeedsBackend(name).into());
+    match command {
+        Command::Check => definitions::check(&ctx),
+        Command::List { json } => definitions::list(&ctx, *json),
+        Command::Info { agent } => definitions::info(&ctx, agent),
+        Command::Init { agent, force } => init::init(&ctx.home, agent.as_deref().unwrap_or("dev"), *force),
+        Command::Debug { command: DebugCommand::Emulate { file, size } } => definitions::emulate(file, size),
+        Command::Start(_) => needs("start"),
+        Command::Attach { .. } => needs("attach"),
+        Command::Shell { .. } => needs("shell"),
+        Command::Exec { .. } => needs("exec"),
+        Command::Logs { .. } => needs("logs"),
+        Command::Stop { .. } => needs("stop"),
+        Command::Rm { .. } => needs("rm"),
+        Command::Resume { .. } => needs("resume"),
+        Command::Diff { .. } => needs("diff"),
+        Command::Export { .. } => needs("export"),
+        Command::Routes { .. } => needs("routes"),
+        Command::Cleanup { .. } => needs("cleanup"),
+        Command::Queue { .. } => needs("queue"),
+        Command::Approve(_) => needs("approve"),
+        Command::Reject(_) => needs("reject"),
+        Command::Answer { .. } => needs("answer"),
+        Command::Build { .. } => needs("build"),
+        Command::Doctor => needs("doctor"),
+    }
+}
+
+/// Opens the workspace TUI; returns the exit code.
+pub fn workspace(cli: &Cli) -> Result<i32> {
+    let ctx = definitions::Context::new(cli.workspace.clone())?;
+    let defs = ctx.load()?;
+    let app = crate::app::App::new(&defs, ctx.workspace.display().to_string(), crate::app::keymap::Keymap::default());
+    Ok(crate::app::run(app)?.exit_code())
+}
