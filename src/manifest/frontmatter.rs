@@ -44,7 +44,8 @@ pub fn split(text: &str) -> Result<Split, SplitError> {
                 body: text[consumed..].to_string(),
             });
         }
-        yaml.push_str(line.strip_suffix("\r\n").map_or(line, |l| l.strip_suffix('\n').unwrap_or(l)));
+        let l = line.strip_suffix('\n').unwrap_or(line);
+        yaml.push_str(l.strip_suffix('\r').unwrap_or(l));
         yaml.push('\n');
     }
     Err(SplitError {
@@ -62,6 +63,7 @@ mod tests {
         for text in ["---\na: 1\n---\nbody\n", "---\r\na: 1\r\n---\r\nbody\n", "\u{feff}---\na: 1\n---\nbody\n"] {
             let s = split(text).expect("splits");
             assert_eq!(s.yaml, "a: 1\n");
+            assert_eq!(split(&text.replace("a: 1", "a: 1\nb: 2")).expect("two").yaml, "a: 1\nb: 2\n");
             assert_eq!(s.line_offset, 1);
             assert_eq!(s.body, "body\n");
         }

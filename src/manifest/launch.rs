@@ -40,7 +40,7 @@ pub fn resolve_path(raw: &str, def_file: &Path, home: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        def_file.parent().unwrap_or(Path::new(".")).join(p)
+        def_file.parent().unwrap_or(Path::new(".")).join(p.strip_prefix("./").unwrap_or(p))
     }
 }
 
