@@ -2,7 +2,7 @@
 //! mutated valid files produce problems, never a panic, and every problem
 //! points inside the file.
 
-use bottle::manifest::{self, Origin, SourceFile, Sources};
+use bottle::manifest::{self, Origin, Pos, SourceFile, Sources};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
@@ -10,12 +10,12 @@ const VALID_BOTTLE: &str = "---\nextends: base\nenv:\n  A: \"x\"\n  B: \"?ask\"\
 const VALID_AGENT: &str = "---\nbottle: dev\nskills: [a, b]\ngit-gate:\n  user: { name: x }\ncopy_workspace: true\nname: x\n---\nprompt\n---\n";
 const BASE: &str = "---\nenv: { Z: \"1\" }\n---\n";
 
-fn file(name: &str, text: Result<String, String>, origin: Origin) -> SourceFile {
+fn file(name: &str, text: Result<String, (Pos, String)>, origin: Origin) -> SourceFile {
     SourceFile { path: PathBuf::from(format!("/defs/{name}.md")), name: name.into(), origin, text }
 }
 
-fn check(bottle: Result<String, String>, agent: Result<String, String>) -> Result<(), TestCaseError> {
-    let lines = |t: &Result<String, String>| t.as_ref().map_or(1, |t| t.lines().count().max(1) as u32 + 1);
+fn check(bottle: Result<String, (Pos, String)>, agent: Result<String, (Pos, String)>) -> Result<(), TestCaseError> {
+    let lines = |t: &Result<String, (Pos, String)>| t.as_ref().map_or(1, |t| t.lines().count().max(1) as u32 + 1);
     let max_line = lines(&bottle).max(lines(&agent)).max(3);
     let sources = Sources {
         bottles: vec![file("base", Ok(BASE.into()), Origin::Home), file("dev", bottle, Origin::Home)],
@@ -94,7 +94,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let text = String::from_utf8(bytes.clone()).map_err(|e| e.to_string());
+        let text = String::from_utf8(bytes.clone()).map_err(|e| (Pos { line: 1, col: 1 }, e.to_string()));
         check(text.clone(), text)?;
         let framed = format!("---\n{}\n---\n", String::from_utf8_lossy(&bytes));
         check(Ok(framed.clone()), Ok(framed))?;

@@ -27,14 +27,19 @@ impl RunOutcome {
     }
 }
 
-fn spawn_sources(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
+fn spawn_signals(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]).context("installing signal handlers")?;
-    let sig_tx = tx.clone();
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            let _ = sig_tx.send(AppEvent::Signal(sig));
+            let _ = tx.send(AppEvent::Signal(sig));
         }
     })?;
+    Ok(())
+}
+
+/// Started only after the terminal is set up: the setup may query the
+/// terminal, and a concurrent reader would swallow the reply.
+fn spawn_input(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
     std::thread::Builder::new().name("input".into()).spawn(move || loop {
         let ev = match event::read() {
             Ok(Event::Key(k)) => AppEvent::Key(k),
@@ -56,10 +61,11 @@ pub fn run(mut app: App) -> Result<RunOutcome> {
     let (tx, rx) = mpsc::sync_channel(256);
     // Signals first: a SIGTERM that arrives while the terminal is being
     // set up must still find a handler that restores it.
-    spawn_sources(tx)?;
+    spawn_signals(tx.clone())?;
     let guard = TerminalGuard::enter().context("taking over the terminal")?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).context("starting the terminal UI")?;
     terminal.clear()?;
+    spawn_input(tx)?;
     let mut dirty = true;
     let debug_panic = std::env::var_os("BOTTLE_DEBUG_PANIC").is_some_and(|v| v == "1");
     let outcome = loop {

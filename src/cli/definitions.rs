@@ -43,8 +43,8 @@ pub fn check(ctx: &Context) -> Result<i32> {
     let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
     let warnings = problems.len() - errors;
     eprintln!(
-        "bottle: checked {} bottle(s) and {} agent(s): {errors} error(s), {warnings} warning(s)",
-        defs.bottle_defs.len(),
+        "bottle: {errors} error(s), {warnings} warning(s); usable: {} bottle(s), {} agent(s)",
+        defs.bottles.len(),
         defs.agents.len()
     );
     Ok(if errors > 0 { 1 } else { 0 })

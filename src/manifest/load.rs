@@ -23,8 +23,8 @@ fn parse_file(file: &SourceFile) -> Result<Parsed<'_>, Vec<Problem>> {
     let mut report = Report::new(&file.path);
     let text = match &file.text {
         Ok(t) => t,
-        Err(e) => {
-            report.error(Pos { line: 1, col: 1 }, e.clone());
+        Err((pos, e)) => {
+            report.error(*pos, e.clone());
             return Err(report.problems);
         }
     };
@@ -118,7 +118,8 @@ fn parse_agent_file(
         if unusable.contains(&b.value) {
             p.report.error(b.pos, format!("uses bottle `{}`, which has errors", b.value));
         } else if !bottles.contains_key(&b.value) {
-            let names: Vec<&str> = bottles.keys().map(String::as_str).collect();
+            let mut names: Vec<&str> = bottles.keys().chain(unusable.iter()).map(String::as_str).collect();
+            names.sort_unstable();
             p.report.error(
                 b.pos,
                 format!("references bottle `{}`, which is not defined{} (defined: {})", b.value, suggestion(&b.value, names.iter().copied()), names.join(", ")),

@@ -16,8 +16,8 @@ pub struct SourceFile {
     /// The file name without `.md`.
     pub name: String,
     pub origin: Origin,
-    /// The text, or why it could not be read.
-    pub text: Result<String, String>,
+    /// The text, or where and why it could not be read.
+    pub text: Result<String, (Pos, String)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -93,14 +93,21 @@ fn read_dir(dir: &Path, origin: Origin, untrusted: bool, notes: &mut Vec<Problem
     out
 }
 
-fn read_text(path: &Path) -> Result<String, String> {
-    let file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+fn read_text(path: &Path) -> Result<String, (Pos, String)> {
+    let start = Pos { line: 1, col: 1 };
+    let file = fs::File::open(path).map_err(|e| (start, format!("cannot read: {e}")))?;
     let mut bytes = Vec::new();
-    file.take(MAX_DEFINITION_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    file.take(MAX_DEFINITION_BYTES + 1).read_to_end(&mut bytes).map_err(|e| (start, format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_DEFINITION_BYTES {
-        return Err(format!("file is larger than {} KiB", MAX_DEFINITION_BYTES / 1024));
+        return Err((start, format!("file is larger than {} KiB", MAX_DEFINITION_BYTES / 1024)));
     }
-    String::from_utf8(bytes).map_err(|e| format!("file is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&good[line_start..]).chars().count() as u32 + 1;
+        (Pos { line, col }, "file is not valid UTF-8 here".to_string())
+    })
 }
 
 /// Home files replace embedded ones of the same name.

@@ -1,0 +1,147 @@
+//! Test harness: the real `bottle` binary in a real PTY (portable-pty), its
+//! output always drained into a vt100 screen, with predicates waited on
+//! (generous timeouts, never bare sleeps) and the screen dumped on failure.
+#![allow(dead_code)]
+
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn bottle_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bottle"))
+}
+
+pub struct PtyApp {
+    child: Box<dyn Child + Send + Sync>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    master: Box<dyn MasterPty + Send>,
+    _slave: Box<dyn SlavePty + Send>,
+}
+
+/// Opens a PTY and returns (master, slave, tty path) without a child yet,
+/// so a test can read the terminal settings before anything runs.
+pub struct Pty {
+    pub master: Box<dyn MasterPty + Send>,
+    pub slave: Box<dyn SlavePty + Send>,
+}
+
+impl Pty {
+    pub fn open(rows: u16, cols: u16) -> Pty {
+        let pair = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("openpty");
+        Pty { master: pair.master, slave: pair.slave }
+    }
+
+    pub fn tty(&self) -> PathBuf {
+        self.master.tty_name().expect("tty name")
+    }
+
+    /// `stty -g` of this PTY, read from outside.
+    pub fn stty(&self) -> String {
+        stty(&self.tty())
+    }
+
+    pub fn spawn(self, args: &[&str], env: &[(&str, &str)], cwd: &Path) -> PtyApp {
+        let mut cmd = CommandBuilder::new(bottle_bin());
+        cmd.args(args);
+        cmd.cwd(cwd);
+        cmd.env("TERM", "xterm-256color");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = self.slave.spawn_command(cmd).expect("spawn bottle");
+        let mut reader = self.master.try_clone_reader().expect("reader");
+        let writer = Arc::new(Mutex::new(self.master.take_writer().expect("writer")));
+        let size = self.master.get_size().expect("size");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(size.rows).expect("rows"),
+            std::num::NonZeroU16::new(size.cols).expect("cols"),
+            0,
+        )));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (s2, r2, w2) = (screen.clone(), raw.clone(), writer.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut parser = s2.lock().expect("screen");
+                parser.process(&buf[..n]);
+                // Answer cursor-position queries as a real terminal does.
+                if buf[..n].windows(4).any(|w| w == b"\x1b[6n") {
+                    let (row, col) = parser.screen().cursor_position();
+                    let reply = format!("\x1b[{};{}R", row + 1, col + 1);
+                    let _ = w2.lock().expect("writer").write_all(reply.as_bytes());
+                }
+                drop(parser);
+                r2.lock().expect("raw").extend_from_slice(&buf[..n]);
+            }
+        });
+        PtyApp { child, writer, screen, raw, master: self.master, _slave: self.slave }
+    }
+}
+
+pub fn stty(tty: &Path) -> String {
+    let out = std::process::Command::new("stty").arg("-g").arg("-F").arg(tty).output().expect("run stty");
+    assert!(out.status.success(), "stty failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl PtyApp {
+    pub fn send(&mut self, bytes: &[u8]) {
+        let mut w = self.writer.lock().expect("writer");
+        w.write_all(bytes).expect("write to pty");
+        w.flush().expect("flush");
+    }
+
+    pub fn screen_text(&self) -> String {
+        self.screen.lock().expect("screen").screen().contents()
+    }
+
+    pub fn raw_output(&self) -> String {
+        String::from_utf8_lossy(&self.raw.lock().expect("raw")).into_owned()
+    }
+
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < TIMEOUT {
+            if pred(&self.screen_text()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("timed out waiting for {what}; screen:\n{}", self.screen_text());
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.process_id().expect("pid") as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill failed");
+    }
+
+    /// Waits for the exit; returns the exit code.
+    pub fn wait_exit(&mut self) -> u32 {
+        let start = Instant::now();
+        while start.elapsed() < TIMEOUT {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.exit_code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        panic!("bottle did not exit; screen:\n{}", self.screen_text());
+    }
+
+    pub fn stty(&self) -> String {
+        stty(&self.master.tty_name().expect("tty name"))
+    }
+}
