@@ -15,18 +15,29 @@ pub fn install(home: Home) {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".to_string());
-        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())).unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
         tracing::error!(%message, %location, "panic");
         match write_report(&home, &message, &location) {
-            Ok(path) => eprintln!("bottle: crashed: {message} ({location})\nbottle: crash report: {}", path.display()),
-            Err(e) => eprintln!("bottle: crashed: {message} ({location}); could not write a crash report: {e}"),
+            Ok(path) => eprintln!(
+                "bottle: crashed: {message} ({location})\nbottle: crash report: {}",
+                path.display()
+            ),
+            Err(e) => eprintln!(
+                "bottle: crashed: {message} ({location}); could not write a crash report: {e}"
+            ),
         }
     }));
 }
 
 pub fn crash_file_name(now: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    format!("crash-{}.log", now.format(&fmt).unwrap_or_else(|_| "unknown".into()))
+    format!(
+        "crash-{}.log",
+        now.format(&fmt).unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 fn write_report(home: &Home, message: &str, location: &str) -> anyhow::Result<PathBuf> {
@@ -40,11 +51,23 @@ fn write_report(home: &Home, message: &str, location: &str) -> anyhow::Result<Pa
         path = dir.join(crash_file_name(now).replace(".log", &format!("-{n}.log")));
     }
     let mut text = String::new();
-    let _ = writeln!(text, "bottle {} crashed at {now}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        text,
+        "bottle {} crashed at {now}",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(text, "message: {message}");
     let _ = writeln!(text, "location: {location}");
-    let _ = writeln!(text, "thread: {}", std::thread::current().name().unwrap_or("(unnamed)"));
-    let _ = writeln!(text, "\nbacktrace:\n{}", std::backtrace::Backtrace::force_capture());
+    let _ = writeln!(
+        text,
+        "thread: {}",
+        std::thread::current().name().unwrap_or("(unnamed)")
+    );
+    let _ = writeln!(
+        text,
+        "\nbacktrace:\n{}",
+        std::backtrace::Backtrace::force_capture()
+    );
     let _ = writeln!(text, "\nlast log lines:");
     for line in crate::logging::recent_lines() {
         let _ = writeln!(text, "{line}");

@@ -72,8 +72,16 @@ pub fn init(home: &Home) -> Result<LogGuard> {
     let filter = EnvFilter::try_from_env("BOTTLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(writer))
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(RingWriter))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(RingWriter),
+        )
         .try_init()
         .context("installing the log subscriber")?;
     Ok(LogGuard { _worker: worker })

@@ -32,7 +32,10 @@ mod tests {
     #[test]
     fn escapes_controls_bidi_and_zero_width() {
         assert_eq!(inline("ok\x1b[31mred"), "ok\\u{1b}[31mred");
-        assert_eq!(inline("a\u{202e}b\u{200b}c\nd"), "a\\u{202e}b\\u{200b}c\\u{a}d");
+        assert_eq!(
+            inline("a\u{202e}b\u{200b}c\nd"),
+            "a\\u{202e}b\\u{200b}c\\u{a}d"
+        );
         assert_eq!(inline("bücher ✓"), "bücher ✓");
     }
 }

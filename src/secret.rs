@@ -43,7 +43,12 @@ mod tests {
     #[test]
     fn every_rendering_redacts() {
         let s = Secret::new("ghp_canary_value");
-        let rendered = [format!("{s}"), format!("{s:?}"), format!("{:#?}", vec![s.clone()]), serde_json::to_string(&s).expect("json")];
+        let rendered = [
+            format!("{s}"),
+            format!("{s:?}"),
+            format!("{:#?}", vec![s.clone()]),
+            serde_json::to_string(&s).expect("json"),
+        ];
         for r in rendered {
             assert!(!r.contains("canary"), "{r}");
             assert!(r.contains(REDACTED));

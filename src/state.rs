@@ -17,10 +17,16 @@ impl Home {
     /// `$BOTTLE_HOME`, else `~/.bottle`.
     pub fn from_env() -> Result<Home> {
         if let Some(dir) = std::env::var_os("BOTTLE_HOME").filter(|d| !d.is_empty()) {
-            return Ok(Home { root: PathBuf::from(dir) });
+            return Ok(Home {
+                root: PathBuf::from(dir),
+            });
         }
-        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context("neither BOTTLE_HOME nor HOME is set")?;
-        Ok(Home { root: PathBuf::from(home).join(".bottle") })
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .context("neither BOTTLE_HOME nor HOME is set")?;
+        Ok(Home {
+            root: PathBuf::from(home).join(".bottle"),
+        })
     }
 
     pub fn bottles_dir(&self) -> PathBuf {
@@ -76,9 +82,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-    tmp.as_file().sync_all().with_context(|| format!("syncing {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
 }
 
@@ -101,8 +111,12 @@ impl TrustFile {
     /// damaged store never silently trusts or forgets).
     pub fn load(path: &Path) -> Result<TrustFile> {
         match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{}: invalid trust store", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustFile { version: 1, trusted: Vec::new() }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{}: invalid trust store", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustFile {
+                version: 1,
+                trusted: Vec::new(),
+            }),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
@@ -111,7 +125,9 @@ impl TrustFile {
 impl crate::manifest::TrustStore for TrustFile {
     fn is_trusted(&self, path: &Path, sha256: &str) -> bool {
         let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        self.trusted.iter().any(|e| e.path == canonical && e.sha256 == sha256)
+        self.trusted
+            .iter()
+            .any(|e| e.path == canonical && e.sha256 == sha256)
     }
 }
 
@@ -126,14 +142,24 @@ mod tests {
         write_atomic(&p, b"one", 0o600).expect("first");
         write_atomic(&p, b"two", 0o600).expect("second");
         assert_eq!(fs::read(&p).expect("read"), b"two");
-        assert_eq!(fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1, "no temp files left");
+        assert_eq!(
+            fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).expect("ls").count(),
+            1,
+            "no temp files left"
+        );
     }
 
     #[test]
     fn missing_trust_store_is_empty_and_corrupt_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(TrustFile::load(&dir.path().join("trust.json")).expect("missing ok").trusted.is_empty());
+        assert!(TrustFile::load(&dir.path().join("trust.json"))
+            .expect("missing ok")
+            .trusted
+            .is_empty());
         fs::write(dir.path().join("bad.json"), "{").expect("write");
         assert!(TrustFile::load(&dir.path().join("bad.json")).is_err());
     }

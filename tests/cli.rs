@@ -23,17 +23,29 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn check_on_the_bad_fixture_prints_exactly_the_expected_lines() {
-    let out = bottle(Path::new("tests/fixtures/homes/bad"), &["--workspace", "tests/fixtures/homes/bad-workspace", "check"]);
-    let expected = std::fs::read_to_string("tests/fixtures/homes/bad.expected").expect("expected output");
+    let out = bottle(
+        Path::new("tests/fixtures/homes/bad"),
+        &["--workspace", "tests/fixtures/homes/bad-workspace", "check"],
+    );
+    let expected =
+        std::fs::read_to_string("tests/fixtures/homes/bad.expected").expect("expected output");
     assert_eq!(stdout(&out), expected);
     assert_eq!(out.status.code(), Some(1), "errors give a non-zero exit");
 }
 
 #[test]
 fn check_on_the_good_fixture_passes() {
-    let out = bottle(Path::new("tests/fixtures/homes/good"), &["--workspace", "tests/fixtures/homes/good", "check"]);
+    let out = bottle(
+        Path::new("tests/fixtures/homes/good"),
+        &["--workspace", "tests/fixtures/homes/good", "check"],
+    );
     assert_eq!(stdout(&out), "");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -41,41 +53,92 @@ fn init_then_check_passes_and_init_never_overwrites_without_force() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     let out = bottle(&home, &["init", "demo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let check = bottle(&home, &["--workspace", dir.path().to_str().expect("utf8"), "check"]);
-    assert_eq!(check.status.code(), Some(0), "{}{}", stdout(&check), String::from_utf8_lossy(&check.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let check = bottle(
+        &home,
+        &["--workspace", dir.path().to_str().expect("utf8"), "check"],
+    );
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&check),
+        String::from_utf8_lossy(&check.stderr)
+    );
     let agent = home.join("agents/demo.md");
     std::fs::write(&agent, "---\nbottle: demo\n---\nmine\n").expect("edit");
     let again = bottle(&home, &["init", "demo"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("use --force"));
-    assert_eq!(std::fs::read_to_string(&agent).expect("read"), "---\nbottle: demo\n---\nmine\n", "nothing overwritten");
+    assert_eq!(
+        std::fs::read_to_string(&agent).expect("read"),
+        "---\nbottle: demo\n---\nmine\n",
+        "nothing overwritten"
+    );
     assert!(bottle(&home, &["init", "demo", "--force"]).status.success());
-    assert_ne!(std::fs::read_to_string(&agent).expect("read"), "---\nbottle: demo\n---\nmine\n");
+    assert_ne!(
+        std::fs::read_to_string(&agent).expect("read"),
+        "---\nbottle: demo\n---\nmine\n"
+    );
     assert_eq!(bottle(&home, &["init", "Bad_Name"]).status.code(), Some(1));
 }
 
 #[test]
 fn list_json_marks_repo_agents() {
-    let out = bottle(Path::new("tests/fixtures/homes/bad"), &["--workspace", "tests/fixtures/homes/bad-workspace", "list", "--json"]);
+    let out = bottle(
+        Path::new("tests/fixtures/homes/bad"),
+        &[
+            "--workspace",
+            "tests/fixtures/homes/bad-workspace",
+            "list",
+            "--json",
+        ],
+    );
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["version"], 1);
     let agents = v["agents"].as_array().expect("agents");
-    let helper = agents.iter().find(|a| a["name"] == "helper").expect("helper listed");
+    let helper = agents
+        .iter()
+        .find(|a| a["name"] == "helper")
+        .expect("helper listed");
     assert_eq!(helper["origin"], "repo");
     assert_eq!(helper["display_name"], "helper (repo)");
     assert_eq!(helper["trusted"], false);
-    assert!(agents.iter().any(|a| a["name"] == "fine"), "a bad agent does not hide a good one");
+    assert!(
+        agents.iter().any(|a| a["name"] == "fine"),
+        "a bad agent does not hide a good one"
+    );
     assert!(!agents.iter().any(|a| a["name"] == "typo"));
 }
 
 #[test]
 fn info_shows_the_resolved_bottle() {
-    let out = bottle(Path::new("tests/fixtures/homes/good"), &["--workspace", "tests/fixtures/homes/good", "info", "reviewer"]);
+    let out = bottle(
+        Path::new("tests/fixtures/homes/good"),
+        &[
+            "--workspace",
+            "tests/fixtures/homes/good",
+            "info",
+            "reviewer",
+        ],
+    );
     let text = stdout(&out);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for needle in ["review extends dev", "STAGING_PASSWORD  (asked at launch)", "api.github.com  paths /repos/acme/  methods GET", "reviewer <reviewer@example.com>"] {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "review extends dev",
+        "STAGING_PASSWORD  (asked at launch)",
+        "api.github.com  paths /repos/acme/  methods GET",
+        "reviewer <reviewer@example.com>",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     let missing = bottle(Path::new("tests/fixtures/homes/good"), &["info", "reviewr"]);
@@ -86,11 +149,33 @@ fn info_shows_the_resolved_bottle() {
 fn debug_emulate_prints_one_line_per_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("stream.bin");
-    std::fs::write(&file, b"hello\r\n\x1b[31mred\x1b[0m\x1b[3;4Hxy\x1b[2;1H\x1b[2K").expect("write");
-    let out = bottle(dir.path(), &["debug", "emulate", file.to_str().expect("utf8"), "--size", "4x10"]);
+    std::fs::write(
+        &file,
+        b"hello\r\n\x1b[31mred\x1b[0m\x1b[3;4Hxy\x1b[2;1H\x1b[2K",
+    )
+    .expect("write");
+    let out = bottle(
+        dir.path(),
+        &[
+            "debug",
+            "emulate",
+            file.to_str().expect("utf8"),
+            "--size",
+            "4x10",
+        ],
+    );
     assert!(out.status.success());
     assert_eq!(stdout(&out), "hello\n\n   xy\n\n");
-    let bad = bottle(dir.path(), &["debug", "emulate", file.to_str().expect("utf8"), "--size", "big"]);
+    let bad = bottle(
+        dir.path(),
+        &[
+            "debug",
+            "emulate",
+            file.to_str().expect("utf8"),
+            "--size",
+            "big",
+        ],
+    );
     assert_eq!(bad.status.code(), Some(1));
 }
 
@@ -100,6 +185,9 @@ fn backend_commands_say_so_plainly() {
     let out = bottle(dir.path(), &["stop", "dev-abc123"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("bottle: error: `bottle stop` needs the container backend"), "{err}");
+    assert!(
+        err.starts_with("bottle: error: `bottle stop` needs the container backend"),
+        "{err}"
+    );
     assert!(!err.contains("backtrace"));
 }

@@ -20,7 +20,11 @@ fn parse_cases(text: &str) -> Vec<Case> {
     let mut in_expected = false;
     for line in text.split_inclusive('\n') {
         if let Some(name) = line.strip_prefix("### ") {
-            cases.push(Case { name: name.trim().to_string(), files: Vec::new(), expected: String::new() });
+            cases.push(Case {
+                name: name.trim().to_string(),
+                files: Vec::new(),
+                expected: String::new(),
+            });
             in_expected = false;
         } else if let Some(path) = line.strip_prefix("@@ ") {
             let case = cases.last_mut().expect("file before case");
@@ -77,14 +81,23 @@ fn run_case(case: &Case) -> String {
         } else {
             // `\r`, the BOM and a non-UTF-8 byte are visible escapes in the table.
             let text = body.replace("<CR>", "\r").replace("<BOM>", "\u{feff}");
-            let bytes: Vec<u8> = text.split("<FF>").collect::<Vec<_>>().join("\u{1}").bytes().map(|b| if b == 1 { 0xff } else { b }).collect();
+            let bytes: Vec<u8> = text
+                .split("<FF>")
+                .collect::<Vec<_>>()
+                .join("\u{1}")
+                .bytes()
+                .map(|b| if b == 1 { 0xff } else { b })
+                .collect();
             std::fs::write(&full, bytes).expect("write");
         }
     }
     let sources = manifest::read_sources(&root.join("home"), Some(&root.join("ws")));
     let defs = manifest::load(&sources, &MarkerTrust);
     let mut problems = defs.problems.clone();
-    problems.extend(manifest::host_warnings(&defs, &FakeHost(root.join("hosthome"))));
+    problems.extend(manifest::host_warnings(
+        &defs,
+        &FakeHost(root.join("hosthome")),
+    ));
     problems.sort();
     problems.dedup();
     let prefix = format!("{}/", root.display());
@@ -93,8 +106,18 @@ fn run_case(case: &Case) -> String {
         let _ = writeln!(out, "{}", p.to_string().replace(&prefix, ""));
     }
     let own = |o: manifest::Origin| o != manifest::Origin::Embedded;
-    let bottles: Vec<&str> = defs.bottles.values().filter(|b| own(b.origin)).map(|b| b.name.as_str()).collect();
-    let agents: Vec<String> = defs.agents.iter().filter(|a| own(a.def.origin)).map(|a| a.display_name()).collect();
+    let bottles: Vec<&str> = defs
+        .bottles
+        .values()
+        .filter(|b| own(b.origin))
+        .map(|b| b.name.as_str())
+        .collect();
+    let agents: Vec<String> = defs
+        .agents
+        .iter()
+        .filter(|a| own(a.def.origin))
+        .map(|a| a.display_name())
+        .collect();
     let _ = writeln!(out, "bottles: {}", bottles.join(", "));
     let _ = writeln!(out, "agents: {}", agents.join(", "));
     out
@@ -104,14 +127,21 @@ fn run_case(case: &Case) -> String {
 fn fixture_table_matches_expected_output() {
     let text = std::fs::read_to_string(CASES).expect("read cases");
     let cases = parse_cases(&text);
-    assert!(cases.len() >= 40, "the table needs at least 40 cases, has {}", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "the table needs at least 40 cases, has {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     let mut blessed = String::new();
     let bless = std::env::var_os("BOTTLE_BLESS").is_some();
     for case in &cases {
         let actual = run_case(case);
         if actual != case.expected {
-            failures.push(format!("case `{}`\n--- expected\n{}--- actual\n{}", case.name, case.expected, actual));
+            failures.push(format!(
+                "case `{}`\n--- expected\n{}--- actual\n{}",
+                case.name, case.expected, actual
+            ));
         }
         let _ = writeln!(blessed, "### {}", case.name);
         for (path, body) in &case.files {
@@ -123,5 +153,11 @@ fn fixture_table_matches_expected_output() {
         std::fs::write(CASES, blessed).expect("bless");
         return;
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

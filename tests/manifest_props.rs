@@ -11,14 +11,28 @@ const VALID_AGENT: &str = "---\nbottle: dev\nskills: [a, b]\ngit-gate:\n  user: 
 const BASE: &str = "---\nenv: { Z: \"1\" }\n---\n";
 
 fn file(name: &str, text: Result<String, (Pos, String)>, origin: Origin) -> SourceFile {
-    SourceFile { path: PathBuf::from(format!("/defs/{name}.md")), name: name.into(), origin, text }
+    SourceFile {
+        path: PathBuf::from(format!("/defs/{name}.md")),
+        name: name.into(),
+        origin,
+        text,
+    }
 }
 
-fn check(bottle: Result<String, (Pos, String)>, agent: Result<String, (Pos, String)>) -> Result<(), TestCaseError> {
-    let lines = |t: &Result<String, (Pos, String)>| t.as_ref().map_or(1, |t| t.lines().count().max(1) as u32 + 1);
+fn check(
+    bottle: Result<String, (Pos, String)>,
+    agent: Result<String, (Pos, String)>,
+) -> Result<(), TestCaseError> {
+    let lines = |t: &Result<String, (Pos, String)>| {
+        t.as_ref()
+            .map_or(1, |t| t.lines().count().max(1) as u32 + 1)
+    };
     let max_line = lines(&bottle).max(lines(&agent)).max(3);
     let sources = Sources {
-        bottles: vec![file("base", Ok(BASE.into()), Origin::Home), file("dev", bottle, Origin::Home)],
+        bottles: vec![
+            file("base", Ok(BASE.into()), Origin::Home),
+            file("dev", bottle, Origin::Home),
+        ],
         agents: vec![file("dev", agent.clone(), Origin::Home)],
         repo_agents: vec![file("dev", agent, Origin::Repo)],
         notes: Vec::new(),
@@ -44,11 +58,24 @@ enum Edit {
 
 fn edit() -> impl Strategy<Value = Edit> {
     let token = prop_oneof![
-        Just("-".to_string()), Just(":".to_string()), Just(" ".to_string()), Just("\n".to_string()),
-        Just("\"".to_string()), Just("[".to_string()), Just("]".to_string()), Just("{".to_string()),
-        Just("*.".to_string()), Just("&a ".to_string()), Just("*a".to_string()), Just("!!str ".to_string()),
-        Just("\t".to_string()), Just("---\n".to_string()), Just("\r\n".to_string()), Just("\u{202e}".to_string()),
-        "[a-z_]{1,8}", "[0-9]{1,6}",
+        Just("-".to_string()),
+        Just(":".to_string()),
+        Just(" ".to_string()),
+        Just("\n".to_string()),
+        Just("\"".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just("{".to_string()),
+        Just("*.".to_string()),
+        Just("&a ".to_string()),
+        Just("*a".to_string()),
+        Just("!!str ".to_string()),
+        Just("\t".to_string()),
+        Just("---\n".to_string()),
+        Just("\r\n".to_string()),
+        Just("\u{202e}".to_string()),
+        "[a-z_]{1,8}",
+        "[0-9]{1,6}",
     ];
     prop_oneof![
         (any::<usize>(), 0usize..20).prop_map(|(a, n)| Edit::Delete(a, n)),
@@ -109,7 +136,10 @@ proptest! {
 #[test]
 fn the_unmutated_files_are_valid() {
     let sources = Sources {
-        bottles: vec![file("base", Ok(BASE.into()), Origin::Home), file("dev", Ok(VALID_BOTTLE.into()), Origin::Home)],
+        bottles: vec![
+            file("base", Ok(BASE.into()), Origin::Home),
+            file("dev", Ok(VALID_BOTTLE.into()), Origin::Home),
+        ],
         agents: vec![file("dev", Ok(VALID_AGENT.into()), Origin::Home)],
         repo_agents: Vec::new(),
         notes: Vec::new(),
@@ -119,5 +149,9 @@ fn the_unmutated_files_are_valid() {
     let b = &defs.bottles["dev"];
     assert_eq!(b.chain, vec!["dev", "base"]);
     let env: Vec<&str> = b.env.iter().map(|v| v.name.as_str()).collect();
-    assert_eq!(env, vec!["A", "B", "C", "Z"], "env merges with the parent's");
+    assert_eq!(
+        env,
+        vec!["A", "B", "C", "Z"],
+        "env merges with the parent's"
+    );
 }

@@ -17,8 +17,16 @@ impl Env {
         let home = dir.path().join("home");
         std::fs::create_dir_all(home.join("agents")).expect("mkdir");
         std::fs::create_dir_all(dir.path().join("ws/.bottle/agents")).expect("mkdir");
-        std::fs::write(home.join("agents/reviewer.md"), "---\nbottle: shell\n---\nReview.\n").expect("write");
-        std::fs::write(dir.path().join("ws/.bottle/agents/helper.md"), "---\nbottle: shell\n---\nHelp.\n").expect("write");
+        std::fs::write(
+            home.join("agents/reviewer.md"),
+            "---\nbottle: shell\n---\nReview.\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("ws/.bottle/agents/helper.md"),
+            "---\nbottle: shell\n---\nHelp.\n",
+        )
+        .expect("write");
         Env { dir }
     }
     fn home(&self) -> String {
@@ -39,7 +47,9 @@ impl Env {
 }
 
 fn opened(app: &PtyApp) {
-    app.wait_for("the agent list", |s| s.contains("reviewer") && s.contains("helper (repo)") && s.contains("Ctrl-b q"));
+    app.wait_for("the agent list", |s| {
+        s.contains("reviewer") && s.contains("helper (repo)") && s.contains("Ctrl-b q")
+    });
 }
 
 #[test]
@@ -47,7 +57,10 @@ fn opens_shows_agents_and_quits_with_prefix_q_restoring_the_terminal() {
     let env = Env::new();
     let (mut app, before) = env.start(&[]);
     opened(&app);
-    assert!(app.screen_text().contains("shell"), "embedded agents are listed");
+    assert!(
+        app.screen_text().contains("shell"),
+        "embedded agents are listed"
+    );
     app.send(b"q");
     app.send(b"\x02?");
     app.wait_for("the help overlay", |s| s.contains("quit the workspace"));
@@ -56,17 +69,28 @@ fn opens_shows_agents_and_quits_with_prefix_q_restoring_the_terminal() {
     app.send(b"\x02q");
     assert_eq!(app.wait_exit(), 0);
     assert_eq!(app.stty(), before, "terminal settings restored after quit");
-    assert!(app.raw_output().contains("\x1b[?1049l"), "left the alternate screen");
+    assert!(
+        app.raw_output().contains("\x1b[?1049l"),
+        "left the alternate screen"
+    );
 }
 
 fn signal_restores(sig: i32, code: u32) {
     let env = Env::new();
     let (mut app, before) = env.start(&[]);
     opened(&app);
-    assert_ne!(app.stty(), before, "the workspace put the terminal in raw mode");
+    assert_ne!(
+        app.stty(),
+        before,
+        "the workspace put the terminal in raw mode"
+    );
     app.signal(sig);
     assert_eq!(app.wait_exit(), code);
-    assert_eq!(app.stty(), before, "terminal settings restored after signal {sig}");
+    assert_eq!(
+        app.stty(),
+        before,
+        "terminal settings restored after signal {sig}"
+    );
 }
 
 #[test]
@@ -83,15 +107,38 @@ fn sighup_restores_the_terminal() {
 fn a_panic_restores_the_terminal_and_leaves_a_crash_file() {
     let env = Env::new();
     let (mut app, before) = env.start(&[("BOTTLE_DEBUG_PANIC", "1")]);
-    assert_eq!(app.wait_exit(), 101, "a panic exits with Rust's panic status");
-    assert_eq!(app.stty(), before, "terminal settings restored after a panic");
+    assert_eq!(
+        app.wait_exit(),
+        101,
+        "a panic exits with Rust's panic status"
+    );
+    assert_eq!(
+        app.stty(),
+        before,
+        "terminal settings restored after a panic"
+    );
     let logs = Path::new(&env.home()).join("logs");
-    let crash: Vec<_> = std::fs::read_dir(&logs).expect("logs dir").filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("crash-")).collect();
+    let crash: Vec<_> = std::fs::read_dir(&logs)
+        .expect("logs dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("crash-"))
+        .collect();
     assert_eq!(crash.len(), 1, "one crash file in {}", logs.display());
     let text = std::fs::read_to_string(crash[0].path()).expect("read crash file");
-    assert!(text.contains("BOTTLE_DEBUG_PANIC") && text.contains("backtrace:") && text.contains("last log lines:"), "{text}");
-    assert!(text.contains("start"), "recent log lines are included:\n{text}");
-    assert!(app.raw_output().contains("crash report:"), "the path is printed");
+    assert!(
+        text.contains("BOTTLE_DEBUG_PANIC")
+            && text.contains("backtrace:")
+            && text.contains("last log lines:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("start"),
+        "recent log lines are included:\n{text}"
+    );
+    assert!(
+        app.raw_output().contains("crash report:"),
+        "the path is printed"
+    );
 }
 
 #[test]
@@ -102,7 +149,9 @@ fn a_definitions_directory_full_of_errors_still_opens() {
     std::fs::write(bottles.join("broken.md"), "---\negres: {}\n---\n").expect("write");
     std::fs::write(bottles.join("worse.md"), "no frontmatter\n").expect("write");
     let (mut app, before) = env.start(&[]);
-    app.wait_for("the problems", |s| s.contains("Definition problems (2 errors)") && s.contains("did you mean `egress`?"));
+    app.wait_for("the problems", |s| {
+        s.contains("Definition problems (2 errors)") && s.contains("did you mean `egress`?")
+    });
     opened(&app);
     app.send(b"\x02q");
     assert_eq!(app.wait_exit(), 0);

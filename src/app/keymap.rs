@@ -13,10 +13,16 @@ pub struct KeySpec {
 
 impl KeySpec {
     pub const fn plain(c: char) -> Self {
-        KeySpec { code: KeyCode::Char(c), mods: KeyModifiers::NONE }
+        KeySpec {
+            code: KeyCode::Char(c),
+            mods: KeyModifiers::NONE,
+        }
     }
     pub const fn ctrl(c: char) -> Self {
-        KeySpec { code: KeyCode::Char(c), mods: KeyModifiers::CONTROL }
+        KeySpec {
+            code: KeyCode::Char(c),
+            mods: KeyModifiers::CONTROL,
+        }
     }
     pub fn matches(&self, key: &KeyEvent) -> bool {
         // Terminals report shifted characters with or without SHIFT.
@@ -45,8 +51,8 @@ pub struct Binding {
     pub key: KeySpec,
     pub action: Action,
     pub help: &'static str,
-    /// Shown in the status line.
-    pub hint: bool,
+    /// Short label for the status line, if shown there.
+    pub hint: Option<&'static str>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,21 +66,60 @@ pub struct Keymap {
 
 impl Default for Keymap {
     fn default() -> Self {
-        let b = |key, action, help, hint| Binding { key, action, help, hint };
-        let up = KeySpec { code: KeyCode::Up, mods: KeyModifiers::NONE };
-        let down = KeySpec { code: KeyCode::Down, mods: KeyModifiers::NONE };
+        let b = |key, action, help, hint| Binding {
+            key,
+            action,
+            help,
+            hint,
+        };
+        let up = KeySpec {
+            code: KeyCode::Up,
+            mods: KeyModifiers::NONE,
+        };
+        let down = KeySpec {
+            code: KeyCode::Down,
+            mods: KeyModifiers::NONE,
+        };
         Keymap {
             prefix: KeySpec::ctrl('b'),
             after_prefix: vec![
-                b(KeySpec::plain('?'), Action::ToggleHelp, "show or hide this help", true),
-                b(KeySpec::plain('q'), Action::Quit, "quit the workspace (bottles keep running)", true),
+                b(
+                    KeySpec::plain('?'),
+                    Action::ToggleHelp,
+                    "show or hide this help",
+                    Some("help"),
+                ),
+                b(
+                    KeySpec::plain('q'),
+                    Action::Quit,
+                    "quit the workspace (bottles keep running)",
+                    Some("quit"),
+                ),
             ],
             direct: vec![
-                b(up, Action::SelectPrev, "select the previous agent", false),
-                b(KeySpec::plain('k'), Action::SelectPrev, "select the previous agent", false),
-                b(down, Action::SelectNext, "select the next agent", false),
-                b(KeySpec::plain('j'), Action::SelectNext, "select the next agent", false),
-                b(KeySpec { code: KeyCode::Esc, mods: KeyModifiers::NONE }, Action::CloseOverlay, "close the help", false),
+                b(up, Action::SelectPrev, "select the previous agent", None),
+                b(
+                    KeySpec::plain('k'),
+                    Action::SelectPrev,
+                    "select the previous agent",
+                    None,
+                ),
+                b(down, Action::SelectNext, "select the next agent", None),
+                b(
+                    KeySpec::plain('j'),
+                    Action::SelectNext,
+                    "select the next agent",
+                    None,
+                ),
+                b(
+                    KeySpec {
+                        code: KeyCode::Esc,
+                        mods: KeyModifiers::NONE,
+                    },
+                    Action::CloseOverlay,
+                    "close the help",
+                    None,
+                ),
             ],
         }
     }
@@ -82,9 +127,15 @@ impl Default for Keymap {
 
 impl Keymap {
     pub fn after_prefix(&self, key: &KeyEvent) -> Option<Action> {
-        self.after_prefix.iter().find(|b| b.key.matches(key)).map(|b| b.action.clone())
+        self.after_prefix
+            .iter()
+            .find(|b| b.key.matches(key))
+            .map(|b| b.action.clone())
     }
     pub fn direct(&self, key: &KeyEvent) -> Option<Action> {
-        self.direct.iter().find(|b| b.key.matches(key)).map(|b| b.action.clone())
+        self.direct
+            .iter()
+            .find(|b| b.key.matches(key))
+            .map(|b| b.action.clone())
     }
 }

@@ -15,7 +15,10 @@ use keymap::Keymap;
 #[derive(Debug, Clone)]
 pub enum AppEvent {
     Key(KeyEvent),
-    Resize { rows: u16, cols: u16 },
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
     /// SIGTERM / SIGHUP: restore the terminal and leave.
     Signal(i32),
 }
@@ -65,22 +68,28 @@ pub struct App {
 
 impl App {
     pub fn new(defs: &Definitions, workspace: String, keymap: Keymap) -> App {
-        let agents = defs
-            .agents
-            .iter()
-            .map(|a| AgentRow {
-                label: a.display_name(),
-                bottle: a.def.bottle.value.clone(),
-                repo: a.is_repo(),
-                trusted: a.trusted,
-                note: a.shadows_home_bottle.as_ref().map(|b| format!("overrides home agent; bottle {b} → {}", a.def.bottle.value)),
-            })
-            .collect();
+        let agents =
+            defs.agents
+                .iter()
+                .map(|a| AgentRow {
+                    label: a.display_name(),
+                    bottle: a.def.bottle.value.clone(),
+                    repo: a.is_repo(),
+                    trusted: a.trusted,
+                    note: a.shadows_home_bottle.as_ref().map(|b| {
+                        format!("overrides home agent; bottle {b} → {}", a.def.bottle.value)
+                    }),
+                })
+                .collect();
         App {
             keymap,
             agents,
             problems: defs.problems.iter().map(|p| p.to_string()).collect(),
-            error_count: defs.problems.iter().filter(|p| p.severity == Severity::Error).count(),
+            error_count: defs
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+                .count(),
             workspace,
             selected: 0,
             prefix_armed: false,
@@ -154,17 +163,31 @@ mod tests {
 
     fn app() -> App {
         let mut a = App::new(&Definitions::default(), "/w".into(), Keymap::default());
-        a.agents = ["a", "b", "c"].iter().map(|n| AgentRow { label: n.to_string(), bottle: "x".into(), repo: false, trusted: true, note: None }).collect();
+        a.agents = ["a", "b", "c"]
+            .iter()
+            .map(|n| AgentRow {
+                label: n.to_string(),
+                bottle: "x".into(),
+                repo: false,
+                trusted: true,
+                note: None,
+            })
+            .collect();
         a
     }
 
     #[test]
     fn prefix_then_q_quits_and_q_alone_does_not() {
         let mut a = app();
-        assert!(!a.update(key(KeyCode::Char('q'), KeyModifiers::NONE)).contains(&Effect::Exit(RunOutcome::Quit)));
+        assert!(!a
+            .update(key(KeyCode::Char('q'), KeyModifiers::NONE))
+            .contains(&Effect::Exit(RunOutcome::Quit)));
         a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
         assert!(a.prefix_armed);
-        assert_eq!(a.update(key(KeyCode::Char('q'), KeyModifiers::NONE)), vec![Effect::Exit(RunOutcome::Quit)]);
+        assert_eq!(
+            a.update(key(KeyCode::Char('q'), KeyModifiers::NONE)),
+            vec![Effect::Exit(RunOutcome::Quit)]
+        );
     }
 
     #[test]
@@ -187,6 +210,9 @@ mod tests {
         assert_eq!(a.selected, 2);
         a.update(key(KeyCode::Char('j'), KeyModifiers::NONE));
         assert_eq!(a.selected, 0);
-        assert_eq!(a.update(AppEvent::Signal(15)), vec![Effect::Exit(RunOutcome::Signal(15))]);
+        assert_eq!(
+            a.update(AppEvent::Signal(15)),
+            vec![Effect::Exit(RunOutcome::Signal(15))]
+        );
     }
 }

@@ -28,32 +28,37 @@ impl RunOutcome {
 }
 
 fn spawn_signals(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]).context("installing signal handlers")?;
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            let _ = tx.send(AppEvent::Signal(sig));
-        }
-    })?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
+        .context("installing signal handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let _ = tx.send(AppEvent::Signal(sig));
+            }
+        })?;
     Ok(())
 }
 
 /// Started only after the terminal is set up: the setup may query the
 /// terminal, and a concurrent reader would swallow the reply.
 fn spawn_input(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
-    std::thread::Builder::new().name("input".into()).spawn(move || loop {
-        let ev = match event::read() {
-            Ok(Event::Key(k)) => AppEvent::Key(k),
-            Ok(Event::Resize(cols, rows)) => AppEvent::Resize { rows, cols },
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!("terminal input failed: {e}");
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || loop {
+            let ev = match event::read() {
+                Ok(Event::Key(k)) => AppEvent::Key(k),
+                Ok(Event::Resize(cols, rows)) => AppEvent::Resize { rows, cols },
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!("terminal input failed: {e}");
+                    return;
+                }
+            };
+            if tx.send(ev).is_err() {
                 return;
             }
-        };
-        if tx.send(ev).is_err() {
-            return;
-        }
-    })?;
+        })?;
     Ok(())
 }
 
@@ -63,7 +68,8 @@ pub fn run(mut app: App) -> Result<RunOutcome> {
     // set up must still find a handler that restores it.
     spawn_signals(tx.clone())?;
     let guard = TerminalGuard::enter().context("taking over the terminal")?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).context("starting the terminal UI")?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))
+        .context("starting the terminal UI")?;
     terminal.clear()?;
     spawn_input(tx)?;
     let mut dirty = true;
@@ -76,7 +82,9 @@ pub fn run(mut app: App) -> Result<RunOutcome> {
                 panic!("BOTTLE_DEBUG_PANIC=1: deliberate crash to test crash handling");
             }
         }
-        let Ok(event) = rx.recv() else { break super::RunOutcome::Quit };
+        let Ok(event) = rx.recv() else {
+            break super::RunOutcome::Quit;
+        };
         let mut exit = None;
         for effect in app.update(event) {
             match effect {

@@ -30,7 +30,8 @@ where
 }
 
 pub async fn connect() -> Result<Docker, EngineError> {
-    let docker = Docker::connect_with_local_defaults().map_err(|e| EngineError::Connect(e.to_string()))?;
+    let docker =
+        Docker::connect_with_local_defaults().map_err(|e| EngineError::Connect(e.to_string()))?;
     match tokio::time::timeout(CALL_TIMEOUT, docker.negotiate_version()).await {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => Err(EngineError::Connect(e.to_string())),

@@ -21,7 +21,10 @@ impl Context {
         if !workspace.is_dir() {
             bail!("workspace {} is not a directory", workspace.display());
         }
-        Ok(Context { home: Home::from_env()?, workspace })
+        Ok(Context {
+            home: Home::from_env()?,
+            workspace,
+        })
     }
 
     pub fn load(&self) -> Result<Definitions> {
@@ -40,7 +43,10 @@ pub fn check(ctx: &Context) -> Result<i32> {
     for p in &problems {
         println!("{p}");
     }
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     let warnings = problems.len() - errors;
     eprintln!(
         "bottle: {errors} error(s), {warnings} warning(s); usable: {} bottle(s), {} agent(s)",
@@ -85,7 +91,12 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
                 path: &a.def.path,
             })
             .collect();
-        let out = ListJson { version: 1, agents, bottles: Vec::new(), errors: defs.errors() };
+        let out = ListJson {
+            version: 1,
+            agents,
+            bottles: Vec::new(),
+            errors: defs.errors(),
+        };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{:<24} {:<16} {:<9} NOTE", "AGENT", "BOTTLE", "SOURCE");
@@ -96,16 +107,26 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
                 Origin::Repo => "repo",
             };
             let note = match (&a.shadows_home_bottle, a.is_repo() && !a.trusted) {
-                (Some(b), _) => format!("overrides home agent; bottle {b} → {}", a.def.bottle.value),
+                (Some(b), _) => {
+                    format!("overrides home agent; bottle {b} → {}", a.def.bottle.value)
+                }
                 (None, true) => "untrusted: asks for trust at first launch".into(),
                 _ => String::new(),
             };
-            println!("{:<24} {:<16} {:<9} {note}", a.display_name(), a.def.bottle.value, origin);
+            println!(
+                "{:<24} {:<16} {:<9} {note}",
+                a.display_name(),
+                a.def.bottle.value,
+                origin
+            );
         }
         println!("\nNo bottles: running bottles are listed once the container backend lands.");
     }
     if defs.errors() > 0 {
-        eprintln!("bottle: {} definition error(s); run `bottle check`", defs.errors());
+        eprintln!(
+            "bottle: {} definition error(s); run `bottle check`",
+            defs.errors()
+        );
     }
     Ok(0)
 }
@@ -114,25 +135,55 @@ pub fn info(ctx: &Context, name: &str) -> Result<i32> {
     let defs = ctx.load()?;
     let Some(agent) = defs.agent(name) else {
         let names: Vec<&str> = defs.agents.iter().map(|a| a.name()).collect();
-        let hint = manifest::did_you_mean(name, names.iter().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+        let hint = manifest::did_you_mean(name, names.iter().copied())
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
         bail!("no agent `{name}`{hint} (agents: {})", names.join(", "));
     };
     let Some(b) = defs.bottles.get(&agent.def.bottle.value) else {
-        bail!("agent `{name}` uses bottle `{}`, which has errors; run `bottle check`", agent.def.bottle.value);
+        bail!(
+            "agent `{name}` uses bottle `{}`, which has errors; run `bottle check`",
+            agent.def.bottle.value
+        );
     };
-    println!("agent      {}  ({})", agent.display_name(), agent.def.path.display());
+    println!(
+        "agent      {}  ({})",
+        agent.display_name(),
+        agent.def.path.display()
+    );
     if let Some(home_bottle) = &agent.shadows_home_bottle {
-        println!("           overrides home agent; bottle {home_bottle} → {}", b.name);
+        println!(
+            "           overrides home agent; bottle {home_bottle} → {}",
+            b.name
+        );
     }
-    println!("bottle     {}  ({})", b.chain.join(" extends "), b.path.display());
+    println!(
+        "bottle     {}  ({})",
+        b.chain.join(" extends "),
+        b.path.display()
+    );
     let p = &b.agent_provider;
-    let image = p.image.as_ref().map(|i| format!("image {}", i.value)).or_else(|| p.dockerfile.as_ref().map(|d| format!("dockerfile {}", d.value))).unwrap_or_else(|| format!("built-in {} image", p.template));
+    let image = p
+        .image
+        .as_ref()
+        .map(|i| format!("image {}", i.value))
+        .or_else(|| {
+            p.dockerfile
+                .as_ref()
+                .map(|d| format!("dockerfile {}", d.value))
+        })
+        .unwrap_or_else(|| format!("built-in {} image", p.template));
     println!("provider   {}  ({image})", p.template);
     if let Some(t) = &p.auth_token {
-        println!("           {} will be injected on api.anthropic.com", t.value);
+        println!(
+            "           {} will be injected on api.anthropic.com",
+            t.value
+        );
     }
     if p.forward_host_credentials {
-        println!("           the host's Codex login will be injected on api.openai.com, chatgpt.com");
+        println!(
+            "           the host's Codex login will be injected on api.openai.com, chatgpt.com"
+        );
     }
     for v in &b.env {
         let how = match &v.value {
@@ -160,7 +211,10 @@ pub fn info(ctx: &Context, name: &str) -> Result<i32> {
             parts.push(format!("methods {}", r.methods.join(",")));
         }
         if let Some(a) = &r.auth {
-            parts.push(format!("{} {} will be injected", a.scheme, a.token_ref.value));
+            parts.push(format!(
+                "{} {} will be injected",
+                a.scheme, a.token_ref.value
+            ));
         }
         if r.tls_passthrough {
             parts.push("tls passthrough (not inspected)".into());
@@ -175,17 +229,31 @@ pub fn info(ctx: &Context, name: &str) -> Result<i32> {
         crate::manifest::overlay_git_user(&mut user, u);
     }
     if user.name.is_some() || user.email.is_some() {
-        println!("git user   {} <{}>", user.name.as_deref().unwrap_or("-"), user.email.as_deref().unwrap_or("-"));
+        println!(
+            "git user   {} <{}>",
+            user.name.as_deref().unwrap_or("-"),
+            user.email.as_deref().unwrap_or("-")
+        );
     }
     for repo in b.git_repos.values() {
-        println!("git gate   {} → ssh://{}@{}:{}/{}", repo.name, repo.url.user, repo.url.host, repo.url.port, repo.url.path);
+        println!(
+            "git gate   {} → ssh://{}@{}:{}/{}",
+            repo.name, repo.url.user, repo.url.host, repo.url.port, repo.url.path
+        );
     }
     println!("supervise  {}", if b.supervise { "on" } else { "off" });
     let skills: Vec<&str> = agent.def.skills.iter().map(|s| s.value.as_str()).collect();
     if !skills.is_empty() {
         println!("skills     {}", skills.join(", "));
     }
-    println!("workspace  {}", if agent.def.copy_workspace { "copied into the bottle" } else { "not copied" });
+    println!(
+        "workspace  {}",
+        if agent.def.copy_workspace {
+            "copied into the bottle"
+        } else {
+            "not copied"
+        }
+    );
     let prompt_lines = agent.def.prompt.lines().count();
     println!("prompt     {prompt_lines} line(s)");
     Ok(0)

@@ -16,12 +16,25 @@ pub fn init(home: &Home, name: &str, force: bool) -> Result<i32> {
         bail!("`{name}` is not a valid name: use [a-z][a-z0-9-]* (it becomes {name}.md)");
     }
     let files = [
-        (home.bottles_dir().join(format!("{name}.md")), BOTTLE_TEMPLATE.replace("{{name}}", name)),
-        (home.agents_dir().join(format!("{name}.md")), AGENT_TEMPLATE.replace("{{name}}", name)),
+        (
+            home.bottles_dir().join(format!("{name}.md")),
+            BOTTLE_TEMPLATE.replace("{{name}}", name),
+        ),
+        (
+            home.agents_dir().join(format!("{name}.md")),
+            AGENT_TEMPLATE.replace("{{name}}", name),
+        ),
     ];
-    let existing: Vec<String> = files.iter().filter(|(p, _)| p.exists()).map(|(p, _)| p.display().to_string()).collect();
+    let existing: Vec<String> = files
+        .iter()
+        .filter(|(p, _)| p.exists())
+        .map(|(p, _)| p.display().to_string())
+        .collect();
     if !existing.is_empty() && !force {
-        bail!("{} already exist(s); nothing was written (use --force to overwrite)", existing.join(" and "));
+        bail!(
+            "{} already exist(s); nothing was written (use --force to overwrite)",
+            existing.join(" and ")
+        );
     }
     home.ensure_dir("bottles")?;
     home.ensure_dir("agents")?;

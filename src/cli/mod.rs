@@ -9,11 +9,17 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "bottle", version, about = "Run AI coding agents in hardened, isolated bottles, side by side in one workspace.")]
-#[command(long_about = "Run AI coding agents in hardened, isolated bottles, side by side in one workspace.\n\n\
+#[command(
+    name = "bottle",
+    version,
+    about = "Run AI coding agents in hardened, isolated bottles, side by side in one workspace."
+)]
+#[command(
+    long_about = "Run AI coding agents in hardened, isolated bottles, side by side in one workspace.\n\n\
 Without a command, opens the full-screen workspace. Definitions live in $BOTTLE_HOME (default ~/.bottle): \
 bottles/<name>.md (the security envelope) and agents/<name>.md (which bottle, skills, prompt); \
-a repository may ship agents in <workspace>/.bottle/agents/.")]
+a repository may ship agents in <workspace>/.bottle/agents/."
+)]
 pub struct Cli {
     /// The workspace directory (default: the current directory).
     #[arg(long, global = true, value_name = "DIR")]
@@ -185,8 +191,12 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Check => definitions::check(&ctx),
         Command::List { json } => definitions::list(&ctx, *json),
         Command::Info { agent } => definitions::info(&ctx, agent),
-        Command::Init { agent, force } => init::init(&ctx.home, agent.as_deref().unwrap_or("dev"), *force),
-        Command::Debug { command: DebugCommand::Emulate { file, size } } => definitions::emulate(file, size),
+        Command::Init { agent, force } => {
+            init::init(&ctx.home, agent.as_deref().unwrap_or("dev"), *force)
+        }
+        Command::Debug {
+            command: DebugCommand::Emulate { file, size },
+        } => definitions::emulate(file, size),
         Command::Start(_) => needs("start"),
         Command::Attach { .. } => needs("attach"),
         Command::Shell { .. } => needs("shell"),
@@ -212,6 +222,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
 pub fn workspace(cli: &Cli) -> Result<i32> {
     let ctx = definitions::Context::new(cli.workspace.clone())?;
     let defs = ctx.load()?;
-    let app = crate::app::App::new(&defs, ctx.workspace.display().to_string(), crate::app::keymap::Keymap::default());
+    let app = crate::app::App::new(
+        &defs,
+        ctx.workspace.display().to_string(),
+        crate::app::keymap::Keymap::default(),
+    );
     Ok(crate::app::run(app)?.exit_code())
 }

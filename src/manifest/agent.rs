@@ -19,7 +19,10 @@ const AGENT_KEYS: &[&str] = &[
     "memory",
     "tools",
 ];
-const AGENT_LEGACY: &[(&str, &str)] = &[("prompt", "is not a frontmatter key: the Markdown body after the `---` line is the prompt")];
+const AGENT_LEGACY: &[(&str, &str)] = &[(
+    "prompt",
+    "is not a frontmatter key: the Markdown body after the `---` line is the prompt",
+)];
 
 pub(crate) struct AgentInput<'a> {
     pub name: &'a str,
@@ -32,9 +35,15 @@ pub(crate) struct AgentInput<'a> {
 pub(crate) fn parse_agent(r: &mut Report, input: AgentInput, root: &Node) -> Option<AgentDef> {
     let f = fields(r, root, "an agent definition", AGENT_KEYS, AGENT_LEGACY)?;
     let bottle = match f.get("bottle") {
-        Some((k, v)) => schema::non_empty(r, k, v).map(|s| At { value: s.value.trim().to_string(), pos: k.pos }),
+        Some((k, v)) => schema::non_empty(r, k, v).map(|s| At {
+            value: s.value.trim().to_string(),
+            pos: k.pos,
+        }),
         None => {
-            r.error(root.pos, "missing `bottle:` (the name of a bottle in $BOTTLE_HOME/bottles/)");
+            r.error(
+                root.pos,
+                "missing `bottle:` (the name of a bottle in $BOTTLE_HOME/bottles/)",
+            );
             None
         }
     };
@@ -48,8 +57,13 @@ pub(crate) fn parse_agent(r: &mut Report, input: AgentInput, root: &Node) -> Opt
             }
         }
     }
-    let git_user = f.get("git-gate").and_then(|(_, v)| parse_git_gate(r, v, false)).and_then(|g| g.user);
-    let copy_workspace = f.get("copy_workspace").map_or(Some(true), |(k, v)| schema::boolean(r, k, v));
+    let git_user = f
+        .get("git-gate")
+        .and_then(|(_, v)| parse_git_gate(r, v, false))
+        .and_then(|g| g.user);
+    let copy_workspace = f
+        .get("copy_workspace")
+        .map_or(Some(true), |(k, v)| schema::boolean(r, k, v));
     Some(AgentDef {
         name: input.name.to_string(),
         path: input.path.to_path_buf(),

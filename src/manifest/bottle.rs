@@ -8,7 +8,15 @@ use super::yaml::{Key, Node, Value};
 use super::{AgentProvider, At, BottleDef, EnvValue, EnvVar, Origin, Resources, Template};
 use std::path::Path;
 
-const BOTTLE_KEYS: &[&str] = &["extends", "env", "agent_provider", "egress", "git-gate", "supervise", "resources"];
+const BOTTLE_KEYS: &[&str] = &[
+    "extends",
+    "env",
+    "agent_provider",
+    "egress",
+    "git-gate",
+    "supervise",
+    "resources",
+];
 const BOTTLE_LEGACY: &[(&str, &str)] = &[
     ("runtime", "is no longer supported: gVisor (runsc) is used automatically when the engine offers it; remove the key (override with --runtime or BOTTLE_RUNTIME)"),
     ("ssh", "is no longer supported: declare upstreams under `git-gate.repos` with `url`, `identity` and `host_key`"),
@@ -18,14 +26,36 @@ const BOTTLE_LEGACY: &[(&str, &str)] = &[
     ("cred_proxy", "is no longer supported: replaced by `egress.routes` with `auth: { scheme, token_ref }`"),
     ("role", "is no longer supported: provider routes now come from `agent_provider` (`auth_token`, `forward_host_credentials`)"),
 ];
-const PROVIDER_KEYS: &[&str] = &["template", "dockerfile", "image", "auth_token", "forward_host_credentials"];
+const PROVIDER_KEYS: &[&str] = &[
+    "template",
+    "dockerfile",
+    "image",
+    "auth_token",
+    "forward_host_credentials",
+];
 
-pub(crate) fn parse_bottle(r: &mut Report, name: &str, path: &Path, origin: Origin, root: &Node) -> Option<BottleDef> {
+pub(crate) fn parse_bottle(
+    r: &mut Report,
+    name: &str,
+    path: &Path,
+    origin: Origin,
+    root: &Node,
+) -> Option<BottleDef> {
     let f = fields(r, root, "a bottle definition", BOTTLE_KEYS, BOTTLE_LEGACY)?;
-    let mut def = BottleDef { name: name.to_string(), path: path.to_path_buf(), origin, ..BottleDef::default() };
+    let mut def = BottleDef {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        origin,
+        ..BottleDef::default()
+    };
     for (key, node) in f.entries() {
         match key.name.as_str() {
-            "extends" => def.extends = schema::non_empty(r, key, node).map(|s| At { value: s.value.trim().to_string(), pos: key.pos }),
+            "extends" => {
+                def.extends = schema::non_empty(r, key, node).map(|s| At {
+                    value: s.value.trim().to_string(),
+                    pos: key.pos,
+                })
+            }
             "env" => def.env = Some(parse_env(r, node)),
             "agent_provider" => def.agent_provider = parse_provider(r, path, key, node),
             "egress" => def.egress = parse_egress(r, path, node),
@@ -42,7 +72,13 @@ pub(crate) fn parse_env(r: &mut Report, node: &Node) -> Vec<EnvVar> {
     let mut out = Vec::new();
     let Value::Map(entries) = &node.value else {
         if !matches!(node.value, Value::Null) {
-            r.error(node.pos, format!("`env` must be a mapping of NAME: \"value\", found {}", node.value.kind()));
+            r.error(
+                node.pos,
+                format!(
+                    "`env` must be a mapping of NAME: \"value\", found {}",
+                    node.value.kind()
+                ),
+            );
         }
         return out;
     };
@@ -59,7 +95,10 @@ pub(crate) fn parse_env(r: &mut Report, node: &Node) -> Vec<EnvVar> {
             EnvValue::Prompt(message.trim().to_string())
         } else if let Some(var) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}')) {
             if !schema::is_env_name(var) {
-                r.error(value.pos, format!("`${{{var}}}` does not name a valid host environment variable"));
+                r.error(
+                    value.pos,
+                    format!("`${{{var}}}` does not name a valid host environment variable"),
+                );
                 continue;
             }
             EnvValue::Host(var.to_string())
@@ -69,21 +108,35 @@ pub(crate) fn parse_env(r: &mut Report, node: &Node) -> Vec<EnvVar> {
         } else {
             EnvValue::Literal(text.clone())
         };
-        out.push(EnvVar { name: key.name.clone(), value: parsed, pos: key.pos });
+        out.push(EnvVar {
+            name: key.name.clone(),
+            value: parsed,
+            pos: key.pos,
+        });
     }
     out
 }
 
 fn parse_provider(r: &mut Report, path: &Path, key: &Key, node: &Node) -> Option<AgentProvider> {
     let f = fields(r, node, "`agent_provider`", PROVIDER_KEYS, &[])?;
-    let mut p = AgentProvider { pos: key.pos, path: path.to_path_buf(), ..AgentProvider::default() };
+    let mut p = AgentProvider {
+        pos: key.pos,
+        path: path.to_path_buf(),
+        ..AgentProvider::default()
+    };
     if let Some((k, v)) = f.get("template") {
         if let Some(t) = schema::string(r, k, v) {
             match t.value.as_str() {
                 "claude" => p.template = Template::Claude,
                 "codex" => p.template = Template::Codex,
                 "shell" => p.template = Template::Shell,
-                other => r.error(t.pos, format!("unknown template `{other}` (expected claude, codex or shell){}", schema::suggestion(other, ["claude", "codex", "shell"]))),
+                other => r.error(
+                    t.pos,
+                    format!(
+                        "unknown template `{other}` (expected claude, codex or shell){}",
+                        schema::suggestion(other, ["claude", "codex", "shell"])
+                    ),
+                ),
             }
         }
     }
@@ -94,7 +147,10 @@ fn parse_provider(r: &mut Report, path: &Path, key: &Key, node: &Node) -> Option
         p.image = schema::non_empty(r, k, v);
     }
     if let (Some(_), Some((k, _))) = (&p.dockerfile, f.get("image")) {
-        r.error(k.pos, "`image` and `dockerfile` cannot both be set: choose a prebuilt image or a Dockerfile");
+        r.error(
+            k.pos,
+            "`image` and `dockerfile` cannot both be set: choose a prebuilt image or a Dockerfile",
+        );
     }
     if let Some((k, v)) = f.get("auth_token") {
         if let Some(t) = schema::non_empty(r, k, v) {
@@ -110,7 +166,10 @@ fn parse_provider(r: &mut Report, path: &Path, key: &Key, node: &Node) -> Option
     if let Some((k, v)) = f.get("forward_host_credentials") {
         p.forward_host_credentials = schema::boolean(r, k, v).unwrap_or(false);
         if p.forward_host_credentials && p.template != Template::Codex {
-            r.error(k.pos, "`forward_host_credentials` is only for `template: codex`");
+            r.error(
+                k.pos,
+                "`forward_host_credentials` is only for `template: codex`",
+            );
             p.forward_host_credentials = false;
         }
     }
@@ -127,9 +186,20 @@ fn parse_resources(r: &mut Report, node: &Node) -> Option<Resources> {
             _ => None,
         };
         match text.as_deref().map(parse_memory) {
-            Some(Ok(bytes)) => res.memory = Some(At { value: bytes, pos: v.pos }),
+            Some(Ok(bytes)) => {
+                res.memory = Some(At {
+                    value: bytes,
+                    pos: v.pos,
+                })
+            }
             Some(Err(e)) => r.error(v.pos, e),
-            None => r.error(v.pos, format!("`memory` must be a size like \"4g\" or \"512m\", found {}", v.value.kind())),
+            None => r.error(
+                v.pos,
+                format!(
+                    "`memory` must be a size like \"4g\" or \"512m\", found {}",
+                    v.value.kind()
+                ),
+            ),
         }
     }
     if let Some((_, v)) = f.get("cpus") {
@@ -139,13 +209,26 @@ fn parse_resources(r: &mut Report, node: &Node) -> Option<Resources> {
             _ => None,
         };
         match n {
-            Some(x) if x > 0.0 && x <= 1024.0 => res.cpus = Some(At { value: x, pos: v.pos }),
-            _ => r.error(v.pos, "`cpus` must be a number greater than 0 (like 2 or 0.5)"),
+            Some(x) if x > 0.0 && x <= 1024.0 => {
+                res.cpus = Some(At {
+                    value: x,
+                    pos: v.pos,
+                })
+            }
+            _ => r.error(
+                v.pos,
+                "`cpus` must be a number greater than 0 (like 2 or 0.5)",
+            ),
         }
     }
     if let Some((_, v)) = f.get("pids") {
         match v.value {
-            Value::Int(i) if (16..=4_194_304).contains(&i) => res.pids = Some(At { value: i as u32, pos: v.pos }),
+            Value::Int(i) if (16..=4_194_304).contains(&i) => {
+                res.pids = Some(At {
+                    value: i as u32,
+                    pos: v.pos,
+                })
+            }
             _ => r.error(v.pos, "`pids` must be a whole number from 16 to 4194304"),
         }
     }
@@ -158,16 +241,24 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     let t = text.trim().to_ascii_lowercase();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(digits_end);
-    let n: u64 = num.parse().map_err(|_| format!("`memory` must be a size like \"4g\" or \"512m\", found `{text}`"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`memory` must be a size like \"4g\" or \"512m\", found `{text}`"))?;
     let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
         "" => 0,
         "k" => 10,
         "m" => 20,
         "g" => 30,
         "t" => 40,
-        _ => return Err(format!("`memory` has an unknown unit in `{text}` (use k, m, g or t)")),
+        _ => {
+            return Err(format!(
+                "`memory` has an unknown unit in `{text}` (use k, m, g or t)"
+            ))
+        }
     };
-    let bytes = n.checked_mul(1u64 << shift).ok_or_else(|| format!("`memory` `{text}` is too large"))?;
+    let bytes = n
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`memory` `{text}` is too large"))?;
     if bytes < 6 << 20 {
         return Err(format!("`memory` `{text}` is below the 6m minimum"));
     }

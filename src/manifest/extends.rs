@@ -40,7 +40,9 @@ fn walk(name: &str, defs: &BTreeMap<String, BottleDef>, broken: &BTreeSet<String
         chain.push(parent.clone());
         let shown = chain.join(" -> ");
         if broken.contains(&parent) {
-            return Walk::Failed(format!("cannot resolve `extends` ({shown}): bottle `{parent}` has errors"));
+            return Walk::Failed(format!(
+                "cannot resolve `extends` ({shown}): bottle `{parent}` has errors"
+            ));
         }
         if !defs.contains_key(&parent) {
             let known = defs.keys().map(String::as_str);
@@ -139,7 +141,10 @@ pub fn overlay_user(base: &mut GitUser, child: &GitUser) {
 pub(crate) fn check_merged(bottle: &Bottle, problems: &mut Vec<super::Problem>) {
     let hosts = bottle.agent_provider.provider_hosts();
     for route in &bottle.egress.routes {
-        if let (Some(pos), true) = (route.auth_pos, !route.wildcard && hosts.contains(&route.host.as_str())) {
+        if let (Some(pos), true) = (
+            route.auth_pos,
+            !route.wildcard && hosts.contains(&route.host.as_str()),
+        ) {
             let mut r = Report::new(&bottle.egress.path);
             r.error(
                 pos,

@@ -60,10 +60,19 @@ mod tests {
 
     #[test]
     fn lf_crlf_and_bom_give_the_same_split() {
-        for text in ["---\na: 1\n---\nbody\n", "---\r\na: 1\r\n---\r\nbody\n", "\u{feff}---\na: 1\n---\nbody\n"] {
+        for text in [
+            "---\na: 1\n---\nbody\n",
+            "---\r\na: 1\r\n---\r\nbody\n",
+            "\u{feff}---\na: 1\n---\nbody\n",
+        ] {
             let s = split(text).expect("splits");
             assert_eq!(s.yaml, "a: 1\n");
-            assert_eq!(split(&text.replace("a: 1", "a: 1\nb: 2")).expect("two").yaml, "a: 1\nb: 2\n");
+            assert_eq!(
+                split(&text.replace("a: 1", "a: 1\nb: 2"))
+                    .expect("two")
+                    .yaml,
+                "a: 1\nb: 2\n"
+            );
             assert_eq!(s.line_offset, 1);
             assert_eq!(s.body, "body\n");
         }
@@ -78,8 +87,14 @@ mod tests {
     #[test]
     fn empty_frontmatter_and_missing_fences() {
         assert_eq!(split("---\n---\n").expect("empty").yaml, "");
-        assert_eq!(split("no fence\n").expect_err("no start").pos, Pos { line: 1, col: 1 });
-        assert!(split("---\na: 1\n").expect_err("unclosed").message.contains("never closed"));
+        assert_eq!(
+            split("no fence\n").expect_err("no start").pos,
+            Pos { line: 1, col: 1 }
+        );
+        assert!(split("---\na: 1\n")
+            .expect_err("unclosed")
+            .message
+            .contains("never closed"));
         assert!(split("").is_err());
     }
 }

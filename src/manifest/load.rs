@@ -36,7 +36,11 @@ fn parse_file(file: &SourceFile) -> Result<Parsed<'_>, Vec<Problem>> {
         }
     };
     match yaml::parse(&split.yaml, split.line_offset) {
-        Ok(root) => Ok(Parsed { root, body: split.body, report }),
+        Ok(root) => Ok(Parsed {
+            root,
+            body: split.body,
+            report,
+        }),
         Err(e) => {
             report.error(e.pos, e.message);
             Err(report.problems)
@@ -69,7 +73,10 @@ pub fn load(sources: &Sources, trust: &dyn TrustStore) -> Definitions {
         }
     }
     let mut bottles = resolve_all(&defs, &broken, &mut |def, message| {
-        let pos = def.extends.as_ref().map_or(Pos { line: 1, col: 1 }, |e| e.pos);
+        let pos = def
+            .extends
+            .as_ref()
+            .map_or(Pos { line: 1, col: 1 }, |e| e.pos);
         let mut r = Report::new(&def.path);
         r.error(pos, message);
         problems.append(&mut r.problems);
@@ -81,19 +88,40 @@ pub fn load(sources: &Sources, trust: &dyn TrustStore) -> Definitions {
         merged_errors.len() == before
     });
     problems.append(&mut merged_errors);
-    let unusable: BTreeSet<String> = defs.keys().chain(broken.iter()).filter(|n| !bottles.contains_key(*n)).cloned().collect();
+    let unusable: BTreeSet<String> = defs
+        .keys()
+        .chain(broken.iter())
+        .filter(|n| !bottles.contains_key(*n))
+        .cloned()
+        .collect();
 
     let mut agents: Vec<Agent> = Vec::new();
-    for (file, origin) in sources.agents.iter().map(|f| (f, f.origin)).chain(sources.repo_agents.iter().map(|f| (f, Origin::Repo))) {
-        let Some(def) = parse_agent_file(file, origin, &bottles, &unusable, &mut problems) else { continue };
+    for (file, origin) in sources
+        .agents
+        .iter()
+        .map(|f| (f, f.origin))
+        .chain(sources.repo_agents.iter().map(|f| (f, Origin::Repo)))
+    {
+        let Some(def) = parse_agent_file(file, origin, &bottles, &unusable, &mut problems) else {
+            continue;
+        };
         let trusted = origin != Origin::Repo || trust.is_trusted(&file.path, &def.sha256);
-        agents.push(Agent { def, trusted, shadows_home_bottle: None });
+        agents.push(Agent {
+            def,
+            trusted,
+            shadows_home_bottle: None,
+        });
     }
     apply_shadowing(&mut agents);
 
     problems.sort();
     problems.dedup();
-    Definitions { bottles, bottle_defs: defs, agents, problems }
+    Definitions {
+        bottles,
+        bottle_defs: defs,
+        agents,
+        problems,
+    }
 }
 
 fn parse_agent_file(
@@ -110,19 +138,39 @@ fn parse_agent_file(
             return None;
         }
     };
-    let sha256 = hex::encode(Sha256::digest(file.text.as_deref().unwrap_or("").as_bytes()));
-    let input = AgentInput { name: &file.name, path: &file.path, origin, body: &p.body, sha256 };
+    let sha256 = hex::encode(Sha256::digest(
+        file.text.as_deref().unwrap_or("").as_bytes(),
+    ));
+    let input = AgentInput {
+        name: &file.name,
+        path: &file.path,
+        origin,
+        body: &p.body,
+        sha256,
+    };
     let def = parse_agent(&mut p.report, input, &p.root);
     if let Some(def) = &def {
         let b = &def.bottle;
         if unusable.contains(&b.value) {
-            p.report.error(b.pos, format!("uses bottle `{}`, which has errors", b.value));
+            p.report.error(
+                b.pos,
+                format!("uses bottle `{}`, which has errors", b.value),
+            );
         } else if !bottles.contains_key(&b.value) {
-            let mut names: Vec<&str> = bottles.keys().chain(unusable.iter()).map(String::as_str).collect();
+            let mut names: Vec<&str> = bottles
+                .keys()
+                .chain(unusable.iter())
+                .map(String::as_str)
+                .collect();
             names.sort_unstable();
             p.report.error(
                 b.pos,
-                format!("references bottle `{}`, which is not defined{} (defined: {})", b.value, suggestion(&b.value, names.iter().copied()), names.join(", ")),
+                format!(
+                    "references bottle `{}`, which is not defined{} (defined: {})",
+                    b.value,
+                    suggestion(&b.value, names.iter().copied()),
+                    names.join(", ")
+                ),
             );
         }
     }
@@ -135,15 +183,31 @@ fn parse_agent_file(
 /// agent replaces the home agent of the same name; an untrusted one is
 /// listed beside it as `name (repo)`.
 fn apply_shadowing(agents: &mut Vec<Agent>) {
-    let shadowing: Vec<(String, bool)> = agents.iter().filter(|a| a.is_repo()).map(|a| (a.def.name.clone(), a.trusted)).collect();
+    let shadowing: Vec<(String, bool)> = agents
+        .iter()
+        .filter(|a| a.is_repo())
+        .map(|a| (a.def.name.clone(), a.trusted))
+        .collect();
     for (name, trusted) in shadowing {
-        let home = agents.iter().position(|a| !a.is_repo() && a.def.name == name);
-        let (Some(i), true) = (home, trusted) else { continue };
+        let home = agents
+            .iter()
+            .position(|a| !a.is_repo() && a.def.name == name);
+        let (Some(i), true) = (home, trusted) else {
+            continue;
+        };
         let home_bottle = agents[i].def.bottle.value.clone();
         agents.remove(i);
-        if let Some(repo) = agents.iter_mut().find(|a| a.is_repo() && a.def.name == name) {
+        if let Some(repo) = agents
+            .iter_mut()
+            .find(|a| a.is_repo() && a.def.name == name)
+        {
             repo.shadows_home_bottle = Some(home_bottle);
         }
     }
-    agents.sort_by(|a, b| a.def.name.cmp(&b.def.name).then(a.is_repo().cmp(&b.is_repo())));
+    agents.sort_by(|a, b| {
+        a.def
+            .name
+            .cmp(&b.def.name)
+            .then(a.is_repo().cmp(&b.is_repo()))
+    });
 }

@@ -51,7 +51,14 @@ impl fmt::Display for Problem {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {sev}: {}", self.path.display(), self.pos.line, self.pos.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {sev}: {}",
+            self.path.display(),
+            self.pos.line,
+            self.pos.col,
+            self.message
+        )
     }
 }
 
@@ -330,7 +337,10 @@ pub struct Definitions {
 
 impl Definitions {
     pub fn errors(&self) -> usize {
-        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
     }
 
     /// The agent `bottle start <name>` launches: a home (or embedded) agent,
@@ -338,7 +348,10 @@ impl Definitions {
     /// repo agent explicitly.
     pub fn agent(&self, name: &str) -> Option<&Agent> {
         if let Some(base) = name.strip_suffix(" (repo)") {
-            return self.agents.iter().find(|a| a.is_repo() && a.def.name == base);
+            return self
+                .agents
+                .iter()
+                .find(|a| a.is_repo() && a.def.name == base);
         }
         let mut matches = self.agents.iter().filter(|a| a.def.name == name);
         let first = matches.next()?;

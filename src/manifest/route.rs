@@ -44,8 +44,18 @@ const ROUTE_LEGACY: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn parse_egress(r: &mut Report, path: &Path, node: &Node) -> Option<Egress> {
-    let f = fields(r, node, "`egress`", &["upstream_ca", "upstream_proxy", "routes"], &[])?;
-    let mut egress = Egress { path: path.to_path_buf(), pos: node.pos, ..Egress::default() };
+    let f = fields(
+        r,
+        node,
+        "`egress`",
+        &["upstream_ca", "upstream_proxy", "routes"],
+        &[],
+    )?;
+    let mut egress = Egress {
+        path: path.to_path_buf(),
+        pos: node.pos,
+        ..Egress::default()
+    };
     if let Some((k, v)) = f.get("upstream_ca") {
         egress.upstream_ca = schema::non_empty(r, k, v);
     }
@@ -60,10 +70,18 @@ pub(crate) fn parse_egress(r: &mut Report, path: &Path, node: &Node) -> Option<E
     if let Some((k, v)) = f.get("routes") {
         let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
         for item in schema::list(r, k, v).unwrap_or(&[]) {
-            let Some(route) = parse_route(r, item) else { continue };
+            let Some(route) = parse_route(r, item) else {
+                continue;
+            };
             let shown = route.display_host();
             if let Some(first) = seen.get(&shown) {
-                r.error(route.host_pos, format!("host `{shown}` is already routed at line {}; merge the two routes", first.line));
+                r.error(
+                    route.host_pos,
+                    format!(
+                        "host `{shown}` is already routed at line {}; merge the two routes",
+                        first.line
+                    ),
+                );
                 continue;
             }
             seen.insert(shown, route.host_pos);
@@ -129,13 +147,23 @@ fn parse_route(r: &mut Report, node: &Node) -> Option<Route> {
         for m in schema::string_list(r, k, v).unwrap_or_default() {
             let up = m.value.to_ascii_uppercase();
             if !METHODS.contains(&up.as_str()) {
-                r.error(m.pos, format!("unknown method `{}`{}", m.value, schema::suggestion(&up, METHODS.iter().copied())));
+                r.error(
+                    m.pos,
+                    format!(
+                        "unknown method `{}`{}",
+                        m.value,
+                        schema::suggestion(&up, METHODS.iter().copied())
+                    ),
+                );
             } else if !route.methods.contains(&up) {
                 route.methods.push(up);
             }
         }
     }
-    for (name, slot) in [("tls_passthrough", &mut route.tls_passthrough), ("websocket", &mut route.websocket)] {
+    for (name, slot) in [
+        ("tls_passthrough", &mut route.tls_passthrough),
+        ("websocket", &mut route.websocket),
+    ] {
         if let Some((k, v)) = f.get(name) {
             *slot = schema::boolean(r, k, v).unwrap_or(false);
         }
@@ -144,7 +172,13 @@ fn parse_route(r: &mut Report, node: &Node) -> Option<Route> {
         for c in schema::string_list(r, k, v).unwrap_or_default() {
             match parse_cidr(&c.value) {
                 Some(net) => route.ssrf_ip_allowlist.push(net),
-                None => r.error(c.pos, format!("`{}` is not an IP address or CIDR (like 10.0.0.0/8)", c.value)),
+                None => r.error(
+                    c.pos,
+                    format!(
+                        "`{}` is not an IP address or CIDR (like 10.0.0.0/8)",
+                        c.value
+                    ),
+                ),
             }
         }
     }
@@ -153,7 +187,14 @@ fn parse_route(r: &mut Report, node: &Node) -> Option<Route> {
             if DLP_RULES.contains(&rule.value.as_str()) {
                 route.dlp_exempt.push(rule.value);
             } else {
-                r.error(rule.pos, format!("unknown DLP rule `{}`{}", rule.value, schema::suggestion(&rule.value, DLP_RULES.iter().copied())));
+                r.error(
+                    rule.pos,
+                    format!(
+                        "unknown DLP rule `{}`{}",
+                        rule.value,
+                        schema::suggestion(&rule.value, DLP_RULES.iter().copied())
+                    ),
+                );
             }
         }
     }
@@ -168,7 +209,11 @@ fn parse_route(r: &mut Report, node: &Node) -> Option<Route> {
         }
     }
     if route.tls_passthrough {
-        for (name, set) in [("path_allowlist", !route.path_allowlist.is_empty()), ("methods", !route.methods.is_empty()), ("websocket", route.websocket)] {
+        for (name, set) in [
+            ("path_allowlist", !route.path_allowlist.is_empty()),
+            ("methods", !route.methods.is_empty()),
+            ("websocket", route.websocket),
+        ] {
             if set {
                 let pos = f.get(name).map_or(node.pos, |(k, _)| k.pos);
                 r.error(pos, format!("`{name}` cannot be enforced on a `tls_passthrough` route (the tunnel is not inspected)"));
@@ -183,7 +228,13 @@ fn parse_auth(r: &mut Report, key_pos: Pos, node: &Node) -> Option<RouteAuth> {
     let scheme = f.get("scheme");
     let token = f.get("token_ref");
     if scheme.is_none() || token.is_none() {
-        let missing = if scheme.is_none() && token.is_none() { "`scheme` and `token_ref`" } else if scheme.is_none() { "`scheme`" } else { "`token_ref`" };
+        let missing = if scheme.is_none() && token.is_none() {
+            "`scheme` and `token_ref`"
+        } else if scheme.is_none() {
+            "`scheme`"
+        } else {
+            "`token_ref`"
+        };
         r.error(key_pos, format!("`auth` needs both `scheme` and `token_ref` (missing {missing}); omit `auth` for an unauthenticated route"));
         return None;
     }
@@ -195,7 +246,13 @@ fn parse_auth(r: &mut Report, key_pos: Pos, node: &Node) -> Option<RouteAuth> {
         "token" => AuthScheme::Token,
         "Basic" => AuthScheme::Basic,
         other => {
-            r.error(s.pos, format!("unknown auth scheme `{other}` (expected Bearer, token or Basic){}", schema::suggestion(other, ["Bearer", "token", "Basic"])));
+            r.error(
+                s.pos,
+                format!(
+                    "unknown auth scheme `{other}` (expected Bearer, token or Basic){}",
+                    schema::suggestion(other, ["Bearer", "token", "Basic"])
+                ),
+            );
             return None;
         }
     };
@@ -204,7 +261,10 @@ fn parse_auth(r: &mut Report, key_pos: Pos, node: &Node) -> Option<RouteAuth> {
         r.error(t.pos, format!("`token_ref` names a host environment variable, and `{}` is not a valid variable name", t.value));
         return None;
     }
-    Some(RouteAuth { scheme, token_ref: t })
+    Some(RouteAuth {
+        scheme,
+        token_ref: t,
+    })
 }
 
 fn ports(r: &mut Report, key: &super::yaml::Key, node: &Node) -> Vec<u16> {
@@ -224,7 +284,9 @@ fn ports(r: &mut Report, key: &super::yaml::Key, node: &Node) -> Vec<u16> {
 }
 
 fn parse_cidr(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 pub fn check_path_prefix(p: &str) -> Result<(), String> {
@@ -232,14 +294,20 @@ pub fn check_path_prefix(p: &str) -> Result<(), String> {
         return Err(format!("path prefix `{p}` must start with `/`"));
     }
     if p.contains(['?', '#']) {
-        return Err(format!("path prefix `{p}` must not contain a query or fragment"));
+        return Err(format!(
+            "path prefix `{p}` must not contain a query or fragment"
+        ));
     }
     if p.split('/').any(|seg| seg == "." || seg == "..") || p.contains("//") {
-        return Err(format!("path prefix `{p}` must be normalized (no `.`/`..` segments or `//`)"));
+        return Err(format!(
+            "path prefix `{p}` must be normalized (no `.`/`..` segments or `//`)"
+        ));
     }
     let lower = p.to_ascii_lowercase();
     if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%2e") {
-        return Err(format!("path prefix `{p}` must not percent-encode separators or dots"));
+        return Err(format!(
+            "path prefix `{p}` must not percent-encode separators or dots"
+        ));
     }
     Ok(())
 }
@@ -249,10 +317,14 @@ pub fn check_path_prefix(p: &str) -> Result<(), String> {
 pub fn normalize_host(raw: &str) -> Result<(String, bool), String> {
     let h = raw.trim();
     if h.contains("://") {
-        return Err(format!("`{h}` is a URL; `host` takes a bare host name like api.github.com"));
+        return Err(format!(
+            "`{h}` is a URL; `host` takes a bare host name like api.github.com"
+        ));
     }
     if h.contains('/') {
-        return Err(format!("`{h}` contains a path; put the host in `host` and paths in `path_allowlist`"));
+        return Err(format!(
+            "`{h}` contains a path; put the host in `host` and paths in `path_allowlist`"
+        ));
     }
     if h.contains(':') {
         return Err(format!("`{h}` contains a port or is an IPv6 literal; put ports in `ports:` (IPv6 literals are not supported)"));
@@ -263,7 +335,9 @@ pub fn normalize_host(raw: &str) -> Result<(String, bool), String> {
         None => (h.clone(), false),
     };
     if rest.contains('*') {
-        return Err(format!("`{raw}`: `*` is allowed only as a leading `*.` label"));
+        return Err(format!(
+            "`{raw}`: `*` is allowed only as a leading `*.` label"
+        ));
     }
     if rest.parse::<std::net::Ipv4Addr>().is_ok() {
         if wildcard {
@@ -271,17 +345,25 @@ pub fn normalize_host(raw: &str) -> Result<(String, bool), String> {
         }
         return Ok((rest, false));
     }
-    let ascii = idna::domain_to_ascii(&rest).map_err(|_| format!("`{raw}` is not a valid host name"))?;
+    let ascii =
+        idna::domain_to_ascii(&rest).map_err(|_| format!("`{raw}` is not a valid host name"))?;
     let labels: Vec<&str> = ascii.split('.').collect();
     let bad_label = |l: &&str| {
-        l.is_empty() || l.len() > 63 || l.starts_with('-') || l.ends_with('-')
-            || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        l.is_empty()
+            || l.len() > 63
+            || l.starts_with('-')
+            || l.ends_with('-')
+            || !l
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     if ascii.is_empty() || ascii.len() > 253 || labels.iter().any(bad_label) {
         return Err(format!("`{raw}` is not a valid host name"));
     }
     if wildcard && labels.len() < 2 {
-        return Err(format!("`{raw}` is too broad: a wildcard needs at least two labels after `*.`"));
+        return Err(format!(
+            "`{raw}` is too broad: a wildcard needs at least two labels after `*.`"
+        ));
     }
     Ok((ascii, wildcard))
 }
@@ -292,9 +374,18 @@ mod tests {
 
     #[test]
     fn hosts_normalize() {
-        assert_eq!(normalize_host("API.GitHub.com."), Ok(("api.github.com".into(), false)));
-        assert_eq!(normalize_host("*.Example.com"), Ok(("example.com".into(), true)));
-        assert_eq!(normalize_host("bücher.example"), Ok(("xn--bcher-kva.example".into(), false)));
+        assert_eq!(
+            normalize_host("API.GitHub.com."),
+            Ok(("api.github.com".into(), false))
+        );
+        assert_eq!(
+            normalize_host("*.Example.com"),
+            Ok(("example.com".into(), true))
+        );
+        assert_eq!(
+            normalize_host("bücher.example"),
+            Ok(("xn--bcher-kva.example".into(), false))
+        );
         assert!(normalize_host("*.com").is_err());
         assert!(normalize_host("a.*.com").is_err());
         assert!(normalize_host("https://a.com").is_err());

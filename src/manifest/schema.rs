@@ -13,7 +13,10 @@ pub(crate) struct Report<'a> {
 
 impl<'a> Report<'a> {
     pub fn new(path: &'a Path) -> Self {
-        Report { path, problems: Vec::new() }
+        Report {
+            path,
+            problems: Vec::new(),
+        }
     }
     pub fn error(&mut self, pos: Pos, message: impl Into<String>) {
         self.push(pos, Severity::Error, message.into());
@@ -22,7 +25,12 @@ impl<'a> Report<'a> {
         self.push(pos, Severity::Warning, message.into());
     }
     fn push(&mut self, pos: Pos, severity: Severity, message: String) {
-        self.problems.push(Problem { path: self.path.to_path_buf(), pos, severity, message });
+        self.problems.push(Problem {
+            path: self.path.to_path_buf(),
+            pos,
+            severity,
+            message,
+        });
     }
     pub fn has_errors(&self) -> bool {
         self.problems.iter().any(|p| p.severity == Severity::Error)
@@ -33,7 +41,10 @@ impl<'a> Report<'a> {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a typo.
-pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     let norm = |s: &str| s.to_ascii_lowercase().replace('_', "-");
     let w = norm(word);
     let mut best: Option<(usize, &str)> = None;
@@ -48,7 +59,9 @@ pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str
 }
 
 pub fn suggestion<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
-    did_you_mean(word, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
+    did_you_mean(word, candidates)
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
 }
 
 /// A mapping whose keys were checked against a schema.
@@ -58,7 +71,10 @@ pub(crate) struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     pub fn get(&self, name: &str) -> Option<(&'n Key, &'n Node)> {
-        self.entries.iter().find(|(k, _)| k.name == name).map(|(k, v)| (k, v))
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(k, v)| (k, v))
     }
     pub fn entries(&self) -> &'n [(Key, Node)] {
         self.entries
@@ -78,7 +94,10 @@ pub(crate) fn fields<'n>(
         if matches!(node.value, Value::Null) {
             return Some(Fields { entries: &[] });
         }
-        r.error(node.pos, format!("{section} must be a mapping, found {}", node.value.kind()));
+        r.error(
+            node.pos,
+            format!("{section} must be a mapping, found {}", node.value.kind()),
+        );
         return None;
     };
     for (key, _) in entries {
@@ -113,9 +132,20 @@ fn quote_hint(node: &Node) -> &'static str {
 
 pub(crate) fn string(r: &mut Report, key: &Key, node: &Node) -> Option<At<String>> {
     match &node.value {
-        Value::Str(s) => Some(At { value: s.clone(), pos: node.pos }),
+        Value::Str(s) => Some(At {
+            value: s.clone(),
+            pos: node.pos,
+        }),
         other => {
-            r.error(node.pos, format!("`{}` must be a string, found {}{}", key.name, other.kind(), quote_hint(node)));
+            r.error(
+                node.pos,
+                format!(
+                    "`{}` must be a string, found {}{}",
+                    key.name,
+                    other.kind(),
+                    quote_hint(node)
+                ),
+            );
             None
         }
     }
@@ -134,7 +164,14 @@ pub(crate) fn boolean(r: &mut Report, key: &Key, node: &Node) -> Option<bool> {
     match &node.value {
         Value::Bool(b) => Some(*b),
         other => {
-            r.error(node.pos, format!("`{}` must be true or false, found {}", key.name, other.kind()));
+            r.error(
+                node.pos,
+                format!(
+                    "`{}` must be true or false, found {}",
+                    key.name,
+                    other.kind()
+                ),
+            );
             None
         }
     }
@@ -144,7 +181,10 @@ pub(crate) fn list<'n>(r: &mut Report, key: &Key, node: &'n Node) -> Option<&'n 
     match &node.value {
         Value::Seq(items) => Some(items),
         other => {
-            r.error(node.pos, format!("`{}` must be a list, found {}", key.name, other.kind()));
+            r.error(
+                node.pos,
+                format!("`{}` must be a list, found {}", key.name, other.kind()),
+            );
             None
         }
     }
@@ -156,8 +196,19 @@ pub(crate) fn string_list(r: &mut Report, key: &Key, node: &Node) -> Option<Vec<
     let mut out = Vec::new();
     for item in items {
         match &item.value {
-            Value::Str(s) => out.push(At { value: s.clone(), pos: item.pos }),
-            other => r.error(item.pos, format!("items of `{}` must be strings, found {}{}", key.name, other.kind(), quote_hint(item))),
+            Value::Str(s) => out.push(At {
+                value: s.clone(),
+                pos: item.pos,
+            }),
+            other => r.error(
+                item.pos,
+                format!(
+                    "items of `{}` must be strings, found {}{}",
+                    key.name,
+                    other.kind(),
+                    quote_hint(item)
+                ),
+            ),
         }
     }
     Some(out)
@@ -174,7 +225,8 @@ pub fn is_plain_name(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 #[cfg(test)]
@@ -192,7 +244,12 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(is_env_name("GH_PAT") && is_env_name("_x1") && !is_env_name("1X") && !is_env_name("A-B"));
+        assert!(
+            is_env_name("GH_PAT")
+                && is_env_name("_x1")
+                && !is_env_name("1X")
+                && !is_env_name("A-B")
+        );
         assert!(is_plain_name("init-prd") && !is_plain_name("..") && !is_plain_name("a/b"));
     }
 }

@@ -75,14 +75,23 @@ pub fn parse(text: &str, line_offset: u32) -> Result<Node, SyntaxError> {
         }
         Ok(None) => Ok(Node {
             value: Value::Null,
-            pos: Pos { line: line_offset + 1, col: 1 },
+            pos: Pos {
+                line: line_offset + 1,
+                col: 1,
+            },
         }),
         Err(err) => {
             let pos = err
                 .location()
                 .map(|l| pos_of(&l, line_offset))
-                .unwrap_or(Pos { line: line_offset + 1, col: 1 });
-            Err(SyntaxError { pos, message: clean_message(&err) })
+                .unwrap_or(Pos {
+                    line: line_offset + 1,
+                    col: 1,
+                });
+            Err(SyntaxError {
+                pos,
+                message: clean_message(&err),
+            })
         }
     }
 }
@@ -90,7 +99,10 @@ pub fn parse(text: &str, line_offset: u32) -> Result<Node, SyntaxError> {
 fn pos_of(loc: &serde_saphyr::Location, line_offset: u32) -> Pos {
     let line = u32::try_from(loc.line()).unwrap_or(u32::MAX).max(1);
     let col = u32::try_from(loc.column()).unwrap_or(u32::MAX).max(1);
-    Pos { line: line.saturating_add(line_offset), col }
+    Pos {
+        line: line.saturating_add(line_offset),
+        col,
+    }
 }
 
 fn shift(node: &mut Node, by: u32) {
@@ -123,7 +135,10 @@ fn clean_message(err: &serde_saphyr::Error) -> String {
 
 impl From<Spanned<Value>> for Node {
     fn from(s: Spanned<Value>) -> Self {
-        Node { value: s.value, pos: pos_of(&s.referenced, 0) }
+        Node {
+            value: s.value,
+            pos: pos_of(&s.referenced, 0),
+        }
     }
 }
 
@@ -150,7 +165,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        i64::try_from(v).map(Value::Int).or(Ok(Value::Float(v as f64)))
+        i64::try_from(v)
+            .map(Value::Int)
+            .or(Ok(Value::Float(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
@@ -202,12 +219,18 @@ mod tests {
     #[test]
     fn keys_and_values_carry_positions_shifted_by_the_offset() {
         let node = parse("env:\n  A: \"x\"\nlist: [1, 2]\n", 1).expect("parses");
-        let Value::Map(entries) = node.value else { panic!("not a map") };
+        let Value::Map(entries) = node.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[0].0.pos, Pos { line: 2, col: 1 });
-        let Value::Map(env) = &entries[0].1.value else { panic!("env not a map") };
+        let Value::Map(env) = &entries[0].1.value else {
+            panic!("env not a map")
+        };
         assert_eq!(env[0].0.pos, Pos { line: 3, col: 3 });
         assert_eq!(env[0].1.pos, Pos { line: 3, col: 6 });
-        let Value::Seq(items) = &entries[1].1.value else { panic!("not a list") };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!("not a list")
+        };
         assert_eq!(items[1].pos, Pos { line: 4, col: 11 });
     }
 
@@ -216,13 +239,21 @@ mod tests {
         let err = parse("a: [1,\n", 1).expect_err("unclosed");
         assert_eq!(err.pos.line, 2);
         let err = parse("a: 1\na: 2\n", 1).expect_err("duplicate");
-        assert_eq!(err, SyntaxError { pos: Pos { line: 3, col: 1 }, message: "duplicate key `a`".into() });
+        assert_eq!(
+            err,
+            SyntaxError {
+                pos: Pos { line: 3, col: 1 },
+                message: "duplicate key `a`".into()
+            }
+        );
     }
 
     #[test]
     fn yes_is_a_string_not_a_boolean() {
         let node = parse("a: yes\n", 0).expect("parses");
-        let Value::Map(entries) = node.value else { panic!("not a map") };
+        let Value::Map(entries) = node.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[0].1.value, Value::Str("yes".into()));
     }
 }

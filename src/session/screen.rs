@@ -25,7 +25,9 @@ fn nz(n: u16) -> NonZeroU16 {
 
 impl Vt100Screen {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Self {
-        Vt100Screen { parser: vt100::Parser::new(nz(rows), nz(cols), scrollback) }
+        Vt100Screen {
+            parser: vt100::Parser::new(nz(rows), nz(cols), scrollback),
+        }
     }
 }
 
@@ -42,7 +44,11 @@ impl Screen for Vt100Screen {
     }
     fn text_rows(&self) -> Vec<String> {
         let (_, cols) = self.size();
-        self.parser.screen().rows(0, cols).map(|r| r.trim_end().to_string()).collect()
+        self.parser
+            .screen()
+            .rows(0, cols)
+            .map(|r| r.trim_end().to_string())
+            .collect()
     }
     fn cursor(&self) -> (u16, u16) {
         self.parser.screen().cursor_position()
@@ -51,8 +57,15 @@ impl Screen for Vt100Screen {
 
 /// Parses `ROWSxCOLS` (as in `--size 24x80`).
 pub fn parse_size(text: &str) -> Result<(u16, u16), String> {
-    let (r, c) = text.split_once(['x', 'X']).ok_or_else(|| format!("`{text}` is not ROWSxCOLS (like 24x80)"))?;
-    let parse = |s: &str| s.trim().parse::<u16>().ok().filter(|n| (1..=4096).contains(n));
+    let (r, c) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}` is not ROWSxCOLS (like 24x80)"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=4096).contains(n))
+    };
     match (parse(r), parse(c)) {
         (Some(r), Some(c)) => Ok((r, c)),
         _ => Err(format!("`{text}`: rows and columns must be 1 to 4096")),
@@ -74,6 +87,8 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(parse_size("24x80"), Ok((24, 80)));
-        assert!(parse_size("0x80").is_err() && parse_size("24").is_err() && parse_size("ax1").is_err());
+        assert!(
+            parse_size("0x80").is_err() && parse_size("24").is_err() && parse_size("ax1").is_err()
+        );
     }
 }

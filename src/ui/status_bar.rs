@@ -12,16 +12,26 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let prefix = app.keymap.prefix.label();
     let mut spans = Vec::new();
     if app.prefix_armed {
-        spans.push(Span::styled(format!(" {prefix} … "), Style::default().fg(Color::Black).bg(Color::Yellow)));
+        spans.push(Span::styled(
+            format!(" {prefix} … "),
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        ));
     }
     if app.error_count > 0 {
-        spans.push(Span::styled(format!(" {} definition error(s) ", app.error_count), Style::default().fg(Color::Black).bg(Color::Red)));
+        spans.push(Span::styled(
+            format!(" {} definition error(s) ", app.error_count),
+            Style::default().fg(Color::Black).bg(Color::Red),
+        ));
     }
-    let hints: Vec<String> = app.keymap.after_prefix.iter().filter(|b| b.hint).map(|b| format!("{prefix} {} {}", b.key.label(), short(b.help))).collect();
+    let hints: Vec<String> = app
+        .keymap
+        .after_prefix
+        .iter()
+        .filter_map(|b| Some(format!("{prefix} {} {}", b.key.label(), b.hint?)))
+        .collect();
     spans.push(Span::raw(format!(" {}", hints.join(" · "))));
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(Style::default().bg(Color::DarkGray)), area);
-}
-
-fn short(help: &str) -> &str {
-    help.split([' ', '(']).next().unwrap_or(help)
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(Style::default().bg(Color::DarkGray)),
+        area,
+    );
 }

@@ -33,8 +33,18 @@ pub struct Pty {
 
 impl Pty {
     pub fn open(rows: u16, cols: u16) -> Pty {
-        let pair = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("openpty");
-        Pty { master: pair.master, slave: pair.slave }
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        Pty {
+            master: pair.master,
+            slave: pair.slave,
+        }
     }
 
     pub fn tty(&self) -> PathBuf {
@@ -83,13 +93,29 @@ impl Pty {
                 r2.lock().expect("raw").extend_from_slice(&buf[..n]);
             }
         });
-        PtyApp { child, writer, screen, raw, master: self.master, _slave: self.slave }
+        PtyApp {
+            child,
+            writer,
+            screen,
+            raw,
+            master: self.master,
+            _slave: self.slave,
+        }
     }
 }
 
 pub fn stty(tty: &Path) -> String {
-    let out = std::process::Command::new("stty").arg("-g").arg("-F").arg(tty).output().expect("run stty");
-    assert!(out.status.success(), "stty failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("stty")
+        .arg("-g")
+        .arg("-F")
+        .arg(tty)
+        .output()
+        .expect("run stty");
+    assert!(
+        out.status.success(),
+        "stty failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -116,7 +142,10 @@ impl PtyApp {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("timed out waiting for {what}; screen:\n{}", self.screen_text());
+        panic!(
+            "timed out waiting for {what}; screen:\n{}",
+            self.screen_text()
+        );
     }
 
     pub fn pid(&self) -> i32 {
