@@ -29,6 +29,9 @@ pub fn install(home: Home) {
                 "bottle: crashed: {message} ({location}); could not write a crash report: {e}"
             ),
         }
+        // A panic on any thread ends the process: the workspace must not
+        // keep running on a terminal that was just handed back.
+        std::process::exit(101);
     }));
 }
 
