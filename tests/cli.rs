@@ -8,7 +8,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn bottle(home: &Path, args: &[&str]) -> Output {
+    bottle_in(Path::new("."), home, args)
+}
+
+fn bottle_in(cwd: &Path, home: &Path, args: &[&str]) -> Output {
     Command::new(common::bottle_bin())
+        .current_dir(cwd)
         .args(args)
         .env("BOTTLE_HOME", home)
         .env("HOME", home)
@@ -17,13 +22,39 @@ fn bottle(home: &Path, args: &[&str]) -> Output {
         .expect("run bottle")
 }
 
+/// A copy of tests/fixtures at the same relative path, so the printed
+/// paths match the expected output and the logs the binary writes under
+/// `$BOTTLE_HOME` never land in the source tree.
+fn fixtures_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read fixtures") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).expect("copy");
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy(
+        Path::new("tests/fixtures/homes"),
+        &dir.path().join("tests/fixtures/homes"),
+    );
+    dir
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
 fn check_on_the_bad_fixture_prints_exactly_the_expected_lines() {
-    let out = bottle(
+    let root = fixtures_copy();
+    let out = bottle_in(
+        root.path(),
         Path::new("tests/fixtures/homes/bad"),
         &["--workspace", "tests/fixtures/homes/bad-workspace", "check"],
     );
@@ -35,7 +66,9 @@ fn check_on_the_bad_fixture_prints_exactly_the_expected_lines() {
 
 #[test]
 fn check_on_the_good_fixture_passes() {
-    let out = bottle(
+    let root = fixtures_copy();
+    let out = bottle_in(
+        root.path(),
         Path::new("tests/fixtures/homes/good"),
         &["--workspace", "tests/fixtures/homes/good", "check"],
     );
@@ -89,7 +122,9 @@ fn init_then_check_passes_and_init_never_overwrites_without_force() {
 
 #[test]
 fn list_json_marks_repo_agents() {
-    let out = bottle(
+    let root = fixtures_copy();
+    let out = bottle_in(
+        root.path(),
         Path::new("tests/fixtures/homes/bad"),
         &[
             "--workspace",
@@ -118,7 +153,9 @@ fn list_json_marks_repo_agents() {
 
 #[test]
 fn info_shows_the_resolved_bottle() {
-    let out = bottle(
+    let root = fixtures_copy();
+    let out = bottle_in(
+        root.path(),
         Path::new("tests/fixtures/homes/good"),
         &[
             "--workspace",
@@ -141,7 +178,11 @@ fn info_shows_the_resolved_bottle() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
-    let missing = bottle(Path::new("tests/fixtures/homes/good"), &["info", "reviewr"]);
+    let missing = bottle_in(
+        root.path(),
+        Path::new("tests/fixtures/homes/good"),
+        &["info", "reviewr"],
+    );
     assert!(String::from_utf8_lossy(&missing.stderr).contains("did you mean `reviewer`?"));
 }
 
