@@ -18,7 +18,7 @@ pub mod yaml;
 pub use bottle::parse_memory;
 pub use extends::overlay_user as overlay_git_user;
 pub use gitgate::parse_ssh_url;
-pub use launch::{host_warnings, HostFacts, RealHost};
+pub use launch::{host_warnings, resolve_path as resolve_definition_path, HostFacts, RealHost};
 pub use load::load;
 pub use route::{normalize_host, DLP_RULES, METHODS};
 pub use schema::did_you_mean;

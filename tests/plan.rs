@@ -1,0 +1,175 @@
+//! `prepare` and the preflight: pure, from definitions + host facts +
+//! engine facts. The preflight of a rich definition is snapshotted.
+
+use bottle::backends::names::Slug;
+use bottle::backends::plan::{
+    prepare, EngineFacts, EnvPlan, ImageSource, PrepareError, PrepareInput, WorkspaceFacts,
+};
+use bottle::backends::{images, preflight};
+use bottle::manifest::{self, Definitions, HostFacts, Origin, SourceFile, Sources};
+use std::path::{Path, PathBuf};
+
+struct Host;
+
+impl HostFacts for Host {
+    fn env(&self, name: &str) -> Option<String> {
+        name.starts_with("SET_").then(|| "secret-value".into())
+    }
+    fn exists(&self, _: &Path) -> bool {
+        true
+    }
+    fn home_dir(&self) -> PathBuf {
+        PathBuf::from("/home/op")
+    }
+}
+
+fn defs(bottles: &[(&str, &str)], agents: &[(&str, &str)]) -> Definitions {
+    let file = |kind: &str, (name, text): &(&str, &str)| SourceFile {
+        path: PathBuf::from(format!("/h/{kind}/{name}.md")),
+        name: name.to_string(),
+        origin: Origin::Home,
+        text: Ok(text.to_string()),
+    };
+    let mut sources = manifest::read_sources(Path::new("/nonexistent-home"), None);
+    sources
+        .bottles
+        .extend(bottles.iter().map(|b| file("bottles", b)));
+    sources
+        .agents
+        .extend(agents.iter().map(|a| file("agents", a)));
+    let defs = manifest::load(&Sources { ..sources }, &());
+    assert_eq!(defs.errors(), 0, "{:?}", defs.problems);
+    defs
+}
+
+fn input<'a>(
+    defs: &'a Definitions,
+    agent: &'a str,
+    runtimes: &[&str],
+    wanted: Option<&str>,
+) -> PrepareInput<'a> {
+    PrepareInput {
+        defs,
+        agent,
+        slug: Slug::parse(&format!("{agent}-abc123")).expect("slug"),
+        home_hash: "0123456789abcdef".into(),
+        engine: EngineFacts {
+            engine: "docker".into(),
+            api_version: "1.41".into(),
+            runtimes: runtimes.iter().map(|s| s.to_string()).collect(),
+            images: Default::default(),
+        },
+        workspace: Some(WorkspaceFacts {
+            root: PathBuf::from("/src/app"),
+            files: 42,
+            bytes: 123_456,
+            skipped: 3,
+        }),
+        runtime_override: wanted.map(String::from),
+        host: &Host,
+        bottle_sha256: "feedface".into(),
+    }
+}
+
+#[test]
+fn shell_plan_builds_the_template_and_picks_the_runtime() {
+    let d = defs(&[], &[]);
+    let plan = prepare(input(&d, "shell", &["runc"], None)).expect("plan");
+    assert_eq!(plan.agent_image.source, ImageSource::Template("shell"));
+    assert!(plan.agent_image.build);
+    assert_eq!(
+        plan.agent_image.reference,
+        images::agent_tag(&images::SHELL)
+    );
+    assert_eq!(
+        (plan.runtime.name.as_str(), plan.runtime.automatic),
+        ("runc", true)
+    );
+    assert_eq!(plan.names.agent_container, "bottle-shell-abc123-agent");
+    assert_eq!(
+        prepare(input(&d, "shell", &["runc", "runsc"], None))
+            .expect("plan")
+            .runtime
+            .name,
+        "runsc"
+    );
+    let forced = prepare(input(&d, "shell", &["runc", "runsc"], Some("runc"))).expect("plan");
+    assert_eq!(
+        (forced.runtime.name.as_str(), forced.runtime.automatic),
+        ("runc", false)
+    );
+    assert!(matches!(
+        prepare(input(&d, "shell", &["runc"], Some("kata"))),
+        Err(PrepareError::UnknownRuntime { .. })
+    ));
+}
+
+#[test]
+fn prompt_and_host_values_stay_out_of_the_container_environment() {
+    let d = defs(&[("dev", "---\nagent_provider: { template: shell }\nenv:\n  LIT: \"plain\"\n  ASK: \"?Password\"\n  HOSTV: \"${SET_HOSTV}\"\n---\n")], &[("dev", "---\nbottle: dev\n---\n")]);
+    let plan = prepare(input(&d, "dev", &["runc"], None)).expect("plan");
+    assert!(plan.env.contains(&EnvPlan::Literal {
+        name: "LIT".into(),
+        value: "plain".into()
+    }));
+    assert!(plan.env.contains(&EnvPlan::Prompt {
+        name: "ASK".into(),
+        message: "Password".into()
+    }));
+    assert!(plan.env.contains(&EnvPlan::Host {
+        name: "HOSTV".into(),
+        var: "SET_HOSTV".into()
+    }));
+    assert!(!plan
+        .base_env
+        .iter()
+        .any(|(k, v)| k == "HOSTV" || v.contains("secret-value")));
+    let text = preflight::render(&plan);
+    assert!(
+        text.contains("ASK  (asked at launch, masked)")
+            && !text.contains("secret-value")
+            && !text.contains("plain"),
+        "{text}"
+    );
+}
+
+#[test]
+fn launch_conditions_and_unavailable_pieces_are_errors() {
+    let d = defs(
+        &[(
+            "dev",
+            "---\nagent_provider: { template: shell }\nenv: { R: \"${UNSET_R}\" }\n---\n",
+        )],
+        &[("dev", "---\nbottle: dev\n---\n")],
+    );
+    let err = prepare(input(&d, "dev", &["runc"], None)).expect_err("unset variable");
+    assert!(
+        err.to_string()
+            .contains("/h/bottles/dev.md:3:8: error: env `R` copies ${UNSET_R}"),
+        "{err}"
+    );
+    let d = defs(&[("git", "---\nagent_provider: { template: shell }\ngit-gate:\n  repos:\n    app: { url: \"ssh://git@h/p\", identity: \"~/k\", host_key: \"k\" }\n---\n")], &[("git", "---\nbottle: git\n---\n")]);
+    assert!(matches!(
+        prepare(input(&d, "git", &["runc"], None)),
+        Err(PrepareError::GitGateUnavailable(_))
+    ));
+    let d = defs(&[], &[]);
+    assert!(matches!(
+        prepare(input(&d, "claude", &["runc"], None)),
+        Err(PrepareError::TemplateUnavailable(_))
+    ));
+    let err = prepare(input(&d, "shel", &["runc"], None)).expect_err("unknown");
+    assert!(err.to_string().contains("did you mean `shell`?"), "{err}");
+}
+
+#[test]
+fn preflight_of_a_rich_definition() {
+    let bottle = "---\nagent_provider: { template: shell }\nenv:\n  LOG_LEVEL: \"debug\"\n  STAGING_PASSWORD: \"?Staging password\"\n  REGION: \"${SET_REGION}\"\negress:\n  routes:\n    - host: api.github.com\n      path_allowlist: [\"/repos/acme/\"]\n      methods: [GET, POST]\n      auth: { scheme: Bearer, token_ref: SET_GH_PAT }\n    - host: \"*.npmjs.org\"\n    - host: bücher.example\n      websocket: true\n      ssrf_ip_allowlist: [\"100.64.0.7/32\"]\n    - host: blind.example.com\n      tls_passthrough: true\n      ports: [8443]\ngit-gate:\n  user: { name: \"Agent\", email: \"agent@example.com\" }\nsupervise: true\nresources: { memory: \"8g\", cpus: 4, pids: 512 }\n---\n";
+    let agent = "---\nbottle: dev\nskills: [init-prd]\ngit-gate:\n  user: { name: \"reviewer\" }\n---\nReview.\n";
+    let d = defs(&[("dev", bottle)], &[("reviewer", agent)]);
+    let plan = prepare(input(&d, "reviewer", &["runc", "runsc"], None)).expect("plan");
+    let text = preflight::render(&plan)
+        .replace(&images::agent_tag(&images::SHELL), "<shell-tag>")
+        .replace(&plan.sidecar_image.reference, "<sidecar-tag>");
+    insta::assert_snapshot!(text);
+}
