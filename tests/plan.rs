@@ -173,3 +173,67 @@ fn preflight_of_a_rich_definition() {
         .replace(&plan.sidecar_image.reference, "<sidecar-tag>");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn workspace_scan_skips_symlinks_special_files_and_ignored_paths() {
+    use bottle::backends::workspace_copy::{check_root, scan, CopyError};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("src/deep")).expect("mkdir");
+    std::fs::write(ws.join("src/main.rs"), "fn main() {}").expect("write");
+    std::fs::write(ws.join("src/deep/secret.env"), "TOKEN=x").expect("write");
+    std::fs::write(ws.join(".bottleignore"), "*.env\n/build/\n").expect("write");
+    std::fs::create_dir_all(ws.join("build")).expect("mkdir");
+    std::fs::write(ws.join("build/out.bin"), "x").expect("write");
+    std::fs::write(dir.path().join("host-secret"), "s3cret").expect("write");
+    std::os::unix::fs::symlink(dir.path().join("host-secret"), ws.join("link")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path(), ws.join("dirlink")).expect("symlink");
+    let fifo = std::ffi::CString::new(ws.join("pipe").to_str().expect("utf8")).expect("cstring");
+    // SAFETY: creating a FIFO at a path we own.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let root = check_root(
+        &ws,
+        Path::new("/nonexistent-home"),
+        &dir.path().join("bh"),
+        false,
+    )
+    .expect("allowed");
+    let list = scan(&root).expect("scan");
+    let paths: Vec<&str> = list.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![".bottleignore", "src", "src/deep", "src/main.rs"]
+    );
+    let skipped: Vec<&str> = list.skipped.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(skipped, vec!["dirlink", "link", "pipe"]);
+    let facts = list.facts();
+    assert_eq!((facts.files, facts.skipped), (2, 3));
+
+    std::fs::create_dir_all(ws.join(".bottle-home")).expect("mkdir");
+    assert!(matches!(
+        check_root(
+            &ws,
+            Path::new("/nonexistent"),
+            &ws.join(".bottle-home"),
+            false
+        ),
+        Err(CopyError::Refused { .. })
+    ));
+    assert!(matches!(
+        check_root(&ws, &ws, Path::new("/nonexistent"), false),
+        Err(CopyError::Refused { .. })
+    ));
+    assert!(matches!(
+        check_root(
+            Path::new("/"),
+            Path::new("/nonexistent"),
+            Path::new("/nonexistent"),
+            false
+        ),
+        Err(CopyError::Refused { .. })
+    ));
+    assert!(
+        check_root(&ws, &ws, Path::new("/nonexistent"), true).is_ok(),
+        "--force overrides"
+    );
+}

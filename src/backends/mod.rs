@@ -7,3 +7,4 @@ pub mod images;
 pub mod names;
 pub mod plan;
 pub mod preflight;
+pub mod workspace_copy;
