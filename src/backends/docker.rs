@@ -38,3 +38,34 @@ pub async fn connect() -> Result<Docker, EngineError> {
         Err(_) => Err(EngineError::Timeout(CALL_TIMEOUT)),
     }
 }
+
+/// Gathers what `prepare` needs to know about the engine.
+pub async fn engine_facts(
+    docker: &Docker,
+) -> Result<crate::backends::plan::EngineFacts, EngineError> {
+    let version = timed(docker.version()).await?;
+    let info = timed(docker.info()).await?;
+    let podman = version
+        .components
+        .iter()
+        .flatten()
+        .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+    runtimes.sort();
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::default().build();
+    let images = timed(docker.list_images(Some(options)))
+        .await?
+        .into_iter()
+        .flat_map(|i| i.repo_tags)
+        .collect();
+    Ok(crate::backends::plan::EngineFacts {
+        engine: if podman {
+            "podman".into()
+        } else {
+            "docker".into()
+        },
+        api_version: version.api_version.unwrap_or_default(),
+        runtimes,
+        images,
+    })
+}

@@ -87,11 +87,11 @@ pub fn check_root(
         return refuse("it is your home directory");
     }
     if let Ok(bh) = std::fs::canonicalize(bottle_home) {
-        if bh.starts_with(&root) {
-            return refuse("it contains $BOTTLE_HOME (bottle keys and state)");
-        }
         if root.starts_with(&bh) {
             return refuse("it is inside $BOTTLE_HOME (bottle keys and state)");
+        }
+        if bh.starts_with(&root) {
+            return refuse("it contains $BOTTLE_HOME (bottle keys and state)");
         }
     }
     Ok(root)

@@ -3,6 +3,7 @@
 
 mod definitions;
 mod init;
+mod start;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -158,6 +159,9 @@ pub struct StartArgs {
     /// Container runtime (default: runsc when the engine offers it).
     #[arg(long, env = "BOTTLE_RUNTIME")]
     pub runtime: Option<String>,
+    /// Copy the workspace even if it is /, $HOME or holds $BOTTLE_HOME.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -197,7 +201,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Debug {
             command: DebugCommand::Emulate { file, size },
         } => definitions::emulate(file, size),
-        Command::Start(_) => needs("start"),
+        Command::Start(args) => start::start(&ctx, args),
         Command::Attach { .. } => needs("attach"),
         Command::Shell { .. } => needs("shell"),
         Command::Exec { .. } => needs("exec"),

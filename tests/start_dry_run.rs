@@ -1,0 +1,82 @@
+//! `bottle start --dry-run` against the real engine: the preflight is
+//! printed from real engine facts, nothing is created, and the workspace
+//! refusals hold.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bottle(home: &Path, ws: &Path, args: &[&str]) -> Output {
+    Command::new(common::bottle_bin())
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .env("BOTTLE_HOME", home)
+        .env("HOME", home.parent().expect("parent"))
+        .env_remove("BOTTLE_RUNTIME")
+        .output()
+        .expect("run bottle")
+}
+
+#[test]
+fn dry_run_prints_the_preflight_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("bottle-home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::write(ws.join("README"), "hello\n").expect("write");
+    let out = bottle(&home, &ws, &["start", "shell", "--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "agent      shell",
+        "slug shell-",
+        "bottle/agent-shell:",
+        "runtime    run",
+        "egress     none",
+        "→ /workspace: 1 files",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let slug = text
+        .split("slug ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("slug in preflight");
+    let listed = Command::new("docker")
+        .args(["ps", "-a", "-q", "--filter"])
+        .arg(format!("label=dev.bottle.slug={slug}"))
+        .output()
+        .expect("docker ps");
+    assert!(listed.stdout.is_empty(), "a dry run created containers");
+
+    let no_ws = bottle(
+        &home,
+        &ws,
+        &["start", "shell", "--dry-run", "--no-workspace"],
+    );
+    assert!(String::from_utf8_lossy(&no_ws.stdout).contains("workspace  not copied"));
+}
+
+#[test]
+fn the_home_directory_and_bottle_home_are_refused_as_workspaces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("bottle-home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    // HOME is the tempdir itself, which also contains $BOTTLE_HOME.
+    let out = bottle(&home, dir.path(), &["start", "shell", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to copy") && err.contains("--force"),
+        "{err}"
+    );
+    let inside = bottle(&home, &home, &["start", "shell", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&inside.stderr).contains("inside $BOTTLE_HOME"));
+}
