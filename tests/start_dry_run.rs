@@ -80,3 +80,39 @@ fn the_home_directory_and_bottle_home_are_refused_as_workspaces() {
     let inside = bottle(&home, &home, &["start", "shell", "--dry-run"]);
     assert!(String::from_utf8_lossy(&inside.stderr).contains("inside $BOTTLE_HOME"));
 }
+
+#[test]
+fn doctor_reports_a_ready_engine_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("bottle-home");
+    let out = bottle(&home, dir.path(), &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "ok   engine",
+        "ok   isolation",
+        "runtime",
+        "image      debian:bookworm-slim",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let left = Command::new("docker")
+        .args([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            "label=dev.bottle.role=doctor",
+        ])
+        .output()
+        .expect("docker network ls");
+    assert!(
+        left.stdout.is_empty(),
+        "doctor left its probe network behind"
+    );
+}

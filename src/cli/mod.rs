@@ -2,6 +2,7 @@
 //! exists; those that need the container backend say so until it lands.
 
 mod definitions;
+mod doctor;
 mod init;
 mod start;
 
@@ -218,7 +219,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Reject(_) => needs("reject"),
         Command::Answer { .. } => needs("answer"),
         Command::Build { .. } => needs("build"),
-        Command::Doctor => needs("doctor"),
+        Command::Doctor => doctor::doctor(&ctx),
     }
 }
 

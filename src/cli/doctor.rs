@@ -1,0 +1,236 @@
+//! `bottle doctor`: is this machine ready to run bottles? Engine and API
+//! version, internal-network isolation, runtimes, images, disk and
+//! `$BOTTLE_HOME` permissions. Exits non-zero when something fails.
+
+use super::definitions::Context;
+use crate::backends::docker::{self, timed, EngineError};
+use crate::backends::{images, names, preflight::human_bytes};
+use anyhow::Result;
+use bollard::models::NetworkCreateRequest;
+use bollard::Docker;
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn say(&mut self, level: Level, what: &str, text: impl AsRef<str>) {
+        let tag = match level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => {
+                self.failed = true;
+                "FAIL"
+            }
+        };
+        println!(
+            "{tag} {what:<10} {}",
+            crate::sanitize::inline(text.as_ref())
+        );
+    }
+}
+
+pub fn doctor(ctx: &Context) -> Result<i32> {
+    let mut r = Report { failed: false };
+    check_home(&mut r, &ctx.home.root);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(check_engine(&mut r, &ctx.home.label_hash()));
+    Ok(if r.failed { 1 } else { 0 })
+}
+
+fn check_home(r: &mut Report, root: &Path) {
+    match std::fs::metadata(root) {
+        Ok(m) if m.permissions().mode() & 0o077 == 0 => {
+            r.say(Level::Ok, "home", format!("{} (mode 0700)", root.display()))
+        }
+        Ok(m) => r.say(
+            Level::Warn,
+            "home",
+            format!(
+                "{} is mode {:o}; run `chmod 700 {}`",
+                root.display(),
+                m.permissions().mode() & 0o777,
+                root.display()
+            ),
+        ),
+        Err(_) => r.say(
+            Level::Ok,
+            "home",
+            format!(
+                "{} does not exist yet (created on first use, mode 0700)",
+                root.display()
+            ),
+        ),
+    }
+    let probe = root
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    match free_bytes(probe) {
+        Some(free) if free < 5 << 30 => r.say(
+            Level::Warn,
+            "disk",
+            format!("{} free under {}", human_bytes(free), probe.display()),
+        ),
+        Some(free) => r.say(
+            Level::Ok,
+            "disk",
+            format!("{} free under {}", human_bytes(free), probe.display()),
+        ),
+        None => r.say(
+            Level::Warn,
+            "disk",
+            format!("cannot read free space under {}", probe.display()),
+        ),
+    }
+}
+
+fn free_bytes(path: &Path) -> Option<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `s` a valid out-pointer.
+    (unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0)
+        .then(|| s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+async fn check_engine(r: &mut Report, home_hash: &str) {
+    let docker = match docker::connect().await {
+        Ok(d) => d,
+        Err(e) => return r.say(Level::Fail, "engine", e.to_string()),
+    };
+    let facts = match docker::engine_facts(&docker).await {
+        Ok(f) => f,
+        Err(e) => return r.say(Level::Fail, "engine", e.to_string()),
+    };
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".into());
+    r.say(
+        Level::Ok,
+        "engine",
+        format!("{} (API {}) via {host}", facts.engine, facts.api_version),
+    );
+    if let Ok(info) = timed(docker.info()).await {
+        for w in info.warnings.unwrap_or_default() {
+            r.say(Level::Warn, "engine", w);
+        }
+    }
+    match isolation_probe(&docker, home_hash).await {
+        Ok(()) => r.say(
+            Level::Ok,
+            "isolation",
+            "internal networks with the host side withheld (inhibit_ipv4, no IPv6) work",
+        ),
+        Err(e) => r.say(
+            Level::Fail,
+            "isolation",
+            format!("cannot create an isolated internal network: {e}"),
+        ),
+    }
+    if facts.runtimes.iter().any(|x| x == "runsc") {
+        r.say(
+            Level::Ok,
+            "runtime",
+            format!(
+                "gVisor (runsc) offered and used automatically ({})",
+                facts.runtimes.join(", ")
+            ),
+        );
+    } else {
+        r.say(
+            Level::Warn,
+            "runtime",
+            format!(
+                "no gVisor (runsc): bottles use runc ({}); install runsc for a kernel boundary",
+                facts.runtimes.join(", ")
+            ),
+        );
+    }
+    let base = "debian:bookworm-slim";
+    let present = |i: &str| facts.images.contains(i);
+    r.say(
+        if present(base) {
+            Level::Ok
+        } else {
+            Level::Warn
+        },
+        "image",
+        format!(
+            "{base}: {}",
+            if present(base) {
+                "present"
+            } else {
+                "missing (needed to build the built-in images)"
+            }
+        ),
+    );
+    let shell = images::agent_tag(&images::SHELL);
+    r.say(
+        Level::Ok,
+        "image",
+        format!(
+            "{shell}: {}",
+            if present(&shell) {
+                "present"
+            } else {
+                "built on first launch"
+            }
+        ),
+    );
+    r.say(
+        Level::Ok,
+        "agents",
+        "Claude Code and Codex images are not part of this build yet",
+    );
+}
+
+/// Creates and removes a labelled network exactly like a bottle's.
+async fn isolation_probe(docker: &Docker, home_hash: &str) -> Result<(), EngineError> {
+    let name = format!(
+        "bottle-doctor-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let mut labels: HashMap<String, String> = HashMap::from([
+        (names::LABEL_ROLE.into(), "doctor".into()),
+        (names::LABEL_HOME.into(), home_hash.into()),
+    ]);
+    labels.insert(names::LABEL_BACKEND.into(), "docker".into());
+    let options = HashMap::from([(
+        "com.docker.network.bridge.inhibit_ipv4".to_string(),
+        "true".to_string(),
+    )]);
+    let request = NetworkCreateRequest {
+        name: name.clone(),
+        internal: Some(true),
+        enable_ipv6: Some(false),
+        options: Some(options),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    timed(docker.create_network(request)).await?;
+    let inspected = timed(docker.inspect_network(&name, None)).await;
+    timed(docker.remove_network(&name)).await?;
+    let net = inspected?;
+    let inhibited = net
+        .options
+        .unwrap_or_default()
+        .get("com.docker.network.bridge.inhibit_ipv4")
+        .map(String::as_str)
+        == Some("true");
+    if net.internal != Some(true) || !inhibited || net.enable_ipv6 == Some(true) {
+        return Err(EngineError::Connect(
+            "the engine did not keep internal/inhibit_ipv4/no-IPv6".into(),
+        ));
+    }
+    Ok(())
+}
