@@ -11,5 +11,6 @@ pub mod manifest;
 pub mod sanitize;
 pub mod secret;
 pub mod session;
+pub mod sidecar;
 pub mod state;
 pub mod ui;

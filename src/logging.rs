@@ -86,3 +86,14 @@ pub fn init(home: &Home) -> Result<LogGuard> {
         .context("installing the log subscriber")?;
     Ok(LogGuard { _worker: worker })
 }
+
+/// For processes without a `$BOTTLE_HOME` (the sidecar): plain lines on
+/// stderr, level from `BOTTLE_LOG`.
+pub fn init_stderr() {
+    let filter = EnvFilter::try_from_env("BOTTLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(io::stderr)
+        .try_init();
+}

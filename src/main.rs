@@ -7,6 +7,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // Inside the sidecar container there is no $BOTTLE_HOME: log to stderr.
+    if let Some(command @ cli::Command::Sidecar { .. }) = &args.command {
+        logging::init_stderr();
+        return match cli::dispatch(&args, command) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => fail(&e),
+        };
+    }
     let home = match Home::from_env() {
         Ok(h) => h,
         Err(e) => return fail(&e),

@@ -129,6 +129,20 @@ pub enum Command {
     },
     /// Check the engine, isolation support, runtimes, images and $BOTTLE_HOME.
     Doctor,
+    /// Run the sidecar daemons (inside the sidecar container).
+    #[command(hide = true)]
+    Sidecar {
+        /// DNS refuser address (UDP and TCP).
+        #[arg(long, default_value = "0.0.0.0:53")]
+        dns: std::net::SocketAddr,
+        /// Health listener address.
+        #[arg(long, default_value = "0.0.0.0:9098")]
+        health: std::net::SocketAddr,
+        /// The sidecar's address on the agent network, answered for
+        /// `egress`, `supervise` and `gitgate`.
+        #[arg(long, env = "BOTTLE_SIDECAR_ADDR")]
+        address: std::net::IpAddr,
+    },
     /// Developer tools.
     Debug {
         #[command(subcommand)]
@@ -190,6 +204,24 @@ pub struct NeedsBackend(pub &'static str);
 
 /// Runs a subcommand; returns the process exit code.
 pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
+    if let Command::Sidecar {
+        dns,
+        health,
+        address,
+    } = command
+    {
+        let config = crate::sidecar::SidecarConfig {
+            dns_listen: *dns,
+            health_listen: *health,
+            service_addr: *address,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        runtime.block_on(crate::sidecar::run(config))?;
+        return Ok(0);
+    }
     let ctx = definitions::Context::new(cli.workspace.clone())?;
     let needs = |name| Err(NeedsBackend(name).into());
     match command {
@@ -203,6 +235,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             command: DebugCommand::Emulate { file, size },
         } => definitions::emulate(file, size),
         Command::Start(args) => start::start(&ctx, args),
+        // Handled above, before any $BOTTLE_HOME is needed.
+        Command::Sidecar { .. } => Ok(0),
         Command::Attach { .. } => needs("attach"),
         Command::Shell { .. } => needs("shell"),
         Command::Exec { .. } => needs("exec"),
