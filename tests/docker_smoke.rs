@@ -4,13 +4,13 @@
 //! no engine answers (the README's test command needs one).
 
 use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig, NetworkCreateRequest};
+use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     RemoveContainerOptionsBuilder, ResizeExecOptions,
 };
 use bollard::Docker;
-use bottle::backends::docker::{connect, timed};
+use bottle::backends::docker::{connect, is_isolated, isolated_network_request, timed};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -60,32 +60,15 @@ async fn remove_by_label(docker: &Docker, run: &str) {
 
 async fn exercise(docker: &Docker, run: &str) {
     let net = format!("bottle-test-{run}");
-    let options = HashMap::from([(
-        "com.docker.network.bridge.inhibit_ipv4".to_string(),
-        "true".to_string(),
-    )]);
-    let request = NetworkCreateRequest {
-        name: net.clone(),
-        internal: Some(true),
-        enable_ipv6: Some(false),
-        options: Some(options),
-        labels: Some(labels(run)),
-        ..Default::default()
-    };
-    timed(docker.create_network(request))
+    timed(docker.create_network(isolated_network_request(&net, labels(run))))
         .await
         .expect("create the internal network");
     let inspect = timed(docker.inspect_network(&net, None))
         .await
         .expect("inspect network");
-    assert_eq!(inspect.internal, Some(true));
-    assert_eq!(
-        inspect
-            .options
-            .unwrap_or_default()
-            .get("com.docker.network.bridge.inhibit_ipv4")
-            .map(String::as_str),
-        Some("true")
+    assert!(
+        is_isolated(&inspect),
+        "internal, inhibit_ipv4, no IPv6: {inspect:?}"
     );
 
     let name = format!("bottle-test-{run}-c");

@@ -69,3 +69,36 @@ pub async fn engine_facts(
         images,
     })
 }
+
+const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
+
+/// The request for an agent network (SPEC §4.1): `internal`, no IPv6, and
+/// the bridge's host-side address withheld — a plain internal network
+/// still lets containers reach the host's own addresses.
+pub fn isolated_network_request(
+    name: &str,
+    labels: std::collections::HashMap<String, String>,
+) -> bollard::models::NetworkCreateRequest {
+    bollard::models::NetworkCreateRequest {
+        name: name.to_string(),
+        internal: Some(true),
+        enable_ipv6: Some(false),
+        options: Some(std::collections::HashMap::from([(
+            INHIBIT_IPV4.to_string(),
+            "true".to_string(),
+        )])),
+        labels: Some(labels),
+        ..Default::default()
+    }
+}
+
+/// Whether the engine kept every isolation setting of a network.
+pub fn is_isolated(net: &bollard::models::NetworkInspect) -> bool {
+    let inhibited = net
+        .options
+        .as_ref()
+        .and_then(|o| o.get(INHIBIT_IPV4))
+        .map(String::as_str)
+        == Some("true");
+    net.internal == Some(true) && inhibited && net.enable_ipv6 != Some(true)
+}

@@ -6,7 +6,6 @@ use super::definitions::Context;
 use crate::backends::docker::{self, timed, EngineError};
 use crate::backends::{images, names, preflight::human_bytes};
 use anyhow::Result;
-use bollard::models::NetworkCreateRequest;
 use bollard::Docker;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -200,34 +199,15 @@ async fn isolation_probe(docker: &Docker, home_hash: &str) -> Result<(), EngineE
         "bottle-doctor-{}",
         ulid::Ulid::new().to_string().to_lowercase()
     );
-    let mut labels: HashMap<String, String> = HashMap::from([
-        (names::LABEL_ROLE.into(), "doctor".into()),
-        (names::LABEL_HOME.into(), home_hash.into()),
+    let labels = HashMap::from([
+        (names::LABEL_ROLE.to_string(), "doctor".to_string()),
+        (names::LABEL_HOME.to_string(), home_hash.to_string()),
+        (names::LABEL_BACKEND.to_string(), "docker".to_string()),
     ]);
-    labels.insert(names::LABEL_BACKEND.into(), "docker".into());
-    let options = HashMap::from([(
-        "com.docker.network.bridge.inhibit_ipv4".to_string(),
-        "true".to_string(),
-    )]);
-    let request = NetworkCreateRequest {
-        name: name.clone(),
-        internal: Some(true),
-        enable_ipv6: Some(false),
-        options: Some(options),
-        labels: Some(labels),
-        ..Default::default()
-    };
-    timed(docker.create_network(request)).await?;
+    timed(docker.create_network(docker::isolated_network_request(&name, labels))).await?;
     let inspected = timed(docker.inspect_network(&name, None)).await;
     timed(docker.remove_network(&name)).await?;
-    let net = inspected?;
-    let inhibited = net
-        .options
-        .unwrap_or_default()
-        .get("com.docker.network.bridge.inhibit_ipv4")
-        .map(String::as_str)
-        == Some("true");
-    if net.internal != Some(true) || !inhibited || net.enable_ipv6 == Some(true) {
+    if !docker::is_isolated(&inspected?) {
         return Err(EngineError::Connect(
             "the engine did not keep internal/inhibit_ipv4/no-IPv6".into(),
         ));
