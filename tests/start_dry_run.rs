@@ -116,3 +116,59 @@ fn doctor_reports_a_ready_engine_and_leaves_nothing_behind() {
         "doctor left its probe network behind"
     );
 }
+
+#[test]
+fn build_makes_the_agent_and_sidecar_images_with_this_executable_inside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("bottle-home");
+    let out = bottle(&home, dir.path(), &["build"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tag = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("built ").filter(|t| t.starts_with(prefix)))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+    };
+    let (agent, sidecar) = (tag("bottle/agent-shell:"), tag("bottle/sidecar:"));
+    for image in [&agent, &sidecar] {
+        let label = Command::new("docker")
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"dev.bottle.role\"}}",
+                image,
+            ])
+            .output()
+            .expect("inspect");
+        assert_eq!(
+            String::from_utf8_lossy(&label.stdout).trim(),
+            "image",
+            "{image} is labelled"
+        );
+    }
+    let run = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/usr/local/bin/bottle",
+            &sidecar,
+            "--version",
+        ])
+        .output()
+        .expect("docker run");
+    assert!(
+        String::from_utf8_lossy(&run.stdout).starts_with("bottle "),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

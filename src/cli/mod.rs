@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch. Every command of SPEC §8
 //! exists; those that need the container backend say so until it lands.
 
+mod build;
 mod definitions;
 mod doctor;
 mod init;
@@ -252,7 +253,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Approve(_) => needs("approve"),
         Command::Reject(_) => needs("reject"),
         Command::Answer { .. } => needs("answer"),
-        Command::Build { .. } => needs("build"),
+        Command::Build { no_cache } => build::build(*no_cache),
         Command::Doctor => doctor::doctor(&ctx),
     }
 }

@@ -21,7 +21,7 @@ pub fn sidecar_binary() -> Result<PathBuf> {
     }
 }
 
-fn sha256_file(path: &std::path::Path) -> Result<String> {
+pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

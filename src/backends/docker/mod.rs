@@ -16,6 +16,8 @@ pub enum EngineError {
     Timeout(Duration),
     #[error("engine: {0}")]
     Api(#[from] bollard::errors::Error),
+    #[error("building {tag} failed: {message}")]
+    Build { tag: String, message: String },
 }
 
 /// Runs one engine call with the standard timeout.
@@ -40,6 +42,8 @@ pub async fn connect() -> Result<Docker, EngineError> {
 }
 
 /// Gathers what `prepare` needs to know about the engine.
+pub mod build;
+
 pub async fn engine_facts(
     docker: &Docker,
 ) -> Result<crate::backends::plan::EngineFacts, EngineError> {

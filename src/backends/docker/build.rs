@@ -1,0 +1,106 @@
+//! Building images through the Engine API from in-memory tar contexts
+//! (SPEC §9): the embedded templates, plus the `bottle` executable for the
+//! sidecar. Build output is handed to a progress callback line by line.
+
+use super::EngineError;
+use crate::backends::images::ImageTemplate;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A build may take long, but never silently: this much without a single
+/// message from the engine ends it.
+pub const BUILD_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One file of a build context.
+pub struct ContextFile<'a> {
+    pub path: &'a str,
+    pub bytes: &'a [u8],
+    pub mode: u32,
+}
+
+pub fn context_tar(files: &[ContextFile]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.bytes.len() as u64);
+        header.set_mode(f.mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append_data(&mut header, f.path, f.bytes)?;
+    }
+    builder.into_inner()
+}
+
+/// The context of an embedded template, plus extra files.
+pub fn template_context(t: &ImageTemplate, extra: &[ContextFile]) -> std::io::Result<Vec<u8>> {
+    let mut files: Vec<ContextFile> = t
+        .files
+        .iter()
+        .map(|(path, bytes)| ContextFile {
+            path,
+            bytes,
+            mode: 0o644,
+        })
+        .collect();
+    files.extend(extra.iter().map(|f| ContextFile {
+        path: f.path,
+        bytes: f.bytes,
+        mode: f.mode,
+    }));
+    context_tar(&files)
+}
+
+pub struct BuildRequest<'a> {
+    pub tag: &'a str,
+    pub context: Vec<u8>,
+    pub labels: HashMap<String, String>,
+    pub no_cache: bool,
+}
+
+/// Builds and tags an image; every line of build output goes to
+/// `progress`. Never pulls: base images must be present (Podman needs
+/// `pull=false` spelled out).
+pub async fn build_image(
+    docker: &Docker,
+    req: BuildRequest<'_>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(req.tag)
+        .rm(true)
+        .forcerm(true)
+        .nocache(req.no_cache)
+        .pull("false")
+        .labels(&req.labels)
+        .build();
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_full(bytes::Bytes::from(req.context))),
+    );
+    loop {
+        let next = tokio::time::timeout(BUILD_IDLE_TIMEOUT, stream.next())
+            .await
+            .map_err(|_| EngineError::Timeout(BUILD_IDLE_TIMEOUT))?;
+        let Some(item) = next else { return Ok(()) };
+        let info = item?;
+        if let Some(detail) = info.error_detail {
+            let message = detail
+                .message
+                .unwrap_or_else(|| "unknown build error".into());
+            return Err(EngineError::Build {
+                tag: req.tag.to_string(),
+                message,
+            });
+        }
+        for text in [info.stream, info.status].into_iter().flatten() {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                progress(line);
+            }
+        }
+    }
+}
