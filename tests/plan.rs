@@ -237,3 +237,96 @@ fn workspace_scan_skips_symlinks_special_files_and_ignored_paths() {
         "--force overrides"
     );
 }
+
+#[test]
+fn container_specs_are_hardened_and_carry_no_session_values() {
+    use bottle::backends::docker::spec;
+    let d = defs(&[("dev", "---\nagent_provider: { template: shell }\nenv:\n  LIT: \"plain\"\n  ASK: \"?Password\"\n  HOSTV: \"${SET_HOSTV}\"\nresources: { memory: \"2g\", cpus: 1.5, pids: 300 }\n---\n")], &[("dev", "---\nbottle: dev\n---\n")]);
+    let plan = prepare(input(&d, "dev", &["runc", "runsc"], None)).expect("plan");
+    let agent = spec::agent(&plan, "172.30.0.2", vec!["/bin/bash".into(), "-l".into()]);
+    let sidecar = spec::sidecar(&plan, "1001:1001", "172.30.0.0/16");
+    for (name, c) in [("agent", &agent), ("sidecar", &sidecar)] {
+        let h = c.host_config.as_ref().expect("host config");
+        assert_eq!(
+            h.cap_drop.as_deref(),
+            Some(&["ALL".to_string()][..]),
+            "{name}"
+        );
+        assert!(h.cap_add.is_none(), "{name} gets no capability back");
+        assert_eq!(
+            h.security_opt.as_deref(),
+            Some(&["no-new-privileges:true".to_string()][..]),
+            "{name}"
+        );
+        assert_eq!(h.privileged, Some(false), "{name}");
+        assert!(
+            h.pids_limit.is_some() && h.memory.is_some() && h.nano_cpus.is_some(),
+            "{name} limits"
+        );
+        assert_eq!(h.memory, h.memory_swap, "{name}: no swap beyond the limit");
+        assert!(
+            h.log_config
+                .as_ref()
+                .and_then(|l| l.config.as_ref())
+                .is_some_and(|c| c.contains_key("max-size")),
+            "{name} log limits"
+        );
+        assert!(
+            h.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
+            "{name} explicit ulimits"
+        );
+        assert_eq!(h.runtime.as_deref(), Some("runsc"), "{name} runtime");
+        assert!(
+            h.binds.is_none(),
+            "{name}: no bind mounts, so no engine socket"
+        );
+        assert!(
+            h.pid_mode.is_none() && h.userns_mode.is_none() && h.uts_mode.is_none(),
+            "{name}: no host namespaces"
+        );
+        assert_eq!(
+            h.network_mode.as_deref(),
+            Some(plan.names.internal_network.as_str()),
+            "{name}"
+        );
+        let labels = c.labels.as_ref().expect("labels");
+        for key in [
+            "dev.bottle.slug",
+            "dev.bottle.agent",
+            "dev.bottle.role",
+            "dev.bottle.backend",
+            "dev.bottle.home",
+        ] {
+            assert!(labels.contains_key(key), "{name} lacks {key}");
+        }
+    }
+    assert_eq!(agent.user.as_deref(), Some("1000:1000"));
+    let ah = agent.host_config.as_ref().expect("host");
+    assert_eq!(
+        (ah.memory, ah.nano_cpus, ah.pids_limit),
+        (Some(2 << 30), Some(1_500_000_000), Some(300))
+    );
+    assert_eq!(ah.dns.as_deref(), Some(&["172.30.0.2".to_string()][..]));
+    let env = agent.env.clone().expect("env");
+    assert!(
+        env.contains(&"LIT=plain".to_string())
+            && env.contains(&"HTTPS_PROXY=http://egress:9099".to_string())
+    );
+    assert!(
+        !env.iter().any(|e| e.starts_with("ASK=")
+            || e.starts_with("HOSTV=")
+            || e.contains("secret-value")),
+        "{env:?}"
+    );
+    assert_eq!(sidecar.user.as_deref(), Some("1001:1001"));
+    let sh = sidecar.host_config.as_ref().expect("host");
+    assert_eq!(sh.readonly_rootfs, Some(true));
+    assert!(sh.tmpfs.as_ref().is_some_and(|t| t.contains_key("/tmp")));
+    let aliases = sidecar
+        .networking_config
+        .and_then(|n| n.endpoints_config)
+        .and_then(|e| e.get(&plan.names.internal_network).cloned())
+        .and_then(|e| e.aliases)
+        .expect("aliases");
+    assert_eq!(aliases, vec!["egress", "supervise", "gitgate"]);
+}

@@ -141,8 +141,16 @@ pub enum Command {
         health: std::net::SocketAddr,
         /// The sidecar's address on the agent network, answered for
         /// `egress`, `supervise` and `gitgate`.
-        #[arg(long, env = "BOTTLE_SIDECAR_ADDR")]
-        address: std::net::IpAddr,
+        #[arg(
+            long,
+            env = "BOTTLE_SIDECAR_ADDR",
+            required_unless_present = "address_in"
+        )]
+        address: Option<std::net::IpAddr>,
+        /// Find that address among this container's interfaces: the one in
+        /// this IPv4 subnet (the agent network's).
+        #[arg(long, value_name = "CIDR", conflicts_with = "address")]
+        address_in: Option<ipnet::Ipv4Net>,
     },
     /// Developer tools.
     Debug {
@@ -209,12 +217,18 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         dns,
         health,
         address,
+        address_in,
     } = command
     {
+        let service_addr = match (address, address_in) {
+            (Some(a), _) => *a,
+            (None, Some(net)) => crate::sidecar::address_in(net)?,
+            (None, None) => anyhow::bail!("give --address or --address-in"),
+        };
         let config = crate::sidecar::SidecarConfig {
             dns_listen: *dns,
             health_listen: *health,
-            service_addr: *address,
+            service_addr,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -16,6 +16,36 @@ pub struct SidecarConfig {
     pub service_addr: IpAddr,
 }
 
+/// This host's IPv4 address inside `net` (from the interface list).
+pub fn address_in(net: &ipnet::Ipv4Net) -> Result<IpAddr> {
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and free once.
+    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
+        anyhow::bail!("listing interfaces: {}", std::io::Error::last_os_error());
+    }
+    let mut found = None;
+    let mut cur = addrs;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null()
+            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
+        {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            if net.contains(&ip) {
+                found = Some(IpAddr::V4(ip));
+                break;
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: freeing the list getifaddrs allocated, once.
+    unsafe { libc::freeifaddrs(addrs) };
+    found.with_context(|| format!("no interface address in {net}"))
+}
+
 pub async fn run(config: SidecarConfig) -> Result<()> {
     let refuser = dns::Refuser::new(config.service_addr);
     let udp = tokio::net::UdpSocket::bind(config.dns_listen)
@@ -30,7 +60,7 @@ pub async fn run(config: SidecarConfig) -> Result<()> {
     tracing::info!(dns = %config.dns_listen, health = %config.health_listen, "sidecar up");
     println!(
         "{}",
-        serde_json::json!({"event": "ready", "dns": config.dns_listen.to_string(), "health": config.health_listen.to_string()})
+        serde_json::json!({"event": "ready", "address": config.service_addr.to_string(), "dns": config.dns_listen.to_string(), "health": config.health_listen.to_string()})
     );
     let health_task = tokio::spawn(async move {
         while let Ok((mut conn, _)) = health.accept().await {

@@ -43,6 +43,7 @@ pub async fn connect() -> Result<Docker, EngineError> {
 
 /// Gathers what `prepare` needs to know about the engine.
 pub mod build;
+pub mod spec;
 
 pub async fn engine_facts(
     docker: &Docker,

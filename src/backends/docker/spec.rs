@@ -1,0 +1,166 @@
+//! Container specifications for a bottle (SPEC §4.8, §5.1), built purely
+//! from the `Plan`. Both containers: every capability dropped,
+//! no-new-privileges, pid/memory/CPU limits, bounded logs, explicit
+//! ulimits (Podman needs them), no privileged mode, no host namespaces, no
+//! engine socket. The agent runs as 1000:1000 on the internal network only;
+//! the sidecar as the operator's uid:gid with a read-only root.
+
+use crate::backends::names::{labels, Role};
+use crate::backends::plan::{EnvPlan, Plan, AGENT_HOME, WORKSPACE_DIR};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount, MountType,
+    NetworkingConfig, ResourcesUlimits,
+};
+use std::collections::HashMap;
+
+pub const AGENT_USER: &str = "1000:1000";
+/// Aliases of the sidecar on the agent network (SPEC §5.3).
+pub const SIDECAR_ALIASES: &[&str] = &["egress", "supervise", "gitgate"];
+pub const SIDECAR_MEMORY: i64 = 256 << 20;
+pub const SIDECAR_PIDS: i64 = 256;
+pub const SIDECAR_NANO_CPUS: i64 = 1_000_000_000;
+
+fn to_map(m: std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
+    m.into_iter().collect()
+}
+
+fn log_config() -> HostConfigLogConfig {
+    HostConfigLogConfig {
+        typ: Some("json-file".into()),
+        config: Some(HashMap::from([
+            ("max-size".into(), "10m".into()),
+            ("max-file".into(), "3".into()),
+        ])),
+    }
+}
+
+fn ulimits() -> Vec<ResourcesUlimits> {
+    vec![ResourcesUlimits {
+        name: Some("nofile".into()),
+        soft: Some(65_536),
+        hard: Some(65_536),
+    }]
+}
+
+/// The settings both containers share.
+fn hardened(plan: &Plan, memory: i64, nano_cpus: i64, pids: i64) -> HostConfig {
+    HostConfig {
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        privileged: Some(false),
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        nano_cpus: Some(nano_cpus),
+        pids_limit: Some(pids),
+        ulimits: Some(ulimits()),
+        log_config: Some(log_config()),
+        ipc_mode: Some("private".into()),
+        runtime: Some(plan.runtime.name.clone()),
+        init: Some(false),
+        ..Default::default()
+    }
+}
+
+fn volume(source: &str, target: &str) -> Mount {
+    Mount {
+        typ: Some(MountType::VOLUME),
+        source: Some(source.into()),
+        target: Some(target.into()),
+        read_only: Some(false),
+        ..Default::default()
+    }
+}
+
+/// The agent container. `dns` is the sidecar's address on the internal
+/// network. Only literal env values are in this configuration; prompted and
+/// host-copied values travel in the session's environment.
+pub fn agent(plan: &Plan, dns: &str, cmd: Vec<String>) -> ContainerCreateBody {
+    let mut env: Vec<String> = plan
+        .base_env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    env.extend(plan.env.iter().filter_map(|e| match e {
+        EnvPlan::Literal { name, value } => Some(format!("{name}={value}")),
+        EnvPlan::Prompt { .. } | EnvPlan::Host { .. } => None,
+    }));
+    let r = &plan.resources;
+    let mut host = hardened(
+        plan,
+        r.memory_bytes as i64,
+        (r.cpus * 1e9) as i64,
+        i64::from(r.pids),
+    );
+    host.network_mode = Some(plan.names.internal_network.clone());
+    host.dns = Some(vec![dns.to_string()]);
+    host.mounts = Some(vec![
+        volume(&plan.names.work_volume, WORKSPACE_DIR),
+        volume(&plan.names.home_volume, AGENT_HOME),
+    ]);
+    ContainerCreateBody {
+        image: Some(plan.agent_image.reference.clone()),
+        hostname: Some(plan.slug.to_string()),
+        user: Some(AGENT_USER.into()),
+        env: Some(env),
+        cmd: Some(cmd),
+        entrypoint: Some(Vec::new()),
+        working_dir: Some(WORKSPACE_DIR.into()),
+        tty: Some(true),
+        open_stdin: Some(true),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        labels: Some(to_map(labels(
+            &plan.slug,
+            Role::Agent,
+            &plan.engine,
+            &plan.home_hash,
+        ))),
+        host_config: Some(host),
+        ..Default::default()
+    }
+}
+
+/// The sidecar container, first attached to the internal network (with its
+/// service aliases); the egress network is connected after creation.
+/// `operator` is the operator's `uid:gid`; `subnet` the internal network's
+/// IPv4 subnet, from which the sidecar finds its own address.
+pub fn sidecar(plan: &Plan, operator: &str, subnet: &str) -> ContainerCreateBody {
+    let mut host = hardened(plan, SIDECAR_MEMORY, SIDECAR_NANO_CPUS, SIDECAR_PIDS);
+    host.readonly_rootfs = Some(true);
+    host.tmpfs = Some(HashMap::from([(
+        "/tmp".into(),
+        "rw,noexec,nosuid,size=64m".into(),
+    )]));
+    host.network_mode = Some(plan.names.internal_network.clone());
+    // Port 53 without any capability: the namespaced sysctl.
+    host.sysctls = Some(HashMap::from([(
+        "net.ipv4.ip_unprivileged_port_start".into(),
+        "0".into(),
+    )]));
+    let endpoint = EndpointSettings {
+        aliases: Some(SIDECAR_ALIASES.iter().map(|a| a.to_string()).collect()),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(plan.sidecar_image.reference.clone()),
+        hostname: Some("sidecar".into()),
+        user: Some(operator.into()),
+        entrypoint: Some(vec!["/usr/local/bin/bottle".into(), "sidecar".into()]),
+        cmd: Some(vec!["--address-in".into(), subnet.into()]),
+        labels: Some(to_map(labels(
+            &plan.slug,
+            Role::Sidecar,
+            &plan.engine,
+            &plan.home_hash,
+        ))),
+        host_config: Some(host),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                plan.names.internal_network.clone(),
+                endpoint,
+            )])),
+        }),
+        ..Default::default()
+    }
+}
