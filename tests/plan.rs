@@ -243,7 +243,12 @@ fn container_specs_are_hardened_and_carry_no_session_values() {
     use bottle::backends::docker::spec;
     let d = defs(&[("dev", "---\nagent_provider: { template: shell }\nenv:\n  LIT: \"plain\"\n  ASK: \"?Password\"\n  HOSTV: \"${SET_HOSTV}\"\nresources: { memory: \"2g\", cpus: 1.5, pids: 300 }\n---\n")], &[("dev", "---\nbottle: dev\n---\n")]);
     let plan = prepare(input(&d, "dev", &["runc", "runsc"], None)).expect("plan");
-    let agent = spec::agent(&plan, "172.30.0.2", vec!["/bin/bash".into(), "-l".into()]);
+    let agent = spec::agent(
+        &plan,
+        "172.30.0.2",
+        Path::new("/state/resolv.conf"),
+        vec!["/bin/bash".into(), "-l".into()],
+    );
     let sidecar = spec::sidecar(&plan, "1001:1001", "172.30.0.0/16");
     for (name, c) in [("agent", &agent), ("sidecar", &sidecar)] {
         let h = c.host_config.as_ref().expect("host config");

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch. Every command of SPEC §8
 //! exists; those that need the container backend say so until it lands.
 
+mod bottles;
 mod build;
 mod definitions;
 mod doctor;
@@ -254,10 +255,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Sidecar { .. } => Ok(0),
         Command::Attach { .. } => needs("attach"),
         Command::Shell { .. } => needs("shell"),
-        Command::Exec { .. } => needs("exec"),
+        Command::Exec { slug, user, cmd } => bottles::exec(&ctx, slug, user.as_deref(), cmd),
         Command::Logs { .. } => needs("logs"),
-        Command::Stop { .. } => needs("stop"),
-        Command::Rm { .. } => needs("rm"),
+        Command::Stop { slug } => bottles::stop(&ctx, slug),
+        Command::Rm { slug } => bottles::rm(&ctx, slug),
         Command::Resume { .. } => needs("resume"),
         Command::Diff { .. } => needs("diff"),
         Command::Export { .. } => needs("export"),

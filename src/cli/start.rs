@@ -4,10 +4,12 @@
 use super::definitions::Context;
 use super::{NeedsBackend, StartArgs};
 use crate::backends::docker;
+use crate::backends::docker::launch::LaunchInput;
 use crate::backends::names::Slug;
-use crate::backends::plan::{prepare, PrepareInput};
+use crate::backends::plan::{prepare, EnvPlan, PrepareInput};
+use crate::backends::workspace_copy::CopyList;
 use crate::backends::{preflight, workspace_copy};
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::PathBuf;
@@ -43,15 +45,17 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
         .agent(&args.agent)
         .is_some_and(|a| a.def.copy_workspace)
         && !args.no_workspace;
-    let workspace = if copy {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"));
-        let root = workspace_copy::check_root(&ctx.workspace, &home, &ctx.home.root, args.force)?;
-        Some(workspace_copy::scan(&root)?.facts())
+    let host_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let copy_list = if copy {
+        let root =
+            workspace_copy::check_root(&ctx.workspace, &host_home, &ctx.home.root, args.force)?;
+        Some(workspace_copy::scan(&root)?)
     } else {
         None
     };
+    let workspace = copy_list.as_ref().map(|l| l.facts());
     let agent_name = defs
         .agent(&args.agent)
         .map_or(args.agent.as_str(), |a| a.name());
@@ -74,9 +78,92 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
         host: &crate::manifest::RealHost,
         bottle_sha256: sha256_file(&sidecar_binary()?)?,
     })?;
-    print!("{}", preflight::render(&plan));
+    let text = preflight::render(&plan);
     if args.dry_run {
+        print!("{text}");
         return Ok(0);
     }
-    Err(NeedsBackend("start").into())
+    eprint!("{text}");
+    if !args.detach {
+        return Err(NeedsBackend("start` without `--detach").into());
+    }
+    if plan
+        .env
+        .iter()
+        .any(|e| !matches!(e, EnvPlan::Literal { .. }))
+    {
+        bail!("values asked at launch or copied from the host reach the agent through the session holder, which is not part of this build yet");
+    }
+    confirm(args.yes)?;
+    let skills = skill_lists(&plan, &host_home)?;
+    let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;
+    // SAFETY: getuid/getgid cannot fail.
+    let operator = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
+    let cmd = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi".into(),
+    ];
+    let state_dir = ctx.home.state_dir(plan.slug.as_str());
+    crate::state::create_private_dir(&state_dir)?;
+    let input = LaunchInput {
+        plan: &plan,
+        bottle_bin: &bin,
+        workspace: copy_list.as_ref(),
+        skills: &skills,
+        operator,
+        cmd,
+        state_dir,
+    };
+    runtime.block_on(async {
+        let d = docker::connect().await?;
+        let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
+        docker::launch::launch(&d, &input, &mut progress).await
+    })?;
+    super::bottles::write_metadata(ctx, &plan, &text)?;
+    println!("{}", plan.slug);
+    Ok(0)
+}
+
+fn confirm(yes: bool) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("not a terminal: pass -y to launch without the y/N confirmation");
+    }
+    eprint!("Launch? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        bail!("not launched")
+    }
+}
+
+/// Each skill directory, listed without following symlinks, only from
+/// inside ~/.claude/skills/.
+fn skill_lists(
+    plan: &crate::backends::plan::Plan,
+    host_home: &std::path::Path,
+) -> Result<Vec<(String, CopyList)>> {
+    let base = host_home.join(".claude").join("skills");
+    let mut out = Vec::new();
+    for s in &plan.agent.def.skills {
+        let dir = base.join(&s.value);
+        let meta = std::fs::symlink_metadata(&dir)
+            .with_context(|| format!("skill `{}`: {}", s.value, dir.display()))?;
+        if !meta.is_dir() {
+            bail!(
+                "skill `{}`: {} is not a directory (symlinks are not followed)",
+                s.value,
+                dir.display()
+            );
+        }
+        out.push((s.value.clone(), workspace_copy::scan(&dir)?));
+    }
+    Ok(out)
 }

@@ -43,6 +43,8 @@ pub async fn connect() -> Result<Docker, EngineError> {
 
 /// Gathers what `prepare` needs to know about the engine.
 pub mod build;
+pub mod launch;
+pub mod provision;
 pub mod spec;
 
 pub async fn engine_facts(

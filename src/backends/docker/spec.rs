@@ -34,11 +34,13 @@ fn log_config() -> HostConfigLogConfig {
     }
 }
 
+/// Explicit (Podman needs them), and no higher than a conservative daemon's
+/// own hard limit: raising above it fails container creation.
 fn ulimits() -> Vec<ResourcesUlimits> {
     vec![ResourcesUlimits {
         name: Some("nofile".into()),
-        soft: Some(65_536),
-        hard: Some(65_536),
+        soft: Some(4096),
+        hard: Some(4096),
     }]
 }
 
@@ -72,9 +74,17 @@ fn volume(source: &str, target: &str) -> Mount {
 }
 
 /// The agent container. `dns` is the sidecar's address on the internal
-/// network. Only literal env values are in this configuration; prompted and
+/// network; `resolv_conf` a host file naming it as the only nameserver,
+/// bound read-only over `/etc/resolv.conf` so the engine's embedded DNS
+/// (127.0.0.11, which may forward from the host's namespace) is never
+/// asked. Only literal env values are in this configuration; prompted and
 /// host-copied values travel in the session's environment.
-pub fn agent(plan: &Plan, dns: &str, cmd: Vec<String>) -> ContainerCreateBody {
+pub fn agent(
+    plan: &Plan,
+    dns: &str,
+    resolv_conf: &std::path::Path,
+    cmd: Vec<String>,
+) -> ContainerCreateBody {
     let mut env: Vec<String> = plan
         .base_env
         .iter()
@@ -96,6 +106,13 @@ pub fn agent(plan: &Plan, dns: &str, cmd: Vec<String>) -> ContainerCreateBody {
     host.mounts = Some(vec![
         volume(&plan.names.work_volume, WORKSPACE_DIR),
         volume(&plan.names.home_volume, AGENT_HOME),
+        Mount {
+            typ: Some(MountType::BIND),
+            source: Some(resolv_conf.display().to_string()),
+            target: Some("/etc/resolv.conf".into()),
+            read_only: Some(true),
+            ..Default::default()
+        },
     ]);
     ContainerCreateBody {
         image: Some(plan.agent_image.reference.clone()),

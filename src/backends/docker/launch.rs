@@ -1,0 +1,384 @@
+//! Launching a planned bottle on the engine: images, networks, volumes,
+//! the sidecar, the provisioned agent container; and removing every
+//! object of a bottle by its slug label. A launch that fails part way
+//! removes what it created.
+
+use super::build::{build_image, template_context, BuildRequest, ContextFile};
+use super::{is_isolated, isolated_network_request, provision, spec, timed, EngineError};
+use crate::backends::images;
+use crate::backends::names::{labels, Role, Slug, LABEL_HOME, LABEL_SLUG};
+use crate::backends::plan::{ImageSource, Plan};
+use crate::backends::workspace_copy::CopyList;
+use bollard::models::{
+    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long the sidecar may take to say it is ready.
+pub const SIDECAR_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct LaunchInput<'a> {
+    pub plan: &'a Plan,
+    /// The `bottle` executable for the sidecar image.
+    pub bottle_bin: &'a [u8],
+    pub workspace: Option<&'a CopyList>,
+    pub skills: &'a [(String, CopyList)],
+    /// The operator's `uid:gid`, for the sidecar.
+    pub operator: String,
+    /// The agent's command (the session holder's job once it lands).
+    pub cmd: Vec<String>,
+    /// `state/<slug>/` on the host (holds the agent's resolv.conf).
+    pub state_dir: std::path::PathBuf,
+}
+
+fn to_map(m: std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
+    m.into_iter().collect()
+}
+
+async fn ensure_images(
+    docker: &Docker,
+    input: &LaunchInput<'_>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    let plan = input.plan;
+    let labels = HashMap::from([
+        ("dev.bottle.role".to_string(), "image".to_string()),
+        ("dev.bottle.backend".to_string(), plan.engine.clone()),
+    ]);
+    if plan.agent_image.build {
+        let context = match &plan.agent_image.source {
+            ImageSource::Template(_) => images::agent_template(plan.bottle.agent_provider.template)
+                .map(|t| template_context(t, &[])),
+            ImageSource::Dockerfile(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| EngineError::Build {
+                        tag: plan.agent_image.reference.clone(),
+                        message: format!("{}: {e}", path.display()),
+                    })
+                    .map(|bytes| {
+                        super::build::context_tar(&[ContextFile {
+                            path: "Dockerfile",
+                            bytes: &bytes,
+                            mode: 0o644,
+                        }])
+                    })?,
+            ),
+            ImageSource::Prebuilt => None,
+        };
+        let Some(context) = context else {
+            return Err(EngineError::Build {
+                tag: plan.agent_image.reference.clone(),
+                message: "image is not present and cannot be built here; pull or load it first"
+                    .into(),
+            });
+        };
+        let context = context.map_err(|e| EngineError::Build {
+            tag: plan.agent_image.reference.clone(),
+            message: e.to_string(),
+        })?;
+        progress(&format!("building {}", plan.agent_image.reference));
+        build_image(
+            docker,
+            BuildRequest {
+                tag: &plan.agent_image.reference,
+                context,
+                labels: labels.clone(),
+                no_cache: false,
+            },
+            progress,
+        )
+        .await?;
+    }
+    if plan.sidecar_image.build {
+        progress(&format!("building {}", plan.sidecar_image.reference));
+        let extra = [ContextFile {
+            path: "bottle",
+            bytes: input.bottle_bin,
+            mode: 0o755,
+        }];
+        let context =
+            template_context(&images::SIDECAR, &extra).map_err(|e| EngineError::Build {
+                tag: plan.sidecar_image.reference.clone(),
+                message: e.to_string(),
+            })?;
+        build_image(
+            docker,
+            BuildRequest {
+                tag: &plan.sidecar_image.reference,
+                context,
+                labels,
+                no_cache: false,
+            },
+            progress,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn upload(
+    docker: &Docker,
+    container: &str,
+    path: &str,
+    tar: Vec<u8>,
+) -> Result<(), EngineError> {
+    let options = UploadToContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    timed(docker.upload_to_container(
+        container,
+        Some(options),
+        bollard::body_full(bytes::Bytes::from(tar)),
+    ))
+    .await
+}
+
+/// Reads one small file out of a (created) container.
+async fn read_file(docker: &Docker, container: &str, path: &str) -> Result<String, EngineError> {
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let mut stream = docker.download_from_container(container, Some(options));
+    let mut bytes = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(super::CALL_TIMEOUT, stream.next())
+        .await
+        .map_err(|_| EngineError::Timeout(super::CALL_TIMEOUT))?
+    {
+        match chunk {
+            Ok(c) => bytes.extend_from_slice(&c),
+            // A missing file is an empty one (the image has no passwd).
+            Err(_) => return Ok(String::new()),
+        }
+    }
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut text = String::new();
+    if let Some(Ok(mut entry)) = archive.entries().ok().and_then(|mut e| e.next()) {
+        let _ = std::io::Read::read_to_string(&mut entry, &mut text);
+    }
+    Ok(text)
+}
+
+/// Waits for the sidecar's `ready` line; returns its address.
+async fn sidecar_ready(docker: &Docker, name: &str) -> Result<String, EngineError> {
+    let options = LogsOptionsBuilder::default()
+        .follow(true)
+        .stdout(true)
+        .stderr(false)
+        .build();
+    let mut logs = docker.logs(name, Some(options));
+    let mut seen = String::new();
+    let wait = async {
+        while let Some(item) = logs.next().await {
+            seen.push_str(&item?.to_string());
+            for line in seen.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    if v["event"] == "ready" {
+                        return Ok(v["address"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+            }
+        }
+        Err(EngineError::Connect(format!(
+            "the sidecar exited before it was ready: {seen}"
+        )))
+    };
+    tokio::time::timeout(SIDECAR_READY_TIMEOUT, wait)
+        .await
+        .map_err(|_| EngineError::Timeout(SIDECAR_READY_TIMEOUT))?
+}
+
+async fn create_networks_and_volumes(docker: &Docker, plan: &Plan) -> Result<String, EngineError> {
+    let n = &plan.names;
+    let net_labels = to_map(labels(
+        &plan.slug,
+        Role::Network,
+        &plan.engine,
+        &plan.home_hash,
+    ));
+    timed(docker.create_network(isolated_network_request(
+        &n.internal_network,
+        net_labels.clone(),
+    )))
+    .await?;
+    let inspected = timed(docker.inspect_network(&n.internal_network, None)).await?;
+    if !is_isolated(&inspected) {
+        return Err(EngineError::Connect(
+            "the engine did not keep the agent network isolated (internal, inhibit_ipv4, no IPv6)"
+                .into(),
+        ));
+    }
+    let subnet = inspected
+        .ipam
+        .and_then(|i| i.config)
+        .and_then(|c| {
+            c.into_iter()
+                .find_map(|c| c.subnet.filter(|s| s.contains('.')))
+        })
+        .ok_or_else(|| EngineError::Connect("the agent network has no IPv4 subnet".into()))?;
+    let egress = NetworkCreateRequest {
+        name: n.egress_network.clone(),
+        enable_ipv6: Some(false),
+        labels: Some(net_labels),
+        ..Default::default()
+    };
+    timed(docker.create_network(egress)).await?;
+    let vol_labels = to_map(labels(
+        &plan.slug,
+        Role::Volume,
+        &plan.engine,
+        &plan.home_hash,
+    ));
+    for v in [&n.work_volume, &n.home_volume] {
+        timed(docker.create_volume(VolumeCreateRequest {
+            name: Some(v.clone()),
+            labels: Some(vol_labels.clone()),
+            ..Default::default()
+        }))
+        .await?;
+    }
+    Ok(subnet)
+}
+
+async fn launch_inner(
+    docker: &Docker,
+    input: &LaunchInput<'_>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    let plan = input.plan;
+    let n = &plan.names;
+    ensure_images(docker, input, progress).await?;
+    progress("creating networks and volumes");
+    let subnet = create_networks_and_volumes(docker, plan).await?;
+    progress("starting the sidecar");
+    let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&n.sidecar_container)
+        .build();
+    timed(docker.create_container(Some(create), spec::sidecar(plan, &input.operator, &subnet)))
+        .await?;
+    let connect = NetworkConnectRequest {
+        container: n.sidecar_container.clone(),
+        endpoint_config: Some(EndpointSettings::default()),
+    };
+    timed(docker.connect_network(&n.egress_network, connect)).await?;
+    timed(docker.start_container(&n.sidecar_container, None)).await?;
+    let dns = sidecar_ready(docker, &n.sidecar_container).await?;
+    let resolv_conf = input.state_dir.join("resolv.conf");
+    crate::state::write_atomic(
+        &resolv_conf,
+        format!("nameserver {dns}\noptions ndots:0 attempts:2 timeout:2\n").as_bytes(),
+        0o644,
+    )
+    .map_err(|e| EngineError::Connect(format!("writing {}: {e:#}", resolv_conf.display())))?;
+    progress("provisioning the agent container");
+    let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&n.agent_container)
+        .build();
+    timed(docker.create_container(
+        Some(create),
+        spec::agent(plan, &dns, &resolv_conf, input.cmd.clone()),
+    ))
+    .await?;
+    let passwd = read_file(docker, &n.agent_container, "/etc/passwd").await?;
+    let group = read_file(docker, &n.agent_container, "/etc/group").await?;
+    let io =
+        |e: std::io::Error| EngineError::Connect(format!("building the provisioning archive: {e}"));
+    upload(
+        docker,
+        &n.agent_container,
+        "/",
+        provision::system_archive(&passwd, &group).map_err(io)?,
+    )
+    .await?;
+    upload(
+        docker,
+        &n.agent_container,
+        "/",
+        provision::home_archive(plan, input.skills).map_err(io)?,
+    )
+    .await?;
+    if let Some(list) = input.workspace {
+        upload(
+            docker,
+            &n.agent_container,
+            "/",
+            provision::workspace_archive(list).map_err(io)?,
+        )
+        .await?;
+    }
+    progress("starting the agent");
+    timed(docker.start_container(&n.agent_container, None)).await?;
+    Ok(())
+}
+
+/// Launches; on failure removes everything the launch created.
+pub async fn launch(
+    docker: &Docker,
+    input: &LaunchInput<'_>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    let result = launch_inner(docker, input, progress).await;
+    if result.is_err() {
+        let _ = remove_bottle(docker, &input.plan.slug, &input.plan.home_hash).await;
+    }
+    result
+}
+
+fn slug_filter(slug: &Slug, home_hash: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{LABEL_SLUG}={slug}"),
+            format!("{LABEL_HOME}={home_hash}"),
+        ],
+    )])
+}
+
+/// Removes the containers, networks and volumes of one bottle of this home.
+pub async fn remove_bottle(
+    docker: &Docker,
+    slug: &Slug,
+    home_hash: &str,
+) -> Result<(), EngineError> {
+    let filter = slug_filter(slug, home_hash);
+    let list = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filter)
+        .build();
+    for c in timed(docker.list_containers(Some(list))).await? {
+        if let Some(id) = c.id {
+            let rm = RemoveContainerOptionsBuilder::default().force(true).build();
+            timed(docker.remove_container(&id, Some(rm))).await?;
+        }
+    }
+    let nets = ListNetworksOptionsBuilder::default()
+        .filters(&filter)
+        .build();
+    for net in timed(docker.list_networks(Some(nets))).await? {
+        if let Some(id) = net.id {
+            timed(docker.remove_network(&id)).await?;
+        }
+    }
+    let vols = ListVolumesOptionsBuilder::default()
+        .filters(&filter)
+        .build();
+    for v in timed(docker.list_volumes(Some(vols)))
+        .await?
+        .volumes
+        .unwrap_or_default()
+    {
+        timed(docker.remove_volume(
+            &v.name,
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        ))
+        .await?;
+    }
+    Ok(())
+}

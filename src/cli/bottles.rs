@@ -1,0 +1,148 @@
+//! Commands on running bottles through the Docker backend: the launch part
+//! of `start`, `exec`, `stop` and `rm`.
+
+use super::definitions::Context;
+use crate::backends::docker::{self, timed, EngineError};
+use crate::backends::names::{Names, Slug};
+use crate::state::write_atomic;
+use anyhow::{bail, Context as _, Result};
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::ExecConfig;
+use futures_util::StreamExt;
+use std::io::Write;
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// metadata.json: what was launched (SPEC §2; 0644, no secrets).
+pub fn write_metadata(
+    ctx: &Context,
+    plan: &crate::backends::plan::Plan,
+    preflight: &str,
+) -> Result<()> {
+    let dir = ctx.home.state_dir(plan.slug.as_str());
+    crate::state::create_private_dir(&dir)?;
+    let meta = serde_json::json!({
+        "version": 1,
+        "slug": plan.slug.as_str(),
+        "agent": plan.agent.name(),
+        "bottle": plan.bottle.name,
+        "backend": plan.engine,
+        "workspace": plan.workspace.as_ref().map(|w| w.root.display().to_string()),
+        "started_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },
+        "runtime": plan.runtime.name,
+        "preflight": preflight,
+    });
+    write_atomic(
+        &dir.join("metadata.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+        0o644,
+    )
+}
+
+fn slug(text: &str) -> Result<Slug> {
+    Ok(Slug::parse(text)?)
+}
+
+/// `bottle exec <slug> [--user U] -- cmd…`: output relayed, exit code returned.
+pub fn exec(ctx: &Context, slug_text: &str, user: Option<&str>, cmd: &[String]) -> Result<i32> {
+    let slug = slug(slug_text)?;
+    let _ = ctx;
+    let names = Names::for_slug(&slug);
+    runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        let config = ExecConfig {
+            cmd: Some(cmd.to_vec()),
+            user: user.map(String::from),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let id = timed(d.create_exec(&names.agent_container, config))
+            .await
+            .with_context(|| format!("no running bottle `{slug}`"))?
+            .id;
+        let started = timed(d.start_exec(
+            &id,
+            Some(StartExecOptions {
+                detach: false,
+                tty: false,
+                output_capacity: None,
+            }),
+        ))
+        .await?;
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while let Some(chunk) = output.next().await {
+                match chunk? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        std::io::stderr().write_all(&message)?
+                    }
+                    other => std::io::stdout().write_all(&other.into_bytes())?,
+                }
+            }
+        }
+        std::io::stdout().flush()?;
+        let code = timed(d.inspect_exec(&id)).await?.exit_code.unwrap_or(1);
+        Ok(i32::try_from(code).unwrap_or(1))
+    })
+}
+
+/// `bottle stop`: containers and networks go; volumes and state stay.
+pub fn stop(ctx: &Context, slug_text: &str) -> Result<i32> {
+    let slug = slug(slug_text)?;
+    if !ctx.home.state_dir(slug.as_str()).exists() {
+        bail!("no bottle `{slug}` in {}", ctx.home.root.display());
+    }
+    let names = Names::for_slug(&slug);
+    runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        for c in [&names.agent_container, &names.sidecar_container] {
+            let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .build();
+            match timed(d.remove_container(c, Some(rm))).await {
+                Ok(())
+                | Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for n in [&names.internal_network, &names.egress_network] {
+            match timed(d.remove_network(n)).await {
+                Ok(())
+                | Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })?;
+    eprintln!(
+        "bottle: stopped {slug}; its volumes and state are kept (`bottle rm {slug}` removes them)"
+    );
+    Ok(0)
+}
+
+/// `bottle rm`: everything of the bottle, engine objects and state.
+pub fn rm(ctx: &Context, slug_text: &str) -> Result<i32> {
+    let slug = slug(slug_text)?;
+    let hash = ctx.home.label_hash();
+    runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        docker::launch::remove_bottle(&d, &slug, &hash).await
+    })?;
+    let dir = ctx.home.state_dir(slug.as_str());
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    eprintln!("bottle: removed {slug}");
+    Ok(0)
+}

@@ -1,0 +1,291 @@
+//! A real `shell` bottle on the real engine, attacked from inside:
+//! uid 1000; writable home and workspace; no route to any host address,
+//! the docker0 or agent-network gateway, or the sidecar's non-service
+//! ports; DNS for unknown names REFUSED; hardening read back through the
+//! API for both containers; the workspace copy carries no symlink target,
+//! no ignored file and no credential; `stop` keeps volumes and state,
+//! `rm` leaves nothing with the bottle's labels.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bottle(home: &Path, ws: &Path, args: &[&str]) -> Output {
+    Command::new(common::bottle_bin())
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .env("BOTTLE_HOME", home)
+        .env("HOME", home.parent().expect("parent"))
+        .env_remove("BOTTLE_RUNTIME")
+        .output()
+        .expect("run bottle")
+}
+
+fn inside(home: &Path, ws: &Path, slug: &str, script: &str) -> (i32, String) {
+    let out = bottle(home, ws, &["exec", slug, "--", "bash", "-c", script]);
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn workspace(dir: &Path) -> std::path::PathBuf {
+    let ws = dir.join("ws");
+    std::fs::create_dir_all(ws.join(".git")).expect("mkdir");
+    std::fs::write(ws.join("main.rs"), "fn main() {}\n").expect("write");
+    std::fs::write(ws.join(".git/config"), "[remote \"origin\"]\n\turl = https://user:ghp_CANARYTOKEN123@github.com/a/b.git\n[http \"https://github.com/\"]\n\textraheader = AUTHORIZATION: basic CANARYHEADER\n").expect("write");
+    std::fs::write(ws.join(".bottleignore"), "secret.env\n").expect("write");
+    std::fs::write(ws.join("secret.env"), "CANARY_IGNORED=1\n").expect("write");
+    std::fs::write(dir.join("host-secret"), "CANARY_HOST_FILE\n").expect("write");
+    std::os::unix::fs::symlink(dir.join("host-secret"), ws.join("link")).expect("symlink");
+    ws
+}
+
+#[test]
+fn a_shell_bottle_is_hardened_isolated_and_removable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("bottle-home");
+    let ws = workspace(dir.path());
+    let out = bottle(&home, &ws, &["start", "shell", "--detach", "-y"]);
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && slug.starts_with("shell-"),
+        "start failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = std::panic::catch_unwind(|| attack(&home, &ws, &slug));
+    let rm = bottle(&home, &ws, &["rm", &slug]);
+    assert!(
+        rm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    let label = format!("label=dev.bottle.slug={slug}");
+    for kind in [
+        &["ps", "-aq", "--filter"][..],
+        &["network", "ls", "-q", "--filter"],
+        &["volume", "ls", "-q", "--filter"],
+    ] {
+        let mut args = kind.to_vec();
+        args.push(&label);
+        assert_eq!(docker(&args), "", "left behind: docker {args:?}");
+    }
+    assert!(!home.join("state").join(&slug).exists(), "state removed");
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+fn attack(home: &Path, ws: &Path, slug: &str) {
+    let (code, text) = inside(
+        home,
+        ws,
+        slug,
+        "id -u; touch /workspace/x \"$HOME/x\" && echo writable",
+    );
+    assert_eq!((code, text.as_str()), (0, "1000\nwritable\n"));
+
+    // The workspace copy: no symlink, no ignored file, no credential.
+    let (_, listing) = inside(
+        home,
+        ws,
+        slug,
+        "ls -A /workspace; cat /workspace/.git/config; grep -r CANARY /workspace || true",
+    );
+    assert!(
+        listing.contains("main.rs") && !listing.contains("link") && !listing.contains("secret.env"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("CANARY")
+            && !listing.contains("user:")
+            && !listing.to_lowercase().contains("extraheader"),
+        "{listing}"
+    );
+
+    // No route out: every host address, the gateways, the sidecar's other ports.
+    let listener = TcpListener::bind("0.0.0.0:0").expect("host listener");
+    let port = listener.local_addr().expect("addr").port();
+    let mut targets: Vec<String> = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+    ])
+    .split_whitespace()
+    .map(String::from)
+    .collect();
+    let hostname_i = Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I");
+    targets.extend(
+        String::from_utf8_lossy(&hostname_i.stdout)
+            .split_whitespace()
+            .filter(|a| !a.contains(':'))
+            .map(String::from),
+    );
+    let internal = format!("bottle-{slug}-internal");
+    targets.extend(
+        docker(&[
+            "network",
+            "inspect",
+            &internal,
+            "--format",
+            "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+        ])
+        .split_whitespace()
+        .map(String::from),
+    );
+    let sidecar_ip = docker(&[
+        "inspect",
+        &format!("bottle-{slug}-sidecar"),
+        "--format",
+        &format!("{{{{(index .NetworkSettings.Networks \"{internal}\").IPAddress}}}}"),
+    ]);
+    assert!(!sidecar_ip.is_empty());
+    targets.push(sidecar_ip.clone());
+    let probes: Vec<String> = targets.iter().map(|ip| format!("(timeout 5 bash -c 'echo > /dev/tcp/{ip}/{port}' 2>/dev/null && echo REACHED {ip}) &")).collect();
+    let (_, reached) = inside(home, ws, slug, &format!("{} wait; true", probes.join(" ")));
+    assert!(
+        !reached.contains("REACHED"),
+        "reachable from inside: {reached} (targets {targets:?})"
+    );
+    drop(listener);
+    // The probe itself works: the sidecar's health port (a service port) answers.
+    let (_, control) = inside(
+        home,
+        ws,
+        slug,
+        &format!("timeout 5 bash -c 'echo > /dev/tcp/{sidecar_ip}/9098' && echo CONTROL-OK"),
+    );
+    assert!(
+        control.contains("CONTROL-OK"),
+        "the probe could not reach a service port: {control}"
+    );
+
+    // DNS: only the sidecar, which refuses unknown names; nothing else to ask.
+    let nonce = ulid::Ulid::new().to_string().to_lowercase();
+    let (_, dns) = inside(
+        home,
+        ws,
+        slug,
+        &format!(
+            "cat /etc/resolv.conf; getent hosts egress; getent hosts {nonce}.invalid; echo rc=$?"
+        ),
+    );
+    assert!(
+        dns.contains(&format!("nameserver {sidecar_ip}")) && !dns.contains("127.0.0.11"),
+        "{dns}"
+    );
+    assert!(
+        dns.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [sidecar_ip.as_str(), "egress"]),
+        "egress resolves to the sidecar: {dns}"
+    );
+    assert!(
+        dns.contains("rc=2"),
+        "an unknown name does not resolve: {dns}"
+    );
+
+    // Hardening, read back through the API for both containers.
+    for role in ["agent", "sidecar"] {
+        let name = format!("bottle-{slug}-{role}");
+        let fmt = "{{.HostConfig.CapDrop}}|{{.HostConfig.CapAdd}}|{{.HostConfig.SecurityOpt}}|{{.HostConfig.Privileged}}|{{.HostConfig.PidsLimit}}|{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{index .HostConfig.LogConfig.Config \"max-size\"}}|{{.HostConfig.PidMode}}|{{.HostConfig.IpcMode}}|{{.HostConfig.NetworkMode}}|{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}";
+        let got = docker(&["inspect", &name, "--format", fmt]);
+        let f: Vec<&str> = got.split('|').collect();
+        assert_eq!(f[0], "[ALL]", "{role} caps: {got}");
+        assert!(
+            f[1] == "[]" || f[1] == "<no value>",
+            "{role} gets no capability back: {got}"
+        );
+        assert_eq!(f[2], "[no-new-privileges:true]", "{role}: {got}");
+        assert_eq!(f[3], "false", "{role}: {got}");
+        assert!(
+            f[4] != "0" && f[4] != "<no value>" && f[5] != "0" && f[6] != "0",
+            "{role} limits: {got}"
+        );
+        assert_eq!(f[7], "10m", "{role} log limit: {got}");
+        assert!(
+            f[8].is_empty() && f[9] == "private" && f[10] == internal,
+            "{role} namespaces/network: {got}"
+        );
+        let mounts = docker(&[
+            "inspect",
+            &name,
+            "--format",
+            "{{range .Mounts}}{{.Source}} {{end}}",
+        ]);
+        assert!(
+            !mounts.contains("docker.sock"),
+            "{role} has the engine socket: {mounts}"
+        );
+        if role == "agent" {
+            assert_eq!(f[11], "1000:1000");
+        } else {
+            // SAFETY: getuid/getgid cannot fail.
+            let operator = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
+            assert_eq!(
+                (f[11], f[12]),
+                (operator.as_str(), "true"),
+                "sidecar user and read-only root: {got}"
+            );
+        }
+    }
+    let (_, status) = inside(
+        home,
+        ws,
+        slug,
+        "grep -E 'CapEff|NoNewPrivs' /proc/self/status; ls -l /var/run/docker.sock 2>&1",
+    );
+    assert!(
+        status.contains("CapEff:\t0000000000000000")
+            && status.contains("NoNewPrivs:\t1")
+            && status.contains("No such file"),
+        "{status}"
+    );
+
+    // stop keeps the volumes (and the file in them) and the state.
+    let stop = bottle(home, ws, &["stop", slug]);
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    assert_eq!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev.bottle.slug={slug}")
+        ]),
+        "",
+        "no containers after stop"
+    );
+    let vols = docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=dev.bottle.slug={slug}"),
+    ]);
+    assert_eq!(
+        vols.lines().count(),
+        2,
+        "work and home volumes kept: {vols}"
+    );
+    assert!(home.join("state").join(slug).join("metadata.json").exists());
+}
