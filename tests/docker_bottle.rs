@@ -88,7 +88,20 @@ fn a_shell_bottle_is_hardened_isolated_and_removable() {
     }
 }
 
+fn listed_status(home: &Path, ws: &Path, slug: &str) -> String {
+    let out = bottle(home, ws, &["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json");
+    v["bottles"]
+        .as_array()
+        .expect("bottles")
+        .iter()
+        .find(|b| b["slug"] == slug)
+        .map(|b| b["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
 fn attack(home: &Path, ws: &Path, slug: &str) {
+    assert_eq!(listed_status(home, ws, slug), "running");
     let (code, text) = inside(
         home,
         ws,
@@ -288,4 +301,5 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
         "work and home volumes kept: {vols}"
     );
     assert!(home.join("state").join(slug).join("metadata.json").exists());
+    assert_eq!(listed_status(home, ws, slug), "stopped");
 }

@@ -94,7 +94,10 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
         let out = ListJson {
             version: 1,
             agents,
-            bottles: Vec::new(),
+            bottles: bottles(ctx)
+                .iter()
+                .map(|b| serde_json::to_value(b).unwrap_or_default())
+                .collect(),
             errors: defs.errors(),
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -120,7 +123,23 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
                 origin
             );
         }
-        println!("\nNo bottles: running bottles are listed once the container backend lands.");
+        let list = bottles(ctx);
+        println!(
+            "\n{:<24} {:<12} {:<10} SIDECAR",
+            "BOTTLE", "AGENT", "STATUS"
+        );
+        for b in &list {
+            println!(
+                "{:<24} {:<12} {:<10} {}",
+                b.slug,
+                b.agent,
+                b.status,
+                if b.sidecar_running { "running" } else { "-" }
+            );
+        }
+        if list.is_empty() {
+            println!("(none)");
+        }
     }
     if defs.errors() > 0 {
         eprintln!(
@@ -271,4 +290,68 @@ pub fn emulate(file: &Path, size: &str) -> Result<i32> {
     }
     print!("{out}");
     Ok(0)
+}
+
+/// A bottle of this home: from the engine, plus stopped ones (state kept,
+/// no containers). Engine trouble is reported, not fatal: the agents and
+/// stopped bottles still list.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BottleRow {
+    pub slug: String,
+    pub agent: String,
+    pub status: String,
+    pub sidecar_running: bool,
+    pub backend: String,
+}
+
+pub fn bottles(ctx: &Context) -> Vec<BottleRow> {
+    let hash = ctx.home.label_hash();
+    let engine = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            rt.block_on(async {
+                let d = crate::backends::docker::connect().await?;
+                Ok::<_, anyhow::Error>(
+                    crate::backends::docker::list_bottles(&d, Some(&hash)).await?,
+                )
+            })
+        });
+    let mut rows: Vec<BottleRow> = match engine {
+        Ok(list) => list
+            .into_iter()
+            .map(|b| BottleRow {
+                slug: b.slug,
+                agent: b.agent,
+                status: b.status,
+                sidecar_running: b.sidecar_running,
+                backend: "docker".into(),
+            })
+            .collect(),
+        Err(e) => {
+            eprintln!("bottle: warning: {e:#}");
+            Vec::new()
+        }
+    };
+    if let Ok(entries) = std::fs::read_dir(ctx.home.root.join("state")) {
+        for entry in entries.flatten() {
+            let slug = entry.file_name().to_string_lossy().into_owned();
+            if rows.iter().any(|r| r.slug == slug) || !entry.path().join("metadata.json").exists() {
+                continue;
+            }
+            let agent = slug
+                .rsplit_once('-')
+                .map_or(slug.clone(), |(a, _)| a.to_string());
+            rows.push(BottleRow {
+                slug,
+                agent,
+                status: "stopped".into(),
+                sidecar_running: false,
+                backend: "docker".into(),
+            });
+        }
+    }
+    rows.sort_by(|a, b| a.slug.cmp(&b.slug));
+    rows
 }

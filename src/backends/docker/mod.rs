@@ -109,3 +109,71 @@ pub fn is_isolated(net: &bollard::models::NetworkInspect) -> bool {
         == Some("true");
     net.internal == Some(true) && inhibited && net.enable_ipv6 != Some(true)
 }
+
+/// One bottle as the engine shows it (from its containers' labels).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EngineBottle {
+    pub slug: String,
+    pub agent: String,
+    /// `running`, `exited N`, `created`, … of the agent container; `sidecar
+    /// only` when the agent container is gone.
+    pub status: String,
+    pub sidecar_running: bool,
+    pub home: String,
+}
+
+/// All bottles of this home (or of every home) in one labelled query.
+pub async fn list_bottles(
+    docker: &Docker,
+    home_hash: Option<&str>,
+) -> Result<Vec<EngineBottle>, EngineError> {
+    use crate::backends::names::{LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
+    let mut labels = vec![LABEL_SLUG.to_string()];
+    if let Some(h) = home_hash {
+        labels.push(format!("{LABEL_HOME}={h}"));
+    }
+    let filter = std::collections::HashMap::from([("label".to_string(), labels)]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filter)
+        .build();
+    let mut out: std::collections::BTreeMap<String, EngineBottle> =
+        std::collections::BTreeMap::new();
+    for c in timed(docker.list_containers(Some(options))).await? {
+        let l = c.labels.unwrap_or_default();
+        let Some(slug) = l.get(LABEL_SLUG) else {
+            continue;
+        };
+        let entry = out.entry(slug.clone()).or_insert_with(|| EngineBottle {
+            slug: slug.clone(),
+            agent: l.get(LABEL_AGENT).cloned().unwrap_or_default(),
+            status: "sidecar only".into(),
+            sidecar_running: false,
+            home: l.get(LABEL_HOME).cloned().unwrap_or_default(),
+        });
+        let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+        match l.get(LABEL_ROLE).map(String::as_str) {
+            Some("agent") => {
+                entry.status = match state.as_str() {
+                    "exited" => format!(
+                        "exited {}",
+                        c.status
+                            .as_deref()
+                            .and_then(exit_code_of)
+                            .unwrap_or_default()
+                    ),
+                    _ => state,
+                }
+            }
+            Some("sidecar") => entry.sidecar_running = state == "running",
+            _ => {}
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+/// `Exited (3) 2 minutes ago` → `3`.
+fn exit_code_of(status: &str) -> Option<String> {
+    let rest = status.strip_prefix("Exited (")?;
+    Some(rest.split(')').next()?.to_string())
+}
