@@ -146,3 +146,33 @@ pub fn rm(ctx: &Context, slug_text: &str) -> Result<i32> {
     eprintln!("bottle: removed {slug}");
     Ok(0)
 }
+
+/// Attaches this terminal to a bottle's agent until it exits or the
+/// operator detaches (Ctrl-b d).
+pub fn attach_terminal(slug: &Slug) -> Result<i32> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!("not a terminal: `bottle attach {slug}` needs one (the bottle keeps running)");
+    }
+    let names = Names::for_slug(slug);
+    let end = runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        let _raw = crate::ui::terminal::RawGuard::enter()
+            .map_err(|e| EngineError::Connect(format!("raw mode: {e}")))?;
+        docker::attach::attach(&d, &names.agent_container, crate::ui::terminal::size).await
+    })?;
+    match end {
+        docker::attach::AttachEnd::Detached => {
+            eprintln!("\r\nbottle: detached from {slug}; it keeps running (`bottle attach {slug}` re-attaches)");
+            Ok(0)
+        }
+        docker::attach::AttachEnd::Exited(code) => {
+            eprintln!("\r\nbottle: the agent in {slug} exited with status {code}");
+            Ok(i32::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+pub fn attach(slug_text: &str) -> Result<i32> {
+    attach_terminal(&slug(slug_text)?)
+}

@@ -253,7 +253,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Start(args) => start::start(&ctx, args),
         // Handled above, before any $BOTTLE_HOME is needed.
         Command::Sidecar { .. } => Ok(0),
-        Command::Attach { .. } => needs("attach"),
+        Command::Attach { slug } => bottles::attach(slug),
         Command::Shell { .. } => needs("shell"),
         Command::Exec { slug, user, cmd } => bottles::exec(&ctx, slug, user.as_deref(), cmd),
         Command::Logs { .. } => needs("logs"),

@@ -2,7 +2,7 @@
 //! stops there; launching lands with the Docker backend.
 
 use super::definitions::Context;
-use super::{NeedsBackend, StartArgs};
+use super::StartArgs;
 use crate::backends::docker;
 use crate::backends::docker::launch::LaunchInput;
 use crate::backends::names::Slug;
@@ -84,8 +84,8 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
         return Ok(0);
     }
     eprint!("{text}");
-    if !args.detach {
-        return Err(NeedsBackend("start` without `--detach").into());
+    if !args.detach && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!("not a terminal: use --detach to leave the agent running in the background");
     }
     if plan
         .env
@@ -121,8 +121,12 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
         docker::launch::launch(&d, &input, &mut progress).await
     })?;
     super::bottles::write_metadata(ctx, &plan, &text)?;
-    println!("{}", plan.slug);
-    Ok(0)
+    if args.detach {
+        println!("{}", plan.slug);
+        return Ok(0);
+    }
+    eprintln!("bottle: {} is running; Ctrl-b d detaches", plan.slug);
+    super::bottles::attach_terminal(&plan.slug)
 }
 
 fn confirm(yes: bool) -> Result<()> {

@@ -51,3 +51,26 @@ pub fn restore() {
     let _ = terminal::disable_raw_mode();
     let _ = out.flush();
 }
+
+/// Raw mode without the alternate screen, for passthrough to an agent.
+/// Restores the saved settings on drop.
+pub struct RawGuard(());
+
+impl RawGuard {
+    pub fn enter() -> io::Result<RawGuard> {
+        terminal::enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        Ok(RawGuard(()))
+    }
+}
+
+impl Drop for RawGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// (rows, cols) of the controlling terminal.
+pub fn size() -> Option<(u16, u16)> {
+    terminal::size().ok().map(|(cols, rows)| (rows, cols))
+}

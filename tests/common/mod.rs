@@ -173,4 +173,20 @@ impl PtyApp {
     pub fn stty(&self) -> String {
         stty(&self.master.tty_name().expect("tty name"))
     }
+
+    /// Resizes the PTY (the child gets SIGWINCH) and the screen model.
+    pub fn resize(&self, rows: u16, cols: u16) {
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("resize pty");
+        self.screen.lock().expect("screen").set_size(
+            std::num::NonZeroU16::new(rows).expect("rows"),
+            std::num::NonZeroU16::new(cols).expect("cols"),
+        );
+    }
 }

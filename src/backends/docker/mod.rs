@@ -42,6 +42,7 @@ pub async fn connect() -> Result<Docker, EngineError> {
 }
 
 /// Gathers what `prepare` needs to know about the engine.
+pub mod attach;
 pub mod build;
 pub mod launch;
 pub mod provision;

@@ -1,0 +1,101 @@
+//! `bottle start shell` in a real PTY gives an interactive shell in the
+//! bottle: commands run as uid 1000, a terminal resize reaches the
+//! container's TTY, Ctrl-b d detaches (the bottle keeps running),
+//! `bottle attach` re-attaches, and `exit` ends it with its status shown;
+//! the terminal is restored each time.
+
+mod common;
+
+use common::Pty;
+use std::path::Path;
+use std::process::Command;
+
+fn slug_on(screen: &str) -> String {
+    let at = screen.find("slug ").expect("slug in the preflight") + 5;
+    screen[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
+}
+
+#[test]
+fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("bottle-home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::write(ws.join("hello.txt"), "hi\n").expect("write");
+    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
+    let env = [("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())];
+
+    let pty = Pty::open(30, 100);
+    let before = pty.stty();
+    let mut app = pty.spawn(&["start", "shell", "-y"], &env, &ws);
+    app.wait_for("the shell prompt", |s| {
+        s.contains("agent@") && s.contains("$")
+    });
+    let slug = slug_on(&app.raw_output());
+    let cleanup = Cleanup {
+        home: home.clone(),
+        slug: slug.clone(),
+    };
+    app.send(b"echo uid=$(id -u) sum=$((6*7)); ls /workspace\r");
+    app.wait_for("the command's output", |s| {
+        s.contains("uid=1000 sum=42") && s.contains("hello.txt")
+    });
+    app.resize(33, 101);
+    app.send(b"stty size\r");
+    app.wait_for("the resized TTY", |s| s.contains("33 101"));
+    app.send(b"\x02d");
+    assert_eq!(app.wait_exit(), 0, "detach exits cleanly");
+    assert!(app.raw_output().contains("detached from"));
+    assert_eq!(app.stty(), before, "terminal restored after detach");
+    let running = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{.State.Running}}",
+            &format!("bottle-{slug}-agent"),
+        ])
+        .output()
+        .expect("inspect");
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout).trim(),
+        "true",
+        "the bottle keeps running after detach"
+    );
+
+    let pty = Pty::open(30, 100);
+    let mut again = pty.spawn(&["attach", &slug], &env, &ws);
+    again.send(b"echo back-$((40+2))\r");
+    again.wait_for("output after re-attaching", |s| s.contains("back-42"));
+    again.send(b"exit 3\r");
+    assert_eq!(
+        again.wait_exit(),
+        3,
+        "the agent's exit status is the command's"
+    );
+    assert!(again.raw_output().contains("exited with status 3"));
+    assert_eq!(
+        again.stty(),
+        before,
+        "terminal restored after the agent exits"
+    );
+    drop(cleanup);
+}
+
+struct Cleanup {
+    home: std::path::PathBuf,
+    slug: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let out = Command::new(common::bottle_bin())
+            .args(["rm", &self.slug])
+            .env("BOTTLE_HOME", &self.home)
+            .env("HOME", self.home.parent().unwrap_or(Path::new("/")))
+            .output();
+        assert!(out.is_ok_and(|o| o.status.success()), "rm {}", self.slug);
+    }
+}
