@@ -3,6 +3,7 @@
 
 mod bottles;
 mod build;
+mod cleanup;
 mod definitions;
 mod doctor;
 mod init;
@@ -263,7 +264,11 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Diff { .. } => needs("diff"),
         Command::Export { .. } => needs("export"),
         Command::Routes { .. } => needs("routes"),
-        Command::Cleanup { .. } => needs("cleanup"),
+        Command::Cleanup {
+            yes,
+            all,
+            all_homes,
+        } => cleanup::cleanup(&ctx, *yes, *all, *all_homes),
         Command::Queue { .. } => needs("queue"),
         Command::Approve(_) => needs("approve"),
         Command::Reject(_) => needs("reject"),

@@ -6,16 +6,14 @@
 use super::build::{build_image, template_context, BuildRequest, ContextFile};
 use super::{is_isolated, isolated_network_request, provision, spec, timed, EngineError};
 use crate::backends::images;
-use crate::backends::names::{labels, Role, Slug, LABEL_HOME, LABEL_SLUG};
+use crate::backends::names::{labels, Role, Slug};
 use crate::backends::plan::{ImageSource, Plan};
 use crate::backends::workspace_copy::CopyList;
 use bollard::models::{
     EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, LogsOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -331,54 +329,18 @@ pub async fn launch(
     result
 }
 
-fn slug_filter(slug: &Slug, home_hash: &str) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_string(),
-        vec![
-            format!("{LABEL_SLUG}={slug}"),
-            format!("{LABEL_HOME}={home_hash}"),
-        ],
-    )])
-}
-
 /// Removes the containers, networks and volumes of one bottle of this home.
 pub async fn remove_bottle(
     docker: &Docker,
     slug: &Slug,
     home_hash: &str,
 ) -> Result<(), EngineError> {
-    let filter = slug_filter(slug, home_hash);
-    let list = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filter)
-        .build();
-    for c in timed(docker.list_containers(Some(list))).await? {
-        if let Some(id) = c.id {
-            let rm = RemoveContainerOptionsBuilder::default().force(true).build();
-            timed(docker.remove_container(&id, Some(rm))).await?;
-        }
-    }
-    let nets = ListNetworksOptionsBuilder::default()
-        .filters(&filter)
-        .build();
-    for net in timed(docker.list_networks(Some(nets))).await? {
-        if let Some(id) = net.id {
-            timed(docker.remove_network(&id)).await?;
-        }
-    }
-    let vols = ListVolumesOptionsBuilder::default()
-        .filters(&filter)
-        .build();
-    for v in timed(docker.list_volumes(Some(vols)))
+    for o in super::bottle_objects(docker, Some(home_hash))
         .await?
-        .volumes
-        .unwrap_or_default()
+        .iter()
+        .filter(|o| o.slug == slug.as_str())
     {
-        timed(docker.remove_volume(
-            &v.name,
-            None::<bollard::query_parameters::RemoveVolumeOptions>,
-        ))
-        .await?;
+        super::remove_objects(docker, o).await?;
     }
     Ok(())
 }

@@ -178,3 +178,117 @@ fn exit_code_of(status: &str) -> Option<String> {
     let rest = status.strip_prefix("Exited (")?;
     Some(rest.split(')').next()?.to_string())
 }
+
+/// Every engine object of one bottle.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BottleObjects {
+    pub home: String,
+    pub slug: String,
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+/// All bottle objects on the engine, of one home or of all, by slug.
+pub async fn bottle_objects(
+    docker: &Docker,
+    home_hash: Option<&str>,
+) -> Result<Vec<BottleObjects>, EngineError> {
+    use crate::backends::names::{LABEL_HOME, LABEL_SLUG};
+    use bollard::query_parameters::{
+        ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    };
+    let mut labels = vec![LABEL_SLUG.to_string()];
+    if let Some(h) = home_hash {
+        labels.push(format!("{LABEL_HOME}={h}"));
+    }
+    let filter = std::collections::HashMap::from([("label".to_string(), labels)]);
+    let mut by: std::collections::BTreeMap<(String, String), BottleObjects> =
+        std::collections::BTreeMap::new();
+    let mut entry = |l: &std::collections::HashMap<String, String>| -> Option<(String, String)> {
+        let key = (l.get(LABEL_HOME)?.clone(), l.get(LABEL_SLUG)?.clone());
+        Some(key)
+    };
+    let containers = timed(
+        docker.list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        )),
+    )
+    .await?;
+    let networks = timed(
+        docker.list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&filter)
+                .build(),
+        )),
+    )
+    .await?;
+    let volumes = timed(
+        docker.list_volumes(Some(
+            ListVolumesOptionsBuilder::default()
+                .filters(&filter)
+                .build(),
+        )),
+    )
+    .await?
+    .volumes
+    .unwrap_or_default();
+    for c in containers {
+        if let (Some(key), Some(id)) = (c.labels.as_ref().and_then(&mut entry), c.id) {
+            by.entry(key.clone())
+                .or_insert_with(|| BottleObjects {
+                    home: key.0,
+                    slug: key.1,
+                    ..Default::default()
+                })
+                .containers
+                .push(id);
+        }
+    }
+    for n in networks {
+        if let (Some(key), Some(id)) = (n.labels.as_ref().and_then(&mut entry), n.id) {
+            by.entry(key.clone())
+                .or_insert_with(|| BottleObjects {
+                    home: key.0,
+                    slug: key.1,
+                    ..Default::default()
+                })
+                .networks
+                .push(id);
+        }
+    }
+    for v in volumes {
+        if let Some(key) = entry(&v.labels) {
+            by.entry(key.clone())
+                .or_insert_with(|| BottleObjects {
+                    home: key.0,
+                    slug: key.1,
+                    ..Default::default()
+                })
+                .volumes
+                .push(v.name);
+        }
+    }
+    Ok(by.into_values().collect())
+}
+
+/// Removes the given objects (containers first, then networks, volumes).
+pub async fn remove_objects(docker: &Docker, o: &BottleObjects) -> Result<(), EngineError> {
+    for id in &o.containers {
+        let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .build();
+        timed(docker.remove_container(id, Some(rm))).await?;
+    }
+    for id in &o.networks {
+        timed(docker.remove_network(id)).await?;
+    }
+    for name in &o.volumes {
+        timed(docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>))
+            .await?;
+    }
+    Ok(())
+}

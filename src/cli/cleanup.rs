@@ -1,0 +1,110 @@
+//! `bottle cleanup [-y] [--all] [--all-homes]` (SPEC §6). Removes engine
+//! objects whose state directory is gone, and state directories with no
+//! engine objects; `--all` also removes stopped bottles. Pinned bottles
+//! (`state/<slug>/.preserve`) are always kept. It lists what it will remove
+//! first. Other homes' state cannot be seen (only their label hash), so with
+//! `--all-homes` their bottles are removed only together with `--all`.
+
+use super::bottles::runtime;
+use super::definitions::Context;
+use crate::backends::docker::{self, BottleObjects};
+use anyhow::{bail, Result};
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+
+enum Removal {
+    Engine(BottleObjects, &'static str, bool),
+    State(String),
+}
+
+pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i32> {
+    let hash = ctx.home.label_hash();
+    let rt = runtime()?;
+    let d = rt.block_on(docker::connect())?;
+    let objects = rt.block_on(docker::bottle_objects(
+        &d,
+        if all_homes { None } else { Some(&hash) },
+    ))?;
+    let state_root = ctx.home.root.join("state");
+    let states: BTreeSet<String> = std::fs::read_dir(&state_root)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let pinned = |slug: &str| state_root.join(slug).join(".preserve").exists();
+    let mut plan = Vec::new();
+    for o in &objects {
+        if o.home != hash {
+            if all {
+                plan.push(Removal::Engine(
+                    o.clone(),
+                    "another home's bottle (--all --all-homes)",
+                    false,
+                ));
+            }
+        } else if !states.contains(&o.slug) {
+            plan.push(Removal::Engine(
+                o.clone(),
+                "its state directory is gone",
+                false,
+            ));
+        } else if all && !pinned(&o.slug) {
+            plan.push(Removal::Engine(o.clone(), "--all", true));
+        }
+    }
+    let with_objects: BTreeSet<&str> = objects
+        .iter()
+        .filter(|o| o.home == hash)
+        .map(|o| o.slug.as_str())
+        .collect();
+    for slug in &states {
+        if !with_objects.contains(slug.as_str()) && !pinned(slug) {
+            plan.push(Removal::State(slug.clone()));
+        }
+    }
+    if plan.is_empty() {
+        eprintln!("bottle: nothing to clean up");
+        return Ok(0);
+    }
+    for r in &plan {
+        match r {
+            Removal::Engine(o, why, state) => println!(
+                "remove {}: {} container(s), {} network(s), {} volume(s){} — {why}",
+                o.slug,
+                o.containers.len(),
+                o.networks.len(),
+                o.volumes.len(),
+                if *state { " and its state" } else { "" }
+            ),
+            Removal::State(slug) => {
+                println!("remove {slug}: state directory with no engine objects")
+            }
+        }
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("not a terminal: pass -y to remove the above");
+        }
+        eprint!("Remove these? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("nothing removed");
+        }
+    }
+    for r in &plan {
+        match r {
+            Removal::Engine(o, _, state) => {
+                rt.block_on(docker::remove_objects(&d, o))?;
+                if *state {
+                    std::fs::remove_dir_all(state_root.join(&o.slug))?;
+                }
+            }
+            Removal::State(slug) => std::fs::remove_dir_all(state_root.join(slug))?,
+        }
+    }
+    eprintln!("bottle: removed {} item(s)", plan.len());
+    Ok(0)
+}
