@@ -302,4 +302,23 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     );
     assert!(home.join("state").join(slug).join("metadata.json").exists());
     assert_eq!(listed_status(home, ws, slug), "stopped");
+
+    // resume: same slug, same volumes (the file written before is there).
+    let resumed = bottle(home, ws, &["resume", slug, "--detach", "-y"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&resumed.stdout).trim(), slug);
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("no changes since the last launch"));
+    let (code, kept) = inside(home, ws, slug, "ls /workspace/x \"$HOME/x\" && id -u");
+    assert_eq!(code, 0, "{kept}");
+    assert!(kept.ends_with("1000\n"), "{kept}");
+    assert_eq!(listed_status(home, ws, slug), "running");
+    let again = bottle(home, ws, &["resume", slug, "--detach", "-y"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is not stopped"),
+        "resuming a running bottle is refused"
+    );
 }

@@ -25,13 +25,23 @@ pub fn write_metadata(
 ) -> Result<()> {
     let dir = ctx.home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&dir)?;
+    // A resume keeps what only the first launch knew.
+    let old: serde_json::Value = std::fs::read(dir.join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let workspace = plan
+        .workspace
+        .as_ref()
+        .map(|w| w.root.display().to_string())
+        .map_or(old["workspace"].clone(), serde_json::Value::from);
     let meta = serde_json::json!({
         "version": 1,
         "slug": plan.slug.as_str(),
         "agent": plan.agent.name(),
         "bottle": plan.bottle.name,
         "backend": plan.engine,
-        "workspace": plan.workspace.as_ref().map(|w| w.root.display().to_string()),
+        "workspace": workspace,
         "started_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },
         "runtime": plan.runtime.name,

@@ -75,7 +75,15 @@ pub enum Command {
     /// Remove a bottle: containers, networks, volumes and state.
     Rm { slug: String },
     /// Resume a stopped bottle with its volumes, state and approved routes.
-    Resume { slug: String },
+    Resume {
+        slug: String,
+        /// Skip the y/N confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Print only the slug and leave the agent running.
+        #[arg(long)]
+        detach: bool,
+    },
     /// Show what the agent changed in its copy of the workspace.
     Diff { slug: String },
     /// Get work out of a bottle's work volume.
@@ -260,7 +268,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Logs { .. } => needs("logs"),
         Command::Stop { slug } => bottles::stop(&ctx, slug),
         Command::Rm { slug } => bottles::rm(&ctx, slug),
-        Command::Resume { .. } => needs("resume"),
+        Command::Resume { slug, yes, detach } => start::resume(&ctx, slug, *yes, *detach),
         Command::Diff { .. } => needs("diff"),
         Command::Export { .. } => needs("export"),
         Command::Routes { .. } => needs("routes"),

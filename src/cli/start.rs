@@ -6,7 +6,7 @@ use super::StartArgs;
 use crate::backends::docker;
 use crate::backends::docker::launch::LaunchInput;
 use crate::backends::names::Slug;
-use crate::backends::plan::{prepare, EnvPlan, PrepareInput};
+use crate::backends::plan::{prepare, EnvPlan, Plan, PrepareInput};
 use crate::backends::workspace_copy::CopyList;
 use crate::backends::{preflight, workspace_copy};
 use anyhow::{bail, Context as _, Result};
@@ -84,7 +84,32 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
         return Ok(0);
     }
     eprint!("{text}");
-    if !args.detach && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    let how = How {
+        yes: args.yes,
+        detach: args.detach,
+        resume: false,
+    };
+    run_launch(ctx, &plan, &text, copy_list.as_ref(), &host_home, how)
+}
+
+/// How a confirmed plan is launched.
+pub struct How {
+    pub yes: bool,
+    pub detach: bool,
+    /// Volumes and state exist already and must survive a failed launch.
+    pub resume: bool,
+}
+
+/// Confirms, launches, records metadata, then attaches or prints the slug.
+pub fn run_launch(
+    ctx: &Context,
+    plan: &Plan,
+    text: &str,
+    copy_list: Option<&CopyList>,
+    host_home: &std::path::Path,
+    how: How,
+) -> Result<i32> {
+    if !how.detach && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!("not a terminal: use --detach to leave the agent running in the background");
     }
     if plan
@@ -94,8 +119,8 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
     {
         bail!("values asked at launch or copied from the host reach the agent through the session holder, which is not part of this build yet");
     }
-    confirm(args.yes)?;
-    let skills = skill_lists(&plan, &host_home)?;
+    confirm(how.yes)?;
+    let skills = skill_lists(plan, host_home)?;
     let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;
     // SAFETY: getuid/getgid cannot fail.
     let operator = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
@@ -107,21 +132,22 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
     let state_dir = ctx.home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&state_dir)?;
     let input = LaunchInput {
-        plan: &plan,
+        plan,
         bottle_bin: &bin,
-        workspace: copy_list.as_ref(),
+        workspace: copy_list,
         skills: &skills,
         operator,
         cmd,
         state_dir,
+        resume: how.resume,
     };
-    runtime.block_on(async {
+    super::bottles::runtime()?.block_on(async {
         let d = docker::connect().await?;
         let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
         docker::launch::launch(&d, &input, &mut progress).await
     })?;
-    super::bottles::write_metadata(ctx, &plan, &text)?;
-    if args.detach {
+    super::bottles::write_metadata(ctx, plan, text)?;
+    if how.detach {
         println!("{}", plan.slug);
         return Ok(0);
     }
@@ -170,4 +196,121 @@ fn skill_lists(
         out.push((s.value.clone(), workspace_copy::scan(&dir)?));
     }
     Ok(out)
+}
+
+/// `bottle resume <slug>`: same slug, volumes and state; definitions
+/// re-resolved; the preflight shows what changed since the last launch.
+pub fn resume(ctx: &Context, slug_text: &str, yes: bool, detach: bool) -> Result<i32> {
+    let slug = Slug::parse(slug_text)?;
+    let meta_path = ctx.home.state_dir(slug.as_str()).join("metadata.json");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).with_context(|| {
+            format!(
+                "no stopped bottle `{slug}` (reading {})",
+                meta_path.display()
+            )
+        })?)
+        .with_context(|| format!("{}: invalid metadata", meta_path.display()))?;
+    let agent = meta["agent"]
+        .as_str()
+        .context("metadata.json has no agent")?
+        .to_string();
+    let hash = ctx.home.label_hash();
+    let runtime = super::bottles::runtime()?;
+    let (engine, present) = runtime.block_on(async {
+        let d = docker::connect().await?;
+        let present = docker::bottle_objects(&d, Some(&hash))
+            .await?
+            .into_iter()
+            .find(|o| o.slug == slug.as_str());
+        Ok::<_, docker::EngineError>((docker::engine_facts(&d).await?, present))
+    })?;
+    if present.as_ref().is_some_and(|o| !o.containers.is_empty()) {
+        bail!("`{slug}` is not stopped: `bottle attach {slug}`, or `bottle stop {slug}` first");
+    }
+    if present.as_ref().is_none_or(|o| o.volumes.is_empty()) {
+        bail!("`{slug}` has no volumes left to resume (it was removed); start a new bottle");
+    }
+    let defs = ctx.load()?;
+    let plan = prepare(PrepareInput {
+        defs: &defs,
+        agent: &agent,
+        slug,
+        home_hash: hash,
+        engine,
+        workspace: None,
+        runtime_override: None,
+        host: &crate::manifest::RealHost,
+        bottle_sha256: sha256_file(&sidecar_binary()?)?,
+    })?;
+    let text = preflight::render(&plan).replace(
+        "workspace  not copied",
+        "workspace  kept in the work volume",
+    );
+    eprint!("{text}");
+    let old = meta["preflight"].as_str().unwrap_or_default().replace(
+        "workspace  not copied",
+        "workspace  kept in the work volume",
+    );
+    let diff = preflight_diff(&old, &text);
+    if diff.is_empty() {
+        eprintln!("(no changes since the last launch)");
+    } else {
+        eprintln!("changes since the last launch:\n{diff}");
+    }
+    let host_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    run_launch(
+        ctx,
+        &plan,
+        &text,
+        None,
+        &host_home,
+        How {
+            yes,
+            detach,
+            resume: true,
+        },
+    )
+}
+
+/// Lines only in the old preflight (`-`) and only in the new one (`+`),
+/// ignoring the workspace line (a resume never copies again).
+pub fn preflight_diff(old: &str, new: &str) -> String {
+    // Whether an image was built or present is not a change of the bottle.
+    let norm = |l: &str| -> String {
+        if l.starts_with("image") || l.starts_with("sidecar") {
+            l.split("  (").next().unwrap_or(l).to_string()
+        } else {
+            l.to_string()
+        }
+    };
+    let keep = |l: &&str| !l.starts_with("workspace");
+    let old_lines: Vec<String> = old.lines().filter(keep).map(norm).collect();
+    let new_lines: Vec<String> = new.lines().filter(keep).map(norm).collect();
+    let mut out = String::new();
+    for l in old_lines.iter().filter(|l| !new_lines.contains(l)) {
+        out.push_str(&format!("  - {l}\n"));
+    }
+    for l in new_lines.iter().filter(|l| !old_lines.contains(l)) {
+        out.push_str(&format!("  + {l}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preflight_diff;
+
+    #[test]
+    fn the_resume_diff_shows_real_changes_only() {
+        let old = "agent      a\nimage      x:1  (will be built)\negress     api.github.com\nworkspace  /w → /workspace: 3 files\n";
+        let new = "agent      a\nimage      x:1  (present)\negress     api.github.com  methods GET\nworkspace  kept in the work volume\n";
+        assert_eq!(
+            preflight_diff(old, new),
+            "  - egress     api.github.com\n  + egress     api.github.com  methods GET\n"
+        );
+        assert_eq!(preflight_diff(old, old), "");
+    }
 }

@@ -35,6 +35,9 @@ pub struct LaunchInput<'a> {
     pub cmd: Vec<String>,
     /// `state/<slug>/` on the host (holds the agent's resolv.conf).
     pub state_dir: std::path::PathBuf,
+    /// Resuming: the volumes exist and hold the work; a failed launch must
+    /// leave them.
+    pub resume: bool,
 }
 
 fn to_map(m: std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
@@ -324,7 +327,18 @@ pub async fn launch(
 ) -> Result<(), EngineError> {
     let result = launch_inner(docker, input, progress).await;
     if result.is_err() {
-        let _ = remove_bottle(docker, &input.plan.slug, &input.plan.home_hash).await;
+        let plan = input.plan;
+        for o in super::bottle_objects(docker, Some(&plan.home_hash))
+            .await
+            .unwrap_or_default()
+            .iter_mut()
+            .filter(|o| o.slug == plan.slug.as_str())
+        {
+            if input.resume {
+                o.volumes.clear();
+            }
+            let _ = super::remove_objects(docker, o).await;
+        }
     }
     result
 }
