@@ -271,6 +271,14 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
         "{status}"
     );
 
+    // The sidecar's log (its decisions go there) and the agent's.
+    let logs = bottle(home, ws, &["logs", slug, "--sidecar"]);
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("\"event\":\"ready\""),
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+
     // stop keeps the volumes (and the file in them) and the state.
     let stop = bottle(home, ws, &["stop", slug]);
     assert!(

@@ -44,7 +44,13 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
         s.contains("uid=1000 sum=42") && s.contains("hello.txt")
     });
     app.resize(33, 101);
-    app.send(b"stty size\r");
+    // The resize travels asynchronously (SIGWINCH → engine API); ask until
+    // the shell sees it.
+    let start = std::time::Instant::now();
+    while !app.screen_text().contains("33 101") && start.elapsed() < common::TIMEOUT {
+        app.send(b"stty size\r");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     app.wait_for("the resized TTY", |s| s.contains("33 101"));
     app.send(b"\x02d");
     assert_eq!(app.wait_exit(), 0, "detach exits cleanly");
@@ -64,6 +70,14 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
         "true",
         "the bottle keeps running after detach"
     );
+
+    // A plain shell beside the agent, as the agent user.
+    let pty = Pty::open(30, 100);
+    let mut sh = pty.spawn(&["shell", &slug], &env, &ws);
+    sh.send(b"echo shell-uid=$(id -u)\r");
+    sh.wait_for("the plain shell", |s| s.contains("shell-uid=1000"));
+    sh.send(b"exit 4\r");
+    assert_eq!(sh.wait_exit(), 4, "the shell's exit status is propagated");
 
     let pty = Pty::open(30, 100);
     let mut again = pty.spawn(&["attach", &slug], &env, &ws);

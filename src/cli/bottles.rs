@@ -186,3 +186,65 @@ pub fn attach_terminal(slug: &Slug) -> Result<i32> {
 pub fn attach(slug_text: &str) -> Result<i32> {
     attach_terminal(&slug(slug_text)?)
 }
+
+/// `bottle shell <slug>`: a plain login shell in the agent container.
+pub fn shell(slug_text: &str) -> Result<i32> {
+    use std::io::IsTerminal;
+    let slug = slug(slug_text)?;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!("not a terminal: use `bottle exec {slug} -- CMD` without one");
+    }
+    let names = Names::for_slug(&slug);
+    let cmd = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi".into(),
+    ];
+    let code = runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        let _raw = crate::ui::terminal::RawGuard::enter()
+            .map_err(|e| EngineError::Connect(format!("raw mode: {e}")))?;
+        docker::attach::exec_interactive(
+            &d,
+            &names.agent_container,
+            crate::backends::docker::spec::AGENT_USER,
+            cmd,
+            crate::ui::terminal::size,
+        )
+        .await
+    })?;
+    Ok(i32::try_from(code).unwrap_or(1))
+}
+
+/// `bottle logs <slug> [--sidecar] [--follow]`: the agent container's
+/// output (launch and session), or the sidecar's decision log.
+pub fn logs(slug_text: &str, sidecar: bool, follow: bool) -> Result<i32> {
+    let slug = slug(slug_text)?;
+    let names = Names::for_slug(&slug);
+    let container = if sidecar {
+        names.sidecar_container
+    } else {
+        names.agent_container
+    };
+    runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        timed(d.inspect_container(&container, None))
+            .await
+            .with_context(|| {
+                format!("no containers for `{slug}` (stopped bottles keep no logs)")
+            })?;
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = d.logs(&container, Some(options));
+        let mut out = std::io::stdout();
+        while let Some(chunk) = stream.next().await {
+            out.write_all(&chunk?.into_bytes())?;
+            out.flush()?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(0)
+}

@@ -263,9 +263,13 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         // Handled above, before any $BOTTLE_HOME is needed.
         Command::Sidecar { .. } => Ok(0),
         Command::Attach { slug } => bottles::attach(slug),
-        Command::Shell { .. } => needs("shell"),
+        Command::Shell { slug } => bottles::shell(slug),
         Command::Exec { slug, user, cmd } => bottles::exec(&ctx, slug, user.as_deref(), cmd),
-        Command::Logs { .. } => needs("logs"),
+        Command::Logs {
+            slug,
+            sidecar,
+            follow,
+        } => bottles::logs(slug, *sidecar, *follow),
         Command::Stop { slug } => bottles::stop(&ctx, slug),
         Command::Rm { slug } => bottles::rm(&ctx, slug),
         Command::Resume { slug, yes, detach } => start::resume(&ctx, slug, *yes, *detach),

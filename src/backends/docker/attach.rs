@@ -23,31 +23,27 @@ pub enum AttachEnd {
     Detached,
 }
 
-/// `size` returns the current terminal size (rows, cols).
-pub async fn attach(
-    docker: &Docker,
-    container: &str,
+type Output = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+            > + Send,
+    >,
+>;
+type Input = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
+
+/// Relays until the output ends: output to stdout, stdin to `input`, and
+/// each terminal size change to `resize(rows, cols)`.
+pub async fn relay<F, Fut>(
+    mut output: Output,
+    mut input: Input,
     size: impl Fn() -> Option<(u16, u16)>,
-) -> Result<AttachEnd, EngineError> {
-    let options = AttachContainerOptions {
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        stream: true,
-        logs: false,
-        detach_keys: Some(DETACH_KEYS.into()),
-    };
-    let attached = timed(docker.attach_container(container, Some(options))).await?;
-    let (mut output, mut input) = (attached.output, attached.input);
-    let resize = |rows: u16, cols: u16| {
-        docker.resize_container_tty(
-            container,
-            ResizeContainerTTYOptions {
-                h: i32::from(rows),
-                w: i32::from(cols),
-            },
-        )
-    };
+    resize: F,
+) -> Result<(), EngineError>
+where
+    F: Fn(u16, u16) -> Fut,
+    Fut: std::future::Future<Output = Result<(), bollard::errors::Error>>,
+{
     if let Some((rows, cols)) = size() {
         let _ = timed(resize(rows, cols)).await;
     }
@@ -76,11 +72,11 @@ pub async fn attach(
                     let _ = stdout.flush();
                 }
                 Some(Err(e)) => return Err(e.into()),
-                None => break,
+                None => return Ok(()),
             },
             Some(bytes) = rx.recv() => {
                 if input.write_all(&bytes).await.is_err() {
-                    break;
+                    return Ok(());
                 }
                 let _ = input.flush().await;
             }
@@ -91,6 +87,34 @@ pub async fn attach(
             }
         }
     }
+}
+
+/// Attaches to the agent container's own TTY. `size` returns the current
+/// terminal size (rows, cols).
+pub async fn attach(
+    docker: &Docker,
+    container: &str,
+    size: impl Fn() -> Option<(u16, u16)>,
+) -> Result<AttachEnd, EngineError> {
+    let options = AttachContainerOptions {
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        stream: true,
+        logs: false,
+        detach_keys: Some(DETACH_KEYS.into()),
+    };
+    let attached = timed(docker.attach_container(container, Some(options))).await?;
+    let resize = |rows: u16, cols: u16| {
+        docker.resize_container_tty(
+            container,
+            ResizeContainerTTYOptions {
+                h: i32::from(rows),
+                w: i32::from(cols),
+            },
+        )
+    };
+    relay(attached.output, attached.input, size, resize).await?;
     // The stream ended: either the agent exited or the operator detached.
     let inspect = timed(docker.inspect_container(container, None)).await?;
     let running = inspect
@@ -110,4 +134,53 @@ pub async fn attach(
         _ => inspect.state.and_then(|s| s.exit_code).unwrap_or(-1),
     };
     Ok(AttachEnd::Exited(code))
+}
+
+/// A new interactive process in a running container (`bottle shell`):
+/// returns its exit status.
+pub async fn exec_interactive(
+    docker: &Docker,
+    container: &str,
+    user: &str,
+    cmd: Vec<String>,
+    size: impl Fn() -> Option<(u16, u16)>,
+) -> Result<i64, EngineError> {
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    let config = bollard::models::ExecConfig {
+        cmd: Some(cmd),
+        user: Some(user.into()),
+        tty: Some(true),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        detach_keys: Some(DETACH_KEYS.into()),
+        ..Default::default()
+    };
+    let id = timed(docker.create_exec(container, config)).await?.id;
+    let started = timed(docker.start_exec(
+        &id,
+        Some(StartExecOptions {
+            detach: false,
+            tty: true,
+            output_capacity: None,
+        }),
+    ))
+    .await?;
+    let StartExecResults::Attached { output, input } = started else {
+        return Err(EngineError::Connect("the exec did not attach".into()));
+    };
+    let resize = |rows: u16, cols: u16| {
+        docker.resize_exec(
+            &id,
+            bollard::query_parameters::ResizeExecOptions {
+                h: i32::from(rows),
+                w: i32::from(cols),
+            },
+        )
+    };
+    relay(output, input, size, resize).await?;
+    Ok(timed(docker.inspect_exec(&id))
+        .await?
+        .exit_code
+        .unwrap_or(-1))
 }
