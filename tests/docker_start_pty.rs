@@ -39,7 +39,7 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
         home: home.clone(),
         slug: slug.clone(),
     };
-    app.send(b"echo uid=$(id -u) sum=$((6*7)); ls /workspace\r");
+    app.send(b"echo uid=$(id -u) sum=$((6*7)); echo /workspace/*\r");
     app.wait_for("the command's output", |s| {
         s.contains("uid=1000 sum=42") && s.contains("hello.txt")
     });

@@ -232,17 +232,30 @@ pub fn resume(ctx: &Context, slug_text: &str, yes: bool, detach: bool) -> Result
         bail!("`{slug}` has no volumes left to resume (it was removed); start a new bottle");
     }
     let defs = ctx.load()?;
-    let plan = prepare(PrepareInput {
-        defs: &defs,
-        agent: &agent,
-        slug,
-        home_hash: hash,
-        engine,
-        workspace: None,
-        runtime_override: None,
-        host: &crate::manifest::RealHost,
-        bottle_sha256: sha256_file(&sidecar_binary()?)?,
-    })?;
+    // The runtime of the last launch, unless it is what the engine would
+    // pick anyway (then the preflight says so, as it did then).
+    let last_runtime = meta["runtime"].as_str().map(String::from);
+    let sha = sha256_file(&sidecar_binary()?)?;
+    let plan_with = |runtime_override: Option<String>| {
+        prepare(PrepareInput {
+            defs: &defs,
+            agent: &agent,
+            slug: slug.clone(),
+            home_hash: hash.clone(),
+            engine: engine.clone(),
+            workspace: None,
+            runtime_override,
+            host: &crate::manifest::RealHost,
+            bottle_sha256: sha.clone(),
+        })
+    };
+    let mut plan = plan_with(None)?;
+    if last_runtime
+        .as_ref()
+        .is_some_and(|r| *r != plan.runtime.name)
+    {
+        plan = plan_with(last_runtime)?;
+    }
     let text = preflight::render(&plan).replace(
         "workspace  not copied",
         "workspace  kept in the work volume",
@@ -278,9 +291,10 @@ pub fn resume(ctx: &Context, slug_text: &str, yes: bool, detach: bool) -> Result
 /// Lines only in the old preflight (`-`) and only in the new one (`+`),
 /// ignoring the workspace line (a resume never copies again).
 pub fn preflight_diff(old: &str, new: &str) -> String {
-    // Whether an image was built or present is not a change of the bottle.
+    // Whether an image was built or present, or why a runtime was chosen,
+    // is not a change of the bottle.
     let norm = |l: &str| -> String {
-        if l.starts_with("image") || l.starts_with("sidecar") {
+        if l.starts_with("image") || l.starts_with("sidecar") || l.starts_with("runtime") {
             l.split("  (").next().unwrap_or(l).to_string()
         } else {
             l.to_string()

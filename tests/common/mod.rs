@@ -190,3 +190,31 @@ impl PtyApp {
         );
     }
 }
+
+/// Whether an optional tool is here. When it is not, prints a loud NOT RUN
+/// line, and fails under `BOTTLE_REQUIRE_ALL=1` (CI installs everything).
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    let msg = format!("NOT RUN: {what} is not available on this machine");
+    eprintln!("\n==================== {msg} ====================\n");
+    assert!(
+        std::env::var_os("BOTTLE_REQUIRE_ALL").is_none_or(|v| v != "1"),
+        "{msg} (BOTTLE_REQUIRE_ALL=1)"
+    );
+    false
+}
+
+/// The runtimes the engine offers (from `docker info`).
+pub fn engine_runtimes() -> String {
+    let out = std::process::Command::new("docker")
+        .args([
+            "info",
+            "--format",
+            "{{range $k, $v := .Runtimes}}{{$k}} {{end}}",
+        ])
+        .output()
+        .expect("docker info");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -144,6 +144,10 @@ pub fn agent(
 /// IPv4 subnet, from which the sidecar finds its own address.
 pub fn sidecar(plan: &Plan, operator: &str, subnet: &str) -> ContainerCreateBody {
     let mut host = hardened(plan, SIDECAR_MEMORY, SIDECAR_NANO_CPUS, SIDECAR_PIDS);
+    // The engine's default runtime: the sidecar binds port 53 with no
+    // capability through a namespaced sysctl that gVisor ignores. gVisor
+    // is for the untrusted party, the agent.
+    host.runtime = None;
     host.readonly_rootfs = Some(true);
     host.tmpfs = Some(HashMap::from([(
         "/tmp".into(),
