@@ -17,15 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn bottle(home: &Path, ws: &Path, args: &[&str]) -> Output {
-    Command::new(common::bottle_bin())
-        .arg("--workspace")
-        .arg(ws)
-        .args(args)
-        .env("BOTTLE_HOME", home)
-        .env("HOME", home.parent().expect("parent"))
-        .env_remove("BOTTLE_RUNTIME")
-        .output()
-        .expect("run bottle")
+    common::run_bottle(home, Some(ws), args)
 }
 
 fn inside(home: &Path, ws: &Path, slug: &str, script: &str) -> (i32, String) {

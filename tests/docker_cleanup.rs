@@ -8,12 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bottle(home: &Path, args: &[&str]) -> Output {
-    Command::new(common::bottle_bin())
-        .args(args)
-        .env("BOTTLE_HOME", home)
-        .env("HOME", home.parent().expect("parent"))
-        .output()
-        .expect("run bottle")
+    common::run_bottle(home, None, args)
 }
 
 fn start(home: &Path) -> String {

@@ -59,9 +59,8 @@ fn slug(text: &str) -> Result<Slug> {
 }
 
 /// `bottle exec <slug> [--user U] -- cmd…`: output relayed, exit code returned.
-pub fn exec(ctx: &Context, slug_text: &str, user: Option<&str>, cmd: &[String]) -> Result<i32> {
+pub fn exec(slug_text: &str, user: Option<&str>, cmd: &[String]) -> Result<i32> {
     let slug = slug(slug_text)?;
-    let _ = ctx;
     let names = Names::for_slug(&slug);
     runtime()?.block_on(async {
         let d = docker::connect().await?;
@@ -168,7 +167,7 @@ pub fn attach_terminal(slug: &Slug) -> Result<i32> {
     let end = runtime()?.block_on(async {
         let d = docker::connect().await?;
         let _raw = crate::ui::terminal::RawGuard::enter()
-            .map_err(|e| EngineError::Connect(format!("raw mode: {e}")))?;
+            .map_err(|e| EngineError::Local(format!("raw mode: {e}")))?;
         docker::attach::attach(&d, &names.agent_container, crate::ui::terminal::size).await
     })?;
     match end {
@@ -203,7 +202,7 @@ pub fn shell(slug_text: &str) -> Result<i32> {
     let code = runtime()?.block_on(async {
         let d = docker::connect().await?;
         let _raw = crate::ui::terminal::RawGuard::enter()
-            .map_err(|e| EngineError::Connect(format!("raw mode: {e}")))?;
+            .map_err(|e| EngineError::Local(format!("raw mode: {e}")))?;
         docker::attach::exec_interactive(
             &d,
             &names.agent_container,

@@ -208,7 +208,7 @@ async fn isolation_probe(docker: &Docker, home_hash: &str) -> Result<(), EngineE
     let inspected = timed(docker.inspect_network(&name, None)).await;
     timed(docker.remove_network(&name)).await?;
     if !docker::is_isolated(&inspected?) {
-        return Err(EngineError::Connect(
+        return Err(EngineError::Launch(
             "the engine did not keep internal/inhibit_ipv4/no-IPv6".into(),
         ));
     }

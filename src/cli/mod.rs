@@ -264,7 +264,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Sidecar { .. } => Ok(0),
         Command::Attach { slug } => bottles::attach(slug),
         Command::Shell { slug } => bottles::shell(slug),
-        Command::Exec { slug, user, cmd } => bottles::exec(&ctx, slug, user.as_deref(), cmd),
+        Command::Exec { slug, user, cmd } => bottles::exec(slug, user.as_deref(), cmd),
         Command::Logs {
             slug,
             sidecar,

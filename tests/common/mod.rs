@@ -218,3 +218,19 @@ pub fn engine_runtimes() -> String {
         .expect("docker info");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs `bottle [--workspace WS] ARGS` with `BOTTLE_HOME=home` and `HOME`
+/// its parent (so the workspace refusals see a real home), no
+/// `BOTTLE_RUNTIME` from the caller's environment.
+pub fn run_bottle(home: &Path, ws: Option<&Path>, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(bottle_bin());
+    if let Some(ws) = ws {
+        cmd.arg("--workspace").arg(ws);
+    }
+    cmd.args(args)
+        .env("BOTTLE_HOME", home)
+        .env("HOME", home.parent().expect("BOTTLE_HOME has a parent"))
+        .env_remove("BOTTLE_RUNTIME")
+        .output()
+        .expect("run bottle")
+}

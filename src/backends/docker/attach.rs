@@ -60,9 +60,9 @@ where
                 }
             }
         })
-        .map_err(|e| EngineError::Connect(e.to_string()))?;
+        .map_err(|e| EngineError::Local(e.to_string()))?;
     let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        .map_err(|e| EngineError::Connect(e.to_string()))?;
+        .map_err(|e| EngineError::Local(e.to_string()))?;
     let mut stdout = std::io::stdout();
     loop {
         tokio::select! {
@@ -167,7 +167,7 @@ pub async fn exec_interactive(
     ))
     .await?;
     let StartExecResults::Attached { output, input } = started else {
-        return Err(EngineError::Connect("the exec did not attach".into()));
+        return Err(EngineError::Launch("the exec did not attach".into()));
     };
     let resize = |rows: u16, cols: u16| {
         docker.resize_exec(

@@ -104,3 +104,63 @@ pub async fn build_image(
         }
     }
 }
+
+/// Images are shared by every bottle and home of an engine (content
+/// addressed), so they carry the role and backend but no slug or home.
+pub fn image_labels(backend: &str) -> HashMap<String, String> {
+    use crate::backends::names::{Role, LABEL_BACKEND, LABEL_ROLE};
+    HashMap::from([
+        (LABEL_ROLE.to_string(), Role::Image.as_str().to_string()),
+        (LABEL_BACKEND.to_string(), backend.to_string()),
+    ])
+}
+
+/// Builds an embedded template (plus `extra` context files) as `tag`.
+pub async fn build_template(
+    docker: &Docker,
+    template: &ImageTemplate,
+    extra: &[ContextFile<'_>],
+    tag: &str,
+    backend: &str,
+    no_cache: bool,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    let context = template_context(template, extra).map_err(|e| EngineError::Build {
+        tag: tag.to_string(),
+        message: e.to_string(),
+    })?;
+    progress(&format!("building {tag}"));
+    let req = BuildRequest {
+        tag,
+        context,
+        labels: image_labels(backend),
+        no_cache,
+    };
+    build_image(docker, req, progress).await
+}
+
+/// The sidecar image: its template plus the `bottle` executable.
+pub async fn build_sidecar(
+    docker: &Docker,
+    bottle_bin: &[u8],
+    tag: &str,
+    backend: &str,
+    no_cache: bool,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    let extra = [ContextFile {
+        path: "bottle",
+        bytes: bottle_bin,
+        mode: 0o755,
+    }];
+    build_template(
+        docker,
+        &crate::backends::images::SIDECAR,
+        &extra,
+        tag,
+        backend,
+        no_cache,
+        progress,
+    )
+    .await
+}

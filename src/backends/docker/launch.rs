@@ -3,7 +3,10 @@
 //! object of a bottle by its slug label. A launch that fails part way
 //! removes what it created.
 
-use super::build::{build_image, template_context, BuildRequest, ContextFile};
+use super::build::{
+    build_image, build_sidecar, build_template, context_tar, image_labels, BuildRequest,
+    ContextFile,
+};
 use super::{is_isolated, isolated_network_request, provision, spec, timed, EngineError};
 use crate::backends::images;
 use crate::backends::names::{labels, Role, Slug};
@@ -50,74 +53,65 @@ async fn ensure_images(
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), EngineError> {
     let plan = input.plan;
-    let labels = HashMap::from([
-        ("dev.bottle.role".to_string(), "image".to_string()),
-        ("dev.bottle.backend".to_string(), plan.engine.clone()),
-    ]);
-    if plan.agent_image.build {
-        let context = match &plan.agent_image.source {
-            ImageSource::Template(_) => images::agent_template(plan.bottle.agent_provider.template)
-                .map(|t| template_context(t, &[])),
-            ImageSource::Dockerfile(path) => Some(
-                std::fs::read(path)
-                    .map_err(|e| EngineError::Build {
-                        tag: plan.agent_image.reference.clone(),
-                        message: format!("{}: {e}", path.display()),
-                    })
-                    .map(|bytes| {
-                        super::build::context_tar(&[ContextFile {
-                            path: "Dockerfile",
-                            bytes: &bytes,
-                            mode: 0o644,
-                        }])
-                    })?,
-            ),
-            ImageSource::Prebuilt => None,
-        };
-        let Some(context) = context else {
-            return Err(EngineError::Build {
-                tag: plan.agent_image.reference.clone(),
-                message: "image is not present and cannot be built here; pull or load it first"
-                    .into(),
-            });
-        };
-        let context = context.map_err(|e| EngineError::Build {
-            tag: plan.agent_image.reference.clone(),
-            message: e.to_string(),
-        })?;
-        progress(&format!("building {}", plan.agent_image.reference));
-        build_image(
-            docker,
-            BuildRequest {
-                tag: &plan.agent_image.reference,
-                context,
-                labels: labels.clone(),
-                no_cache: false,
-            },
-            progress,
-        )
-        .await?;
+    let image = &plan.agent_image;
+    if image.build {
+        match &image.source {
+            ImageSource::Template(_) => {
+                let template = images::agent_template(plan.bottle.agent_provider.template)
+                    .ok_or_else(|| EngineError::Build {
+                        tag: image.reference.clone(),
+                        message: "no built-in template for this provider".into(),
+                    })?;
+                build_template(
+                    docker,
+                    template,
+                    &[],
+                    &image.reference,
+                    &plan.engine,
+                    false,
+                    progress,
+                )
+                .await?;
+            }
+            ImageSource::Dockerfile(path) => {
+                let bytes = std::fs::read(path).map_err(|e| EngineError::Build {
+                    tag: image.reference.clone(),
+                    message: format!("{}: {e}", path.display()),
+                })?;
+                let file = [ContextFile {
+                    path: "Dockerfile",
+                    bytes: &bytes,
+                    mode: 0o644,
+                }];
+                let context = context_tar(&file).map_err(|e| EngineError::Build {
+                    tag: image.reference.clone(),
+                    message: e.to_string(),
+                })?;
+                progress(&format!("building {}", image.reference));
+                let req = BuildRequest {
+                    tag: &image.reference,
+                    context,
+                    labels: image_labels(&plan.engine),
+                    no_cache: false,
+                };
+                build_image(docker, req, progress).await?;
+            }
+            ImageSource::Prebuilt => {
+                return Err(EngineError::Build {
+                    tag: image.reference.clone(),
+                    message: "image is not present and cannot be built here; pull or load it first"
+                        .into(),
+                })
+            }
+        }
     }
     if plan.sidecar_image.build {
-        progress(&format!("building {}", plan.sidecar_image.reference));
-        let extra = [ContextFile {
-            path: "bottle",
-            bytes: input.bottle_bin,
-            mode: 0o755,
-        }];
-        let context =
-            template_context(&images::SIDECAR, &extra).map_err(|e| EngineError::Build {
-                tag: plan.sidecar_image.reference.clone(),
-                message: e.to_string(),
-            })?;
-        build_image(
+        build_sidecar(
             docker,
-            BuildRequest {
-                tag: &plan.sidecar_image.reference,
-                context,
-                labels,
-                no_cache: false,
-            },
+            input.bottle_bin,
+            &plan.sidecar_image.reference,
+            &plan.engine,
+            false,
             progress,
         )
         .await?;
@@ -169,10 +163,11 @@ async fn read_file(docker: &Docker, container: &str, path: &str) -> Result<Strin
 
 /// Waits for the sidecar's `ready` line; returns its address.
 async fn sidecar_ready(docker: &Docker, name: &str) -> Result<String, EngineError> {
+    // stderr too: if the sidecar dies, its error is the message.
     let options = LogsOptionsBuilder::default()
         .follow(true)
         .stdout(true)
-        .stderr(false)
+        .stderr(true)
         .build();
     let mut logs = docker.logs(name, Some(options));
     let mut seen = String::new();
@@ -187,7 +182,7 @@ async fn sidecar_ready(docker: &Docker, name: &str) -> Result<String, EngineErro
                 }
             }
         }
-        Err(EngineError::Connect(format!(
+        Err(EngineError::Launch(format!(
             "the sidecar exited before it was ready: {seen}"
         )))
     };
@@ -211,7 +206,7 @@ async fn create_networks_and_volumes(docker: &Docker, plan: &Plan) -> Result<Str
     .await?;
     let inspected = timed(docker.inspect_network(&n.internal_network, None)).await?;
     if !is_isolated(&inspected) {
-        return Err(EngineError::Connect(
+        return Err(EngineError::Launch(
             "the engine did not keep the agent network isolated (internal, inhibit_ipv4, no IPv6)"
                 .into(),
         ));
@@ -223,7 +218,7 @@ async fn create_networks_and_volumes(docker: &Docker, plan: &Plan) -> Result<Str
             c.into_iter()
                 .find_map(|c| c.subnet.filter(|s| s.contains('.')))
         })
-        .ok_or_else(|| EngineError::Connect("the agent network has no IPv4 subnet".into()))?;
+        .ok_or_else(|| EngineError::Launch("the agent network has no IPv4 subnet".into()))?;
     let egress = NetworkCreateRequest {
         name: n.egress_network.clone(),
         enable_ipv6: Some(false),
@@ -277,7 +272,7 @@ async fn launch_inner(
         format!("nameserver {dns}\noptions ndots:0 attempts:2 timeout:2\n").as_bytes(),
         0o644,
     )
-    .map_err(|e| EngineError::Connect(format!("writing {}: {e:#}", resolv_conf.display())))?;
+    .map_err(|e| EngineError::Local(format!("writing {}: {e:#}", resolv_conf.display())))?;
     progress("provisioning the agent container");
     let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&n.agent_container)
@@ -290,7 +285,7 @@ async fn launch_inner(
     let passwd = read_file(docker, &n.agent_container, "/etc/passwd").await?;
     let group = read_file(docker, &n.agent_container, "/etc/group").await?;
     let io =
-        |e: std::io::Error| EngineError::Connect(format!("building the provisioning archive: {e}"));
+        |e: std::io::Error| EngineError::Local(format!("building the provisioning archive: {e}"));
     upload(
         docker,
         &n.agent_container,

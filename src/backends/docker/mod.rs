@@ -18,6 +18,12 @@ pub enum EngineError {
     Api(#[from] bollard::errors::Error),
     #[error("building {tag} failed: {message}")]
     Build { tag: String, message: String },
+    /// The engine answered, but the bottle did not come up as required.
+    #[error("{0}")]
+    Launch(String),
+    /// Something on this side failed (terminal, files, threads).
+    #[error("{0}")]
+    Local(String),
 }
 
 /// Runs one engine call with the standard timeout.
