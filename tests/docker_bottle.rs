@@ -12,16 +12,18 @@
 
 mod common;
 
+use common::Engine;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn bottle(home: &Path, ws: &Path, args: &[&str]) -> Output {
-    common::run_bottle(home, Some(ws), args)
+fn bottle(e: &Engine, home: &Path, ws: &Path, args: &[&str]) -> Output {
+    e.bottle(home, Some(ws), args)
 }
 
-fn inside(home: &Path, ws: &Path, slug: &str, script: &str) -> (i32, String) {
-    let out = bottle(home, ws, &["exec", slug, "--", "bash", "-c", script]);
+fn inside(e: &Engine, home: &Path, ws: &Path, slug: &str, script: &str) -> (i32, String) {
+    let out = bottle(e, home, ws, &["exec", slug, "--", "bash", "-c", script]);
     (
         out.status.code().unwrap_or(-1),
         format!(
@@ -30,11 +32,6 @@ fn inside(home: &Path, ws: &Path, slug: &str, script: &str) -> (i32, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn workspace(dir: &Path) -> std::path::PathBuf {
@@ -51,45 +48,73 @@ fn workspace(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn under_runc_a_shell_bottle_is_hardened_isolated_and_removable() {
-    hardened_isolated_and_removable("runc");
+    if let Some(e) = common::engine("runc") {
+        hardened_isolated_and_removable(&e);
+    }
 }
 
 #[test]
 fn under_runsc_a_shell_bottle_is_hardened_isolated_and_removable() {
-    let offered = common::engine_runtimes()
-        .split_whitespace()
-        .any(|r| r == "runsc");
-    if common::require("gVisor (runsc registered with the engine)", offered) {
-        hardened_isolated_and_removable("runsc");
+    if let Some(e) = common::engine("runsc") {
+        hardened_isolated_and_removable(&e);
     }
 }
 
-fn hardened_isolated_and_removable(runtime: &str) {
+#[test]
+fn under_podman_a_shell_bottle_is_hardened_isolated_and_removable() {
+    if let Some(e) = common::engine("podman") {
+        hardened_isolated_and_removable(&e);
+    }
+}
+
+fn hardened_isolated_and_removable(e: &Engine) {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("bottle-home");
     let ws = workspace(dir.path());
-    let out = bottle(
-        &home,
-        &ws,
-        &["start", "shell", "--detach", "-y", "--runtime", runtime],
-    );
+    let out = bottle(e, &home, &ws, &["start", "shell", "--detach", "-y"]);
     let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         out.status.success() && slug.starts_with("shell-"),
         "start failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = docker(&[
-        "inspect",
-        "-f",
-        "{{.HostConfig.Runtime}}",
-        &format!("bottle-{slug}-agent"),
-    ]);
+    let (got, want) = match e.runtime {
+        Some(rt) => (
+            e.cli(&[
+                "inspect",
+                "-f",
+                "{{.HostConfig.Runtime}}",
+                &format!("bottle-{slug}-agent"),
+            ]),
+            rt.to_string(),
+        ),
+        // Podman: its default runtime, read through its own API.
+        None => {
+            let podman = |args: &[&str]| {
+                let host = e.host.as_deref().expect("podman host");
+                let out = Command::new("podman")
+                    .args(["--remote", "--url", host])
+                    .args(args)
+                    .output()
+                    .expect("podman");
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            };
+            (
+                podman(&[
+                    "inspect",
+                    "--format",
+                    "{{.OCIRuntime}}",
+                    &format!("bottle-{slug}-agent"),
+                ]),
+                podman(&["info", "--format", "{{.Host.OCIRuntime.Name}}"]),
+            )
+        }
+    };
     let result = std::panic::catch_unwind(|| {
-        assert_eq!(got, runtime, "the agent runs under the chosen runtime");
-        attack(&home, &ws, &slug)
+        assert_eq!(got, want, "the agent runs under the chosen runtime");
+        attack(e, &home, &ws, &slug)
     });
-    let rm = bottle(&home, &ws, &["rm", &slug]);
+    let rm = bottle(e, &home, &ws, &["rm", &slug]);
     assert!(
         rm.status.success(),
         "{}",
@@ -103,7 +128,7 @@ fn hardened_isolated_and_removable(runtime: &str) {
     ] {
         let mut args = kind.to_vec();
         args.push(&label);
-        assert_eq!(docker(&args), "", "left behind: docker {args:?}");
+        assert_eq!(e.cli(&args), "", "left behind: docker {args:?}");
     }
     assert!(!home.join("state").join(&slug).exists(), "state removed");
     if let Err(p) = result {
@@ -111,8 +136,30 @@ fn hardened_isolated_and_removable(runtime: &str) {
     }
 }
 
-fn listed_status(home: &Path, ws: &Path, slug: &str) -> String {
-    let out = bottle(home, ws, &["list", "--json"]);
+/// The hardening settings of one container as the engine reports them,
+/// normalised across engines: effective capabilities (`none`), added
+/// capabilities, security options, privileged, pids/memory/cpu limits, log
+/// size limit, pid and ipc namespace modes, networks, user, read-only root.
+/// Podman's compatible inspect reports its dropped defaults instead of
+/// `ALL` and no log options, so Podman is read through its own API.
+fn readback(e: &Engine, name: &str) -> String {
+    if e.is_podman() {
+        let host = e.host.as_deref().expect("podman host");
+        let fmt = "{{if .EffectiveCaps}}{{.EffectiveCaps}}{{else}}none{{end}}|{{.HostConfig.CapAdd}}|{{.HostConfig.SecurityOpt}}|{{.HostConfig.Privileged}}|{{.HostConfig.PidsLimit}}|{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{.HostConfig.LogConfig.Size}}|{{.HostConfig.PidMode}}|{{.HostConfig.IpcMode}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}|{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}";
+        let out = Command::new("podman")
+            .args(["--remote", "--url", host, "inspect", name, "--format", fmt])
+            .output()
+            .expect("podman inspect");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        // The network list ends with a comma.
+        return text.replace(",|", "|");
+    }
+    let fmt = "{{if eq (printf \"%v\" .HostConfig.CapDrop) \"[ALL]\"}}none{{else}}{{.HostConfig.CapDrop}}{{end}}|{{.HostConfig.CapAdd}}|{{.HostConfig.SecurityOpt}}|{{.HostConfig.Privileged}}|{{.HostConfig.PidsLimit}}|{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{index .HostConfig.LogConfig.Config \"max-size\"}}|{{.HostConfig.PidMode}}|{{.HostConfig.IpcMode}}|{{.HostConfig.NetworkMode}}|{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}";
+    e.cli(&["inspect", name, "--format", fmt])
+}
+
+fn listed_status(e: &Engine, home: &Path, ws: &Path, slug: &str) -> String {
+    let out = bottle(e, home, ws, &["list", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json");
     v["bottles"]
         .as_array()
@@ -123,9 +170,10 @@ fn listed_status(home: &Path, ws: &Path, slug: &str) -> String {
         .unwrap_or_default()
 }
 
-fn attack(home: &Path, ws: &Path, slug: &str) {
-    assert_eq!(listed_status(home, ws, slug), "running");
+fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
+    assert_eq!(listed_status(e, home, ws, slug), "running");
     let (code, text) = inside(
+        e,
         home,
         ws,
         slug,
@@ -134,8 +182,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     assert_eq!((code, text.as_str()), (0, "1000\nwritable\n"));
 
     // The workspace copy: no symlink, no ignored file, no credential.
-    let (_, listing) = inside(
-        home,
+    let (_, listing) = inside(e, home,
         ws,
         slug,
         "shopt -s dotglob; echo /workspace/*; cat /workspace/.git/config; cat /workspace/* 2>/dev/null | grep CANARY || true",
@@ -154,16 +201,17 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     // No route out: every host address, the gateways, the sidecar's other ports.
     let listener = TcpListener::bind("0.0.0.0:0").expect("host listener");
     let port = listener.local_addr().expect("addr").port();
-    let mut targets: Vec<String> = docker(&[
-        "network",
-        "inspect",
-        "bridge",
-        "--format",
-        "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
-    ])
-    .split_whitespace()
-    .map(String::from)
-    .collect();
+    let mut targets: Vec<String> = e
+        .cli(&[
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+        ])
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     let hostname_i = Command::new("hostname")
         .arg("-I")
         .output()
@@ -176,7 +224,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     );
     let internal = format!("bottle-{slug}-internal");
     targets.extend(
-        docker(&[
+        e.cli(&[
             "network",
             "inspect",
             &internal,
@@ -186,7 +234,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
         .split_whitespace()
         .map(String::from),
     );
-    let sidecar_ip = docker(&[
+    let sidecar_ip = e.cli(&[
         "inspect",
         &format!("bottle-{slug}-sidecar"),
         "--format",
@@ -194,8 +242,16 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     ]);
     assert!(!sidecar_ip.is_empty());
     targets.push(sidecar_ip.clone());
+    // Podman's agent network has no gateway at all (`<nil>`).
+    targets.retain(|a| a.parse::<std::net::Ipv4Addr>().is_ok());
     let probes: Vec<String> = targets.iter().map(|ip| format!("(timeout 5 bash -c 'echo > /dev/tcp/{ip}/{port}' 2>/dev/null && echo REACHED {ip}) &")).collect();
-    let (_, reached) = inside(home, ws, slug, &format!("{} wait; true", probes.join(" ")));
+    let (_, reached) = inside(
+        e,
+        home,
+        ws,
+        slug,
+        &format!("{} wait; true", probes.join(" ")),
+    );
     assert!(
         !reached.contains("REACHED"),
         "reachable from inside: {reached} (targets {targets:?})"
@@ -203,6 +259,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     drop(listener);
     // The probe itself works: the sidecar's health port (a service port) answers.
     let (_, control) = inside(
+        e,
         home,
         ws,
         slug,
@@ -216,6 +273,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     // DNS: only the sidecar, which refuses unknown names; nothing else to ask.
     let nonce = ulid::Ulid::new().to_string().to_lowercase();
     let (_, dns) = inside(
+        e,
         home,
         ws,
         slug,
@@ -240,33 +298,40 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     // Hardening, read back through the API for both containers.
     for role in ["agent", "sidecar"] {
         let name = format!("bottle-{slug}-{role}");
-        let fmt = "{{.HostConfig.CapDrop}}|{{.HostConfig.CapAdd}}|{{.HostConfig.SecurityOpt}}|{{.HostConfig.Privileged}}|{{.HostConfig.PidsLimit}}|{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{index .HostConfig.LogConfig.Config \"max-size\"}}|{{.HostConfig.PidMode}}|{{.HostConfig.IpcMode}}|{{.HostConfig.NetworkMode}}|{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}";
-        let got = docker(&["inspect", &name, "--format", fmt]);
+        let got = readback(e, &name);
         let f: Vec<&str> = got.split('|').collect();
-        assert_eq!(f[0], "[ALL]", "{role} caps: {got}");
+        assert_eq!(f[0], "none", "{role} effective capabilities: {got}");
         assert!(
             f[1] == "[]" || f[1] == "<no value>",
             "{role} gets no capability back: {got}"
         );
-        assert_eq!(f[2], "[no-new-privileges:true]", "{role}: {got}");
+        assert!(
+            f[2] == "[no-new-privileges:true]" || f[2] == "[no-new-privileges]",
+            "{role}: {got}"
+        );
         assert_eq!(f[3], "false", "{role}: {got}");
         assert!(
             f[4] != "0" && f[4] != "<no value>" && f[5] != "0" && f[6] != "0",
             "{role} limits: {got}"
         );
-        assert_eq!(f[7], "10m", "{role} log limit: {got}");
+        assert!(f[7] == "10m" || f[7] == "10MB", "{role} log limit: {got}");
         assert!(
-            f[8].is_empty() && f[9] == "private" && f[10] == internal,
+            (f[8].is_empty() || f[8] == "private")
+                && (f[9] == "private" || f[9] == "shareable")
+                && f[10].split(',').any(|n| n == internal),
             "{role} namespaces/network: {got}"
         );
-        let mounts = docker(&[
+        if role == "agent" {
+            assert_eq!(f[10], internal, "the agent is on the internal network only");
+        }
+        let mounts = e.cli(&[
             "inspect",
             &name,
             "--format",
             "{{range .Mounts}}{{.Source}} {{end}}",
         ]);
         assert!(
-            !mounts.contains("docker.sock"),
+            !mounts.contains(".sock"),
             "{role} has the engine socket: {mounts}"
         );
         if role == "agent" {
@@ -281,8 +346,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
             );
         }
     }
-    let (_, status) = inside(
-        home,
+    let (_, status) = inside(e, home,
         ws,
         slug,
         "grep -E 'CapEff|NoNewPrivs' /proc/self/status; [ -e /var/run/docker.sock ] && echo ENGINE-SOCKET || echo No such file",
@@ -297,7 +361,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     );
 
     // The sidecar's log (its decisions go there) and the agent's.
-    let logs = bottle(home, ws, &["logs", slug, "--sidecar"]);
+    let logs = bottle(e, home, ws, &["logs", slug, "--sidecar"]);
     assert!(
         String::from_utf8_lossy(&logs.stdout).contains("\"event\":\"ready\""),
         "{}",
@@ -305,14 +369,14 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     );
 
     // stop keeps the volumes (and the file in them) and the state.
-    let stop = bottle(home, ws, &["stop", slug]);
+    let stop = bottle(e, home, ws, &["stop", slug]);
     assert!(
         stop.status.success(),
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
     assert_eq!(
-        docker(&[
+        e.cli(&[
             "ps",
             "-aq",
             "--filter",
@@ -321,7 +385,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
         "",
         "no containers after stop"
     );
-    let vols = docker(&[
+    let vols = e.cli(&[
         "volume",
         "ls",
         "-q",
@@ -334,10 +398,10 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
         "work and home volumes kept: {vols}"
     );
     assert!(home.join("state").join(slug).join("metadata.json").exists());
-    assert_eq!(listed_status(home, ws, slug), "stopped");
+    assert_eq!(listed_status(e, home, ws, slug), "stopped");
 
     // resume: same slug, same volumes (the file written before is there).
-    let resumed = bottle(home, ws, &["resume", slug, "--detach", "-y"]);
+    let resumed = bottle(e, home, ws, &["resume", slug, "--detach", "-y"]);
     assert!(
         resumed.status.success(),
         "{}",
@@ -346,6 +410,7 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     assert_eq!(String::from_utf8_lossy(&resumed.stdout).trim(), slug);
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("no changes since the last launch"));
     let (code, kept) = inside(
+        e,
         home,
         ws,
         slug,
@@ -353,8 +418,8 @@ fn attack(home: &Path, ws: &Path, slug: &str) {
     );
     assert_eq!(code, 0, "{kept}");
     assert!(kept.ends_with("1000\n"), "{kept}");
-    assert_eq!(listed_status(home, ws, slug), "running");
-    let again = bottle(home, ws, &["resume", slug, "--detach", "-y"]);
+    assert_eq!(listed_status(e, home, ws, slug), "running");
+    let again = bottle(e, home, ws, &["resume", slug, "--detach", "-y"]);
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("is not stopped"),
         "resuming a running bottle is refused"

@@ -57,6 +57,7 @@ fn input<'a>(
             engine: "docker".into(),
             api_version: "1.41".into(),
             runtimes: runtimes.iter().map(|s| s.to_string()).collect(),
+            default_runtime: "runc".into(),
             images: Default::default(),
         },
         workspace: Some(WorkspaceFacts {
@@ -102,6 +103,21 @@ fn shell_plan_builds_the_template_and_picks_the_runtime() {
         prepare(input(&d, "shell", &["runc"], Some("kata"))),
         Err(PrepareError::UnknownRuntime { .. })
     ));
+    // Podman lists runtimes it may not be able to use: its default (crun
+    // here) is chosen; runsc only when asked for, and the preflight says so.
+    let mut podman = input(&d, "shell", &["crun", "runc", "runsc"], None);
+    podman.engine.engine = "podman".into();
+    podman.engine.default_runtime = "crun".into();
+    let plan = prepare(podman).expect("plan");
+    assert_eq!(
+        (plan.runtime.name.as_str(), plan.runtime.automatic),
+        ("crun", true)
+    );
+    let text = preflight::render(&plan);
+    assert!(
+        text.contains("gVisor is used under Podman only when asked for"),
+        "{text}"
+    );
 }
 
 #[test]

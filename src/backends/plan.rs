@@ -18,6 +18,8 @@ pub struct EngineFacts {
     pub engine: String,
     pub api_version: String,
     pub runtimes: Vec<String>,
+    /// The engine's default runtime (`runc` when it does not say).
+    pub default_runtime: String,
     /// Image references present in the engine (`repo:tag`).
     pub images: BTreeSet<String>,
 }
@@ -180,22 +182,50 @@ fn base_env() -> Vec<(String, String)> {
         .collect()
 }
 
+impl EngineFacts {
+    pub fn is_podman(&self) -> bool {
+        self.engine == "podman"
+    }
+
+    /// gVisor is used automatically when Docker offers `runsc`. Podman
+    /// lists runtimes from its configuration whether or not they work, and
+    /// Debian's `runsc` cannot set up Podman's network, so there it is only
+    /// used when asked for.
+    pub fn gvisor_automatic(&self) -> bool {
+        !self.is_podman() && self.runtimes.iter().any(|r| r == "runsc")
+    }
+
+    fn default_runtime(&self) -> &str {
+        if self.default_runtime.is_empty() {
+            "runc"
+        } else {
+            &self.default_runtime
+        }
+    }
+}
+
 fn pick_runtime(engine: &EngineFacts, wanted: Option<&str>) -> Result<RuntimePlan, PrepareError> {
     match wanted {
-        Some(w) if w == "runc" || engine.runtimes.iter().any(|r| r == w) => Ok(RuntimePlan {
-            name: w.to_string(),
-            automatic: false,
-        }),
+        Some(w)
+            if w == "runc"
+                || w == engine.default_runtime()
+                || engine.runtimes.iter().any(|r| r == w) =>
+        {
+            Ok(RuntimePlan {
+                name: w.to_string(),
+                automatic: false,
+            })
+        }
         Some(w) => Err(PrepareError::UnknownRuntime {
             wanted: w.to_string(),
             offered: engine.runtimes.join(", "),
         }),
-        None if engine.runtimes.iter().any(|r| r == "runsc") => Ok(RuntimePlan {
+        None if engine.gvisor_automatic() => Ok(RuntimePlan {
             name: "runsc".into(),
             automatic: true,
         }),
         None => Ok(RuntimePlan {
-            name: "runc".into(),
+            name: engine.default_runtime().to_string(),
             automatic: true,
         }),
     }

@@ -90,9 +90,11 @@ pub fn render(plan: &Plan) -> String {
     let rt = &plan.runtime;
     let rt_note = match (rt.name.as_str(), rt.automatic) {
         ("runsc", true) => "gVisor, offered by the engine",
-        ("runc", true) => "the engine offers no gVisor (runsc)",
+        (_, true) if plan.engine == "podman" => {
+            "the engine's default; gVisor is used under Podman only when asked for"
+        }
+        (_, true) => "the engine offers no gVisor (runsc)",
         (_, false) => "chosen by --runtime / BOTTLE_RUNTIME",
-        _ => "",
     };
     line(
         "runtime",

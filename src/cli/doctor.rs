@@ -124,11 +124,11 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
             r.say(Level::Warn, "engine", w);
         }
     }
-    match isolation_probe(&docker, home_hash).await {
+    match isolation_probe(&docker, facts.engine == "podman", home_hash).await {
         Ok(()) => r.say(
             Level::Ok,
             "isolation",
-            "internal networks with the host side withheld (inhibit_ipv4, no IPv6) work",
+            "internal networks without a host-side address (no IPv6) work",
         ),
         Err(e) => r.say(
             Level::Fail,
@@ -136,12 +136,28 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
             format!("cannot create an isolated internal network: {e}"),
         ),
     }
-    if facts.runtimes.iter().any(|x| x == "runsc") {
+    if facts.gvisor_automatic() {
         r.say(
             Level::Ok,
             "runtime",
             format!(
                 "gVisor (runsc) offered and used automatically ({})",
+                facts.runtimes.join(", ")
+            ),
+        );
+    } else if facts.is_podman() {
+        if podman_beside_docker() {
+            r.say(
+                Level::Warn,
+                "isolation",
+                "Docker runs beside Podman: its FORWARD policy (DROP, with br_netfilter) can cut an agent off from its sidecar on Podman's internal bridges; allow bridged traffic within them: iptables -I DOCKER-USER -i podman+ -m physdev --physdev-is-bridged -j ACCEPT",
+            );
+        }
+        r.say(
+            Level::Warn,
+            "runtime",
+            format!(
+                "Podman: bottles use its default runtime; gVisor only with --runtime runsc, if it works with Podman's network here ({})",
                 facts.runtimes.join(", ")
             ),
         );
@@ -193,8 +209,19 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
     );
 }
 
+/// Docker's bridge netfilter is on in this kernel (Docker is running here).
+fn podman_beside_docker() -> bool {
+    let nf = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1");
+    nf && std::path::Path::new("/sys/class/net/docker0").exists()
+}
+
 /// Creates and removes a labelled network exactly like a bottle's.
-async fn isolation_probe(docker: &Docker, home_hash: &str) -> Result<(), EngineError> {
+async fn isolation_probe(
+    docker: &Docker,
+    podman: bool,
+    home_hash: &str,
+) -> Result<(), EngineError> {
     let name = format!(
         "bottle-doctor-{}",
         ulid::Ulid::new().to_string().to_lowercase()
@@ -204,13 +231,9 @@ async fn isolation_probe(docker: &Docker, home_hash: &str) -> Result<(), EngineE
         (names::LABEL_HOME.to_string(), home_hash.to_string()),
         (names::LABEL_BACKEND.to_string(), "docker".to_string()),
     ]);
-    timed(docker.create_network(docker::isolated_network_request(&name, labels))).await?;
-    let inspected = timed(docker.inspect_network(&name, None)).await;
-    timed(docker.remove_network(&name)).await?;
-    if !docker::is_isolated(&inspected?) {
-        return Err(EngineError::Launch(
-            "the engine did not keep internal/inhibit_ipv4/no-IPv6".into(),
-        ));
-    }
+    let created = docker::create_isolated_network(docker, podman, &name, labels).await;
+    let removed = timed(docker.remove_network(&name)).await;
+    created?;
+    removed?;
     Ok(())
 }

@@ -223,14 +223,113 @@ pub fn engine_runtimes() -> String {
 /// its parent (so the workspace refusals see a real home), no
 /// `BOTTLE_RUNTIME` from the caller's environment.
 pub fn run_bottle(home: &Path, ws: Option<&Path>, args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(bottle_bin());
-    if let Some(ws) = ws {
-        cmd.arg("--workspace").arg(ws);
+    Engine::default_docker().bottle(home, ws, args)
+}
+
+/// An engine the real-engine tests run against: Docker (the caller's
+/// `DOCKER_HOST` or the local socket) under a chosen runtime, or Podman's
+/// socket (`BOTTLE_TEST_PODMAN_HOST`, which scripts/test starts when
+/// Podman is installed).
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub name: &'static str,
+    /// `DOCKER_HOST` for both `bottle` and the inspecting `docker` CLI.
+    pub host: Option<String>,
+    /// `--runtime` for `start`; `None` leaves the choice to bottle.
+    pub runtime: Option<&'static str>,
+}
+
+impl Engine {
+    pub fn default_docker() -> Engine {
+        Engine {
+            name: "docker",
+            host: None,
+            runtime: None,
+        }
     }
-    cmd.args(args)
-        .env("BOTTLE_HOME", home)
-        .env("HOME", home.parent().expect("BOTTLE_HOME has a parent"))
-        .env_remove("BOTTLE_RUNTIME")
-        .output()
-        .expect("run bottle")
+
+    pub fn docker(runtime: &'static str) -> Engine {
+        Engine {
+            name: "docker",
+            host: None,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Podman's Docker-compatible socket, if the test setup started one.
+    pub fn podman() -> Option<Engine> {
+        let host = std::env::var("BOTTLE_TEST_PODMAN_HOST").ok()?;
+        let engine = Engine {
+            name: "podman",
+            host: Some(host),
+            runtime: None,
+        };
+        let answers = engine
+            .command("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        answers.then_some(engine)
+    }
+
+    pub fn is_podman(&self) -> bool {
+        self.name == "podman"
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        if let Some(h) = &self.host {
+            cmd.env("DOCKER_HOST", h);
+        }
+        cmd
+    }
+
+    /// The `docker` CLI against this engine (tests only inspect with it);
+    /// trimmed stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.command("docker").args(args).output().expect("docker");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `bottle` against this engine (see `run_bottle`); `start` gets the
+    /// runtime when one is set.
+    pub fn bottle(&self, home: &Path, ws: Option<&Path>, args: &[&str]) -> std::process::Output {
+        let mut cmd = self.command(bottle_bin());
+        if let Some(ws) = ws {
+            cmd.arg("--workspace").arg(ws);
+        }
+        cmd.args(args);
+        if let (Some(rt), Some(&"start")) = (self.runtime, args.first()) {
+            cmd.args(["--runtime", rt]);
+        }
+        cmd.env("BOTTLE_HOME", home)
+            .env("HOME", home.parent().expect("BOTTLE_HOME has a parent"))
+            .env_remove("BOTTLE_RUNTIME")
+            .output()
+            .expect("run bottle")
+    }
+}
+
+/// The engines the isolation tests attack: Docker under runc, under runsc
+/// (when registered), and Podman (when its socket is up). A missing one is
+/// reported NOT RUN (a failure under `BOTTLE_REQUIRE_ALL=1`).
+pub fn engine(which: &str) -> Option<Engine> {
+    match which {
+        "runc" => Some(Engine::docker("runc")),
+        "runsc" => {
+            let offered = engine_runtimes().split_whitespace().any(|r| r == "runsc");
+            require("gVisor (runsc registered with the engine)", offered)
+                .then(|| Engine::docker("runsc"))
+        }
+        "podman" => {
+            let podman = Engine::podman();
+            require(
+                "Podman (its socket in BOTTLE_TEST_PODMAN_HOST; scripts/test starts it when podman is installed)",
+                podman.is_some(),
+            )
+            .then_some(podman)
+            .flatten()
+        }
+        other => panic!("no test engine {other}"),
+    }
 }

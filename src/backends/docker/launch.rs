@@ -7,7 +7,7 @@ use super::build::{
     build_image, build_sidecar, build_template, context_tar, image_labels, BuildRequest,
     ContextFile,
 };
-use super::{is_isolated, isolated_network_request, provision, spec, timed, EngineError};
+use super::{provision, spec, timed, EngineError};
 use crate::backends::images;
 use crate::backends::names::{labels, Role, Slug};
 use crate::backends::plan::{ImageSource, Plan};
@@ -199,26 +199,13 @@ async fn create_networks_and_volumes(docker: &Docker, plan: &Plan) -> Result<Str
         &plan.engine,
         &plan.home_hash,
     ));
-    timed(docker.create_network(isolated_network_request(
+    let subnet = super::create_isolated_network(
+        docker,
+        plan.engine == "podman",
         &n.internal_network,
         net_labels.clone(),
-    )))
+    )
     .await?;
-    let inspected = timed(docker.inspect_network(&n.internal_network, None)).await?;
-    if !is_isolated(&inspected) {
-        return Err(EngineError::Launch(
-            "the engine did not keep the agent network isolated (internal, inhibit_ipv4, no IPv6)"
-                .into(),
-        ));
-    }
-    let subnet = inspected
-        .ipam
-        .and_then(|i| i.config)
-        .and_then(|c| {
-            c.into_iter()
-                .find_map(|c| c.subnet.filter(|s| s.contains('.')))
-        })
-        .ok_or_else(|| EngineError::Launch("the agent network has no IPv4 subnet".into()))?;
     let egress = NetworkCreateRequest {
         name: n.egress_network.clone(),
         enable_ipv6: Some(false),

@@ -51,6 +51,7 @@ pub async fn connect() -> Result<Docker, EngineError> {
 pub mod attach;
 pub mod build;
 pub mod launch;
+pub mod libpod;
 pub mod provision;
 pub mod spec;
 
@@ -71,6 +72,7 @@ pub async fn engine_facts(
         .await?
         .into_iter()
         .flat_map(|i| i.repo_tags)
+        .map(|t| short_reference(&t).to_string())
         .collect();
     Ok(crate::backends::plan::EngineFacts {
         engine: if podman {
@@ -80,8 +82,19 @@ pub async fn engine_facts(
         },
         api_version: version.api_version.unwrap_or_default(),
         runtimes,
+        default_runtime: info.default_runtime.unwrap_or_default(),
         images,
     })
+}
+
+/// Podman names local images `localhost/x:t` and pulled ones
+/// `docker.io/library/x:t`; both are `x:t` in a Dockerfile or to Docker.
+pub fn short_reference(reference: &str) -> &str {
+    reference
+        .strip_prefix("localhost/")
+        .or_else(|| reference.strip_prefix("docker.io/library/"))
+        .or_else(|| reference.strip_prefix("docker.io/"))
+        .unwrap_or(reference)
 }
 
 const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
@@ -115,6 +128,44 @@ pub fn is_isolated(net: &bollard::models::NetworkInspect) -> bool {
         .map(String::as_str)
         == Some("true");
     net.internal == Some(true) && inhibited && net.enable_ipv6 != Some(true)
+}
+
+/// Creates an agent network that leaves the host unreachable (SPEC §4.1),
+/// checks that the engine kept every setting, and returns its IPv4 subnet.
+/// Docker: `internal`, `inhibit_ipv4`, no IPv6. Podman ignores
+/// `inhibit_ipv4`; its network is made through libpod with DNS off, which
+/// leaves the bridge without a host-side address. The caller removes the
+/// network on error (it is labelled).
+pub async fn create_isolated_network(
+    docker: &Docker,
+    podman: bool,
+    name: &str,
+    labels: std::collections::HashMap<String, String>,
+) -> Result<String, EngineError> {
+    let not_kept = |what: &str| {
+        EngineError::Launch(format!(
+            "the engine did not keep the agent network isolated ({what})"
+        ))
+    };
+    let subnet = if podman {
+        libpod::create_isolated_network(name, &labels).await?;
+        let (isolated, subnet) = libpod::inspect_network(name).await?;
+        if !isolated {
+            return Err(not_kept("internal, DNS off, no IPv6"));
+        }
+        subnet
+    } else {
+        timed(docker.create_network(isolated_network_request(name, labels))).await?;
+        let inspected = timed(docker.inspect_network(name, None)).await?;
+        if !is_isolated(&inspected) {
+            return Err(not_kept("internal, inhibit_ipv4, no IPv6"));
+        }
+        inspected.ipam.and_then(|i| i.config).and_then(|c| {
+            c.into_iter()
+                .find_map(|c| c.subnet.filter(|s| s.contains('.')))
+        })
+    };
+    subnet.ok_or_else(|| EngineError::Launch("the agent network has no IPv4 subnet".into()))
 }
 
 /// One bottle as the engine shows it (from its containers' labels).
@@ -151,6 +202,10 @@ pub async fn list_bottles(
         let Some(slug) = l.get(LABEL_SLUG) else {
             continue;
         };
+        // Never trust the engine's label filter alone (see bottle_objects).
+        if home_hash.is_some_and(|h| l.get(LABEL_HOME).map(String::as_str) != Some(h)) {
+            continue;
+        }
         let entry = out.entry(slug.clone()).or_insert_with(|| EngineBottle {
             slug: slug.clone(),
             agent: l.get(LABEL_AGENT).cloned().unwrap_or_default(),
@@ -211,9 +266,11 @@ pub async fn bottle_objects(
     let filter = std::collections::HashMap::from([("label".to_string(), labels)]);
     let mut by: std::collections::BTreeMap<(String, String), BottleObjects> =
         std::collections::BTreeMap::new();
+    // The engine's filter is not trusted alone: Podman ORs several label
+    // filters on volumes, which would hand over another home's volumes.
     let mut entry = |l: &std::collections::HashMap<String, String>| -> Option<(String, String)> {
         let key = (l.get(LABEL_HOME)?.clone(), l.get(LABEL_SLUG)?.clone());
-        Some(key)
+        home_hash.is_none_or(|h| h == key.0).then_some(key)
     };
     let containers = timed(
         docker.list_containers(Some(

@@ -36,12 +36,17 @@ fn log_config() -> HostConfigLogConfig {
 
 /// Explicit (Podman needs them), and no higher than a conservative daemon's
 /// own hard limit: raising above it fails container creation.
+/// `nproc` counts per uid across the whole host, so it is generous; the
+/// per-container bound is `pids_limit`.
 fn ulimits() -> Vec<ResourcesUlimits> {
-    vec![ResourcesUlimits {
-        name: Some("nofile".into()),
-        soft: Some(4096),
-        hard: Some(4096),
-    }]
+    [("nofile", 4096), ("nproc", 32768)]
+        .into_iter()
+        .map(|(name, n)| ResourcesUlimits {
+            name: Some(name.into()),
+            soft: Some(n),
+            hard: Some(n),
+        })
+        .collect()
 }
 
 /// The settings both containers share.

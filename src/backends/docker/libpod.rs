@@ -1,0 +1,145 @@
+//! The few Podman calls the Docker-compatible API cannot express, made on
+//! Podman's own (libpod) API over the same socket as bollard
+//! (`DOCKER_HOST`, a Unix socket or `tcp://`).
+//!
+//! Podman's compatible `networks/create` always turns on its DNS server
+//! (aardvark-dns) for bridge networks, which gives the bridge a host-side
+//! address on an `internal` network — the hole that `inhibit_ipv4` closes on
+//! Docker (which Podman ignores). Through libpod the agent network is
+//! created `internal` with DNS off, and then the bridge has no host
+//! address at all.
+
+use super::{EngineError, CALL_TIMEOUT};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+
+/// The libpod API version this speaks (Podman 4.0 and later accept it).
+const API: &str = "/v4.0.0/libpod";
+
+enum Endpoint {
+    Unix(String),
+    Tcp(String),
+}
+
+fn endpoint() -> Result<Endpoint, EngineError> {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    if host.is_empty() {
+        return Ok(Endpoint::Unix("/var/run/docker.sock".into()));
+    }
+    if let Some(path) = host.strip_prefix("unix://") {
+        return Ok(Endpoint::Unix(path.to_string()));
+    }
+    if let Some(addr) = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("http://"))
+    {
+        return Ok(Endpoint::Tcp(addr.trim_end_matches('/').to_string()));
+    }
+    Err(EngineError::Connect(format!(
+        "DOCKER_HOST={host}: Podman's own API is reached over unix:// or tcp:// only"
+    )))
+}
+
+async fn send(
+    io: impl hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), String> {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// One JSON request; a non-2xx answer is an error carrying the engine's
+/// message.
+async fn call(
+    method: hyper::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, EngineError> {
+    let endpoint = endpoint()?;
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("{API}{path}"))
+        .header("host", "podman")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| EngineError::Local(e.to_string()))?;
+    let exchange = async {
+        match &endpoint {
+            Endpoint::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p)
+                    .await
+                    .map_err(|e| format!("{p}: {e}"))?;
+                send(TokioIo::new(s), req).await
+            }
+            Endpoint::Tcp(a) => {
+                let s = tokio::net::TcpStream::connect(a)
+                    .await
+                    .map_err(|e| format!("{a}: {e}"))?;
+                send(TokioIo::new(s), req).await
+            }
+        }
+    };
+    let (status, body) = tokio::time::timeout(CALL_TIMEOUT, exchange)
+        .await
+        .map_err(|_| EngineError::Timeout(CALL_TIMEOUT))?
+        .map_err(EngineError::Connect)?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+    if !(200..300).contains(&status) {
+        let message = value["message"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| value.to_string());
+        return Err(EngineError::Launch(format!(
+            "podman {path}: {status}: {message}"
+        )));
+    }
+    Ok(value)
+}
+
+/// Creates an `internal` bridge network with DNS and IPv6 off.
+pub async fn create_isolated_network(
+    name: &str,
+    labels: &HashMap<String, String>,
+) -> Result<(), EngineError> {
+    let body = serde_json::json!({
+        "name": name,
+        "driver": "bridge",
+        "internal": true,
+        "dns_enabled": false,
+        "ipv6_enabled": false,
+        "labels": labels,
+    });
+    call(hyper::Method::POST, "/networks/create", Some(body)).await?;
+    Ok(())
+}
+
+/// Podman's own view of a network: whether it is internal with DNS and
+/// IPv6 off, and its first IPv4 subnet.
+pub async fn inspect_network(name: &str) -> Result<(bool, Option<String>), EngineError> {
+    let v = call(hyper::Method::GET, &format!("/networks/{name}/json"), None).await?;
+    // Podman 4 answers one object; some versions a one-element list.
+    let v = v.as_array().and_then(|a| a.first()).unwrap_or(&v).clone();
+    let isolated = v["internal"] == true && v["dns_enabled"] == false && v["ipv6_enabled"] != true;
+    let subnet = v["subnets"].as_array().and_then(|s| {
+        s.iter()
+            .filter_map(|s| s["subnet"].as_str())
+            .find(|s| s.contains('.'))
+            .map(String::from)
+    });
+    Ok((isolated, subnet))
+}
