@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::Pty;
-use std::path::Path;
-use std::process::Command;
+use common::{Engine, Pty};
 
 fn slug_on(screen: &str) -> String {
     let at = screen.find("slug ").expect("slug in the preflight") + 5;
@@ -20,13 +18,27 @@ fn slug_on(screen: &str) -> String {
 
 #[test]
 fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
+    interactive_shell(&Engine::default_docker());
+}
+
+#[test]
+fn under_podman_start_gives_an_interactive_shell() {
+    if let Some(e) = common::engine("podman") {
+        interactive_shell(&e);
+    }
+}
+
+fn interactive_shell(e: &Engine) {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("bottle-home");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("mkdir");
     std::fs::write(ws.join("hello.txt"), "hi\n").expect("write");
     let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
-    let env = [("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())];
+    let mut env = vec![("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())];
+    if let Some(host) = &e.host {
+        env.push(("DOCKER_HOST", host.as_str()));
+    }
 
     let pty = Pty::open(30, 100);
     let before = pty.stty();
@@ -36,6 +48,7 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
     });
     let slug = slug_on(&app.raw_output());
     let cleanup = Cleanup {
+        engine: e.clone(),
         home: home.clone(),
         slug: slug.clone(),
     };
@@ -56,20 +69,13 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
     assert_eq!(app.wait_exit(), 0, "detach exits cleanly");
     assert!(app.raw_output().contains("detached from"));
     assert_eq!(app.stty(), before, "terminal restored after detach");
-    let running = Command::new("docker")
-        .args([
-            "inspect",
-            "-f",
-            "{{.State.Running}}",
-            &format!("bottle-{slug}-agent"),
-        ])
-        .output()
-        .expect("inspect");
-    assert_eq!(
-        String::from_utf8_lossy(&running.stdout).trim(),
-        "true",
-        "the bottle keeps running after detach"
-    );
+    let running = e.cli(&[
+        "inspect",
+        "-f",
+        "{{.State.Running}}",
+        &format!("bottle-{slug}-agent"),
+    ]);
+    assert_eq!(running, "true", "the bottle keeps running after detach");
 
     // A plain shell beside the agent, as the agent user.
     let pty = Pty::open(30, 100);
@@ -87,7 +93,8 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
     assert_eq!(
         again.wait_exit(),
         3,
-        "the agent's exit status is the command's"
+        "the agent's exit status is the command's: {}",
+        again.screen_text()
     );
     assert!(again.raw_output().contains("exited with status 3"));
     assert_eq!(
@@ -99,17 +106,14 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
 }
 
 struct Cleanup {
+    engine: Engine,
     home: std::path::PathBuf,
     slug: String,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let out = Command::new(common::bottle_bin())
-            .args(["rm", &self.slug])
-            .env("BOTTLE_HOME", &self.home)
-            .env("HOME", self.home.parent().unwrap_or(Path::new("/")))
-            .output();
-        assert!(out.is_ok_and(|o| o.status.success()), "rm {}", self.slug);
+        let out = self.engine.bottle(&self.home, None, &["rm", &self.slug]);
+        assert!(out.status.success(), "rm {}", self.slug);
     }
 }

@@ -227,11 +227,6 @@ pub fn logs(slug_text: &str, sidecar: bool, follow: bool) -> Result<i32> {
     };
     runtime()?.block_on(async {
         let d = docker::connect().await?;
-        timed(d.inspect_container(&container, None))
-            .await
-            .with_context(|| {
-                format!("no containers for `{slug}` (stopped bottles keep no logs)")
-            })?;
         let options = bollard::query_parameters::LogsOptionsBuilder::default()
             .follow(follow)
             .stdout(true)
@@ -240,7 +235,13 @@ pub fn logs(slug_text: &str, sidecar: bool, follow: bool) -> Result<i32> {
         let mut stream = d.logs(&container, Some(options));
         let mut out = std::io::stdout();
         while let Some(chunk) = stream.next().await {
-            out.write_all(&chunk?.into_bytes())?;
+            let chunk = match chunk {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => bail!("no containers for `{slug}` (stopped bottles keep no logs)"),
+                other => other?,
+            };
+            out.write_all(&chunk.into_bytes())?;
             out.flush()?;
         }
         Ok::<_, anyhow::Error>(())

@@ -1,8 +1,10 @@
 //! Raw passthrough between this process's terminal and an agent
 //! container's TTY: output to stdout, stdin to the container, terminal
-//! size changes (SIGWINCH) to the container's TTY. `Ctrl-b d` detaches
-//! (the engine's detach keys) and leaves the agent running. The session
-//! holder replaces this with its own attach protocol.
+//! size changes (SIGWINCH) to the container's TTY. `Ctrl-b d` detaches and
+//! leaves the agent running; it is recognised here, on the client, because
+//! Podman's compatible attach ignores the engine's detach keys (which stay
+//! set so Docker's default, Ctrl-p Ctrl-q, never swallows a key). The
+//! session holder replaces this with its own attach protocol.
 
 use super::{timed, EngineError};
 use bollard::query_parameters::{
@@ -15,11 +17,57 @@ use tokio::io::AsyncWriteExt;
 
 pub const DETACH_KEYS: &str = "ctrl-b,d";
 
+/// How long an agent whose output ended may take to be reported stopped;
+/// still running after it means the engine detached.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum AttachEnd {
     /// The agent exited with this status.
     Exited(i64),
     /// The operator detached; the agent keeps running.
+    Detached,
+}
+
+/// Finds the detach sequence (`Ctrl-b d`) in typed input, across reads.
+/// `Ctrl-b Ctrl-b` sends one `Ctrl-b`; `Ctrl-b` and any other key sends
+/// both.
+#[derive(Debug, Default)]
+pub struct DetachFilter {
+    prefix_pending: bool,
+}
+
+const PREFIX: u8 = 0x02;
+
+impl DetachFilter {
+    /// The bytes to forward, and whether the operator asked to detach
+    /// (nothing after the sequence is forwarded).
+    pub fn feed(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(input.len());
+        for &b in input {
+            if self.prefix_pending {
+                self.prefix_pending = false;
+                match b {
+                    b'd' => return (out, true),
+                    PREFIX => out.push(PREFIX),
+                    other => out.extend_from_slice(&[PREFIX, other]),
+                }
+            } else if b == PREFIX {
+                self.prefix_pending = true;
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+}
+
+/// How a relay ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RelayEnd {
+    /// The container's side closed.
+    Closed,
+    /// The operator typed the detach sequence.
     Detached,
 }
 
@@ -32,14 +80,16 @@ type Output = std::pin::Pin<
 >;
 type Input = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
 
-/// Relays until the output ends: output to stdout, stdin to `input`, and
-/// each terminal size change to `resize(rows, cols)`.
+/// Relays until the output ends (or, with `detachable`, the operator
+/// detaches): output to stdout, stdin to `input`, and each terminal size
+/// change to `resize(rows, cols)`.
 pub async fn relay<F, Fut>(
     mut output: Output,
     mut input: Input,
+    detachable: bool,
     size: impl Fn() -> Option<(u16, u16)>,
     resize: F,
-) -> Result<(), EngineError>
+) -> Result<RelayEnd, EngineError>
 where
     F: Fn(u16, u16) -> Fut,
     Fut: std::future::Future<Output = Result<(), bollard::errors::Error>>,
@@ -64,6 +114,7 @@ where
     let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
         .map_err(|e| EngineError::Local(e.to_string()))?;
     let mut stdout = std::io::stdout();
+    let mut filter = DetachFilter::default();
     loop {
         tokio::select! {
             chunk = output.next() => match chunk {
@@ -72,13 +123,21 @@ where
                     let _ = stdout.flush();
                 }
                 Some(Err(e)) => return Err(e.into()),
-                None => return Ok(()),
+                None => return Ok(RelayEnd::Closed),
             },
             Some(bytes) = rx.recv() => {
+                let (bytes, detach) = if detachable {
+                    filter.feed(&bytes)
+                } else {
+                    (bytes, false)
+                };
                 if input.write_all(&bytes).await.is_err() {
-                    return Ok(());
+                    return Ok(RelayEnd::Closed);
                 }
                 let _ = input.flush().await;
+                if detach {
+                    return Ok(RelayEnd::Detached);
+                }
             }
             _ = winch.recv() => {
                 if let Some((rows, cols)) = size() {
@@ -114,24 +173,22 @@ pub async fn attach(
             },
         )
     };
-    relay(attached.output, attached.input, size, resize).await?;
-    // The stream ended: either the agent exited or the operator detached.
-    let inspect = timed(docker.inspect_container(container, None)).await?;
-    let running = inspect
-        .state
-        .as_ref()
-        .and_then(|s| s.running)
-        .unwrap_or(false);
-    if running {
+    if relay(attached.output, attached.input, true, size, resize).await? == RelayEnd::Detached {
         return Ok(AttachEnd::Detached);
     }
+    // The stream ended: the agent exited, or the engine detached (its own
+    // detach keys). Waiting rather than inspecting: Podman reports a state
+    // (`stopped`) that Docker's API schema does not have.
     let wait = WaitContainerOptionsBuilder::default()
         .condition("not-running")
         .build();
-    let code = match docker.wait_container(container, Some(wait)).next().await {
-        Some(Ok(r)) => r.status_code,
-        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-        _ => inspect.state.and_then(|s| s.exit_code).unwrap_or(-1),
+    let mut waiting = docker.wait_container(container, Some(wait));
+    let code = match tokio::time::timeout(EXIT_GRACE, waiting.next()).await {
+        Err(_) => return Ok(AttachEnd::Detached),
+        Ok(Some(Ok(r))) => r.status_code,
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => code,
+        Ok(Some(Err(e))) => return Err(e.into()),
+        Ok(None) => -1,
     };
     Ok(AttachEnd::Exited(code))
 }
@@ -178,9 +235,26 @@ pub async fn exec_interactive(
             },
         )
     };
-    relay(output, input, size, resize).await?;
+    relay(output, input, false, size, resize).await?;
     Ok(timed(docker.inspect_exec(&id))
         .await?
         .exit_code
         .unwrap_or(-1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DetachFilter;
+
+    #[test]
+    fn detach_sequence_is_found_across_reads_and_prefix_is_escapable() {
+        let mut f = DetachFilter::default();
+        assert_eq!(f.feed(b"ls\r"), (b"ls\r".to_vec(), false));
+        assert_eq!(f.feed(b"a\x02"), (b"a".to_vec(), false));
+        assert_eq!(f.feed(b"dlost"), (Vec::new(), true));
+        let mut f = DetachFilter::default();
+        assert_eq!(f.feed(b"\x02\x02x"), (b"\x02x".to_vec(), false));
+        assert_eq!(f.feed(b"\x02c"), (b"\x02c".to_vec(), false));
+        assert_eq!(f.feed(b"x\x02d"), (b"x".to_vec(), true));
+    }
 }
