@@ -158,6 +158,18 @@ fn readback(e: &Engine, name: &str) -> String {
     e.cli(&["inspect", name, "--format", fmt])
 }
 
+/// A DNS query (id 0x1234, recursion desired, type A) for `name`, as
+/// `printf` escapes.
+fn dns_query(name: &str) -> String {
+    let mut bytes = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        bytes.push(label.len() as u8);
+        bytes.extend_from_slice(label.as_bytes());
+    }
+    bytes.extend_from_slice(&[0, 0, 1, 0, 1]);
+    bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
+}
+
 fn listed_status(e: &Engine, home: &Path, ws: &Path, slug: &str) -> String {
     let out = bottle(e, home, ws, &["list", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json");
@@ -294,6 +306,60 @@ fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
         dns.contains("rc=2"),
         "an unknown name does not resolve: {dns}"
     );
+    // The answer itself is REFUSED (RCODE 5), asked with a raw query.
+    let query = dns_query(&format!("raw-{nonce}.invalid"));
+    let (_, raw) = inside(
+        e,
+        home,
+        ws,
+        slug,
+        &format!(
+            "exec 3<>/dev/udp/{sidecar_ip}/53; printf '{query}' >&3; timeout 5 od -An -tx1 -N4 <&3"
+        ),
+    );
+    let header: Vec<&str> = raw.split_whitespace().collect();
+    assert!(
+        header.len() == 4 && u8::from_str_radix(header[3], 16).is_ok_and(|b| b & 0x0f == 5),
+        "REFUSED expected, got header {raw:?}"
+    );
+    // The engine's upstream resolver (a recording stub, when the test
+    // setup points dockerd's `dns` at one) hears nothing from the agent;
+    // a container on a plain network reaches it (the control).
+    if !e.is_podman() {
+        let stub = common::DnsStub::get();
+        if common::require(
+            "a recording DNS stub as dockerd's resolver (BOTTLE_TEST_DNS_STUB, set up by .ci/run)",
+            stub.is_some(),
+        ) {
+            let stub = stub.expect("stub");
+            let control = format!(
+                "control-{}.test",
+                ulid::Ulid::new().to_string().to_lowercase()
+            );
+            let _ = e.cli(&[
+                "run",
+                "--rm",
+                "--network",
+                "bridge",
+                "--label",
+                "dev.bottle.test=dns-control",
+                "debian:bookworm-slim",
+                "getent",
+                "hosts",
+                &control,
+            ]);
+            assert!(
+                stub.wait_for(&control),
+                "the control query never reached the stub: is dockerd's dns the stub?"
+            );
+            // The agent asked before the control: anything it leaked
+            // would have arrived by now.
+            assert!(
+                !stub.saw(&nonce),
+                "the agent's query reached the engine's resolver"
+            );
+        }
+    }
 
     // Hardening, read back through the API for both containers.
     for role in ["agent", "sidecar"] {

@@ -333,3 +333,72 @@ pub fn engine(which: &str) -> Option<Engine> {
         other => panic!("no test engine {other}"),
     }
 }
+
+/// A recording DNS stub on the address dockerd uses as its upstream
+/// resolver (`BOTTLE_TEST_DNS_STUB`, set up by .ci/run): every query name
+/// it receives is kept. It never answers.
+pub struct DnsStub {
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+static DNS_STUB: std::sync::OnceLock<Option<DnsStub>> = std::sync::OnceLock::new();
+
+/// The first question's name of a DNS message, lowercased.
+fn query_name(packet: &[u8]) -> Option<String> {
+    let mut at = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*packet.get(at)?);
+        if len == 0 {
+            break;
+        }
+        let label = packet.get(at + 1..at + 1 + len)?;
+        labels.push(String::from_utf8_lossy(label).to_lowercase());
+        at += 1 + len;
+    }
+    Some(labels.join("."))
+}
+
+impl DnsStub {
+    pub fn get() -> Option<&'static DnsStub> {
+        DNS_STUB
+            .get_or_init(|| {
+                let addr = std::env::var("BOTTLE_TEST_DNS_STUB").ok()?;
+                let sock = std::net::UdpSocket::bind((addr.as_str(), 53))
+                    .map_err(|e| eprintln!("DNS stub on {addr}:53: {e}"))
+                    .ok()?;
+                let seen = Arc::new(Mutex::new(Vec::new()));
+                let record = seen.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1500];
+                    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                        if let Some(name) = query_name(&buf[..n]) {
+                            record.lock().expect("stub").push(name);
+                        }
+                    }
+                });
+                Some(DnsStub { seen })
+            })
+            .as_ref()
+    }
+
+    /// Whether any query name received so far contains `needle`.
+    pub fn saw(&self, needle: &str) -> bool {
+        self.seen
+            .lock()
+            .expect("stub")
+            .iter()
+            .any(|n| n.contains(needle))
+    }
+
+    pub fn wait_for(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < TIMEOUT {
+            if self.saw(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
