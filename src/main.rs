@@ -28,7 +28,21 @@ fn main() -> ExitCode {
         }
     };
     crash::install(home);
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), command = ?args.command, "start");
+    // Only the subcommand's name: its arguments may hold secrets (an
+    // `exec` command line, an answer).
+    let command = args
+        .command
+        .as_ref()
+        .map(|c| {
+            let debug = format!("{c:?}");
+            debug
+                .split(|ch: char| !ch.is_alphanumeric())
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_else(|| "workspace".into());
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), command, "start");
     let result = match &args.command {
         Some(command) => cli::dispatch(&args, command),
         None => cli::workspace(&args),

@@ -294,6 +294,18 @@ impl Engine {
     /// `bottle` against this engine (see `run_bottle`); `start` gets the
     /// runtime when one is set.
     pub fn bottle(&self, home: &Path, ws: Option<&Path>, args: &[&str]) -> std::process::Output {
+        self.bottle_cmd(home, ws, args)
+            .output()
+            .expect("run bottle")
+    }
+
+    /// The `bottle` command of `bottle`, not yet run.
+    pub fn bottle_cmd(
+        &self,
+        home: &Path,
+        ws: Option<&Path>,
+        args: &[&str],
+    ) -> std::process::Command {
         let mut cmd = self.command(bottle_bin());
         if let Some(ws) = ws {
             cmd.arg("--workspace").arg(ws);
@@ -304,9 +316,8 @@ impl Engine {
         }
         cmd.env("BOTTLE_HOME", home)
             .env("HOME", home.parent().expect("BOTTLE_HOME has a parent"))
-            .env_remove("BOTTLE_RUNTIME")
-            .output()
-            .expect("run bottle")
+            .env_remove("BOTTLE_RUNTIME");
+        cmd
     }
 }
 
