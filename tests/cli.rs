@@ -223,14 +223,17 @@ fn debug_emulate_prints_one_line_per_row() {
 #[test]
 fn backend_commands_say_so_plainly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = bottle(dir.path(), &["diff", "dev-abc123"]);
+    let out = bottle(dir.path(), &["queue"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("bottle: error: `bottle diff` needs the container backend"),
+        err.starts_with("bottle: error: `bottle queue` needs the container backend"),
         "{err}"
     );
     assert!(!err.contains("backtrace"));
+    let diff = bottle(dir.path(), &["diff", "dev-abc123"]);
+    assert_eq!(diff.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&diff.stderr).contains("no bottle `dev-abc123`"));
     let unknown = bottle(dir.path(), &["stop", "dev-abc123"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no bottle `dev-abc123`"));

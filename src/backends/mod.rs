@@ -7,4 +7,5 @@ pub mod images;
 pub mod names;
 pub mod plan;
 pub mod preflight;
+pub mod workdiff;
 pub mod workspace_copy;

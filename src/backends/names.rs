@@ -78,6 +78,8 @@ pub enum Role {
     Network,
     Volume,
     Image,
+    /// A never-started container that only reads the work volume out.
+    Export,
 }
 
 impl Role {
@@ -88,6 +90,7 @@ impl Role {
             Role::Network => "network",
             Role::Volume => "volume",
             Role::Image => "image",
+            Role::Export => "export",
         }
     }
 }

@@ -6,6 +6,7 @@ mod build;
 mod cleanup;
 mod definitions;
 mod doctor;
+mod export;
 mod init;
 mod start;
 
@@ -92,9 +93,13 @@ pub enum Command {
         /// Print a patch instead of copying files.
         #[arg(long, conflicts_with = "to")]
         patch: bool,
-        /// Copy the work tree into DIR.
+        /// Copy the work tree into DIR (new or empty).
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
+        /// Also export agent-written configuration (git hooks and config,
+        /// .envrc, editor tasks, …), which is otherwise held back and named.
+        #[arg(long)]
+        include_flagged: bool,
     },
     /// Show a bottle's live egress routes, or revoke one.
     Routes {
@@ -273,8 +278,13 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Stop { slug } => bottles::stop(&ctx, slug),
         Command::Rm { slug } => bottles::rm(&ctx, slug),
         Command::Resume { slug, yes, detach } => start::resume(&ctx, slug, *yes, *detach),
-        Command::Diff { .. } => needs("diff"),
-        Command::Export { .. } => needs("export"),
+        Command::Diff { slug } => export::diff(&ctx, slug),
+        Command::Export {
+            slug,
+            patch: _,
+            to,
+            include_flagged,
+        } => export::export(&ctx, slug, to.as_deref(), *include_flagged),
         Command::Routes { .. } => needs("routes"),
         Command::Cleanup {
             yes,

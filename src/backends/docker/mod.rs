@@ -50,6 +50,7 @@ pub async fn connect() -> Result<Docker, EngineError> {
 /// Gathers what `prepare` needs to know about the engine.
 pub mod attach;
 pub mod build;
+pub mod export;
 pub mod launch;
 pub mod libpod;
 pub mod provision;
@@ -204,6 +205,10 @@ pub async fn list_bottles(
         };
         // Never trust the engine's label filter alone (see bottle_objects).
         if home_hash.is_some_and(|h| l.get(LABEL_HOME).map(String::as_str) != Some(h)) {
+            continue;
+        }
+        // An export helper is not a bottle's process.
+        if l.get(LABEL_ROLE).map(String::as_str) == Some("export") {
             continue;
         }
         let entry = out.entry(slug.clone()).or_insert_with(|| EngineBottle {

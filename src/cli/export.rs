@@ -1,0 +1,141 @@
+//! `bottle diff <slug>` and `bottle export <slug> [--patch|--to DIR]`:
+//! the agent's work, read out of the work volume (running or stopped) and
+//! compared with the workspace it was copied from (backends::workdiff).
+//! Agent-written configuration is shown by `diff` and named, but left out
+//! of an export unless `--include-flagged`.
+
+use super::bottles::runtime;
+use super::definitions::Context;
+use crate::backends::docker;
+use crate::backends::names::Slug;
+use crate::backends::workdiff::{self, Change, ChangeKind};
+use anyhow::{Context as _, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The unpacked work tree and what the comparison is against.
+struct Work {
+    _dir: tempfile::TempDir,
+    tree: PathBuf,
+    base: Option<PathBuf>,
+    changes: Vec<Change>,
+}
+
+fn fetch(ctx: &Context, slug_text: &str) -> Result<Work> {
+    let slug = Slug::parse(slug_text)?;
+    let state = ctx.home.state_dir(slug.as_str());
+    let meta: serde_json::Value = std::fs::read(state.join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .with_context(|| format!("no bottle `{slug}` in {}", ctx.home.root.display()))?;
+    let image = meta["images"]["agent"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let backend = meta["backend"].as_str().unwrap_or("docker").to_string();
+    let base = meta["workspace"].as_str().map(PathBuf::from);
+    let base = match base {
+        Some(b) if b.is_dir() => Some(b),
+        Some(b) => {
+            eprintln!(
+                "bottle: the workspace {} is gone; every file shows as added",
+                b.display()
+            );
+            None
+        }
+        None => None,
+    };
+    let archive = runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        docker::export::work_tree(&d, &slug, &ctx.home.label_hash(), &backend, &image).await
+    })?;
+    let dir = tempfile::Builder::new()
+        .prefix("bottle-export-")
+        .tempdir()?;
+    let tree = dir.path().join("work");
+    std::fs::create_dir(&tree)?;
+    for (path, why) in workdiff::extract(&archive, &tree)? {
+        eprintln!("bottle: left out {path}: {why}");
+    }
+    let changes = workdiff::changes(base.as_deref(), &tree)?;
+    Ok(Work {
+        _dir: dir,
+        tree,
+        base,
+        changes,
+    })
+}
+
+fn summary(changes: &[Change]) -> String {
+    let count = |k| changes.iter().filter(|c| c.kind == k).count();
+    format!(
+        "{} changed: {} added, {} modified, {} deleted",
+        changes.len(),
+        count(ChangeKind::Added),
+        count(ChangeKind::Modified),
+        count(ChangeKind::Deleted)
+    )
+}
+
+fn report_flagged(changes: &[Change], verb: &str) {
+    let flagged: Vec<&Change> = changes.iter().filter(|c| c.flag.is_some()).collect();
+    if flagged.is_empty() {
+        return;
+    }
+    eprintln!("bottle: agent-written configuration {verb} (review before use; `--include-flagged` exports it):");
+    for c in flagged {
+        eprintln!("  {}  ({})", c.path, c.flag.unwrap_or_default());
+    }
+}
+
+/// `bottle diff <slug>`: every change as a patch (flagged ones included,
+/// git hooks listed), a summary on stderr.
+pub fn diff(ctx: &Context, slug: &str) -> Result<i32> {
+    let work = fetch(ctx, slug)?;
+    if work.changes.is_empty() {
+        eprintln!("bottle: no changes in {slug}");
+        return Ok(0);
+    }
+    let text = workdiff::patch(work.base.as_deref(), &work.tree, &work.changes, true)?;
+    std::io::stdout().write_all(text.as_bytes())?;
+    eprintln!("bottle: {}", summary(&work.changes));
+    report_flagged(&work.changes, "in this diff");
+    Ok(0)
+}
+
+/// `bottle export <slug> [--patch | --to DIR] [--include-flagged]`.
+pub fn export(ctx: &Context, slug: &str, to: Option<&Path>, include_flagged: bool) -> Result<i32> {
+    let work = fetch(ctx, slug)?;
+    match to {
+        Some(dir) => {
+            let held = workdiff::write_tree(&work.tree, dir, include_flagged)?;
+            eprintln!("bottle: exported {slug}'s work tree to {}", dir.display());
+            if !held.is_empty() {
+                eprintln!("bottle: held back (agent-written configuration; `--include-flagged` exports it):");
+                for (path, why) in held {
+                    eprintln!("  {path}  ({why})");
+                }
+            }
+        }
+        None => {
+            if work.changes.is_empty() {
+                eprintln!("bottle: no changes in {slug}");
+                return Ok(0);
+            }
+            let text = workdiff::patch(
+                work.base.as_deref(),
+                &work.tree,
+                &work.changes,
+                include_flagged,
+            )?;
+            std::io::stdout().write_all(text.as_bytes())?;
+            eprintln!("bottle: {}", summary(&work.changes));
+            if !include_flagged {
+                report_flagged(&work.changes, "left out of this patch");
+            } else if work.changes.iter().any(|c| c.path.starts_with(".git/")) {
+                eprintln!("bottle: git hooks and config are never part of a patch; `--to DIR --include-flagged` copies them");
+            }
+        }
+    }
+    Ok(0)
+}
