@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod sanitize;
 pub mod secret;
 pub mod session;
+pub mod session_host;
 pub mod sidecar;
 pub mod state;
 pub mod ui;

@@ -7,8 +7,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    // Inside the sidecar container there is no $BOTTLE_HOME: log to stderr.
-    if let Some(command @ cli::Command::Sidecar { .. }) = &args.command {
+    // Inside the sidecar and agent containers there is no $BOTTLE_HOME:
+    // log to stderr.
+    if let Some(command @ (cli::Command::Sidecar { .. } | cli::Command::SessionHost { .. })) =
+        &args.command
+    {
         logging::init_stderr();
         return match cli::dispatch(&args, command) {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -158,7 +158,7 @@ pub fn rm(ctx: &Context, slug_text: &str) -> Result<i32> {
 
 /// Attaches this terminal to a bottle's agent until it exits or the
 /// operator detaches (Ctrl-b d).
-pub fn attach_terminal(slug: &Slug) -> Result<i32> {
+pub fn attach_terminal(ctx: &Context, slug: &Slug) -> Result<i32> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!("not a terminal: `bottle attach {slug}` needs one (the bottle keeps running)");
@@ -176,14 +176,33 @@ pub fn attach_terminal(slug: &Slug) -> Result<i32> {
             Ok(0)
         }
         docker::attach::AttachEnd::Exited(code) => {
+            record_exit(ctx, slug, code)?;
             eprintln!("\r\nbottle: the agent in {slug} exited with status {code}");
             Ok(i32::try_from(code).unwrap_or(1))
         }
     }
 }
 
-pub fn attach(slug_text: &str) -> Result<i32> {
-    attach_terminal(&slug(slug_text)?)
+pub fn attach(ctx: &Context, slug_text: &str) -> Result<i32> {
+    attach_terminal(ctx, &slug(slug_text)?)
+}
+
+/// Adds the agent's exit status to metadata.json.
+pub fn record_exit(ctx: &Context, slug: &Slug, code: i64) -> Result<()> {
+    let path = ctx.home.state_dir(slug.as_str()).join("metadata.json");
+    let Some(mut meta) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return Ok(());
+    };
+    meta["exit_status"] = serde_json::Value::from(code);
+    meta["exited_at"] = serde_json::Value::from(
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    write_atomic(&path, serde_json::to_string_pretty(&meta)?.as_bytes(), 0o644)
 }
 
 /// `bottle shell <slug>`: a plain login shell in the agent container.

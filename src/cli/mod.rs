@@ -167,6 +167,22 @@ pub enum Command {
         #[arg(long, value_name = "CIDR", conflicts_with = "address")]
         address_in: Option<ipnet::Ipv4Net>,
     },
+    /// The session holder (the agent container's main process), or with
+    /// `attach` a client of it (run by `docker exec -it`).
+    #[command(hide = true)]
+    SessionHost {
+        /// `attach`: relay this terminal to the holder.
+        #[arg(value_parser = ["attach"])]
+        action: Option<String>,
+        /// Read the session's environment as one JSON line on stdin first.
+        #[arg(long)]
+        env_stdin: bool,
+        #[arg(long, default_value = crate::session_host::SOCKET)]
+        socket: PathBuf,
+        /// The agent's command.
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
     /// Developer tools.
     Debug {
         #[command(subcommand)]
@@ -252,6 +268,22 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         runtime.block_on(crate::sidecar::run(config))?;
         return Ok(0);
     }
+    if let Command::SessionHost {
+        action,
+        env_stdin,
+        socket,
+        cmd,
+    } = command
+    {
+        if action.is_some() {
+            return crate::session_host::client::attach(socket);
+        }
+        return crate::session_host::run(crate::session_host::HolderConfig {
+            socket: socket.clone(),
+            env_stdin: *env_stdin,
+            cmd: cmd.clone(),
+        });
+    }
     let ctx = definitions::Context::new(cli.workspace.clone())?;
     let needs = |name| Err(NeedsBackend(name).into());
     match command {
@@ -266,8 +298,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         } => definitions::emulate(file, size),
         Command::Start(args) => start::start(&ctx, args),
         // Handled above, before any $BOTTLE_HOME is needed.
-        Command::Sidecar { .. } => Ok(0),
-        Command::Attach { slug } => bottles::attach(slug),
+        Command::Sidecar { .. } | Command::SessionHost { .. } => Ok(0),
+        Command::Attach { slug } => bottles::attach(&ctx, slug),
         Command::Shell { slug } => bottles::shell(slug),
         Command::Exec { slug, user, cmd } => bottles::exec(slug, user.as_deref(), cmd),
         Command::Logs {

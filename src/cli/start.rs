@@ -9,6 +9,7 @@ use crate::backends::names::Slug;
 use crate::backends::plan::{prepare, EnvPlan, Plan, PrepareInput};
 use crate::backends::workspace_copy::CopyList;
 use crate::backends::{preflight, workspace_copy};
+use crate::secret::Secret;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -112,14 +113,8 @@ pub fn run_launch(
     if !how.detach && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!("not a terminal: use --detach to leave the agent running in the background");
     }
-    if plan
-        .env
-        .iter()
-        .any(|e| !matches!(e, EnvPlan::Literal { .. }))
-    {
-        bail!("values asked at launch or copied from the host reach the agent through the session holder, which is not part of this build yet");
-    }
     confirm(how.yes)?;
+    let session_env = session_env(plan)?;
     let skills = skill_lists(plan, host_home)?;
     let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;
     // SAFETY: getuid/getgid cannot fail.
@@ -138,6 +133,7 @@ pub fn run_launch(
         skills: &skills,
         operator,
         cmd,
+        session_env,
         state_dir,
         resume: how.resume,
     };
@@ -152,7 +148,83 @@ pub fn run_launch(
         return Ok(0);
     }
     eprintln!("bottle: {} is running; Ctrl-b d detaches", plan.slug);
-    super::bottles::attach_terminal(&plan.slug)
+    super::bottles::attach_terminal(ctx, &plan.slug)
+}
+
+/// The `?` and `${}` values of the definition's env (SPEC §3.1), for the
+/// session's environment only. A `?` value is asked on the terminal
+/// (not echoed); without one it comes from `BOTTLE_ANSWER_<NAME>` or a
+/// `NAME=value` line on stdin. A `${VAR}` value is copied from this
+/// environment. Anything missing fails the launch, naming the variable.
+pub fn session_env(plan: &Plan) -> Result<Vec<(String, Secret)>> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let mut stdin_answers: Option<std::collections::BTreeMap<String, String>> = None;
+    let mut out = Vec::new();
+    for e in &plan.env {
+        match e {
+            EnvPlan::Literal { .. } => {}
+            EnvPlan::Host { name, var } => match std::env::var(var) {
+                Ok(v) => out.push((name.clone(), Secret::new(v))),
+                Err(_) => bail!("{name}: ${{{var}}} is not set in this environment"),
+            },
+            EnvPlan::Prompt { name, message } => {
+                let value = if terminal {
+                    ask_hidden(&format!("{message} ({name}): "))?
+                } else if let Ok(v) = std::env::var(format!("BOTTLE_ANSWER_{name}")) {
+                    v
+                } else {
+                    let answers = stdin_answers.get_or_insert_with(read_stdin_answers);
+                    match answers.get(name) {
+                        Some(v) => v.clone(),
+                        None => bail!(
+                            "{name} is asked at launch (\"{message}\") and there is no terminal: set BOTTLE_ANSWER_{name} or give `{name}=value` on stdin"
+                        ),
+                    }
+                };
+                out.push((name.clone(), Secret::new(value)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `NAME=value` lines on stdin (read once, to the end).
+fn read_stdin_answers() -> std::collections::BTreeMap<String, String> {
+    let mut text = String::new();
+    let _ = std::io::stdin().read_to_string(&mut text);
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .collect()
+}
+
+/// Reads one line from the terminal with echo off.
+fn ask_hidden(prompt: &str) -> Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    // SAFETY: tcgetattr/tcsetattr on fd 0 (a terminal, checked by the
+    // caller) with valid pointers; the settings are restored below.
+    let saved = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(0, &mut t) != 0 {
+            bail!("reading the terminal's settings failed");
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        t.c_lflag |= libc::ECHONL;
+        libc::tcsetattr(0, libc::TCSANOW, &t);
+        saved
+    };
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    // SAFETY: restoring what was read above.
+    unsafe {
+        libc::tcsetattr(0, libc::TCSANOW, &saved);
+    }
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn confirm(yes: bool) -> Result<()> {

@@ -13,6 +13,13 @@ pub trait Screen: Send {
     fn text_rows(&self) -> Vec<String>;
     /// (row, col), 0-based.
     fn cursor(&self) -> (u16, u16);
+    /// Escape sequences that redraw this screen on a fresh terminal:
+    /// alternate screen, contents with colours and attributes, cursor,
+    /// and the input modes a client needs (application cursor/keypad,
+    /// bracketed paste, mouse reporting).
+    fn snapshot(&self) -> Vec<u8>;
+    /// DEC private modes the model tracks (for DECRQM answers).
+    fn private_modes(&self) -> Vec<(u16, bool)>;
 }
 
 pub struct Vt100Screen {
@@ -53,6 +60,37 @@ impl Screen for Vt100Screen {
     fn cursor(&self) -> (u16, u16) {
         self.parser.screen().cursor_position()
     }
+    fn snapshot(&self) -> Vec<u8> {
+        let s = self.parser.screen();
+        let mut out = Vec::new();
+        if s.alternate_screen() {
+            out.extend_from_slice(b"\x1b[?1049h");
+        }
+        out.extend_from_slice(b"\x1b[H\x1b[2J");
+        out.extend_from_slice(s.state_formatted().as_bytes());
+        out
+    }
+    fn private_modes(&self) -> Vec<(u16, bool)> {
+        use vt100::MouseProtocolMode as M;
+        let s = self.parser.screen();
+        let mouse = s.mouse_protocol_mode();
+        vec![
+            (1, s.application_cursor()),
+            (25, !s.hide_cursor()),
+            (47, s.alternate_screen()),
+            (1047, s.alternate_screen()),
+            (1049, s.alternate_screen()),
+            (2004, s.bracketed_paste()),
+            (9, mouse == M::Press),
+            (1000, mouse == M::PressRelease),
+            (1002, mouse == M::ButtonMotion),
+            (1003, mouse == M::AnyMotion),
+            (
+                1006,
+                s.mouse_protocol_encoding() == vt100::MouseProtocolEncoding::Sgr,
+            ),
+        ]
+    }
 }
 
 /// Parses `ROWSxCOLS` (as in `--size 24x80`).
@@ -82,6 +120,19 @@ mod tests {
         s.process(b"abcdefg\x1b[3;1Hz");
         assert_eq!(s.text_rows(), vec!["abcde", "fg", "z"]);
         assert_eq!(s.cursor(), (2, 1));
+    }
+
+    #[test]
+    fn snapshot_redraws_the_same_screen_and_modes() {
+        let mut s = Vt100Screen::new(5, 20, 0);
+        s.process(b"\x1b[?1049h\x1b[?2004h\x1b[31mred\x1b[0m plain\r\nline2\x1b[3;5H");
+        let mut copy = Vt100Screen::new(5, 20, 0);
+        copy.process(&s.snapshot());
+        assert_eq!(copy.text_rows(), s.text_rows());
+        assert_eq!(copy.cursor(), (2, 4));
+        assert_eq!(copy.private_modes(), s.private_modes());
+        assert!(s.private_modes().contains(&(2004, true)));
+        assert!(s.private_modes().contains(&(1049, true)));
     }
 
     #[test]

@@ -1,15 +1,13 @@
-//! Raw passthrough between this process's terminal and an agent
-//! container's TTY: output to stdout, stdin to the container, terminal
-//! size changes (SIGWINCH) to the container's TTY. `Ctrl-b d` detaches and
-//! leaves the agent running; it is recognised here, on the client, because
-//! Podman's compatible attach ignores the engine's detach keys (which stay
-//! set so Docker's default, Ctrl-p Ctrl-q, never swallows a key). The
-//! session holder replaces this with its own attach protocol.
+//! Raw passthrough between this process's terminal and a TTY exec in the
+//! agent container — the session holder's attach client (`bottle attach`)
+//! or a plain shell (`bottle shell`): output to stdout, stdin to the exec,
+//! terminal size changes (SIGWINCH) to the exec's TTY. `Ctrl-b d` detaches
+//! and leaves the agent running; it is recognised here, on the client,
+//! because Podman ignores the engine's detach keys (which stay set so
+//! Docker's default, Ctrl-p Ctrl-q, never swallows a key).
 
 use super::{timed, EngineError};
-use bollard::query_parameters::{
-    AttachContainerOptions, ResizeContainerTTYOptions, WaitContainerOptionsBuilder,
-};
+use bollard::query_parameters::WaitContainerOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::io::{Read, Write};
@@ -148,37 +146,59 @@ where
     }
 }
 
-/// Attaches to the agent container's own TTY. `size` returns the current
-/// terminal size (rows, cols).
+/// Attaches to the agent's session holder: `bottle session-host attach`
+/// in an exec with a TTY, relayed to this terminal. `size` returns the
+/// current terminal size (rows, cols).
 pub async fn attach(
     docker: &Docker,
     container: &str,
     size: impl Fn() -> Option<(u16, u16)>,
 ) -> Result<AttachEnd, EngineError> {
-    let options = AttachContainerOptions {
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        stream: true,
-        logs: false,
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    let config = bollard::models::ExecConfig {
+        cmd: Some(vec![
+            super::spec::HOLDER_BIN.into(),
+            "session-host".into(),
+            "attach".into(),
+        ]),
+        user: Some(super::spec::AGENT_USER.into()),
+        tty: Some(true),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
         detach_keys: Some(DETACH_KEYS.into()),
+        ..Default::default()
     };
-    let attached = timed(docker.attach_container(container, Some(options))).await?;
+    let id = timed(docker.create_exec(container, config)).await?.id;
+    let started = timed(docker.start_exec(
+        &id,
+        Some(StartExecOptions {
+            detach: false,
+            tty: true,
+            output_capacity: None,
+        }),
+    ))
+    .await?;
+    let StartExecResults::Attached { output, input } = started else {
+        return Err(EngineError::Launch("the exec did not attach".into()));
+    };
     let resize = |rows: u16, cols: u16| {
-        docker.resize_container_tty(
-            container,
-            ResizeContainerTTYOptions {
+        docker.resize_exec(
+            &id,
+            bollard::query_parameters::ResizeExecOptions {
                 h: i32::from(rows),
                 w: i32::from(cols),
             },
         )
     };
-    if relay(attached.output, attached.input, true, size, resize).await? == RelayEnd::Detached {
+    let end = relay(output, input, true, size, resize).await?;
+    reset_terminal();
+    if end == RelayEnd::Detached {
         return Ok(AttachEnd::Detached);
     }
-    // The stream ended: the agent exited, or the engine detached (its own
-    // detach keys). Waiting rather than inspecting: Podman reports a state
-    // (`stopped`) that Docker's API schema does not have.
+    // The client ended: the agent exited (the holder then stops the
+    // container), or the engine detached. Waiting rather than inspecting:
+    // Podman reports a state (`stopped`) that Docker's API schema lacks.
     let wait = WaitContainerOptionsBuilder::default()
         .condition("not-running")
         .build();
@@ -191,6 +211,17 @@ pub async fn attach(
         Ok(None) => -1,
     };
     Ok(AttachEnd::Exited(code))
+}
+
+/// Leaves the modes an agent may have set on this terminal: alternate
+/// screen, hidden cursor, bracketed paste, mouse reporting, application
+/// cursor keys and keypad, colours.
+fn reset_terminal() {
+    let mut out = std::io::stdout();
+    let _ = out.write_all(
+        b"\x1b[?1049l\x1b[?25h\x1b[?2004l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1l\x1b>\x1b[0m",
+    );
+    let _ = out.flush();
 }
 
 /// A new interactive process in a running container (`bottle shell`):

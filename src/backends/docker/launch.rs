@@ -34,8 +34,11 @@ pub struct LaunchInput<'a> {
     pub skills: &'a [(String, CopyList)],
     /// The operator's `uid:gid`, for the sidecar.
     pub operator: String,
-    /// The agent's command (the session holder's job once it lands).
+    /// The agent's command, run by the session holder.
     pub cmd: Vec<String>,
+    /// `?` and `${}` values: delivered to the session holder on its stdin,
+    /// never in the container's configuration.
+    pub session_env: Vec<(String, crate::secret::Secret)>,
     /// `state/<slug>/` on the host (holds the agent's resolv.conf).
     pub state_dir: std::path::PathBuf,
     /// Resuming: the volumes exist and hold the work; a failed launch must
@@ -163,7 +166,17 @@ async fn read_file(docker: &Docker, container: &str, path: &str) -> Result<Strin
 
 /// Waits for the sidecar's `ready` line; returns its address.
 async fn sidecar_ready(docker: &Docker, name: &str) -> Result<String, EngineError> {
-    // stderr too: if the sidecar dies, its error is the message.
+    let v = ready_line(docker, name, "the sidecar").await?;
+    Ok(v["address"].as_str().unwrap_or_default().to_string())
+}
+
+/// Waits for a `{"event":"ready",…}` line in a container's log.
+async fn ready_line(
+    docker: &Docker,
+    name: &str,
+    what: &str,
+) -> Result<serde_json::Value, EngineError> {
+    // stderr too: if it dies, its error is the message.
     let options = LogsOptionsBuilder::default()
         .follow(true)
         .stdout(true)
@@ -177,13 +190,14 @@ async fn sidecar_ready(docker: &Docker, name: &str) -> Result<String, EngineErro
             for line in seen.lines() {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
                     if v["event"] == "ready" {
-                        return Ok(v["address"].as_str().unwrap_or_default().to_string());
+                        return Ok(v);
                     }
                 }
             }
         }
         Err(EngineError::Launch(format!(
-            "the sidecar exited before it was ready: {seen}"
+            "{what} exited before it was ready: {}",
+            seen.trim()
         )))
     };
     tokio::time::timeout(SIDECAR_READY_TIMEOUT, wait)
@@ -277,7 +291,7 @@ async fn launch_inner(
         docker,
         &n.agent_container,
         "/",
-        provision::system_archive(&passwd, &group).map_err(io)?,
+        provision::system_archive(&passwd, &group, input.bottle_bin).map_err(io)?,
     )
     .await?;
     upload(
@@ -297,8 +311,49 @@ async fn launch_inner(
         .await?;
     }
     progress("starting the agent");
-    timed(docker.start_container(&n.agent_container, None)).await?;
-    Ok(())
+    start_holder(docker, &n.agent_container, &input.session_env).await
+}
+
+/// Starts the agent container and hands its session holder the session's
+/// environment through the attach stream (never the configuration), then
+/// waits for the holder to say the agent runs.
+async fn start_holder(
+    docker: &Docker,
+    container: &str,
+    env: &[(String, crate::secret::Secret)],
+) -> Result<(), EngineError> {
+    use tokio::io::AsyncWriteExt;
+    let options = bollard::query_parameters::AttachContainerOptions {
+        stdin: true,
+        stdout: false,
+        stderr: false,
+        stream: true,
+        logs: false,
+        detach_keys: None,
+    };
+    let attached = timed(docker.attach_container(container, Some(options))).await?;
+    timed(docker.start_container(container, None)).await?;
+    let map: serde_json::Map<String, serde_json::Value> = env
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.expose())))
+        .collect();
+    let mut line = serde_json::json!({ "env": map }).to_string();
+    line.push('\n');
+    let mut input = attached.input;
+    let sent = async {
+        input.write_all(line.as_bytes()).await?;
+        input.flush().await?;
+        input.shutdown().await
+    };
+    tokio::time::timeout(super::CALL_TIMEOUT, sent)
+        .await
+        .map_err(|_| EngineError::Timeout(super::CALL_TIMEOUT))?
+        .map_err(|e| EngineError::Launch(format!("handing the session its environment: {e}")))?;
+    drop(line);
+    drop(attached.output);
+    ready_line(docker, container, "the session holder")
+        .await
+        .map(|_| ())
 }
 
 /// Launches; on failure removes everything the launch created.

@@ -102,11 +102,15 @@ impl Archive {
 }
 
 /// Files under `/` of the agent container: passwd, group.
-pub fn system_archive(passwd: &str, group: &str) -> std::io::Result<Vec<u8>> {
+pub fn system_archive(passwd: &str, group: &str, holder: &[u8]) -> std::io::Result<Vec<u8>> {
     let (p, g) = with_agent_user(passwd, group);
     let mut a = Archive::default();
     a.file("etc/passwd", p.as_bytes(), 0o644, 0, 0)?;
     a.file("etc/group", g.as_bytes(), 0o644, 0, 0)?;
+    // The session holder (spec::HOLDER_BIN), root-owned, not writable by
+    // the agent.
+    a.dir("opt/bottle", 0o755, 0, 0)?;
+    a.file("opt/bottle/bottle", holder, 0o755, 0, 0)?;
     a.finish()
 }
 

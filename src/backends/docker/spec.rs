@@ -78,6 +78,21 @@ fn volume(source: &str, target: &str) -> Mount {
     }
 }
 
+/// Where provisioning puts the `bottle` executable in the agent container.
+pub const HOLDER_BIN: &str = "/opt/bottle/bottle";
+
+/// The agent container's main process: the session holder running `cmd`.
+pub fn holder_command(cmd: Vec<String>) -> Vec<String> {
+    let mut full = vec![
+        HOLDER_BIN.to_string(),
+        "session-host".into(),
+        "--env-stdin".into(),
+        "--".into(),
+    ];
+    full.extend(cmd);
+    full
+}
+
 /// The agent container. `dns` is the sidecar's address on the internal
 /// network; `resolv_conf` a host file naming it as the only nameserver,
 /// bound read-only over `/etc/resolv.conf` so the engine's embedded DNS
@@ -124,11 +139,14 @@ pub fn agent(
         hostname: Some(plan.slug.to_string()),
         user: Some(AGENT_USER.into()),
         env: Some(env),
-        cmd: Some(cmd),
+        // The session holder runs the agent in its own PTY; the container
+        // has no TTY, and its stdin carries the session's environment once.
+        cmd: Some(holder_command(cmd)),
         entrypoint: Some(Vec::new()),
         working_dir: Some(WORKSPACE_DIR.into()),
-        tty: Some(true),
+        tty: Some(false),
         open_stdin: Some(true),
+        stdin_once: Some(true),
         attach_stdin: Some(true),
         attach_stdout: Some(true),
         attach_stderr: Some(true),

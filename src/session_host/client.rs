@@ -1,0 +1,122 @@
+//! `bottle session-host attach`: run inside the agent container by
+//! `docker exec -it`, it relays between the exec's TTY and the holder's
+//! socket. The exec's size changes (SIGWINCH, from the engine's exec
+//! resize) become resize messages. It exits with the agent's status when
+//! the agent ends; detaching is the host client's business (it ends the
+//! exec), and the agent keeps running.
+
+use super::protocol::{self, ClientMsg, HolderMsg};
+use anyhow::{bail, Context as _, Result};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// Exit status when the holder went away without saying the agent ended.
+pub const HOLDER_GONE: i32 = 125;
+
+/// Restores the TTY's settings on drop.
+struct Raw(Option<libc::termios>);
+
+impl Raw {
+    fn enter() -> Raw {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with valid out-pointers; a
+        // non-terminal stdin just fails and is left alone.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return Raw(None);
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+            Raw(Some(saved))
+        }
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            // SAFETY: restoring the settings read in `enter`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
+        }
+    }
+}
+
+/// (rows, cols) of the TTY on stdin/stdout, if any.
+fn tty_size() -> Option<(u16, u16)> {
+    for fd in [1, 0] {
+        // SAFETY: TIOCGWINSZ fills a winsize; failure leaves it unused.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_row > 0 {
+            return Some((ws.ws_row, ws.ws_col));
+        }
+    }
+    None
+}
+
+pub fn attach(socket: &Path) -> Result<i32> {
+    let stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "no session holder at {} (is this a bottle's agent container?)",
+            socket.display()
+        )
+    })?;
+    let mut writer = stream.try_clone()?;
+    let (rows, cols) = tty_size().unwrap_or((24, 80));
+    protocol::send(
+        &mut writer,
+        &ClientMsg::Hello {
+            version: protocol::VERSION,
+            rows,
+            cols,
+        }
+        .encode(),
+    )?;
+    let _raw = Raw::enter();
+    // Input and size changes go out on their own threads.
+    let mut input_writer = writer.try_clone()?;
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let frame = ClientMsg::Input(buf[..n].to_vec()).encode();
+                    if protocol::send(&mut input_writer, &frame).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // The exec ended (the host client detached): leave.
+        let _ = input_writer.shutdown(std::net::Shutdown::Both);
+    });
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])?;
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if let Some((rows, cols)) = tty_size() {
+                let frame = ClientMsg::Resize { rows, cols }.encode();
+                if protocol::send(&mut writer, &frame).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut reader = stream;
+    let mut out = std::io::stdout().lock();
+    loop {
+        match protocol::read_holder(&mut reader) {
+            Ok(Some(HolderMsg::Welcome(bytes) | HolderMsg::Output(bytes))) => {
+                out.write_all(&bytes)?;
+                out.flush()?;
+            }
+            Ok(Some(HolderMsg::Exit(code))) => return Ok(code),
+            Ok(Some(HolderMsg::Refused(why))) => bail!("the session holder refused: {why}"),
+            Ok(None) | Err(_) => return Ok(HOLDER_GONE),
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! `bottle session-host` (SPEC §5.2): the agent container's main process.
+//! It owns the agent's PTY, keeps a screen model of it, answers the
+//! agent's terminal queries itself, and serves attach clients over a Unix
+//! socket in the container (protocol.rs). The agent keeps running with
+//! nobody attached; when it exits, the holder tells the clients, records
+//! the status and exits with it, which stops the container.
+//!
+//! Values that must stay out of the container's configuration (`?` and
+//! `${}` env, SPEC §3.1) arrive on stdin as one JSON line before the agent
+//! starts; the launcher writes them through the engine's attach stream.
+//!
+//! As PID 1 it also reaps orphaned processes and forwards SIGTERM/SIGHUP
+//! to the agent.
+
+pub mod client;
+pub mod protocol;
+pub mod queries;
+
+use crate::session::screen::{Screen, Vt100Screen};
+use anyhow::{bail, Context as _, Result};
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use protocol::{ClientMsg, HolderMsg};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the holder listens inside the container.
+pub const SOCKET: &str = "/tmp/bottle-session/session.sock";
+/// How long the holder waits for its environment line.
+const ENV_TIMEOUT: Duration = Duration::from_secs(120);
+/// Per-client queue of frames; a client this far behind is dropped.
+const CLIENT_QUEUE: usize = 1024;
+const SCROLLBACK: usize = 2000;
+
+pub struct HolderConfig {
+    pub socket: PathBuf,
+    /// Read `{"env":{…}}` from stdin before starting the agent.
+    pub env_stdin: bool,
+    pub cmd: Vec<String>,
+}
+
+enum Event {
+    Output(Vec<u8>),
+    OutputEnd,
+    Client(u64, ClientMsg),
+    Connected(u64, mpsc::SyncSender<Vec<u8>>),
+    Gone(u64),
+}
+
+/// One JSON line on stdout: the holder's own log (never the agent's
+/// output, never an env value).
+fn log(event: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{event}");
+    let _ = out.flush();
+}
+
+fn read_env_line() -> Result<BTreeMap<String, String>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = std::io::stdin().lock().read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    let line = rx
+        .recv_timeout(ENV_TIMEOUT)
+        .context("no session environment arrived on stdin")?
+        .context("reading the session environment")?;
+    if line.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    #[derive(serde::Deserialize)]
+    struct EnvLine {
+        env: BTreeMap<String, String>,
+    }
+    let parsed: EnvLine =
+        serde_json::from_str(&line).context("the session environment line is not valid")?;
+    Ok(parsed.env)
+}
+
+fn bind(socket: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = socket.parent().context("socket path has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let _ = std::fs::remove_file(socket);
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("listening on {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+fn accept_loop(listener: UnixListener, tx: mpsc::Sender<Event>) {
+    let mut next = 0u64;
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        next += 1;
+        let id = next;
+        let Ok(mut writer) = stream.try_clone() else {
+            continue;
+        };
+        let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(CLIENT_QUEUE);
+        std::thread::spawn(move || {
+            for frame in out_rx {
+                if protocol::send(&mut writer, &frame).is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+        });
+        if tx.send(Event::Connected(id, out_tx)).is_err() {
+            return;
+        }
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut reader = stream;
+            while let Ok(Some(msg)) = protocol::read_client(&mut reader) {
+                if tx.send(Event::Client(id, msg)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Event::Gone(id));
+        });
+    }
+}
+
+/// Reaps every exited child (the holder is PID 1); returns the agent's
+/// status once it has exited (the shell convention: 128+N for signal N).
+fn reap(agent: libc::pid_t) -> Option<i32> {
+    let mut found = None;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out-pointer; WNOHANG never blocks.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return found;
+        }
+        if pid == agent {
+            found = Some(if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else if libc::WIFSIGNALED(status) {
+                128 + libc::WTERMSIG(status)
+            } else {
+                1
+            });
+        }
+    }
+}
+
+struct Clients {
+    senders: BTreeMap<u64, mpsc::SyncSender<Vec<u8>>>,
+    /// Clients that said Hello (others get nothing yet).
+    ready: std::collections::BTreeSet<u64>,
+}
+
+impl Clients {
+    fn send(&mut self, id: u64, msg: &HolderMsg) {
+        let frame = msg.encode();
+        if let Some(tx) = self.senders.get(&id) {
+            if tx.try_send(frame).is_err() {
+                // Too far behind (or gone): drop it; it can re-attach.
+                self.senders.remove(&id);
+                self.ready.remove(&id);
+            }
+        }
+    }
+
+    fn broadcast(&mut self, msg: &HolderMsg) {
+        let ids: Vec<u64> = self.ready.iter().copied().collect();
+        for id in ids {
+            self.send(id, msg);
+        }
+    }
+}
+
+fn term_state(screen: &Vt100Screen) -> queries::TermState {
+    queries::TermState {
+        cursor: screen.cursor(),
+        size: screen.size(),
+        modes: screen.private_modes(),
+    }
+}
+
+pub fn run(cfg: HolderConfig) -> Result<i32> {
+    if cfg.cmd.is_empty() {
+        bail!("session-host: no command to run");
+    }
+    let env = if cfg.env_stdin {
+        read_env_line()?
+    } else {
+        BTreeMap::new()
+    };
+    let listener = bind(&cfg.socket)?;
+    let (mut rows, mut cols) = (24u16, 80u16);
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .context("opening the agent's PTY")?;
+    let mut command = CommandBuilder::new(&cfg.cmd[0]);
+    command.args(&cfg.cmd[1..]);
+    if let Ok(cwd) = std::env::current_dir() {
+        command.cwd(cwd);
+    }
+    for (k, v) in &env {
+        command.env(k, v);
+    }
+    let child = pty
+        .slave
+        .spawn_command(command)
+        .with_context(|| format!("starting {}", cfg.cmd[0]))?;
+    drop(pty.slave);
+    let agent_pid = child
+        .process_id()
+        .context("the agent has no process id")? as libc::pid_t;
+    let mut pty_writer = pty.master.take_writer().context("the PTY's writer")?;
+    let mut pty_reader = pty.master.try_clone_reader().context("the PTY's reader")?;
+
+    let (tx, rx) = mpsc::channel::<Event>();
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match pty_reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(Event::Output(buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(Event::OutputEnd);
+        });
+    }
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || accept_loop(listener, tx));
+    }
+    drop(tx);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, stop.clone()).context("signal handler")?;
+    }
+    log(serde_json::json!({"event": "ready", "pid": agent_pid}));
+
+    let mut screen = Vt100Screen::new(rows, cols, SCROLLBACK);
+    let mut splitter = queries::Splitter::default();
+    let mut clients = Clients {
+        senders: BTreeMap::new(),
+        ready: Default::default(),
+    };
+    let mut status: Option<i32> = None;
+    let mut output_done = false;
+    let mut forwarded = false;
+    loop {
+        if status.is_none() {
+            status = reap(agent_pid);
+        }
+        if let Some(code) = status {
+            // Exited: finish once its output has drained (or soon after).
+            if output_done {
+                clients.broadcast(&HolderMsg::Exit(code));
+                log(serde_json::json!({"event": "exit", "status": code}));
+                // Let the writer threads deliver the last frames.
+                drop(clients);
+                std::thread::sleep(Duration::from_millis(200));
+                return Ok(code);
+            }
+        }
+        if stop.load(Ordering::Relaxed) && !forwarded {
+            forwarded = true;
+            // SAFETY: signalling the agent's process group (setsid made it
+            // a group leader) and the agent itself.
+            unsafe {
+                libc::kill(-agent_pid, libc::SIGHUP);
+                libc::kill(agent_pid, libc::SIGTERM);
+            }
+        }
+        let event = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(e) => e,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if status.is_some() {
+                    // The agent is gone but something still holds the PTY:
+                    // stop waiting for output.
+                    output_done = true;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                output_done = true;
+                continue;
+            }
+        };
+        match event {
+            Event::Output(bytes) => {
+                for piece in splitter.feed(&bytes) {
+                    match piece {
+                        queries::Piece::Data(d) => {
+                            screen.process(&d);
+                            clients.broadcast(&HolderMsg::Output(d));
+                        }
+                        queries::Piece::Query(q) => {
+                            let reply = queries::answer(&q, &term_state(&screen));
+                            let _ = pty_writer.write_all(&reply);
+                            let _ = pty_writer.flush();
+                        }
+                    }
+                }
+            }
+            Event::OutputEnd => output_done = true,
+            Event::Connected(id, sender) => {
+                clients.senders.insert(id, sender);
+            }
+            Event::Gone(id) => {
+                clients.senders.remove(&id);
+                if clients.ready.remove(&id) {
+                    log(serde_json::json!({"event": "detach", "clients": clients.ready.len()}));
+                }
+            }
+            Event::Client(id, msg) => {
+                let hello = matches!(msg, ClientMsg::Hello { .. });
+                let size = match msg {
+                    ClientMsg::Hello {
+                        version,
+                        rows: r,
+                        cols: c,
+                    } => {
+                        if version != protocol::VERSION {
+                            clients.send(
+                                id,
+                                &HolderMsg::Refused(format!(
+                                    "protocol version {version}; this holder speaks {}",
+                                    protocol::VERSION
+                                )),
+                            );
+                            clients.senders.remove(&id);
+                            continue;
+                        }
+                        clients.ready.insert(id);
+                        log(serde_json::json!({"event": "attach", "clients": clients.ready.len()}));
+                        Some((r, c))
+                    }
+                    ClientMsg::Input(bytes) => {
+                        if clients.ready.contains(&id) {
+                            let _ = pty_writer.write_all(&bytes);
+                            let _ = pty_writer.flush();
+                        }
+                        None
+                    }
+                    ClientMsg::Resize { rows: r, cols: c } => Some((r, c)),
+                };
+                // The most recent active client sets the size.
+                if let Some((r, c)) = size.filter(|&(r, c)| r > 0 && c > 0) {
+                    if (r, c) != (rows, cols) {
+                        (rows, cols) = (r, c);
+                        screen.resize(rows, cols);
+                        let _ = pty.master.resize(PtySize {
+                            rows,
+                            cols,
+                            pixel_width: 0,
+                            pixel_height: 0,
+                        });
+                    }
+                }
+                if hello {
+                    clients.send(id, &HolderMsg::Welcome(screen.snapshot()));
+                }
+            }
+        }
+    }
+}
