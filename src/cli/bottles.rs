@@ -202,7 +202,11 @@ pub fn record_exit(ctx: &Context, slug: &Slug, code: i64) -> Result<()> {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
     );
-    write_atomic(&path, serde_json::to_string_pretty(&meta)?.as_bytes(), 0o644)
+    write_atomic(
+        &path,
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+        0o644,
+    )
 }
 
 /// `bottle shell <slug>`: a plain login shell in the agent container.

@@ -218,9 +218,7 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
         .spawn_command(command)
         .with_context(|| format!("starting {}", cfg.cmd[0]))?;
     drop(pty.slave);
-    let agent_pid = child
-        .process_id()
-        .context("the agent has no process id")? as libc::pid_t;
+    let agent_pid = child.process_id().context("the agent has no process id")? as libc::pid_t;
     let mut pty_writer = pty.master.take_writer().context("the PTY's writer")?;
     let mut pty_reader = pty.master.try_clone_reader().context("the PTY's reader")?;
 

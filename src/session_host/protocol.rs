@@ -113,7 +113,11 @@ pub fn read_client(r: &mut impl Read) -> Result<Option<ClientMsg>, ProtocolError
             rows: u16_at(&p, 0)?,
             cols: u16_at(&p, 1)?,
         },
-        other => return Err(ProtocolError::Bad(format!("client message type {other:#x}"))),
+        other => {
+            return Err(ProtocolError::Bad(format!(
+                "client message type {other:#x}"
+            )))
+        }
     }))
 }
 
@@ -132,7 +136,11 @@ pub fn read_holder(r: &mut impl Read) -> Result<Option<HolderMsg>, ProtocolError
             HolderMsg::Exit(i32::from_be_bytes(b))
         }
         0x84 => HolderMsg::Refused(String::from_utf8_lossy(&p).into_owned()),
-        other => return Err(ProtocolError::Bad(format!("holder message type {other:#x}"))),
+        other => {
+            return Err(ProtocolError::Bad(format!(
+                "holder message type {other:#x}"
+            )))
+        }
     }))
 }
 
@@ -154,7 +162,10 @@ mod tests {
                 cols: 80,
             },
             ClientMsg::Input(b"ls\r".to_vec()),
-            ClientMsg::Resize { rows: 50, cols: 200 },
+            ClientMsg::Resize {
+                rows: 50,
+                cols: 200,
+            },
         ];
         let bytes: Vec<u8> = client.iter().flat_map(|m| m.encode()).collect();
         let mut r = bytes.as_slice();

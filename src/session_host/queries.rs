@@ -239,7 +239,11 @@ mod tests {
 
     #[test]
     fn queries_are_cut_out_even_across_reads() {
-        let got = all(&[b"ab\x1b[", b"6nc\x1b[1mX\x1b]11;?\x1b", b"\\d\x1b[?u\x1b[?2004$p"]);
+        let got = all(&[
+            b"ab\x1b[",
+            b"6nc\x1b[1mX\x1b]11;?\x1b",
+            b"\\d\x1b[?u\x1b[?2004$p",
+        ]);
         assert_eq!(
             got,
             vec![
