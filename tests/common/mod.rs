@@ -130,6 +130,23 @@ impl PtyApp {
         self.screen.lock().expect("screen").screen().contents()
     }
 
+    /// The visible rows as text.
+    pub fn screen_rows(&self) -> Vec<String> {
+        let screen = self.screen.lock().expect("screen");
+        let (_, cols) = screen.screen().size();
+        screen.screen().rows(0, cols.get()).collect()
+    }
+
+    /// The visible contents with their colours and attributes.
+    pub fn screen_formatted(&self) -> Vec<u8> {
+        self.screen
+            .lock()
+            .expect("screen")
+            .screen()
+            .contents_formatted()
+            .into_bytes()
+    }
+
     pub fn raw_output(&self) -> String {
         String::from_utf8_lossy(&self.raw.lock().expect("raw")).into_owned()
     }
