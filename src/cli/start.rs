@@ -113,6 +113,11 @@ pub fn run_launch(
     if !how.detach && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!("not a terminal: use --detach to leave the agent running in the background");
     }
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        if !host.is_empty() && !host.starts_with("unix://") {
+            bail!("DOCKER_HOST={host}: bottles need a local engine (the agent's resolver file is bound from $BOTTLE_HOME); use a unix:// socket");
+        }
+    }
     confirm(how.yes)?;
     let session_env = session_env(plan)?;
     let skills = skill_lists(plan, host_home)?;
