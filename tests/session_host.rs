@@ -9,6 +9,7 @@
 mod common;
 
 use common::{Engine, Pty, PtyApp};
+use std::io::Read;
 use std::path::Path;
 
 #[test]
@@ -173,6 +174,13 @@ fn scenario(ctx: &Ctx) {
     b.signal(libc::SIGKILL);
     let _ = b.wait_exit();
     assert!(ctx.running(), "the agent survives a killed client");
+    // Closing the terminal (SIGHUP) neither.
+    let h = ctx.attach(30, 100);
+    h.wait_for("the screen", |s| s.contains("both-42"));
+    h.signal(libc::SIGHUP);
+    let mut h = h;
+    let _ = h.wait_exit();
+    assert!(ctx.running(), "the agent survives a hung-up client");
 
     // The query again with nobody attached.
     c.send(b"sleep 4; printf '\\033[6n'; read -rs -t 5 -d R a1; read -rs -t 2 -d R a2; echo \"one=${a1#*[} two=${a2#*[}.\" > /tmp/dsr\r");
@@ -205,4 +213,110 @@ fn scenario(ctx: &Ctx) {
         .and_then(|b| b.iter().find(|b| b["slug"] == ctx.slug.as_str()))
         .map(|b| b["status"].clone());
     assert_eq!(status, Some(serde_json::json!("exited 7")), "{v}");
+}
+
+/// Reads a pane until the emulated screen satisfies `pred`.
+fn pane_until(
+    out: &mut (dyn std::io::Read + Send),
+    screen: &mut vt100::Parser,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) {
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    while !pred(&screen.screen().contents()) {
+        assert!(
+            start.elapsed() < common::TIMEOUT,
+            "timed out waiting for {what}: {}",
+            screen.screen().contents()
+        );
+        let n = out.read(&mut buf).expect("pane output");
+        assert!(n > 0, "the pane ended waiting for {what}");
+        screen.process(&buf[..n]);
+    }
+}
+
+/// The pane seam (`backends::PaneIo`) on Docker goes through the holder:
+/// output, input and resize work; closing detaches (the agent keeps
+/// running); a pane whose agent exits reports the status.
+#[test]
+fn a_pane_attaches_through_the_holder_and_detaches() {
+    use bottle::backends::docker::pane::attach_pane;
+    use bottle::backends::names::Slug;
+    use std::io::Write;
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let out = e.bottle(
+        &home,
+        None,
+        &["start", "shell", "--detach", "-y", "--no-workspace"],
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = std::panic::catch_unwind(|| {
+        let parsed = Slug::parse(&slug).expect("slug");
+        let mut pane = attach_pane(&parsed, 24, 80).expect("pane");
+        let mut screen = vt100::Parser::new(
+            std::num::NonZeroU16::new(24).expect("rows"),
+            std::num::NonZeroU16::new(80).expect("cols"),
+            0,
+        );
+        pane_until(&mut *pane.output, &mut screen, "the prompt", |s| {
+            s.contains('$')
+        });
+        pane.input
+            .write_all(b"echo pane-$((6*7))\r")
+            .expect("input");
+        pane_until(&mut *pane.output, &mut screen, "the echo", |s| {
+            s.contains("pane-42")
+        });
+        pane.ctl.resize(30, 100).expect("resize");
+        screen.set_size(
+            std::num::NonZeroU16::new(30).expect("rows"),
+            std::num::NonZeroU16::new(100).expect("cols"),
+        );
+        pane.input.write_all(b"stty size\r").expect("input");
+        pane_until(&mut *pane.output, &mut screen, "the new size", |s| {
+            s.contains("30 100")
+        });
+        pane.ctl.close();
+        assert_eq!(pane.ctl.wait().expect("wait"), None, "closing detaches");
+        let running = e.cli(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}}",
+            &format!("bottle-{slug}-agent"),
+        ]);
+        assert_eq!(running, "true", "the agent keeps running");
+
+        let mut again = attach_pane(&parsed, 30, 100).expect("pane");
+        pane_until(
+            &mut *again.output,
+            &mut screen,
+            "the replayed screen",
+            |s| s.contains("pane-42"),
+        );
+        again.input.write_all(b"exit 5\r").expect("input");
+        let mut rest = Vec::new();
+        let _ = again.output.read_to_end(&mut rest);
+        assert_eq!(
+            again.ctl.wait().expect("wait"),
+            Some(5),
+            "the agent's status"
+        );
+    });
+    let rm = e.bottle(&home, None, &["rm", &slug]);
+    assert!(
+        rm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
 }

@@ -17,7 +17,7 @@ pub const DETACH_KEYS: &str = "ctrl-b,d";
 
 /// How long an agent whose output ended may take to be reported stopped;
 /// still running after it means the engine detached.
-const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+pub const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum AttachEnd {

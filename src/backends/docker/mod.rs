@@ -53,6 +53,7 @@ pub mod build;
 pub mod export;
 pub mod launch;
 pub mod libpod;
+pub mod pane;
 pub mod provision;
 pub mod spec;
 

@@ -1,0 +1,243 @@
+//! The pane I/O seam for Docker: a pane attached to an agent's session
+//! holder through `bottle session-host attach` in a TTY exec (the same
+//! path as `bottle attach`), so panes detach and re-attach like any
+//! client. bollard's async streams are bridged to blocking `Read`/`Write`
+//! by a small runtime on its own thread.
+
+use super::{timed, EngineError};
+use crate::backends::names::{Names, Slug};
+use crate::backends::{BackendError, PaneCtl, PaneIo};
+use bollard::exec::{StartExecOptions, StartExecResults};
+use futures_util::StreamExt;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use tokio::io::AsyncWriteExt;
+
+enum Ctl {
+    Resize(u16, u16, mpsc::Sender<Result<(), EngineError>>),
+    Close,
+}
+
+/// Blocking reader over the output channel.
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() {
+            match self.rx.recv() {
+                Ok(chunk) => self.pending = chunk,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
+    }
+}
+
+/// Blocking writer into the exec's input.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(buf.to_vec())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the pane ended"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type Outcome = Arc<(Mutex<Option<Result<Option<i32>, String>>>, Condvar)>;
+
+struct DockerPaneCtl {
+    ctl: tokio::sync::mpsc::UnboundedSender<Ctl>,
+    outcome: Outcome,
+}
+
+impl PaneCtl for DockerPaneCtl {
+    fn resize(&self, rows: u16, cols: u16) -> Result<(), BackendError> {
+        let (tx, rx) = mpsc::channel();
+        self.ctl
+            .send(Ctl::Resize(rows, cols, tx))
+            .map_err(|_| BackendError::Pane("the pane ended".into()))?;
+        rx.recv_timeout(super::CALL_TIMEOUT)
+            .map_err(|_| BackendError::Pane("resize got no answer".into()))?
+            .map_err(BackendError::from)
+    }
+
+    fn wait(&self) -> Result<Option<i32>, BackendError> {
+        let (lock, cvar) = &*self.outcome;
+        let mut done = lock
+            .lock()
+            .map_err(|_| BackendError::Pane("poisoned".into()))?;
+        while done.is_none() {
+            done = cvar
+                .wait(done)
+                .map_err(|_| BackendError::Pane("poisoned".into()))?;
+        }
+        done.clone().unwrap_or(Ok(None)).map_err(BackendError::Pane)
+    }
+
+    fn close(&self) {
+        let _ = self.ctl.send(Ctl::Close);
+    }
+}
+
+/// Attaches a pane of `rows`×`cols` to the session holder of `slug`.
+pub fn attach_pane(slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, BackendError> {
+    let container = Names::for_slug(slug).agent_container;
+    let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(256);
+    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
+    let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel::<Ctl>();
+    let outcome: Outcome = Arc::new((Mutex::new(None), Condvar::new()));
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), EngineError>>();
+    let finish = outcome.clone();
+    std::thread::Builder::new()
+        .name(format!("pane-{slug}"))
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(EngineError::Local(e.to_string())));
+                    return;
+                }
+            };
+            let result: Result<Option<i32>, EngineError> = runtime.block_on(async move {
+                let docker = super::connect().await?;
+                let config = bollard::models::ExecConfig {
+                    cmd: Some(vec![
+                        super::spec::HOLDER_BIN.into(),
+                        "session-host".into(),
+                        "attach".into(),
+                    ]),
+                    user: Some(super::spec::AGENT_USER.into()),
+                    tty: Some(true),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    detach_keys: Some(super::attach::DETACH_KEYS.into()),
+                    ..Default::default()
+                };
+                let id = timed(docker.create_exec(&container, config)).await?.id;
+                let started = timed(docker.start_exec(
+                    &id,
+                    Some(StartExecOptions {
+                        detach: false,
+                        tty: true,
+                        output_capacity: None,
+                    }),
+                ))
+                .await?;
+                let StartExecResults::Attached {
+                    mut output,
+                    mut input,
+                } = started
+                else {
+                    return Err(EngineError::Launch("the exec did not attach".into()));
+                };
+                let resize = |rows: u16, cols: u16| {
+                    docker.resize_exec(
+                        &id,
+                        bollard::query_parameters::ResizeExecOptions {
+                            h: i32::from(rows),
+                            w: i32::from(cols),
+                        },
+                    )
+                };
+                let _ = timed(resize(rows, cols)).await;
+                let _ = ready_tx.send(Ok(()));
+                let mut closed = false;
+                loop {
+                    tokio::select! {
+                        chunk = output.next() => match chunk {
+                            Some(Ok(o)) => {
+                                if out_tx.send(o.into_bytes().to_vec()).is_err() {
+                                    closed = true;
+                                    break;
+                                }
+                            }
+                            Some(Err(e)) => return Err(e.into()),
+                            None => break,
+                        },
+                        Some(bytes) = in_rx.recv() => {
+                            if input.write_all(&bytes).await.is_err() {
+                                break;
+                            }
+                            let _ = input.flush().await;
+                        }
+                        Some(ctl) = ctl_rx.recv() => match ctl {
+                            Ctl::Resize(r, c, reply) => {
+                                let _ = reply.send(timed(resize(r, c)).await);
+                            }
+                            Ctl::Close => {
+                                closed = true;
+                                break;
+                            }
+                        },
+                    }
+                }
+                drop(input);
+                drop(output);
+                if closed {
+                    return Ok(None);
+                }
+                // The stream ended by itself: did the agent exit?
+                let wait = bollard::query_parameters::WaitContainerOptionsBuilder::default()
+                    .condition("not-running")
+                    .build();
+                let mut waiting = docker.wait_container(&container, Some(wait));
+                Ok(
+                    match tokio::time::timeout(super::attach::EXIT_GRACE, waiting.next()).await {
+                        Ok(Some(Ok(r))) => i32::try_from(r.status_code).ok(),
+                        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                            code,
+                            ..
+                        }))) => i32::try_from(code).ok(),
+                        _ => None,
+                    },
+                )
+            });
+            let (lock, cvar) = &*finish;
+            if let Ok(mut slot) = lock.lock() {
+                *slot = Some(result.map_err(|e| e.to_string()));
+            }
+            cvar.notify_all();
+        })
+        .map_err(|e| BackendError::Pane(e.to_string()))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(PaneIo {
+            output: Box::new(ChannelReader {
+                rx: out_rx,
+                pending: Vec::new(),
+            }),
+            input: Box::new(ChannelWriter { tx: in_tx }),
+            ctl: Box::new(DockerPaneCtl {
+                ctl: ctl_tx,
+                outcome,
+            }),
+        }),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => {
+            // The thread ended before the exec attached: its error is the outcome.
+            let ctl = DockerPaneCtl {
+                ctl: ctl_tx,
+                outcome,
+            };
+            match ctl.wait() {
+                Err(e) => Err(e),
+                Ok(_) => Err(BackendError::Pane("the pane could not attach".into())),
+            }
+        }
+    }
+}
