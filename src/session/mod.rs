@@ -1,4 +1,9 @@
-//! Panes and the multiplexer. Today: the terminal emulator behind our own
-//! `Screen` trait. Must not import ratatui, bollard or portable-pty.
+//! Panes and the multiplexer: the terminal emulator behind our `Screen`
+//! trait, pane tiling, key encoding, and the pane runtime (reader and
+//! writer threads over the `backends::PaneIo` seam). No ratatui, bollard
+//! or portable-pty here.
 
+pub mod keys;
+pub mod layout;
+pub mod pane;
 pub mod screen;

@@ -4,6 +4,31 @@
 
 use std::num::NonZeroU16;
 
+/// A colour as the program asked for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Color {
+    #[default]
+    Default,
+    Idx(u8),
+    Rgb(u8, u8, u8),
+}
+
+/// One cell of the visible screen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cell {
+    /// The grapheme (may be empty: a blank).
+    pub text: String,
+    pub fg: Color,
+    pub bg: Color,
+    pub bold: bool,
+    pub dim: bool,
+    pub italic: bool,
+    pub underline: bool,
+    pub inverse: bool,
+    /// The right half of a wide character: draw nothing.
+    pub wide_continuation: bool,
+}
+
 pub trait Screen: Send {
     fn process(&mut self, bytes: &[u8]);
     /// (rows, cols)
@@ -20,6 +45,23 @@ pub trait Screen: Send {
     fn snapshot(&self) -> Vec<u8>;
     /// DEC private modes the model tracks (for DECRQM answers).
     fn private_modes(&self) -> Vec<(u16, bool)>;
+    /// One visible cell (at the current scrollback offset).
+    fn cell(&self, row: u16, col: u16) -> Option<Cell>;
+    fn hide_cursor(&self) -> bool;
+    /// The modes key encoding depends on.
+    fn key_modes(&self) -> super::keys::Modes;
+    /// Rows scrolled back into history (0: the live screen).
+    fn scrollback(&self) -> usize;
+    /// Scrolls back `rows` into history (clamped to what is kept).
+    fn set_scrollback(&mut self, rows: usize);
+}
+
+fn color(c: vt100::Color) -> Color {
+    match c {
+        vt100::Color::Default => Color::Default,
+        vt100::Color::Idx(i) => Color::Idx(i),
+        vt100::Color::Rgb(r, g, b) => Color::Rgb(r, g, b),
+    }
 }
 
 pub struct Vt100Screen {
@@ -69,6 +111,36 @@ impl Screen for Vt100Screen {
         out.extend_from_slice(b"\x1b[H\x1b[2J");
         out.extend_from_slice(s.state_formatted().as_bytes());
         out
+    }
+    fn cell(&self, row: u16, col: u16) -> Option<Cell> {
+        let c = self.parser.screen().cell(row, col)?;
+        Some(Cell {
+            text: c.contents().to_string(),
+            fg: color(c.fgcolor()),
+            bg: color(c.bgcolor()),
+            bold: c.bold(),
+            dim: c.dim(),
+            italic: c.italic(),
+            underline: c.underline(),
+            inverse: c.inverse(),
+            wide_continuation: c.is_wide_continuation(),
+        })
+    }
+    fn hide_cursor(&self) -> bool {
+        self.parser.screen().hide_cursor()
+    }
+    fn key_modes(&self) -> super::keys::Modes {
+        let s = self.parser.screen();
+        super::keys::Modes {
+            application_cursor: s.application_cursor(),
+            bracketed_paste: s.bracketed_paste(),
+        }
+    }
+    fn scrollback(&self) -> usize {
+        self.parser.screen().scrollback()
+    }
+    fn set_scrollback(&mut self, rows: usize) {
+        self.parser.screen_mut().set_scrollback(rows);
     }
     fn private_modes(&self) -> Vec<(u16, bool)> {
         use vt100::MouseProtocolMode as M;
