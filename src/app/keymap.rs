@@ -3,6 +3,7 @@
 //! pressing it twice sends it to the focused pane).
 
 use super::Action;
+use crate::session::layout::Direction;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +35,9 @@ impl KeySpec {
             KeyCode::Char(c) => c.to_string(),
             KeyCode::Up => "↑".into(),
             KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::Tab => "Tab".into(),
             KeyCode::Esc => "Esc".into(),
             KeyCode::Enter => "Enter".into(),
             other => format!("{other:?}"),
@@ -72,6 +76,10 @@ impl Default for Keymap {
             help,
             hint,
         };
+        let key = |code| KeySpec {
+            code,
+            mods: KeyModifiers::NONE,
+        };
         let up = KeySpec {
             code: KeyCode::Up,
             mods: KeyModifiers::NONE,
@@ -90,6 +98,78 @@ impl Default for Keymap {
                     Some("help"),
                 ),
                 b(
+                    KeySpec::plain('%'),
+                    Action::SplitColumns,
+                    "split: a shell in the focused pane's bottle, to the right",
+                    Some("split"),
+                ),
+                b(
+                    KeySpec::plain('"'),
+                    Action::SplitRows,
+                    "split: a shell in the focused pane's bottle, below",
+                    None,
+                ),
+                b(
+                    key(KeyCode::Left),
+                    Action::Focus(Direction::Left),
+                    "focus the pane to the left (or the sidebar)",
+                    None,
+                ),
+                b(
+                    key(KeyCode::Right),
+                    Action::Focus(Direction::Right),
+                    "focus the pane to the right",
+                    None,
+                ),
+                b(
+                    key(KeyCode::Up),
+                    Action::Focus(Direction::Up),
+                    "focus the pane above",
+                    None,
+                ),
+                b(
+                    key(KeyCode::Down),
+                    Action::Focus(Direction::Down),
+                    "focus the pane below",
+                    None,
+                ),
+                b(
+                    KeySpec::plain('o'),
+                    Action::FocusNext,
+                    "focus the next pane",
+                    None,
+                ),
+                b(
+                    key(KeyCode::Tab),
+                    Action::ToggleSidebar,
+                    "switch between the sidebar and the panes",
+                    Some("sidebar"),
+                ),
+                b(
+                    KeySpec::plain('z'),
+                    Action::Zoom,
+                    "zoom the focused pane (again: unzoom)",
+                    Some("zoom"),
+                ),
+                b(
+                    KeySpec::plain('}'),
+                    Action::SwapNext,
+                    "swap the focused pane with the next",
+                    None,
+                ),
+                b(
+                    KeySpec::plain('x'),
+                    Action::ClosePane,
+                    "close the pane (detach; the bottle keeps running)",
+                    Some("close"),
+                ),
+                b(
+                    KeySpec::plain('X'),
+                    Action::StopPane,
+                    "stop the focused pane's bottle (asks first)",
+                    None,
+                ),
+                b(
                     KeySpec::plain('q'),
                     Action::Quit,
                     "quit the workspace (bottles keep running)",
@@ -97,6 +177,18 @@ impl Default for Keymap {
                 ),
             ],
             direct: vec![
+                b(
+                    key(KeyCode::Enter),
+                    Action::OpenSelected,
+                    "open the selected bottle in a pane",
+                    None,
+                ),
+                b(
+                    key(KeyCode::Tab),
+                    Action::ToggleSidebar,
+                    "switch between the sidebar and the panes",
+                    None,
+                ),
                 b(up, Action::SelectPrev, "select the previous agent", None),
                 b(
                     KeySpec::plain('k'),

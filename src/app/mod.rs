@@ -1,26 +1,52 @@
 //! The workspace's state machine. `update` turns an `AppEvent` into state
 //! changes and `Effect`s; it does no I/O, so it is unit-tested directly.
 //! Only the app loop (run.rs) mutates `App`; `ui::render` reads it.
+//!
+//! Panes: each shows a bottle's session (through its holder) or a plain
+//! shell in it. The layout is a tree of splits (`session::layout`); every
+//! change of layout or terminal size resizes the panes' emulators here and
+//! their sessions through `Effect::ResizePane`. The layout is saved per
+//! workspace directory and restored on the next start for the bottles that
+//! still run.
 
 pub mod keymap;
 mod run;
 
-pub use run::{run, RunOutcome};
+pub use run::{run, RunContext, RunOutcome};
 
+use crate::backends::docker::pane::PaneKind;
 use crate::manifest::{Definitions, Severity};
+use crate::session::layout::{self, Area, Direction, Node, PaneId, Split};
+use crate::session::pane::{PaneNotice, PaneShared};
+use crate::session::screen::Screen;
 use crossterm::event::{KeyEvent, KeyEventKind};
 use keymap::Keymap;
+use std::sync::Arc;
+
+/// Columns the sidebar takes.
+pub const SIDEBAR_WIDTH: u16 = 32;
 
 /// What happened.
 #[derive(Debug, Clone)]
 pub enum AppEvent {
     Key(KeyEvent),
+    Paste(String),
     Resize {
         rows: u16,
         cols: u16,
     },
     /// SIGTERM / SIGHUP: restore the terminal and leave.
     Signal(i32),
+    Pane(PaneNotice),
+    /// A pane's transport is up (its handle is with the loop).
+    PaneReady(PaneId),
+    PaneFailed(PaneId, String),
+    /// This home's bottles, from the engine (or why not).
+    Bottles(Result<Vec<BottleRow>, String>),
+    /// Periodic: refresh what goes stale (the bottle list).
+    Tick,
+    /// The layout saved by the last workspace in this directory.
+    Restore(SavedLayout),
 }
 
 /// What the operator wants.
@@ -31,6 +57,21 @@ pub enum Action {
     CloseOverlay,
     SelectNext,
     SelectPrev,
+    /// Open the selected bottle's session in a new pane.
+    OpenSelected,
+    /// Move focus between the sidebar and the panes.
+    ToggleSidebar,
+    Focus(Direction),
+    FocusNext,
+    /// A plain shell into the focused pane's bottle, beside it.
+    SplitColumns,
+    SplitRows,
+    Zoom,
+    /// Close the focused pane (detach; the bottle keeps running).
+    ClosePane,
+    /// Stop the focused pane's bottle, after confirmation.
+    StopPane,
+    SwapNext,
 }
 
 /// I/O for the loop to carry out.
@@ -38,6 +79,23 @@ pub enum Action {
 pub enum Effect {
     Exit(RunOutcome),
     Redraw,
+    OpenPane {
+        id: PaneId,
+        slug: String,
+        kind: PaneKind,
+        rows: u16,
+        cols: u16,
+    },
+    PaneInput(PaneId, Vec<u8>),
+    ResizePane {
+        id: PaneId,
+        rows: u16,
+        cols: u16,
+    },
+    ClosePane(PaneId),
+    StopBottle(String),
+    RefreshBottles,
+    SaveLayout(SavedLayout),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +107,64 @@ pub struct AgentRow {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A bottle of this home, as the engine shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BottleRow {
+    pub slug: String,
+    pub agent: String,
+    /// `running`, `exited N`, `stopped`, …
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     Help,
+    /// y/N before stopping this pane's bottle.
+    ConfirmStop(PaneId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Sidebar,
+    Pane(PaneId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaneState {
+    Connecting,
+    Live,
+    /// The agent (or shell) exited with this status.
+    Exited(i32),
+    /// The connection ended without an exit (the bottle went away).
+    Lost,
+    Failed(String),
+}
+
+pub struct PaneView {
+    pub id: PaneId,
+    pub slug: String,
+    pub kind: PaneKind,
+    pub shared: Arc<PaneShared>,
+    pub state: PaneState,
+    /// The emulator's size (the pane's inside).
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// What is saved per workspace directory to restore its panes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedLayout {
+    pub version: u32,
+    pub panes: Vec<SavedPane>,
+    pub layout: Option<Node>,
+    pub focus: Option<PaneId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedPane {
+    pub id: PaneId,
+    pub slug: String,
+    pub kind: PaneKind,
 }
 
 pub struct App {
@@ -61,9 +174,24 @@ pub struct App {
     pub problems: Vec<String>,
     pub error_count: usize,
     pub workspace: String,
+    /// Index into the sidebar: agents, then bottles.
     pub selected: usize,
     pub prefix_armed: bool,
     pub overlay: Option<Overlay>,
+    pub bottles: Vec<BottleRow>,
+    pub bottles_error: Option<String>,
+    pub panes: Vec<PaneView>,
+    pub layout: Option<Node>,
+    pub focus: Focus,
+    pub zoom: Option<PaneId>,
+    /// The terminal's (rows, cols).
+    pub size: (u16, u16),
+    /// One line for the status bar (what just happened).
+    pub notice: Option<String>,
+    next_id: PaneId,
+    refreshing: bool,
+    /// A saved layout waiting for the first bottle list.
+    pending_restore: Option<SavedLayout>,
 }
 
 impl App {
@@ -94,36 +222,393 @@ impl App {
             selected: 0,
             prefix_armed: false,
             overlay: None,
+            bottles: Vec::new(),
+            bottles_error: None,
+            panes: Vec::new(),
+            layout: None,
+            focus: Focus::Sidebar,
+            zoom: None,
+            size: (24, 80),
+            notice: None,
+            next_id: 1,
+            refreshing: false,
+            pending_restore: None,
         }
+    }
+
+    fn sidebar_len(&self) -> usize {
+        self.agents.len() + self.bottles.len()
+    }
+
+    /// The bottle selected in the sidebar, if the selection is on one.
+    pub fn selected_bottle(&self) -> Option<&BottleRow> {
+        self.selected
+            .checked_sub(self.agents.len())
+            .and_then(|i| self.bottles.get(i))
+    }
+
+    pub fn pane(&self, id: PaneId) -> Option<&PaneView> {
+        self.panes.iter().find(|p| p.id == id)
+    }
+
+    fn focused_pane(&self) -> Option<PaneId> {
+        match self.focus {
+            Focus::Pane(id) if self.pane(id).is_some() => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The area panes tile: right of the sidebar, above the status line.
+    pub fn main_area(&self) -> Area {
+        let (rows, cols) = self.size;
+        let side = SIDEBAR_WIDTH.min(cols.saturating_sub(10));
+        Area {
+            x: side,
+            y: 0,
+            w: cols.saturating_sub(side),
+            h: rows.saturating_sub(1),
+        }
+    }
+
+    /// Each visible pane's outer area (borders included).
+    pub fn pane_areas(&self) -> Vec<(PaneId, Area)> {
+        let main = self.main_area();
+        match (self.zoom, &self.layout) {
+            (Some(z), _) if self.pane(z).is_some() => vec![(z, main)],
+            (_, Some(tree)) => tree.areas(main),
+            (_, None) => Vec::new(),
+        }
+    }
+
+    /// The emulator size for an outer pane area.
+    fn inner(area: Area) -> (u16, u16) {
+        (
+            area.h.saturating_sub(2).max(1),
+            area.w.saturating_sub(2).max(1),
+        )
+    }
+
+    /// Resizes every pane whose inside changed; saves the layout.
+    fn relayout(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let areas = self.pane_areas();
+        for (id, area) in areas {
+            let (rows, cols) = Self::inner(area);
+            if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                if (p.rows, p.cols) != (rows, cols) {
+                    p.rows = rows;
+                    p.cols = cols;
+                    if let Ok(mut s) = p.shared.screen.lock() {
+                        s.resize(rows, cols);
+                    }
+                    if p.state == PaneState::Live || p.state == PaneState::Connecting {
+                        effects.push(Effect::ResizePane { id, rows, cols });
+                    }
+                }
+            }
+        }
+        effects.push(Effect::SaveLayout(self.saved()));
+        effects.push(Effect::Redraw);
+        effects
+    }
+
+    pub fn saved(&self) -> SavedLayout {
+        SavedLayout {
+            version: 1,
+            panes: self
+                .panes
+                .iter()
+                .map(|p| SavedPane {
+                    id: p.id,
+                    slug: p.slug.clone(),
+                    kind: p.kind,
+                })
+                .collect(),
+            layout: self.layout.clone(),
+            focus: self.focused_pane(),
+        }
+    }
+
+    /// Adds a pane for `slug` beside the focused one (or as the only one).
+    fn add_pane(&mut self, slug: String, kind: PaneKind, split: Split) -> Vec<Effect> {
+        let id = self.next_id;
+        self.next_id += 1;
+        match (
+            self.focused_pane().or(self.panes.last().map(|p| p.id)),
+            &mut self.layout,
+        ) {
+            (Some(target), Some(tree)) => {
+                if !tree.split(target, split, id) {
+                    tree.split(tree.panes()[0], split, id);
+                }
+            }
+            _ => self.layout = Some(Node::Leaf(id)),
+        }
+        self.zoom = None;
+        let shared = PaneShared::new(1, 1);
+        self.panes.push(PaneView {
+            id,
+            slug: slug.clone(),
+            kind,
+            shared,
+            state: PaneState::Connecting,
+            rows: 0,
+            cols: 0,
+        });
+        self.focus = Focus::Pane(id);
+        // Size it first, then open it at that size.
+        let mut effects: Vec<Effect> = self
+            .relayout()
+            .into_iter()
+            .filter(|e| !matches!(e, Effect::ResizePane { id: i, .. } if *i == id))
+            .collect();
+        let (rows, cols) = self.pane(id).map_or((24, 80), |p| (p.rows, p.cols));
+        effects.insert(
+            0,
+            Effect::OpenPane {
+                id,
+                slug,
+                kind,
+                rows,
+                cols,
+            },
+        );
+        effects
+    }
+
+    fn remove_pane(&mut self, id: PaneId) -> Vec<Effect> {
+        self.panes.retain(|p| p.id != id);
+        self.layout = self.layout.take().and_then(|t| t.remove(id));
+        if self.zoom == Some(id) {
+            self.zoom = None;
+        }
+        if self.focus == Focus::Pane(id) {
+            self.focus = self
+                .layout
+                .as_ref()
+                .and_then(|t| t.panes().last().copied())
+                .map_or(Focus::Sidebar, Focus::Pane);
+        }
+        self.relayout()
     }
 
     pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
         match event {
             AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             AppEvent::Key(_) => Vec::new(),
-            AppEvent::Resize { .. } => vec![Effect::Redraw],
+            AppEvent::Paste(text) => match self.focused_pane() {
+                Some(id) if self.overlay.is_none() => {
+                    let modes = self
+                        .pane(id)
+                        .and_then(|p| p.shared.screen.lock().ok().map(|s| s.key_modes()))
+                        .unwrap_or_default();
+                    vec![Effect::PaneInput(
+                        id,
+                        crate::session::keys::paste(&text, modes),
+                    )]
+                }
+                _ => Vec::new(),
+            },
+            AppEvent::Resize { rows, cols } => {
+                self.size = (rows, cols);
+                self.relayout()
+            }
             AppEvent::Signal(sig) => vec![Effect::Exit(RunOutcome::Signal(sig))],
+            AppEvent::Pane(PaneNotice::Output(_)) => vec![Effect::Redraw],
+            AppEvent::Pane(PaneNotice::Ended(id, status)) => {
+                if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                    p.state = match status {
+                        Some(code) => PaneState::Exited(code),
+                        None => PaneState::Lost,
+                    };
+                }
+                vec![Effect::RefreshBottles, Effect::Redraw]
+            }
+            AppEvent::PaneReady(id) => {
+                if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                    if p.state == PaneState::Connecting {
+                        p.state = PaneState::Live;
+                    }
+                }
+                vec![Effect::Redraw]
+            }
+            AppEvent::PaneFailed(id, why) => {
+                if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                    p.state = PaneState::Failed(why);
+                }
+                vec![Effect::Redraw]
+            }
+            AppEvent::Bottles(result) => {
+                self.refreshing = false;
+                match result {
+                    Ok(rows) => {
+                        self.bottles = rows;
+                        self.bottles_error = None;
+                    }
+                    Err(e) => self.bottles_error = Some(e),
+                }
+                if self.selected >= self.sidebar_len() {
+                    self.selected = self.sidebar_len().saturating_sub(1);
+                }
+                let mut effects = Vec::new();
+                if let Some(saved) = self.pending_restore.take() {
+                    effects.extend(self.restore(saved));
+                }
+                effects.push(Effect::Redraw);
+                effects
+            }
+            AppEvent::Tick => {
+                if self.refreshing {
+                    Vec::new()
+                } else {
+                    self.refreshing = true;
+                    vec![Effect::RefreshBottles]
+                }
+            }
+            AppEvent::Restore(saved) => {
+                self.pending_restore = Some(saved);
+                if self.refreshing {
+                    Vec::new()
+                } else {
+                    self.refreshing = true;
+                    vec![Effect::RefreshBottles]
+                }
+            }
         }
     }
 
-    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let action = if self.prefix_armed {
-            self.prefix_armed = false;
-            // Prefix twice: the literal key belongs to the focused pane
-            // (there are no panes yet, so it is dropped).
-            if self.keymap.prefix.matches(&key) {
-                return vec![Effect::Redraw];
+    /// Re-opens the saved panes whose bottles still run, in their places.
+    fn restore(&mut self, saved: SavedLayout) -> Vec<Effect> {
+        if saved.version != 1 || !self.panes.is_empty() {
+            return Vec::new();
+        }
+        let running = |slug: &str| {
+            self.bottles
+                .iter()
+                .any(|b| b.slug == slug && b.status == "running")
+        };
+        let keep: Vec<SavedPane> = saved
+            .panes
+            .into_iter()
+            .filter(|p| running(&p.slug))
+            .collect();
+        let mut tree = saved.layout;
+        if let Some(t) = &tree {
+            for id in t.panes() {
+                if !keep.iter().any(|p| p.id == id) {
+                    tree = tree.and_then(|t| t.remove(id));
+                }
             }
-            self.keymap.after_prefix(&key)
-        } else if self.keymap.prefix.matches(&key) {
+        }
+        let Some(tree) = tree else {
+            return Vec::new();
+        };
+        let keep: Vec<SavedPane> = keep
+            .into_iter()
+            .filter(|p| tree.panes().contains(&p.id))
+            .collect();
+        self.next_id = keep.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+        for p in &keep {
+            self.panes.push(PaneView {
+                id: p.id,
+                slug: p.slug.clone(),
+                kind: p.kind,
+                shared: PaneShared::new(1, 1),
+                state: PaneState::Connecting,
+                rows: 0,
+                cols: 0,
+            });
+        }
+        self.layout = Some(tree);
+        self.focus = saved
+            .focus
+            .filter(|f| keep.iter().any(|p| p.id == *f))
+            .or(keep.last().map(|p| p.id))
+            .map_or(Focus::Sidebar, Focus::Pane);
+        let mut effects: Vec<Effect> = self
+            .relayout()
+            .into_iter()
+            .filter(|e| !matches!(e, Effect::ResizePane { .. }))
+            .collect();
+        for p in &self.panes {
+            effects.insert(
+                0,
+                Effect::OpenPane {
+                    id: p.id,
+                    slug: p.slug.clone(),
+                    kind: p.kind,
+                    rows: p.rows,
+                    cols: p.cols,
+                },
+            );
+        }
+        effects
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if let Some(Overlay::ConfirmStop(id)) = self.overlay {
+            self.overlay = None;
+            if matches!(key.code, crossterm::event::KeyCode::Char('y' | 'Y')) {
+                let Some(slug) = self.pane(id).map(|p| p.slug.clone()) else {
+                    return vec![Effect::Redraw];
+                };
+                self.notice = Some(format!("stopping {slug}"));
+                let mut effects = vec![Effect::ClosePane(id), Effect::StopBottle(slug)];
+                effects.extend(self.remove_pane(id));
+                return effects;
+            }
+            return vec![Effect::Redraw];
+        }
+        if self.prefix_armed {
+            self.prefix_armed = false;
+            // Prefix twice: the literal key goes to the focused pane.
+            if self.keymap.prefix.matches(&key) {
+                return self.key_to_pane(key);
+            }
+            return match self.keymap.after_prefix(&key) {
+                Some(a) => self.apply(a),
+                None => vec![Effect::Redraw],
+            };
+        }
+        if self.keymap.prefix.matches(&key) {
             self.prefix_armed = true;
             return vec![Effect::Redraw];
-        } else {
-            self.keymap.direct(&key)
-        };
-        match action {
+        }
+        if self.overlay.is_none() && self.focused_pane().is_some() {
+            return self.key_to_pane(key);
+        }
+        match self.keymap.direct(&key) {
             Some(a) => self.apply(a),
             None => vec![Effect::Redraw],
+        }
+    }
+
+    /// A key for the focused pane; on an ended pane, Enter closes it.
+    fn key_to_pane(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(id) = self.focused_pane() else {
+            return vec![Effect::Redraw];
+        };
+        let Some(p) = self.pane(id) else {
+            return Vec::new();
+        };
+        match &p.state {
+            PaneState::Live | PaneState::Connecting => {
+                let modes = p
+                    .shared
+                    .screen
+                    .lock()
+                    .ok()
+                    .map(|s| s.key_modes())
+                    .unwrap_or_default();
+                let bytes = crate::session::keys::encode(&key, modes);
+                if bytes.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Effect::PaneInput(id, bytes)]
+                }
+            }
+            _ if key.code == crossterm::event::KeyCode::Enter => self.remove_pane(id),
+            _ => Vec::new(),
         }
     }
 
@@ -133,18 +618,127 @@ impl App {
             Action::ToggleHelp => {
                 self.overlay = match self.overlay {
                     Some(Overlay::Help) => None,
-                    None => Some(Overlay::Help),
+                    _ => Some(Overlay::Help),
                 }
             }
             Action::CloseOverlay => self.overlay = None,
             Action::SelectNext => {
-                if !self.agents.is_empty() {
-                    self.selected = (self.selected + 1) % self.agents.len();
+                let n = self.sidebar_len();
+                if n > 0 {
+                    self.selected = (self.selected + 1) % n;
                 }
             }
             Action::SelectPrev => {
-                if !self.agents.is_empty() {
-                    self.selected = (self.selected + self.agents.len() - 1) % self.agents.len();
+                let n = self.sidebar_len();
+                if n > 0 {
+                    self.selected = (self.selected + n - 1) % n;
+                }
+            }
+            Action::OpenSelected => {
+                let Some(b) = self.selected_bottle().cloned() else {
+                    self.notice = Some(
+                        "select a running bottle (start one with `bottle start <agent> --detach`)"
+                            .into(),
+                    );
+                    return vec![Effect::Redraw];
+                };
+                if b.status != "running" {
+                    self.notice = Some(format!("{} is {}", b.slug, b.status));
+                    return vec![Effect::Redraw];
+                }
+                if let Some(p) = self
+                    .panes
+                    .iter()
+                    .find(|p| p.slug == b.slug && p.kind == PaneKind::Session)
+                {
+                    self.focus = Focus::Pane(p.id);
+                    return vec![Effect::Redraw];
+                }
+                return self.add_pane(b.slug, PaneKind::Session, Split::Columns);
+            }
+            Action::ToggleSidebar => {
+                self.focus = match self.focus {
+                    Focus::Sidebar => self
+                        .layout
+                        .as_ref()
+                        .and_then(|t| t.panes().first().copied())
+                        .map_or(Focus::Sidebar, Focus::Pane),
+                    Focus::Pane(_) => Focus::Sidebar,
+                };
+            }
+            Action::Focus(dir) => {
+                if let Some(id) = self.focused_pane() {
+                    if let Some(next) = layout::neighbor(&self.pane_areas(), id, dir) {
+                        self.focus = Focus::Pane(next);
+                    } else if dir == Direction::Left {
+                        self.focus = Focus::Sidebar;
+                    }
+                } else if dir == Direction::Right {
+                    return self.apply(Action::ToggleSidebar);
+                }
+            }
+            Action::FocusNext => {
+                let order = self.layout.as_ref().map(|t| t.panes()).unwrap_or_default();
+                if !order.is_empty() {
+                    let next = match self.focused_pane() {
+                        Some(id) => {
+                            let i = order.iter().position(|p| *p == id).unwrap_or(0);
+                            order[(i + 1) % order.len()]
+                        }
+                        None => order[0],
+                    };
+                    self.focus = Focus::Pane(next);
+                    if self.zoom.is_some() {
+                        self.zoom = Some(next);
+                        return self.relayout();
+                    }
+                }
+            }
+            Action::SplitColumns | Action::SplitRows => {
+                let Some(slug) = self
+                    .focused_pane()
+                    .and_then(|id| self.pane(id))
+                    .map(|p| p.slug.clone())
+                else {
+                    self.notice =
+                        Some("focus a pane first: the split opens a shell in its bottle".into());
+                    return vec![Effect::Redraw];
+                };
+                let split = if action == Action::SplitColumns {
+                    Split::Columns
+                } else {
+                    Split::Rows
+                };
+                return self.add_pane(slug, PaneKind::Shell, split);
+            }
+            Action::Zoom => {
+                self.zoom = match (self.zoom, self.focused_pane()) {
+                    (Some(_), _) => None,
+                    (None, Some(id)) => Some(id),
+                    (None, None) => None,
+                };
+                return self.relayout();
+            }
+            Action::ClosePane => {
+                if let Some(id) = self.focused_pane() {
+                    let mut effects = vec![Effect::ClosePane(id)];
+                    effects.extend(self.remove_pane(id));
+                    return effects;
+                }
+            }
+            Action::StopPane => {
+                if let Some(id) = self.focused_pane() {
+                    self.overlay = Some(Overlay::ConfirmStop(id));
+                }
+            }
+            Action::SwapNext => {
+                if let (Some(id), Some(tree)) = (self.focused_pane(), &mut self.layout) {
+                    let order = tree.panes();
+                    if order.len() > 1 {
+                        let i = order.iter().position(|p| *p == id).unwrap_or(0);
+                        tree.swap(id, order[(i + 1) % order.len()]);
+                        return self.relayout();
+                    }
                 }
             }
         }
@@ -155,6 +749,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::layout::{Node, Split};
     use crossterm::event::{KeyCode, KeyModifiers};
 
     fn key(code: KeyCode, mods: KeyModifiers) -> AppEvent {
@@ -214,5 +809,216 @@ mod tests {
             a.update(AppEvent::Signal(15)),
             vec![Effect::Exit(RunOutcome::Signal(15))]
         );
+    }
+
+    fn with_bottles() -> App {
+        let mut a = app();
+        a.update(AppEvent::Resize {
+            rows: 30,
+            cols: 120,
+        });
+        a.update(AppEvent::Bottles(Ok([
+            "shell-aaaaaa",
+            "shell-bbbbbb",
+            "shell-cccccc",
+        ]
+        .iter()
+        .map(|s| BottleRow {
+            slug: s.to_string(),
+            agent: "shell".into(),
+            status: if *s == "shell-cccccc" {
+                "stopped"
+            } else {
+                "running"
+            }
+            .into(),
+        })
+        .collect())));
+        a
+    }
+
+    #[test]
+    fn opening_a_bottle_sizes_and_opens_a_pane_and_keys_go_to_it() {
+        let mut a = with_bottles();
+        a.selected = 3; // shell-aaaaaa, after the three agents
+        let fx = a.apply(Action::OpenSelected);
+        let Some(Effect::OpenPane {
+            id,
+            slug,
+            kind,
+            rows,
+            cols,
+        }) = fx.first().cloned()
+        else {
+            panic!("{fx:?}");
+        };
+        assert_eq!((slug.as_str(), kind), ("shell-aaaaaa", PaneKind::Session));
+        // 120 - 32 sidebar - 2 borders; 30 - 1 status - 2 borders.
+        assert_eq!((rows, cols), (27, 86));
+        assert!(fx.iter().any(|e| matches!(e, Effect::SaveLayout(_))));
+        assert_eq!(a.focus, Focus::Pane(id));
+        a.update(AppEvent::PaneReady(id));
+        assert_eq!(
+            a.update(key(KeyCode::Char('x'), KeyModifiers::NONE)),
+            vec![Effect::PaneInput(id, b"x".to_vec())]
+        );
+        // Prefix twice sends the prefix itself.
+        a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        assert_eq!(
+            a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL)),
+            vec![Effect::PaneInput(id, vec![0x02])]
+        );
+        // A stopped bottle is not opened.
+        a.focus = Focus::Sidebar;
+        a.selected = 5;
+        assert_eq!(a.apply(Action::OpenSelected), vec![Effect::Redraw]);
+        assert!(a.notice.as_deref().is_some_and(|n| n.contains("stopped")));
+    }
+
+    #[test]
+    fn splitting_resizing_closing_and_stopping() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let first = a.panes[0].id;
+        let fx = a.apply(Action::SplitColumns);
+        assert!(matches!(
+            fx.first(),
+            Some(Effect::OpenPane {
+                kind: PaneKind::Shell,
+                cols: 42,
+                ..
+            })
+        ));
+        // The first pane shrank: its session is resized.
+        assert!(
+            fx.contains(&Effect::ResizePane {
+                id: first,
+                rows: 27,
+                cols: 42
+            }),
+            "{fx:?}"
+        );
+        let second = a.panes[1].id;
+        a.update(AppEvent::PaneReady(first));
+        a.update(AppEvent::PaneReady(second));
+        let fx = a.update(AppEvent::Resize {
+            rows: 40,
+            cols: 140,
+        });
+        assert!(
+            fx.contains(&Effect::ResizePane {
+                id: first,
+                rows: 37,
+                cols: 52
+            }),
+            "{fx:?}"
+        );
+        assert!(
+            fx.contains(&Effect::ResizePane {
+                id: second,
+                rows: 37,
+                cols: 52
+            }),
+            "{fx:?}"
+        );
+        // Focus moves by geometry.
+        a.apply(Action::Focus(Direction::Left));
+        assert_eq!(a.focus, Focus::Pane(first));
+        // Close = detach.
+        let fx = a.apply(Action::ClosePane);
+        assert_eq!(fx.first(), Some(&Effect::ClosePane(first)));
+        assert_eq!(a.panes.len(), 1);
+        // Stop asks first; only y stops.
+        a.apply(Action::StopPane);
+        assert_eq!(a.overlay, Some(Overlay::ConfirmStop(second)));
+        a.update(key(KeyCode::Char('n'), KeyModifiers::NONE));
+        assert_eq!(a.panes.len(), 1);
+        a.apply(Action::StopPane);
+        let fx = a.update(key(KeyCode::Char('y'), KeyModifiers::NONE));
+        assert!(
+            fx.contains(&Effect::StopBottle("shell-aaaaaa".into())),
+            "{fx:?}"
+        );
+        assert!(a.panes.is_empty() && a.focus == Focus::Sidebar);
+    }
+
+    #[test]
+    fn an_exited_pane_shows_its_status_and_enter_closes_it() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let id = a.panes[0].id;
+        a.update(AppEvent::PaneReady(id));
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(3))));
+        assert_eq!(
+            a.pane(id).map(|p| p.state.clone()),
+            Some(PaneState::Exited(3))
+        );
+        assert!(a
+            .update(key(KeyCode::Char('x'), KeyModifiers::NONE))
+            .is_empty());
+        a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(a.panes.is_empty());
+    }
+
+    #[test]
+    fn restore_reopens_only_running_bottles_in_their_places() {
+        let mut a = with_bottles();
+        let mut tree = Node::Leaf(4);
+        tree.split(4, Split::Columns, 7);
+        tree.split(7, Split::Rows, 9);
+        let saved = SavedLayout {
+            version: 1,
+            panes: vec![
+                SavedPane {
+                    id: 4,
+                    slug: "shell-aaaaaa".into(),
+                    kind: PaneKind::Session,
+                },
+                SavedPane {
+                    id: 7,
+                    slug: "shell-cccccc".into(),
+                    kind: PaneKind::Session,
+                },
+                SavedPane {
+                    id: 9,
+                    slug: "shell-bbbbbb".into(),
+                    kind: PaneKind::Shell,
+                },
+            ],
+            layout: Some(tree),
+            focus: Some(7),
+        };
+        assert_eq!(
+            a.update(AppEvent::Restore(saved)),
+            vec![Effect::RefreshBottles]
+        );
+        // The list refresh that follows carries the restore out.
+        let rows = a.bottles.clone();
+        let fx = a.update(AppEvent::Bottles(Ok(rows)));
+        let opened: Vec<(PaneId, String)> = fx
+            .iter()
+            .filter_map(|e| match e {
+                Effect::OpenPane { id, slug, .. } => Some((*id, slug.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(opened.len(), 2);
+        assert!(
+            opened.contains(&(4, "shell-aaaaaa".into()))
+                && opened.contains(&(9, "shell-bbbbbb".into()))
+        );
+        assert_eq!(a.layout.as_ref().map(|t| t.panes()), Some(vec![4, 9]));
+        assert_eq!(
+            a.focus,
+            Focus::Pane(9),
+            "focus falls back from the stopped pane"
+        );
+        // New panes get fresh ids.
+        a.focus = Focus::Sidebar;
+        a.selected = 4;
+        let fx = a.apply(Action::OpenSelected);
+        assert!(matches!(fx.first(), Some(Effect::OpenPane { .. })) || a.focus == Focus::Pane(9));
     }
 }

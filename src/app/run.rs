@@ -1,7 +1,12 @@
-//! The workspace loop: one inbox of `AppEvent`s fed by an input thread and
-//! a signal thread; draw when something changed.
+//! The workspace loop: one inbox of `AppEvent`s fed by the input, signal,
+//! ticker and pane threads; effects carried out here; a frame drawn when
+//! something changed — inside a synchronized update, at most one per
+//! `FRAME` while output streams, at once after a keystroke or a quiet
+//! spell, so pacing never delays an echo.
 
-use super::{App, AppEvent, Effect};
+use super::{App, AppEvent, BottleRow, Effect, SavedLayout};
+use crate::session::layout::PaneId;
+use crate::session::pane::{PaneHandle, PaneNotice};
 use crate::ui;
 use crate::ui::terminal::TerminalGuard;
 use anyhow::{Context, Result};
@@ -9,7 +14,15 @@ use crossterm::event::{self, Event};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use signal_hook::consts::{SIGHUP, SIGTERM};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const FRAME: Duration = Duration::from_millis(16);
+const TICK: Duration = Duration::from_secs(2);
+/// Output this soon after a keystroke counts as its echo.
+const ECHO_WINDOW: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -25,6 +38,14 @@ impl RunOutcome {
             RunOutcome::Signal(s) => 128 + s,
         }
     }
+}
+
+/// What the loop needs from outside the app state.
+pub struct RunContext {
+    /// `$BOTTLE_HOME/workspaces/<hash>.json`: this directory's layout.
+    pub layout_file: PathBuf,
+    /// This home's label hash (which bottles are ours).
+    pub home_hash: String,
 }
 
 fn spawn_signals(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
@@ -48,6 +69,7 @@ fn spawn_input(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
         .spawn(move || loop {
             let ev = match event::read() {
                 Ok(Event::Key(k)) => AppEvent::Key(k),
+                Ok(Event::Paste(text)) => AppEvent::Paste(text),
                 Ok(Event::Resize(cols, rows)) => AppEvent::Resize { rows, cols },
                 Ok(_) => continue,
                 Err(e) => {
@@ -62,7 +84,156 @@ fn spawn_input(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
     Ok(())
 }
 
-pub fn run(mut app: App) -> Result<RunOutcome> {
+fn spawn_ticker(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("ticker".into())
+        .spawn(move || loop {
+            if tx.send(AppEvent::Tick).is_err() {
+                return;
+            }
+            std::thread::sleep(TICK);
+        })?;
+    Ok(())
+}
+
+fn load_layout(path: &std::path::Path) -> Option<SavedLayout> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Carries out effects that need the engine, off the loop's thread.
+struct Io {
+    tx: mpsc::SyncSender<AppEvent>,
+    ctx: RunContext,
+    handles: HashMap<PaneId, PaneHandle>,
+    ready: mpsc::Receiver<(PaneId, PaneHandle)>,
+    ready_tx: mpsc::Sender<(PaneId, PaneHandle)>,
+}
+
+impl Io {
+    fn refresh_bottles(&self) {
+        let tx = self.tx.clone();
+        let hash = self.ctx.home_hash.clone();
+        let _ = std::thread::Builder::new()
+            .name("bottles".into())
+            .spawn(move || {
+                let result = (|| -> Result<Vec<BottleRow>> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let rows = rt.block_on(async {
+                        let d = crate::backends::docker::connect().await?;
+                        crate::backends::docker::list_bottles(&d, Some(&hash)).await
+                    })?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|b| BottleRow {
+                            slug: b.slug,
+                            agent: b.agent,
+                            status: b.status,
+                        })
+                        .collect())
+                })();
+                let _ = tx.send(AppEvent::Bottles(result.map_err(|e| format!("{e:#}"))));
+            });
+    }
+
+    fn open(
+        &self,
+        app: &App,
+        id: PaneId,
+        slug: String,
+        kind: super::PaneKind,
+        rows: u16,
+        cols: u16,
+    ) {
+        let Some(shared) = app.pane(id).map(|p| p.shared.clone()) else {
+            return;
+        };
+        let (tx, ready) = (self.tx.clone(), self.ready_tx.clone());
+        let _ = std::thread::Builder::new()
+            .name(format!("open-pane-{id}"))
+            .spawn(move || {
+                let opened = crate::backends::names::Slug::parse(&slug)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        crate::backends::docker::pane::open_pane(&s, kind, rows, cols)
+                            .map_err(|e| e.to_string())
+                    });
+                let io = match opened {
+                    Ok(io) => io,
+                    Err(e) => {
+                        let _ = tx.send(AppEvent::PaneFailed(id, e));
+                        return;
+                    }
+                };
+                let notify_tx = std::sync::Mutex::new(tx.clone());
+                let started = PaneHandle::start(id, io, shared, move |n: PaneNotice| {
+                    if let Ok(t) = notify_tx.lock() {
+                        let _ = t.send(AppEvent::Pane(n));
+                    }
+                });
+                match started {
+                    Ok(handle) => {
+                        let _ = ready.send((id, handle));
+                        let _ = tx.send(AppEvent::PaneReady(id));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(AppEvent::PaneFailed(id, e.to_string()));
+                    }
+                }
+            });
+    }
+
+    fn stop(&self, slug: String) {
+        let _ = std::thread::Builder::new()
+            .name("stop".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                let _ = rt.block_on(async {
+                    let d = crate::backends::docker::connect().await?;
+                    let names = crate::backends::names::Names::for_slug(
+                        &crate::backends::names::Slug::parse(&slug).map_err(|e| {
+                            crate::backends::docker::EngineError::Local(e.to_string())
+                        })?,
+                    );
+                    crate::backends::docker::timed(d.stop_container(&names.agent_container, None))
+                        .await
+                });
+            });
+    }
+
+    fn save(&self, layout: &SavedLayout) {
+        let Ok(text) = serde_json::to_vec_pretty(layout) else {
+            return;
+        };
+        if let Some(dir) = self.ctx.layout_file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = crate::state::write_atomic(&self.ctx.layout_file, &text, 0o600) {
+            tracing::warn!("saving the layout: {e:#}");
+        }
+    }
+
+    fn collect_ready(&mut self) {
+        while let Ok((id, handle)) = self.ready.try_recv() {
+            self.handles.insert(id, handle);
+        }
+    }
+}
+
+pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
     let (tx, rx) = mpsc::sync_channel(256);
     // Signals first: a SIGTERM that arrives while the terminal is being
     // set up must still find a handler that restores it.
@@ -71,31 +242,129 @@ pub fn run(mut app: App) -> Result<RunOutcome> {
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .context("starting the terminal UI")?;
     terminal.clear()?;
-    spawn_input(tx)?;
+    let size = terminal.size()?;
+    spawn_input(tx.clone())?;
+    let saved = load_layout(&ctx.layout_file);
+    let (ready_tx, ready) = mpsc::channel();
+    let mut io = Io {
+        tx: tx.clone(),
+        ctx,
+        handles: HashMap::new(),
+        ready,
+        ready_tx,
+    };
+    spawn_ticker(tx.clone())?;
+    let mut initial = vec![AppEvent::Resize {
+        rows: size.height,
+        cols: size.width,
+    }];
+    if let Some(s) = saved {
+        initial.push(AppEvent::Restore(s));
+    }
+    let mut queue: std::collections::VecDeque<AppEvent> = initial.into();
     let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let mut urgent = false;
+    let mut last_key = Instant::now() - Duration::from_secs(1);
     let debug_panic = std::env::var_os("BOTTLE_DEBUG_PANIC").is_some_and(|v| v == "1");
     let outcome = loop {
-        if dirty {
+        if dirty && (urgent || last_draw.elapsed() >= FRAME) {
+            use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+            let _ = crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate);
             terminal.draw(|f| ui::render(f, &app))?;
+            let _ = crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate);
+            for p in &app.panes {
+                p.shared.take_dirty();
+            }
             dirty = false;
+            urgent = false;
+            last_draw = Instant::now();
             if debug_panic {
                 panic!("BOTTLE_DEBUG_PANIC=1: deliberate crash to test crash handling");
             }
         }
-        let Ok(event) = rx.recv() else {
-            break super::RunOutcome::Quit;
+        let event = match queue.pop_front() {
+            Some(e) => e,
+            None if dirty => match rx.recv_timeout(FRAME.saturating_sub(last_draw.elapsed())) {
+                Ok(e) => e,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break RunOutcome::Quit,
+            },
+            None => match rx.recv() {
+                Ok(e) => e,
+                Err(_) => break RunOutcome::Quit,
+            },
         };
+        // Output right after a keystroke is its echo: draw it at once.
+        let typed = matches!(event, AppEvent::Key(_) | AppEvent::Paste(_));
+        let was_output = matches!(event, AppEvent::Pane(PaneNotice::Output(_)));
+        if let AppEvent::PaneReady(_) = event {
+            io.collect_ready();
+        }
+        if let AppEvent::Pane(PaneNotice::Ended(id, _)) = event {
+            io.handles.remove(&id);
+        }
         let mut exit = None;
         for effect in app.update(event) {
             match effect {
-                Effect::Redraw => dirty = true,
+                Effect::Redraw => {
+                    dirty = true;
+                    // Pace only streaming output; a keystroke's echo, or
+                    // output after a quiet spell, is drawn at once.
+                    if !was_output
+                        || last_key.elapsed() < ECHO_WINDOW
+                        || last_draw.elapsed() >= FRAME * 4
+                    {
+                        urgent = true;
+                    }
+                }
                 Effect::Exit(o) => exit = Some(o),
+                Effect::OpenPane {
+                    id,
+                    slug,
+                    kind,
+                    rows,
+                    cols,
+                } => io.open(&app, id, slug, kind, rows, cols),
+                Effect::PaneInput(id, bytes) => {
+                    io.collect_ready();
+                    if let Some(h) = io.handles.get(&id) {
+                        if !h.send(bytes) {
+                            app.notice =
+                                Some(format!("pane {id} is not reading its input; keys dropped"));
+                            dirty = true;
+                        }
+                    }
+                }
+                Effect::ResizePane { id, rows, cols } => {
+                    io.collect_ready();
+                    if let Some(h) = io.handles.get(&id) {
+                        h.resize(rows, cols);
+                    }
+                }
+                Effect::ClosePane(id) => {
+                    io.collect_ready();
+                    if let Some(h) = io.handles.remove(&id) {
+                        h.close();
+                    }
+                }
+                Effect::StopBottle(slug) => io.stop(slug),
+                Effect::RefreshBottles => io.refresh_bottles(),
+                Effect::SaveLayout(layout) => io.save(&layout),
             }
+        }
+        if typed {
+            last_key = Instant::now();
         }
         if let Some(o) = exit {
             break o;
         }
     };
+    // Quitting never stops bottles: panes just detach.
+    io.collect_ready();
+    for (_, h) in io.handles.drain() {
+        h.close();
+    }
     drop(terminal);
     drop(guard);
     tracing::info!(?outcome, "workspace closed");

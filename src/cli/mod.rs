@@ -341,5 +341,19 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
         ctx.workspace.display().to_string(),
         crate::app::keymap::Keymap::default(),
     );
-    Ok(crate::app::run(app)?.exit_code())
+    let key = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            ctx.workspace.as_os_str().as_encoded_bytes(),
+        ))
+    };
+    let run = crate::app::RunContext {
+        layout_file: ctx
+            .home
+            .root
+            .join("workspaces")
+            .join(format!("{}.json", &key[..16])),
+        home_hash: ctx.home.label_hash(),
+    };
+    Ok(crate::app::run(app, run)?.exit_code())
 }

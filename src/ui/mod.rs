@@ -2,6 +2,7 @@
 //! and draws; it never mutates state.
 
 mod help;
+mod panes;
 mod sidebar;
 mod status_bar;
 pub mod terminal;
@@ -16,14 +17,44 @@ use ratatui::Frame;
 pub fn render(frame: &mut Frame, app: &App) {
     let [body, status] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(frame.area());
+    let main_area = app.main_area();
     let [side, main] =
-        Layout::horizontal([Constraint::Length(32), Constraint::Min(10)]).areas(body);
+        Layout::horizontal([Constraint::Length(main_area.x), Constraint::Min(1)]).areas(body);
     sidebar::render(frame, side, app);
-    render_main(frame, main, app);
-    status_bar::render(frame, status, app);
-    if app.overlay == Some(Overlay::Help) {
-        help::render(frame, app);
+    if app.panes.is_empty() {
+        render_main(frame, main, app);
+    } else {
+        panes::render(frame, app);
     }
+    status_bar::render(frame, status, app);
+    match &app.overlay {
+        Some(Overlay::Help) => help::render(frame, app),
+        Some(Overlay::ConfirmStop(id)) => confirm_stop(frame, app, *id),
+        None => {}
+    }
+}
+
+fn confirm_stop(frame: &mut Frame, app: &App, id: crate::session::layout::PaneId) {
+    use ratatui::layout::Flex;
+    use ratatui::widgets::Clear;
+    let slug = app.pane(id).map(|p| p.slug.clone()).unwrap_or_default();
+    let text = format!(
+        "Stop {}? Its volumes and state are kept (`bottle resume` continues). [y/N]",
+        crate::sanitize::inline(&slug)
+    );
+    let [column] = Layout::horizontal([Constraint::Percentage(60)])
+        .flex(Flex::Center)
+        .areas(frame.area());
+    let [area] = Layout::vertical([Constraint::Length(4)])
+        .flex(Flex::Center)
+        .areas(column);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" stop ")),
+        area,
+    );
 }
 
 fn render_main(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
@@ -40,6 +71,8 @@ fn render_main(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
     ];
     if app.problems.is_empty() {
         lines.push(Line::from("Definitions are fine. Agents run in bottles: hardened containers whose only way out is their sidecar."));
+        lines.push(Line::from(""));
+        lines.push(Line::from("Select a running bottle in the sidebar and press Enter to open it here; start one with `bottle start <agent> --detach`."));
     } else {
         let title = format!(
             "Definition problems ({} error{}):",
@@ -120,6 +153,101 @@ mod tests {
         a.problems = vec!["/h/bottles/dev.md:3:1: error: unknown key `egres` in a bottle definition; did you mean `egress`?".into()];
         a.error_count = 1;
         insta::assert_snapshot!(draw(&a));
+    }
+
+    /// An app at `rows`×`cols` with `bottles` running and these actions
+    /// applied; each pane's screen gets a line naming it.
+    fn with_panes(rows: u16, cols: u16, actions: &[Action]) -> App {
+        use crate::app::{AppEvent, BottleRow};
+        use crate::session::screen::Screen;
+        let mut a = app();
+        a.update(AppEvent::Resize { rows, cols });
+        a.update(AppEvent::Bottles(Ok(["shell-aaaaaa", "shell-bbbbbb"]
+            .iter()
+            .map(|s| BottleRow {
+                slug: s.to_string(),
+                agent: "shell".into(),
+                status: "running".into(),
+            })
+            .collect())));
+        for act in actions {
+            a.apply(act.clone());
+        }
+        let ids: Vec<_> = a.panes.iter().map(|p| p.id).collect();
+        for id in ids {
+            a.update(AppEvent::PaneReady(id));
+            let p = a.pane(id).expect("pane");
+            let text = format!("\x1b[1mpane {id}\x1b[0m {}\r\n$ ", p.slug);
+            p.shared
+                .screen
+                .lock()
+                .expect("screen")
+                .process(text.as_bytes());
+        }
+        a
+    }
+
+    fn draw_at(app: &App, cols: u16, rows: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(cols, rows)).expect("terminal");
+        t.draw(|f| render(f, app)).expect("draw");
+        format!("{}", t.backend())
+    }
+
+    #[test]
+    fn one_pane() {
+        // Select the first bottle (after the three agents) and open it.
+        let a = with_panes(
+            16,
+            90,
+            &[
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::OpenSelected,
+            ],
+        );
+        insta::assert_snapshot!(draw_at(&a, 90, 16));
+    }
+
+    #[test]
+    fn two_panes_side_by_side() {
+        let a = with_panes(
+            16,
+            100,
+            &[
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::OpenSelected,
+                Action::ToggleSidebar,
+                Action::SelectNext,
+                Action::OpenSelected,
+            ],
+        );
+        insta::assert_snapshot!(draw_at(&a, 100, 16));
+    }
+
+    #[test]
+    fn four_panes_and_zoom() {
+        let mut a = with_panes(
+            20,
+            110,
+            &[
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::OpenSelected,
+                Action::SplitRows,
+                Action::ToggleSidebar,
+                Action::SelectNext,
+                Action::OpenSelected,
+                Action::SplitRows,
+            ],
+        );
+        assert_eq!(a.panes.len(), 4);
+        insta::assert_snapshot!("four_panes", draw_at(&a, 110, 20));
+        a.apply(Action::Zoom);
+        insta::assert_snapshot!("zoomed", draw_at(&a, 110, 20));
     }
 
     #[test]

@@ -1,13 +1,34 @@
-//! The agent list: the workspace's agents, repo agents marked.
+//! The sidebar: the workspace's agents (repo agents marked) and this
+//! home's bottles with their status. One selection runs over both; Enter on
+//! a running bottle opens it in a pane.
 
-use crate::app::App;
-use ratatui::layout::Rect;
+use crate::app::{App, Focus};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState};
 use ratatui::Frame;
 
+fn status_style(status: &str) -> Style {
+    match status {
+        "running" => Style::default().fg(Color::Green),
+        s if s.starts_with("exited") => Style::default().fg(Color::Red),
+        _ => Style::default().fg(Color::DarkGray),
+    }
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let agent_rows = (app.agents.len() as u16 * 2 + 2)
+        .min(area.height / 2)
+        .max(3);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(agent_rows), Constraint::Min(3)]).areas(area);
+    let focused = app.focus == Focus::Sidebar;
+    let highlight = if focused {
+        Style::default().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::default().add_modifier(Modifier::UNDERLINED)
+    };
     let items: Vec<ListItem> = app
         .agents
         .iter()
@@ -34,8 +55,42 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let title = format!(" agents ({}) ", app.agents.len());
     let list = List::new(items)
         .block(Block::default().borders(Borders::ALL).title(title))
-        .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
-    let mut state =
-        ListState::default().with_selected((!app.agents.is_empty()).then_some(app.selected));
-    frame.render_stateful_widget(list, area, &mut state);
+        .highlight_style(highlight);
+    let mut state = ListState::default()
+        .with_selected((app.selected < app.agents.len()).then_some(app.selected));
+    frame.render_stateful_widget(list, top, &mut state);
+
+    let items: Vec<ListItem> = app
+        .bottles
+        .iter()
+        .map(|b| {
+            let open = app.panes.iter().any(|p| p.slug == b.slug);
+            ListItem::new(vec![
+                Line::from(vec![
+                    Span::raw(crate::sanitize::inline(&b.slug)),
+                    Span::styled(
+                        if open { " ◆" } else { "" },
+                        Style::default().fg(Color::Cyan),
+                    ),
+                ]),
+                Line::from(Span::styled(
+                    format!("  {}", crate::sanitize::inline(&b.status)),
+                    status_style(&b.status),
+                )),
+            ])
+        })
+        .collect();
+    let title = match &app.bottles_error {
+        Some(_) => " bottles (engine unreachable) ".to_string(),
+        None => format!(" bottles ({}) ", app.bottles.len()),
+    };
+    let list = List::new(items)
+        .block(Block::default().borders(Borders::ALL).title(title))
+        .highlight_style(highlight);
+    let mut state = ListState::default().with_selected(
+        app.selected
+            .checked_sub(app.agents.len())
+            .filter(|i| *i < app.bottles.len()),
+    );
+    frame.render_stateful_widget(list, bottom, &mut state);
 }

@@ -29,6 +29,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .iter()
         .filter_map(|b| Some(format!("{prefix} {} {}", b.key.label(), b.hint?)))
         .collect();
+    if let Some(n) = &app.notice {
+        spans.push(Span::styled(
+            format!(" {} ", crate::sanitize::inline(n)),
+            Style::default().fg(Color::Black).bg(Color::Cyan),
+        ));
+    }
     spans.push(Span::raw(format!(" {}", hints.join(" · "))));
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(Style::default().bg(Color::DarkGray)),

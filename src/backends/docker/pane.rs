@@ -91,8 +91,27 @@ impl PaneCtl for DockerPaneCtl {
     }
 }
 
+/// What a pane shows of a bottle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PaneKind {
+    /// The agent's session, through its holder (detachable).
+    Session,
+    /// A plain login shell in the agent container, as the agent user.
+    Shell,
+}
+
 /// Attaches a pane of `rows`×`cols` to the session holder of `slug`.
 pub fn attach_pane(slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, BackendError> {
+    open_pane(slug, PaneKind::Session, rows, cols)
+}
+
+/// Opens a pane of `kind` on `slug`'s agent container.
+pub fn open_pane(
+    slug: &Slug,
+    kind: PaneKind,
+    rows: u16,
+    cols: u16,
+) -> Result<PaneIo, BackendError> {
     let container = Names::for_slug(slug).agent_container;
     let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(256);
     let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
@@ -115,12 +134,21 @@ pub fn attach_pane(slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, BackendE
             };
             let result: Result<Option<i32>, EngineError> = runtime.block_on(async move {
                 let docker = super::connect().await?;
-                let config = bollard::models::ExecConfig {
-                    cmd: Some(vec![
+                let cmd: Vec<String> = match kind {
+                    PaneKind::Session => vec![
                         super::spec::HOLDER_BIN.into(),
                         "session-host".into(),
                         "attach".into(),
-                    ]),
+                    ],
+                    PaneKind::Shell => vec![
+                        "/bin/sh".into(),
+                        "-c".into(),
+                        "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi"
+                            .into(),
+                    ],
+                };
+                let config = bollard::models::ExecConfig {
+                    cmd: Some(cmd),
                     user: Some(super::spec::AGENT_USER.into()),
                     tty: Some(true),
                     attach_stdin: Some(true),
@@ -191,6 +219,10 @@ pub fn attach_pane(slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, BackendE
                 drop(output);
                 if closed {
                     return Ok(None);
+                }
+                if kind == PaneKind::Shell {
+                    let exit = timed(docker.inspect_exec(&id)).await?.exit_code;
+                    return Ok(exit.and_then(|c| i32::try_from(c).ok()));
                 }
                 // The stream ended by itself: did the agent exit?
                 let wait = bollard::query_parameters::WaitContainerOptionsBuilder::default()

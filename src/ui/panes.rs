@@ -1,0 +1,131 @@
+//! Panes: each pane's emulator screen drawn cell by cell inside a border
+//! that names its bottle and state; the focused pane's border is bright
+//! and it owns the cursor. Nothing the agent printed reaches the
+//! operator's terminal except as cells (no OSC 52, OSC 8, titles, queries).
+
+use crate::app::{App, Focus, PaneState};
+use crate::backends::docker::pane::PaneKind;
+use crate::session::layout::Area;
+use crate::session::screen::{Cell, Color as C, Screen};
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::{Block, Borders};
+use ratatui::Frame;
+
+fn rect(a: Area) -> Rect {
+    Rect::new(a.x, a.y, a.w, a.h)
+}
+
+fn color(c: C) -> Color {
+    match c {
+        C::Default => Color::Reset,
+        C::Idx(i) => Color::Indexed(i),
+        C::Rgb(r, g, b) => Color::Rgb(r, g, b),
+    }
+}
+
+fn style(cell: &Cell) -> Style {
+    let (mut fg, mut bg) = (color(cell.fg), color(cell.bg));
+    if cell.inverse {
+        std::mem::swap(&mut fg, &mut bg);
+        if fg == Color::Reset {
+            fg = Color::Black;
+        }
+        if bg == Color::Reset {
+            bg = Color::White;
+        }
+    }
+    let mut s = Style::default().fg(fg).bg(bg);
+    for (on, m) in [
+        (cell.bold, Modifier::BOLD),
+        (cell.dim, Modifier::DIM),
+        (cell.italic, Modifier::ITALIC),
+        (cell.underline, Modifier::UNDERLINED),
+    ] {
+        if on {
+            s = s.add_modifier(m);
+        }
+    }
+    s
+}
+
+fn draw_screen(buf: &mut Buffer, inner: Rect, screen: &dyn Screen) {
+    for row in 0..inner.height {
+        for col in 0..inner.width {
+            let Some(cell) = screen.cell(row, col) else {
+                continue;
+            };
+            if cell.wide_continuation {
+                continue;
+            }
+            let (x, y) = (inner.x + col, inner.y + row);
+            let text = if cell.text.is_empty() {
+                " "
+            } else {
+                cell.text.as_str()
+            };
+            // Control characters never reach the terminal.
+            let text = if text.chars().any(char::is_control) {
+                "\u{fffd}"
+            } else {
+                text
+            };
+            if let Some(c) = buf.cell_mut(Position::new(x, y)) {
+                c.set_symbol(text);
+                c.set_style(style(&cell));
+            }
+        }
+    }
+}
+
+pub fn render(frame: &mut Frame, app: &App) {
+    for (id, area) in app.pane_areas() {
+        let Some(p) = app.pane(id) else { continue };
+        let area = rect(area);
+        let focused = app.focus == Focus::Pane(id);
+        let state = match &p.state {
+            PaneState::Connecting => "attaching…".to_string(),
+            PaneState::Live => String::new(),
+            PaneState::Exited(code) => format!("exited {code} · Enter closes"),
+            PaneState::Lost => "disconnected · Enter closes".into(),
+            PaneState::Failed(why) => format!("failed: {why}"),
+        };
+        let kind = match p.kind {
+            PaneKind::Session => "",
+            PaneKind::Shell => " shell",
+        };
+        let mut title = format!(" {}{kind} ", crate::sanitize::inline(&p.slug));
+        if !state.is_empty() {
+            title.push_str(&format!("· {} ", crate::sanitize::inline(&state)));
+        }
+        let border = if focused {
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::DarkGray)
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(border)
+            .title(title);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let Ok(screen) = p.shared.screen.lock() else {
+            continue;
+        };
+        draw_screen(frame.buffer_mut(), inner, &*screen);
+        if focused
+            && p.state == PaneState::Live
+            && !screen.hide_cursor()
+            && screen.scrollback() == 0
+            && app.overlay.is_none()
+        {
+            let (row, col) = screen.cursor();
+            if row < inner.height && col < inner.width {
+                frame.set_cursor_position(Position::new(inner.x + col, inner.y + row));
+            }
+        }
+    }
+}
