@@ -98,6 +98,12 @@ impl Default for Keymap {
                     Some("help"),
                 ),
                 b(
+                    KeySpec::plain('q'),
+                    Action::Quit,
+                    "quit the workspace (bottles keep running)",
+                    Some("quit"),
+                ),
+                b(
                     KeySpec::plain('%'),
                     Action::SplitColumns,
                     "split: a shell in the focused pane's bottle, to the right",
@@ -143,13 +149,13 @@ impl Default for Keymap {
                     key(KeyCode::Tab),
                     Action::ToggleSidebar,
                     "switch between the sidebar and the panes",
-                    Some("sidebar"),
+                    None,
                 ),
                 b(
                     KeySpec::plain('z'),
                     Action::Zoom,
                     "zoom the focused pane (again: unzoom)",
-                    Some("zoom"),
+                    None,
                 ),
                 b(
                     KeySpec::plain('}'),
@@ -168,12 +174,6 @@ impl Default for Keymap {
                     Action::StopPane,
                     "stop the focused pane's bottle (asks first)",
                     None,
-                ),
-                b(
-                    KeySpec::plain('q'),
-                    Action::Quit,
-                    "quit the workspace (bottles keep running)",
-                    Some("quit"),
                 ),
             ],
             direct: vec![

@@ -112,6 +112,10 @@ struct Io {
     tx: mpsc::SyncSender<AppEvent>,
     ctx: RunContext,
     handles: HashMap<PaneId, PaneHandle>,
+    /// What arrived for a pane still connecting: its latest size and the
+    /// input typed meanwhile, applied once it is up.
+    pending_size: HashMap<PaneId, (u16, u16)>,
+    pending_input: HashMap<PaneId, Vec<Vec<u8>>>,
     ready: mpsc::Receiver<(PaneId, PaneHandle)>,
     ready_tx: mpsc::Sender<(PaneId, PaneHandle)>,
 }
@@ -228,8 +232,20 @@ impl Io {
 
     fn collect_ready(&mut self) {
         while let Ok((id, handle)) = self.ready.try_recv() {
+            if let Some((rows, cols)) = self.pending_size.remove(&id) {
+                handle.resize(rows, cols);
+            }
+            for bytes in self.pending_input.remove(&id).unwrap_or_default() {
+                handle.send(bytes);
+            }
             self.handles.insert(id, handle);
         }
+    }
+
+    fn forget(&mut self, id: PaneId) -> Option<PaneHandle> {
+        self.pending_size.remove(&id);
+        self.pending_input.remove(&id);
+        self.handles.remove(&id)
     }
 }
 
@@ -250,6 +266,8 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
         tx: tx.clone(),
         ctx,
         handles: HashMap::new(),
+        pending_size: HashMap::new(),
+        pending_input: HashMap::new(),
         ready,
         ready_tx,
     };
@@ -268,7 +286,17 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
     let mut last_key = Instant::now() - Duration::from_secs(1);
     let debug_panic = std::env::var_os("BOTTLE_DEBUG_PANIC").is_some_and(|v| v == "1");
     let outcome = loop {
-        if dirty && (urgent || last_draw.elapsed() >= FRAME) {
+        // Events already waiting go first (a burst of keys is one frame),
+        // unless the screen is overdue.
+        if dirty && queue.is_empty() && last_draw.elapsed() < FRAME * 3 {
+            if let Ok(e) = rx.try_recv() {
+                queue.push_back(e);
+            }
+        }
+        if dirty
+            && (urgent || last_draw.elapsed() >= FRAME)
+            && (queue.is_empty() || last_draw.elapsed() >= FRAME * 3)
+        {
             use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
             let _ = crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate);
             terminal.draw(|f| ui::render(f, &app))?;
@@ -302,7 +330,7 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
             io.collect_ready();
         }
         if let AppEvent::Pane(PaneNotice::Ended(id, _)) = event {
-            io.handles.remove(&id);
+            io.forget(id);
         }
         let mut exit = None;
         for effect in app.update(event) {
@@ -328,23 +356,30 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                 } => io.open(&app, id, slug, kind, rows, cols),
                 Effect::PaneInput(id, bytes) => {
                     io.collect_ready();
-                    if let Some(h) = io.handles.get(&id) {
-                        if !h.send(bytes) {
-                            app.notice =
-                                Some(format!("pane {id} is not reading its input; keys dropped"));
-                            dirty = true;
+                    match io.handles.get(&id) {
+                        Some(h) => {
+                            if !h.send(bytes) {
+                                app.notice = Some(format!(
+                                    "pane {id} is not reading its input; keys dropped"
+                                ));
+                                dirty = true;
+                            }
                         }
+                        None => io.pending_input.entry(id).or_default().push(bytes),
                     }
                 }
                 Effect::ResizePane { id, rows, cols } => {
                     io.collect_ready();
-                    if let Some(h) = io.handles.get(&id) {
-                        h.resize(rows, cols);
+                    match io.handles.get(&id) {
+                        Some(h) => h.resize(rows, cols),
+                        None => {
+                            io.pending_size.insert(id, (rows, cols));
+                        }
                     }
                 }
                 Effect::ClosePane(id) => {
                     io.collect_ready();
-                    if let Some(h) = io.handles.remove(&id) {
+                    if let Some(h) = io.forget(id) {
                         h.close();
                     }
                 }

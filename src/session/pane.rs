@@ -19,6 +19,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 pub const INPUT_QUEUE: usize = 4096;
+/// Bytes parsed per hold of the emulator's lock.
+const PARSE_SLICE: usize = 4096;
 /// Lines of history each pane keeps.
 pub const SCROLLBACK: usize = 10_000;
 
@@ -95,8 +97,12 @@ impl PaneHandle {
                     match output.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if let Ok(mut screen) = shared.screen.lock() {
-                                screen.process(&buf[..n]);
+                            // Small slices: the renderer never waits long
+                            // for the lock behind a flood.
+                            for slice in buf[..n].chunks(PARSE_SLICE) {
+                                if let Ok(mut screen) = shared.screen.lock() {
+                                    screen.process(slice);
+                                }
                             }
                             if !shared.dirty.swap(true, Ordering::AcqRel) {
                                 notify(PaneNotice::Output(id));

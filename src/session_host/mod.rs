@@ -33,7 +33,8 @@ use std::time::Duration;
 pub const SOCKET: &str = "/tmp/bottle-session/session.sock";
 /// How long the holder waits for its environment line.
 const ENV_TIMEOUT: Duration = Duration::from_secs(120);
-/// Per-client queue of frames; a client this far behind is dropped.
+/// Per-client queue of frames; a client this far behind skips output
+/// until a full redraw fits (`Clients::resync`).
 const CLIENT_QUEUE: usize = 1024;
 const SCROLLBACK: usize = 2000;
 
@@ -106,8 +107,15 @@ fn accept_loop(listener: UnixListener, tx: mpsc::Sender<Event>) {
         };
         let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(CLIENT_QUEUE);
         std::thread::spawn(move || {
-            for frame in out_rx {
-                if protocol::send(&mut writer, &frame).is_err() {
+            // Frames waiting together go out in one write.
+            while let Ok(mut batch) = out_rx.recv() {
+                while batch.len() < 256 * 1024 {
+                    match out_rx.try_recv() {
+                        Ok(more) => batch.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                if protocol::send(&mut writer, &batch).is_err() {
                     break;
                 }
             }
@@ -156,24 +164,57 @@ struct Clients {
     senders: BTreeMap<u64, mpsc::SyncSender<Vec<u8>>>,
     /// Clients that said Hello (others get nothing yet).
     ready: std::collections::BTreeSet<u64>,
+    /// Clients whose queue overflowed: their output is skipped until a
+    /// full redraw fits in the queue again (nothing shown is lost; what
+    /// was skipped is replaced by the current screen).
+    lagging: std::collections::BTreeSet<u64>,
 }
 
 impl Clients {
-    fn send(&mut self, id: u64, msg: &HolderMsg) {
-        let frame = msg.encode();
-        if let Some(tx) = self.senders.get(&id) {
-            if tx.try_send(frame).is_err() {
-                // Too far behind (or gone): drop it; it can re-attach.
+    /// Queues a frame; false if the client's queue is full.
+    fn try_send(&mut self, id: u64, msg: &HolderMsg) -> bool {
+        let Some(tx) = self.senders.get(&id) else {
+            return false;
+        };
+        match tx.try_send(msg.encode()) {
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Full(_)) => false,
+            Err(mpsc::TrySendError::Disconnected(_)) => {
                 self.senders.remove(&id);
                 self.ready.remove(&id);
+                self.lagging.remove(&id);
+                false
             }
+        }
+    }
+
+    fn send(&mut self, id: u64, msg: &HolderMsg) {
+        if !self.try_send(id, msg) && self.senders.contains_key(&id) {
+            self.lagging.insert(id);
         }
     }
 
     fn broadcast(&mut self, msg: &HolderMsg) {
         let ids: Vec<u64> = self.ready.iter().copied().collect();
         for id in ids {
+            if matches!(msg, HolderMsg::Output(_)) && self.lagging.contains(&id) {
+                continue;
+            }
             self.send(id, msg);
+        }
+    }
+
+    /// Sends lagging clients the whole screen once it fits.
+    fn resync(&mut self, screen: &Vt100Screen) {
+        if self.lagging.is_empty() {
+            return;
+        }
+        let snapshot = HolderMsg::Output(screen.snapshot());
+        let ids: Vec<u64> = self.lagging.iter().copied().collect();
+        for id in ids {
+            if self.try_send(id, &snapshot) {
+                self.lagging.remove(&id);
+            }
         }
     }
 }
@@ -256,6 +297,7 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
     let mut clients = Clients {
         senders: BTreeMap::new(),
         ready: Default::default(),
+        lagging: Default::default(),
     };
     let mut status: Option<i32> = None;
     let mut output_done = false;
@@ -284,6 +326,7 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
                 libc::kill(agent_pid, libc::SIGTERM);
             }
         }
+        clients.resync(&screen);
         let event = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(e) => e,
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -321,6 +364,7 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
             }
             Event::Gone(id) => {
                 clients.senders.remove(&id);
+                clients.lagging.remove(&id);
                 if clients.ready.remove(&id) {
                     log(serde_json::json!({"event": "detach", "clients": clients.ready.len()}));
                 }

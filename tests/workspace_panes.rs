@@ -1,0 +1,149 @@
+//! The workspace multiplexer end to end, in a real PTY with real bottles:
+//! open → a running bottle's pane shows its prompt → typing reaches it →
+//! a second bottle opens beside it → resizing the outer terminal reaches
+//! `tput cols` inside → quit (bottles keep running) → reopen → both panes
+//! are back with their screens.
+
+mod common;
+
+use common::{Engine, Pty, PtyApp};
+use std::path::Path;
+
+struct Bottles<'a>(&'a Engine, &'a Path, Vec<String>);
+
+impl Drop for Bottles<'_> {
+    fn drop(&mut self) {
+        if std::env::var_os("BOTTLE_TEST_KEEP").is_some() {
+            return;
+        }
+        for slug in &self.2 {
+            let _ = self.0.bottle(self.1, None, &["rm", slug]);
+        }
+    }
+}
+
+fn open(home: &Path, dir: &Path, ws: &Path, rows: u16, cols: u16) -> PtyApp {
+    let (h, hh) = (home.display().to_string(), dir.display().to_string());
+    Pty::open(rows, cols).spawn(
+        &[],
+        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
+        ws,
+    )
+}
+
+/// Rows of the screen between two columns (one pane's inside).
+fn region(app: &PtyApp, from: usize, to: usize) -> String {
+    app.screen_rows()
+        .iter()
+        .map(|r| r.chars().skip(from).take(to - from).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn panes_attach_type_resize_and_come_back() {
+    let e = Engine::default_docker();
+    let dir = tempfile::Builder::new()
+        .disable_cleanup(std::env::var_os("BOTTLE_TEST_KEEP").is_some())
+        .tempdir()
+        .expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    let mut slugs = Vec::new();
+    for _ in 0..2 {
+        let out = e.bottle(
+            &home,
+            None,
+            &["start", "shell", "--detach", "-y", "--no-workspace"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        slugs.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let guard = Bottles(&e, &home, slugs.clone());
+    let (a, b) = (slugs[0].clone(), slugs[1].clone());
+
+    let mut app = open(&home, dir.path(), &ws, 40, 140);
+    app.wait_for("both bottles in the sidebar", |s| {
+        s.contains(&a) && s.contains(&b)
+    });
+    // The sidebar lists the three built-in agents, then the bottles.
+    let first_row = if app.screen_text().find(&a) < app.screen_text().find(&b) {
+        3
+    } else {
+        4
+    };
+    for _ in 0..first_row {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("the first pane's prompt", |s| {
+        s.contains(&format!("agent@{a}"))
+    });
+    app.send(b"echo hi-$((40+2))\r");
+    app.wait_for("typing reaches the pane", |s| s.contains("hi-42"));
+
+    // The second bottle beside it.
+    app.send(b"\x02\t");
+    let second_row = if first_row == 3 { 4 } else { 3 };
+    for _ in first_row..second_row {
+        app.send(b"\x1b[B");
+    }
+    for _ in second_row..first_row {
+        app.send(b"\x1b[A");
+    }
+    app.send(b"\r");
+    app.wait_for("two panes with prompts", |s| {
+        s.matches("agent@").count() >= 2
+    });
+
+    // Resize the outer terminal: the focused (second) pane's width follows.
+    app.resize(40, 160);
+    // 160 - 32 (sidebar) = 128, two panes of 64, minus borders.
+    let start = std::time::Instant::now();
+    while !app.screen_rows().iter().any(|r| r.contains("cols=62"))
+        && start.elapsed() < common::TIMEOUT
+    {
+        app.send(b"echo cols=$(tput cols)\r");
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+    app.wait_for("tput cols in the resized pane", |_| {
+        app_rows_contain(&app, "cols=62")
+    });
+
+    // Quit: the bottles keep running.
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+    for slug in [&a, &b] {
+        let running = e.cli(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}}",
+            &format!("bottle-{slug}-agent"),
+        ]);
+        assert_eq!(running, "true", "{slug} keeps running after quit");
+    }
+
+    // Reopen in the same directory: both panes come back with their screens.
+    let app = open(&home, dir.path(), &ws, 40, 160);
+    app.wait_for("both panes restored", |s| {
+        s.contains(&format!(" {a} ")) && s.contains(&format!(" {b} ")) && s.contains("hi-42")
+    });
+    let left = region(&app, 32, 96);
+    assert!(
+        left.contains("hi-42"),
+        "the first pane's screen is restored:\n{left}"
+    );
+    let mut app = app;
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+    drop(guard);
+}
+
+fn app_rows_contain(app: &PtyApp, what: &str) -> bool {
+    app.screen_rows().iter().any(|r| r.contains(what))
+}
