@@ -128,6 +128,18 @@ fn scenario(ctx: &Ctx) {
     a.send(b"\x02d");
     assert_eq!(a.wait_exit(), 0, "detach exits cleanly");
     assert!(ctx.running(), "the agent keeps running after detach");
+    // The client inside the container left with it (the engine keeps an
+    // exec's TTY open, so it must leave by itself).
+    let start = std::time::Instant::now();
+    let mut clients = String::new();
+    while start.elapsed() < common::TIMEOUT {
+        clients = ctx.inside("pgrep -fc '[s]ession-host attach' || true");
+        if clients.trim() == "0" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(clients.trim(), "0", "no attach client left behind");
 
     // Re-attach: the same screen, colours included.
     let mut b = ctx.attach(24, 90);
@@ -286,6 +298,30 @@ fn a_pane_attaches_through_the_holder_and_detaches() {
         });
         pane.ctl.close();
         assert_eq!(pane.ctl.wait().expect("wait"), None, "closing detaches");
+        let start = std::time::Instant::now();
+        loop {
+            let out = e.bottle(
+                &home,
+                None,
+                &[
+                    "exec",
+                    &slug,
+                    "--",
+                    "sh",
+                    "-c",
+                    "pgrep -fc '[s]ession-host attach' || true",
+                ],
+            );
+            let n = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if n == "0" {
+                break;
+            }
+            assert!(
+                start.elapsed() < common::TIMEOUT,
+                "the pane's client lingers: {n}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
         let running = e.cli(&[
             "inspect",
             "-f",

@@ -11,8 +11,19 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+/// Written by the host side when it detaches, so this client leaves at
+/// once (an APC string: no keyboard produces one). The engine keeps an
+/// exec's TTY open after its client disconnects, so without it the client
+/// would linger.
+pub const DETACH_MARKER: &[u8] = b"\x1b_bottle:detach\x1b\\";
+
 /// Exit status when the holder went away without saying the agent ended.
 pub const HOLDER_GONE: i32 = 125;
+
+/// A write to the terminal blocked this long means nobody reads it any
+/// more (the engine keeps an exec's TTY open after its client is gone):
+/// the client leaves, so the holder does not keep a dead client.
+const STUCK_WRITE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Restores the TTY's settings on drop.
 struct Raw(Option<libc::termios>);
@@ -81,19 +92,36 @@ pub fn attach(socket: &Path) -> Result<i32> {
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin();
         let mut buf = [0u8; 4096];
+        let mut tail: Vec<u8> = Vec::new();
         loop {
             match stdin.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let frame = ClientMsg::Input(buf[..n].to_vec()).encode();
-                    if protocol::send(&mut input_writer, &frame).is_err() {
+                    let mut seen = std::mem::take(&mut tail);
+                    seen.extend_from_slice(&buf[..n]);
+                    let marker = seen
+                        .windows(DETACH_MARKER.len())
+                        .position(|w| w == DETACH_MARKER);
+                    // Forward this read's bytes, up to the marker if any.
+                    let carried = seen.len() - n;
+                    let upto = marker.map_or(seen.len(), |m| m.max(carried));
+                    if upto > carried {
+                        let frame = ClientMsg::Input(seen[carried..upto].to_vec()).encode();
+                        if protocol::send(&mut input_writer, &frame).is_err() {
+                            break;
+                        }
+                    }
+                    if marker.is_some() {
                         break;
                     }
+                    let keep = seen.len().saturating_sub(DETACH_MARKER.len() - 1);
+                    tail = seen[keep..].to_vec();
                 }
             }
         }
-        // The exec ended (the host client detached): leave.
+        // Detached (or the exec ended): leave.
         let _ = input_writer.shutdown(std::net::Shutdown::Both);
+        std::process::exit(0);
     });
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])?;
     std::thread::spawn(move || {
@@ -106,13 +134,32 @@ pub fn attach(socket: &Path) -> Result<i32> {
             }
         }
     });
+    // Milliseconds since `epoch` when the pending write began; 0: none.
+    let epoch = std::time::Instant::now();
+    let pending = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let pending = pending.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let began = pending.load(std::sync::atomic::Ordering::Relaxed);
+            let now = epoch.elapsed().as_millis() as u64;
+            if began != 0 && now.saturating_sub(began) > STUCK_WRITE.as_millis() as u64 {
+                std::process::exit(HOLDER_GONE);
+            }
+        });
+    }
     let mut reader = stream;
     let mut out = std::io::stdout().lock();
     loop {
         match protocol::read_holder(&mut reader) {
             Ok(Some(HolderMsg::Welcome(bytes) | HolderMsg::Output(bytes))) => {
+                pending.store(
+                    (epoch.elapsed().as_millis() as u64).max(1),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 out.write_all(&bytes)?;
                 out.flush()?;
+                pending.store(0, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(Some(HolderMsg::Exit(code))) => return Ok(code),
             Ok(Some(HolderMsg::Refused(why))) => bail!("the session holder refused: {why}"),

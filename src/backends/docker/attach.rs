@@ -132,10 +132,16 @@ where
                 if input.write_all(&bytes).await.is_err() {
                     return Ok(RelayEnd::Closed);
                 }
-                let _ = input.flush().await;
                 if detach {
+                    // The in-container client leaves at once (see
+                    // DETACH_MARKER); a plain shell ignores it.
+                    let _ = input
+                        .write_all(crate::session_host::client::DETACH_MARKER)
+                        .await;
+                    let _ = input.flush().await;
                     return Ok(RelayEnd::Detached);
                 }
+                let _ = input.flush().await;
             }
             _ = winch.recv() => {
                 if let Some((rows, cols)) = size() {

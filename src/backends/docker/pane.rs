@@ -209,6 +209,12 @@ pub fn open_pane(
                                 let _ = reply.send(timed(resize(r, c)).await);
                             }
                             Ctl::Close => {
+                                if kind == PaneKind::Session {
+                                    let _ = input
+                                        .write_all(crate::session_host::client::DETACH_MARKER)
+                                        .await;
+                                    let _ = input.flush().await;
+                                }
                                 closed = true;
                                 break;
                             }
