@@ -19,16 +19,16 @@ enum Ctl {
 
 /// Blocking reader over the output channel.
 struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
     pending: Vec<u8>,
 }
 
 impl std::io::Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.pending.is_empty() {
-            match self.rx.recv() {
-                Ok(chunk) => self.pending = chunk,
-                Err(_) => return Ok(0),
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.pending = chunk,
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.pending.len());
@@ -113,7 +113,7 @@ pub fn open_pane(
     cols: u16,
 ) -> Result<PaneIo, BackendError> {
     let container = Names::for_slug(slug).agent_container;
-    let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(256);
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
     let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
     let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel::<Ctl>();
     let outcome: Outcome = Arc::new((Mutex::new(None), Condvar::new()));
@@ -185,12 +185,40 @@ pub fn open_pane(
                 };
                 let _ = timed(resize(rows, cols)).await;
                 let _ = ready_tx.send(Ok(()));
+                // Input goes on its own task, so it never waits behind
+                // output (a pane whose reader is busy still takes keys).
+                let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
+                let mut input_task = tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            bytes = in_rx.recv() => match bytes {
+                                Some(bytes) => {
+                                    if input.write_all(&bytes).await.is_err() {
+                                        return;
+                                    }
+                                    let _ = input.flush().await;
+                                }
+                                None => return,
+                            },
+                            _ = &mut detach_rx => {
+                                if kind == PaneKind::Session {
+                                    let _ = input
+                                        .write_all(crate::session_host::client::DETACH_MARKER)
+                                        .await;
+                                    let _ = input.flush().await;
+                                }
+                                return;
+                            }
+                        }
+                    }
+                });
+                let mut detach_tx = Some(detach_tx);
                 let mut closed = false;
                 loop {
                     tokio::select! {
                         chunk = output.next() => match chunk {
                             Some(Ok(o)) => {
-                                if out_tx.send(o.into_bytes().to_vec()).is_err() {
+                                if out_tx.send(o.into_bytes().to_vec()).await.is_err() {
                                     closed = true;
                                     break;
                                 }
@@ -198,30 +226,26 @@ pub fn open_pane(
                             Some(Err(e)) => return Err(e.into()),
                             None => break,
                         },
-                        Some(bytes) = in_rx.recv() => {
-                            if input.write_all(&bytes).await.is_err() {
-                                break;
-                            }
-                            let _ = input.flush().await;
-                        }
                         Some(ctl) = ctl_rx.recv() => match ctl {
                             Ctl::Resize(r, c, reply) => {
                                 let _ = reply.send(timed(resize(r, c)).await);
                             }
                             Ctl::Close => {
-                                if kind == PaneKind::Session {
-                                    let _ = input
-                                        .write_all(crate::session_host::client::DETACH_MARKER)
-                                        .await;
-                                    let _ = input.flush().await;
+                                if let Some(tx) = detach_tx.take() {
+                                    let _ = tx.send(());
                                 }
+                                let _ = tokio::time::timeout(
+                                    std::time::Duration::from_secs(5),
+                                    &mut input_task,
+                                )
+                                .await;
                                 closed = true;
                                 break;
                             }
                         },
                     }
                 }
-                drop(input);
+                input_task.abort();
                 drop(output);
                 if closed {
                     return Ok(None);
