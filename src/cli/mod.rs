@@ -179,6 +179,10 @@ pub enum Command {
         env_stdin: bool,
         #[arg(long, default_value = crate::session_host::SOCKET)]
         socket: PathBuf,
+        /// `attach`: the client's size (ROWSxCOLS) when it starts; the
+        /// exec's TTY may not have it yet.
+        #[arg(long, value_parser = crate::session::screen::parse_size)]
+        size: Option<(u16, u16)>,
         /// The agent's command.
         #[arg(last = true)]
         cmd: Vec<String>,
@@ -272,11 +276,12 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         action,
         env_stdin,
         socket,
+        size,
         cmd,
     } = command
     {
         if action.is_some() {
-            return crate::session_host::client::attach(socket);
+            return crate::session_host::client::attach(socket, *size);
         }
         return crate::session_host::run(crate::session_host::HolderConfig {
             socket: socket.clone(),

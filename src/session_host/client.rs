@@ -68,7 +68,9 @@ fn tty_size() -> Option<(u16, u16)> {
     None
 }
 
-pub fn attach(socket: &Path) -> Result<i32> {
+/// `initial`: the size the host client has (the exec's TTY may still
+/// report a default); later changes come as SIGWINCH.
+pub fn attach(socket: &Path, initial: Option<(u16, u16)>) -> Result<i32> {
     let stream = UnixStream::connect(socket).with_context(|| {
         format!(
             "no session holder at {} (is this a bottle's agent container?)",
@@ -76,7 +78,9 @@ pub fn attach(socket: &Path) -> Result<i32> {
         )
     })?;
     let mut writer = stream.try_clone()?;
-    let (rows, cols) = tty_size().unwrap_or((24, 80));
+    // Size changes from here on are seen.
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])?;
+    let (rows, cols) = initial.or_else(tty_size).unwrap_or((24, 80));
     protocol::send(
         &mut writer,
         &ClientMsg::Hello {
@@ -123,7 +127,6 @@ pub fn attach(socket: &Path) -> Result<i32> {
         let _ = input_writer.shutdown(std::net::Shutdown::Both);
         std::process::exit(0);
     });
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])?;
     std::thread::spawn(move || {
         for _ in signals.forever() {
             if let Some((rows, cols)) = tty_size() {

@@ -161,12 +161,16 @@ pub async fn attach(
     size: impl Fn() -> Option<(u16, u16)>,
 ) -> Result<AttachEnd, EngineError> {
     use bollard::exec::{StartExecOptions, StartExecResults};
+    let mut cmd = vec![
+        super::spec::HOLDER_BIN.to_string(),
+        "session-host".into(),
+        "attach".into(),
+    ];
+    if let Some((rows, cols)) = size() {
+        cmd.push(format!("--size={rows}x{cols}"));
+    }
     let config = bollard::models::ExecConfig {
-        cmd: Some(vec![
-            super::spec::HOLDER_BIN.into(),
-            "session-host".into(),
-            "attach".into(),
-        ]),
+        cmd: Some(cmd),
         user: Some(super::spec::AGENT_USER.into()),
         tty: Some(true),
         attach_stdin: Some(true),

@@ -139,6 +139,7 @@ pub fn open_pane(
                         super::spec::HOLDER_BIN.into(),
                         "session-host".into(),
                         "attach".into(),
+                        format!("--size={rows}x{cols}"),
                     ],
                     PaneKind::Shell => vec![
                         "/bin/sh".into(),
