@@ -158,6 +158,12 @@ impl Default for Keymap {
                     None,
                 ),
                 b(
+                    KeySpec::plain('['),
+                    Action::CopyMode,
+                    "scroll the pane's history (↑↓ PgUp PgDn g G; q leaves)",
+                    None,
+                ),
+                b(
                     KeySpec::plain('}'),
                     Action::SwapNext,
                     "swap the focused pane with the next",

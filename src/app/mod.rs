@@ -31,6 +31,7 @@ pub const SIDEBAR_WIDTH: u16 = 32;
 pub enum AppEvent {
     Key(KeyEvent),
     Paste(String),
+    Mouse(crossterm::event::MouseEvent),
     Resize {
         rows: u16,
         cols: u16,
@@ -72,6 +73,8 @@ pub enum Action {
     /// Stop the focused pane's bottle, after confirmation.
     StopPane,
     SwapNext,
+    /// Scroll the focused pane's history with the keyboard.
+    CopyMode,
 }
 
 /// I/O for the loop to carry out.
@@ -184,6 +187,8 @@ pub struct App {
     pub layout: Option<Node>,
     pub focus: Focus,
     pub zoom: Option<PaneId>,
+    /// The pane whose history the keyboard scrolls (copy mode).
+    pub copy_mode: Option<PaneId>,
     /// The terminal's (rows, cols).
     pub size: (u16, u16),
     /// One line for the status bar (what just happened).
@@ -228,6 +233,7 @@ impl App {
             layout: None,
             focus: Focus::Sidebar,
             zoom: None,
+            copy_mode: None,
             size: (24, 80),
             notice: None,
             next_id: 1,
@@ -382,6 +388,9 @@ impl App {
         if self.zoom == Some(id) {
             self.zoom = None;
         }
+        if self.copy_mode == Some(id) {
+            self.copy_mode = None;
+        }
         if self.focus == Focus::Pane(id) {
             self.focus = self
                 .layout
@@ -409,6 +418,7 @@ impl App {
                 }
                 _ => Vec::new(),
             },
+            AppEvent::Mouse(m) => self.on_mouse(m),
             AppEvent::Resize { rows, cols } => {
                 self.size = (rows, cols);
                 self.relayout()
@@ -545,6 +555,103 @@ impl App {
         effects
     }
 
+    /// Scrolls a pane's history by `delta` rows (positive: back).
+    fn scroll(&mut self, id: PaneId, delta: isize) {
+        if let Some(p) = self.pane(id) {
+            if let Ok(mut s) = p.shared.screen.lock() {
+                let now = s.scrollback() as isize;
+                s.set_scrollback((now + delta).max(0) as usize);
+            }
+        }
+    }
+
+    fn scrolled(&self, id: PaneId) -> usize {
+        self.pane(id)
+            .and_then(|p| p.shared.screen.lock().ok().map(|s| s.scrollback()))
+            .unwrap_or(0)
+    }
+
+    /// Wheel over a pane scrolls its history, unless its program asked for
+    /// mouse reports (then it gets them); a click focuses the pane.
+    fn on_mouse(&mut self, m: crossterm::event::MouseEvent) -> Vec<Effect> {
+        use crate::session::keys::{self, MouseButton};
+        use crossterm::event::{MouseButton as B, MouseEventKind as K};
+        let hit = self.pane_areas().into_iter().find(|(_, a)| {
+            m.column >= a.x && m.column < a.x + a.w && m.row >= a.y && m.row < a.y + a.h
+        });
+        let Some((id, area)) = hit else {
+            if matches!(m.kind, K::Down(_)) && m.column < self.main_area().x {
+                self.focus = Focus::Sidebar;
+                return vec![Effect::Redraw];
+            }
+            return Vec::new();
+        };
+        let (button, press) = match m.kind {
+            K::ScrollUp => (MouseButton::WheelUp, true),
+            K::ScrollDown => (MouseButton::WheelDown, true),
+            K::Down(b) | K::Up(b) => (
+                match b {
+                    B::Left => MouseButton::Left,
+                    B::Middle => MouseButton::Middle,
+                    B::Right => MouseButton::Right,
+                },
+                matches!(m.kind, K::Down(_)),
+            ),
+            _ => return Vec::new(),
+        };
+        let mut effects = Vec::new();
+        if press && !matches!(button, MouseButton::WheelUp | MouseButton::WheelDown) {
+            self.focus = Focus::Pane(id);
+            effects.push(Effect::Redraw);
+        }
+        let modes = self
+            .pane(id)
+            .and_then(|p| p.shared.screen.lock().ok().map(|s| s.key_modes()))
+            .unwrap_or_default();
+        let inside = (
+            m.column.saturating_sub(area.x + 1),
+            m.row.saturating_sub(area.y + 1),
+        );
+        let live = self.pane(id).is_some_and(|p| p.state == PaneState::Live);
+        match keys::mouse(button, press, inside.0, inside.1, m.modifiers, modes) {
+            Some(bytes) if live && self.scrolled(id) == 0 => {
+                effects.push(Effect::PaneInput(id, bytes));
+            }
+            _ => match button {
+                MouseButton::WheelUp => {
+                    self.scroll(id, 3);
+                    effects.push(Effect::Redraw);
+                }
+                MouseButton::WheelDown => {
+                    self.scroll(id, -3);
+                    effects.push(Effect::Redraw);
+                }
+                _ => {}
+            },
+        }
+        effects
+    }
+
+    /// Keys in copy mode: they scroll the pane's history, never reach it.
+    fn copy_mode_key(&mut self, id: PaneId, key: KeyEvent) -> Vec<Effect> {
+        use crossterm::event::KeyCode as C;
+        let page = self.pane(id).map_or(10, |p| p.rows as isize);
+        match key.code {
+            C::Up | C::Char('k') => self.scroll(id, 1),
+            C::Down | C::Char('j') => self.scroll(id, -1),
+            C::PageUp | C::Char('b') => self.scroll(id, page),
+            C::PageDown | C::Char(' ') | C::Char('f') => self.scroll(id, -page),
+            C::Char('g') | C::Home => self.scroll(id, isize::MAX / 2),
+            C::Char('G') | C::End => self.scroll(id, -(isize::MAX / 2)),
+            C::Esc | C::Char('q') => {
+                self.scroll(id, -(isize::MAX / 2));
+                self.copy_mode = None;
+            }
+            _ => {}
+        }
+        vec![Effect::Redraw]
+    }
+
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         if let Some(Overlay::ConfirmStop(id)) = self.overlay {
             self.overlay = None;
@@ -558,6 +665,11 @@ impl App {
                 return effects;
             }
             return vec![Effect::Redraw];
+        }
+        if let Some(id) = self.copy_mode {
+            if self.pane(id).is_some() && !self.prefix_armed && !self.keymap.prefix.matches(&key) {
+                return self.copy_mode_key(id, key);
+            }
         }
         if self.prefix_armed {
             self.prefix_armed = false;
@@ -602,10 +714,15 @@ impl App {
                     .unwrap_or_default();
                 let bytes = crate::session::keys::encode(&key, modes);
                 if bytes.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![Effect::PaneInput(id, bytes)]
+                    return Vec::new();
                 }
+                // Typing returns to the live screen.
+                let mut effects = vec![Effect::PaneInput(id, bytes)];
+                if self.scrolled(id) > 0 {
+                    self.scroll(id, -(isize::MAX / 2));
+                    effects.push(Effect::Redraw);
+                }
+                effects
             }
             _ if key.code == crossterm::event::KeyCode::Enter => self.remove_pane(id),
             _ => Vec::new(),
@@ -729,6 +846,11 @@ impl App {
             Action::StopPane => {
                 if let Some(id) = self.focused_pane() {
                     self.overlay = Some(Overlay::ConfirmStop(id));
+                }
+            }
+            Action::CopyMode => {
+                if let Some(id) = self.focused_pane() {
+                    self.copy_mode = Some(id);
                 }
             }
             Action::SwapNext => {
@@ -1020,5 +1142,59 @@ mod tests {
         a.selected = 4;
         let fx = a.apply(Action::OpenSelected);
         assert!(matches!(fx.first(), Some(Effect::OpenPane { .. })) || a.focus == Focus::Pane(9));
+    }
+
+    #[test]
+    fn wheel_and_copy_mode_scroll_history_and_typing_returns() {
+        use crossterm::event::{MouseEvent, MouseEventKind};
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let id = a.panes[0].id;
+        a.update(AppEvent::PaneReady(id));
+        {
+            let p = a.pane(id).expect("pane");
+            let mut s = p.shared.screen.lock().expect("screen");
+            for i in 0..200 {
+                s.process(format!("line {i}\r\n").as_bytes());
+            }
+        }
+        let wheel = |kind| {
+            AppEvent::Mouse(MouseEvent {
+                kind,
+                column: 50,
+                row: 10,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        a.update(wheel(MouseEventKind::ScrollUp));
+        a.update(wheel(MouseEventKind::ScrollUp));
+        assert_eq!(a.scrolled(id), 6);
+        a.update(wheel(MouseEventKind::ScrollDown));
+        assert_eq!(a.scrolled(id), 3);
+        // Copy mode: keys scroll, never reach the pane.
+        a.apply(Action::CopyMode);
+        assert!(a.update(key(KeyCode::Char('g'), KeyModifiers::NONE)) == vec![Effect::Redraw]);
+        assert!(a.scrolled(id) > 100);
+        a.update(key(KeyCode::Char('q'), KeyModifiers::NONE));
+        assert_eq!((a.scrolled(id), a.copy_mode), (0, None));
+        // Typing while scrolled back returns to the live screen.
+        a.update(wheel(MouseEventKind::ScrollUp));
+        let fx = a.update(key(KeyCode::Char('x'), KeyModifiers::NONE));
+        assert_eq!(fx.first(), Some(&Effect::PaneInput(id, b"x".to_vec())));
+        assert_eq!(a.scrolled(id), 0);
+        // A program that asked for the mouse gets the wheel instead.
+        a.pane(id)
+            .expect("pane")
+            .shared
+            .screen
+            .lock()
+            .expect("screen")
+            .process(b"\x1b[?1000h\x1b[?1006h");
+        let fx = a.update(wheel(MouseEventKind::ScrollUp));
+        assert!(
+            matches!(fx.as_slice(), [Effect::PaneInput(_, b)] if b.starts_with(b"\x1b[<64;")),
+            "{fx:?}"
+        );
     }
 }

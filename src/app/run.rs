@@ -70,6 +70,7 @@ fn spawn_input(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
             let ev = match event::read() {
                 Ok(Event::Key(k)) => AppEvent::Key(k),
                 Ok(Event::Paste(text)) => AppEvent::Paste(text),
+                Ok(Event::Mouse(m)) => AppEvent::Mouse(m),
                 Ok(Event::Resize(cols, rows)) => AppEvent::Resize { rows, cols },
                 Ok(_) => continue,
                 Err(e) => {
@@ -324,7 +325,10 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
             },
         };
         // Output right after a keystroke is its echo: draw it at once.
-        let typed = matches!(event, AppEvent::Key(_) | AppEvent::Paste(_));
+        let typed = matches!(
+            event,
+            AppEvent::Key(_) | AppEvent::Paste(_) | AppEvent::Mouse(_)
+        );
         let was_output = matches!(event, AppEvent::Pane(PaneNotice::Output(_)));
         if let AppEvent::PaneReady(_) = event {
             io.collect_ready();

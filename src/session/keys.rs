@@ -10,6 +10,89 @@ pub struct Modes {
     pub application_cursor: bool,
     /// Mode 2004: pastes are wrapped in `ESC [200~` … `ESC [201~`.
     pub bracketed_paste: bool,
+    /// What mouse events the program asked for.
+    pub mouse: MouseMode,
+    /// Mode 1006: SGR mouse encoding.
+    pub mouse_sgr: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MouseMode {
+    #[default]
+    Off,
+    /// 9: presses only.
+    Press,
+    /// 1000: presses and releases.
+    PressRelease,
+    /// 1002: and motion with a button down.
+    ButtonMotion,
+    /// 1003: and all motion.
+    AnyMotion,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MouseButton {
+    Left,
+    Middle,
+    Right,
+    WheelUp,
+    WheelDown,
+}
+
+/// A mouse event for a program that asked for them: `col`/`row` 0-based
+/// within the pane; `press` false for a release. `None` when the program
+/// did not ask for this kind of event.
+pub fn mouse(
+    button: MouseButton,
+    press: bool,
+    col: u16,
+    row: u16,
+    mods: KeyModifiers,
+    modes: Modes,
+) -> Option<Vec<u8>> {
+    let wheel = matches!(button, MouseButton::WheelUp | MouseButton::WheelDown);
+    match modes.mouse {
+        MouseMode::Off => return None,
+        MouseMode::Press if !press => return None,
+        _ => {}
+    }
+    if wheel && !press {
+        return None;
+    }
+    let mut code: u16 = match button {
+        MouseButton::Left => 0,
+        MouseButton::Middle => 1,
+        MouseButton::Right => 2,
+        MouseButton::WheelUp => 64,
+        MouseButton::WheelDown => 65,
+    };
+    if mods.contains(KeyModifiers::SHIFT) {
+        code += 4;
+    }
+    if mods.contains(KeyModifiers::ALT) {
+        code += 8;
+    }
+    if mods.contains(KeyModifiers::CONTROL) {
+        code += 16;
+    }
+    let (x, y) = (u32::from(col) + 1, u32::from(row) + 1);
+    if modes.mouse_sgr {
+        let end = if press { 'M' } else { 'm' };
+        return Some(format!("\x1b[<{code};{x};{y}{end}").into_bytes());
+    }
+    // X10 encoding: releases are button 3; coordinates end at 223.
+    let code = if press { code } else { 3 + (code & !3) };
+    if x > 223 || y > 223 {
+        return None;
+    }
+    Some(vec![
+        0x1b,
+        b'[',
+        b'M',
+        (32 + code) as u8,
+        (32 + x) as u8,
+        (32 + y) as u8,
+    ])
 }
 
 /// xterm's modifier parameter: 1 + shift + 2·alt + 4·ctrl.
@@ -173,6 +256,50 @@ mod tests {
         for (key, modes, want) in cases {
             assert_eq!(encode(&key, modes), want, "{key:?} {modes:?}");
         }
+    }
+
+    #[test]
+    fn mouse_reports_only_when_asked() {
+        let n = KeyModifiers::NONE;
+        let off = Modes::default();
+        assert_eq!(mouse(MouseButton::Left, true, 0, 0, n, off), None);
+        let x10 = Modes {
+            mouse: MouseMode::PressRelease,
+            ..Modes::default()
+        };
+        assert_eq!(
+            mouse(MouseButton::Left, true, 4, 2, n, x10),
+            Some(vec![0x1b, b'[', b'M', 32, 37, 35])
+        );
+        assert_eq!(
+            mouse(MouseButton::Left, false, 4, 2, n, x10),
+            Some(vec![0x1b, b'[', b'M', 35, 37, 35])
+        );
+        let sgr = Modes {
+            mouse: MouseMode::ButtonMotion,
+            mouse_sgr: true,
+            ..Modes::default()
+        };
+        assert_eq!(
+            mouse(
+                MouseButton::WheelUp,
+                true,
+                9,
+                19,
+                KeyModifiers::CONTROL,
+                sgr
+            ),
+            Some(b"\x1b[<80;10;20M".to_vec())
+        );
+        assert_eq!(
+            mouse(MouseButton::Right, false, 0, 0, n, sgr),
+            Some(b"\x1b[<2;1;1m".to_vec())
+        );
+        let press_only = Modes {
+            mouse: MouseMode::Press,
+            ..Modes::default()
+        };
+        assert_eq!(mouse(MouseButton::Left, false, 0, 0, n, press_only), None);
     }
 
     #[test]

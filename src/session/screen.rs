@@ -131,9 +131,19 @@ impl Screen for Vt100Screen {
     }
     fn key_modes(&self) -> super::keys::Modes {
         let s = self.parser.screen();
+        use super::keys::MouseMode;
+        use vt100::MouseProtocolMode as M;
         super::keys::Modes {
             application_cursor: s.application_cursor(),
             bracketed_paste: s.bracketed_paste(),
+            mouse: match s.mouse_protocol_mode() {
+                M::None => MouseMode::Off,
+                M::Press => MouseMode::Press,
+                M::PressRelease => MouseMode::PressRelease,
+                M::ButtonMotion => MouseMode::ButtonMotion,
+                M::AnyMotion => MouseMode::AnyMotion,
+            },
+            mouse_sgr: s.mouse_protocol_encoding() == vt100::MouseProtocolEncoding::Sgr,
         }
     }
     fn scrollback(&self) -> usize {

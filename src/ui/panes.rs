@@ -96,6 +96,10 @@ pub fn render(frame: &mut Frame, app: &App) {
             PaneKind::Shell => " shell",
         };
         let mut title = format!(" {}{kind} ", crate::sanitize::inline(&p.slug));
+        let back = p.shared.screen.lock().map(|s| s.scrollback()).unwrap_or(0);
+        if app.copy_mode == Some(id) || back > 0 {
+            title.push_str(&format!("· history −{back} "));
+        }
         if !state.is_empty() {
             title.push_str(&format!("· {} ", crate::sanitize::inline(&state)));
         }

@@ -21,6 +21,7 @@ impl TerminalGuard {
             terminal::EnterAlternateScreen,
             event::EnableBracketedPaste,
             event::EnableFocusChange,
+            event::EnableMouseCapture,
             cursor::Hide
         )?;
         Ok(guard)
