@@ -152,6 +152,10 @@ pub struct PaneView {
     /// The emulator's size (the pane's inside).
     pub rows: u16,
     pub cols: u16,
+    /// The program asked for attention (bell, OSC 9/777) while the pane
+    /// was not focused.
+    pub needs_input: bool,
+    seen_attention: u64,
 }
 
 /// What is saved per workspace directory to restore its panes.
@@ -360,6 +364,8 @@ impl App {
             state: PaneState::Connecting,
             rows: 0,
             cols: 0,
+            needs_input: false,
+            seen_attention: 0,
         });
         self.focus = Focus::Pane(id);
         // Size it first, then open it at that size.
@@ -402,6 +408,22 @@ impl App {
     }
 
     pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
+        let effects = self.update_inner(event);
+        // The focused pane is being looked at.
+        if let Focus::Pane(id) = self.focus {
+            if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                p.needs_input = false;
+            }
+        }
+        effects
+    }
+
+    /// Whether a bottle has a pane that asked for attention.
+    pub fn bottle_needs_input(&self, slug: &str) -> bool {
+        self.panes.iter().any(|p| p.slug == slug && p.needs_input)
+    }
+
+    fn update_inner(&mut self, event: AppEvent) -> Vec<Effect> {
         match event {
             AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             AppEvent::Key(_) => Vec::new(),
@@ -424,7 +446,17 @@ impl App {
                 self.relayout()
             }
             AppEvent::Signal(sig) => vec![Effect::Exit(RunOutcome::Signal(sig))],
-            AppEvent::Pane(PaneNotice::Output(_)) => vec![Effect::Redraw],
+            AppEvent::Pane(PaneNotice::Output(id)) => {
+                let focused = self.focus == Focus::Pane(id);
+                if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                    let now = p.shared.screen.lock().map(|s| s.attention()).unwrap_or(0);
+                    if now > p.seen_attention && !focused {
+                        p.needs_input = true;
+                    }
+                    p.seen_attention = now;
+                }
+                vec![Effect::Redraw]
+            }
             AppEvent::Pane(PaneNotice::Ended(id, status)) => {
                 if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
                     p.state = match status {
@@ -527,6 +559,8 @@ impl App {
                 state: PaneState::Connecting,
                 rows: 0,
                 cols: 0,
+                needs_input: false,
+                seen_attention: 0,
             });
         }
         self.layout = Some(tree);
@@ -1196,5 +1230,29 @@ mod tests {
             matches!(fx.as_slice(), [Effect::PaneInput(_, b)] if b.starts_with(b"\x1b[<64;")),
             "{fx:?}"
         );
+    }
+
+    #[test]
+    fn a_bell_in_an_unfocused_pane_marks_it_until_focused() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let first = a.panes[0].id;
+        a.apply(Action::SplitColumns);
+        let second = a.panes[1].id;
+        assert_eq!(a.focus, Focus::Pane(second));
+        a.pane(first)
+            .expect("pane")
+            .shared
+            .screen
+            .lock()
+            .expect("screen")
+            .process(b"waiting for you\x07");
+        a.update(AppEvent::Pane(PaneNotice::Output(first)));
+        assert!(a.pane(first).is_some_and(|p| p.needs_input));
+        assert!(a.bottle_needs_input("shell-aaaaaa"));
+        a.apply(Action::Focus(Direction::Left));
+        a.update(AppEvent::Tick);
+        assert!(!a.bottle_needs_input("shell-aaaaaa"));
     }
 }

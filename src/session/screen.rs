@@ -54,6 +54,8 @@ pub trait Screen: Send {
     fn scrollback(&self) -> usize;
     /// Scrolls back `rows` into history (clamped to what is kept).
     fn set_scrollback(&mut self, rows: usize);
+    /// How many times the program asked for attention (bell, OSC 9/777).
+    fn attention(&self) -> u64;
 }
 
 fn color(c: vt100::Color) -> Color {
@@ -64,8 +66,29 @@ fn color(c: vt100::Color) -> Color {
     }
 }
 
+/// Counts the program's calls for attention: bells and desktop
+/// notifications (OSC 9, OSC 777;notify). Nothing is passed on.
+#[derive(Debug, Default)]
+pub struct Attention {
+    count: u64,
+}
+
+impl vt100::Callbacks for Attention {
+    fn audible_bell(&mut self, _: &mut vt100::Screen) {
+        self.count += 1;
+    }
+    fn visual_bell(&mut self, _: &mut vt100::Screen) {
+        self.count += 1;
+    }
+    fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
+        if matches!(params.first(), Some(&b"9") | Some(&b"777")) {
+            self.count += 1;
+        }
+    }
+}
+
 pub struct Vt100Screen {
-    parser: vt100::Parser,
+    parser: vt100::Parser<Attention>,
 }
 
 fn nz(n: u16) -> NonZeroU16 {
@@ -75,7 +98,12 @@ fn nz(n: u16) -> NonZeroU16 {
 impl Vt100Screen {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Self {
         Vt100Screen {
-            parser: vt100::Parser::new(nz(rows), nz(cols), scrollback),
+            parser: vt100::Parser::new_with_callbacks(
+                nz(rows),
+                nz(cols),
+                scrollback,
+                Attention::default(),
+            ),
         }
     }
 }
@@ -152,6 +180,9 @@ impl Screen for Vt100Screen {
     fn set_scrollback(&mut self, rows: usize) {
         self.parser.screen_mut().set_scrollback(rows);
     }
+    fn attention(&self) -> u64 {
+        self.parser.callbacks().count
+    }
     fn private_modes(&self) -> Vec<(u16, bool)> {
         use vt100::MouseProtocolMode as M;
         let s = self.parser.screen();
@@ -215,6 +246,14 @@ mod tests {
         assert_eq!(copy.private_modes(), s.private_modes());
         assert!(s.private_modes().contains(&(2004, true)));
         assert!(s.private_modes().contains(&(1049, true)));
+    }
+
+    #[test]
+    fn bells_and_notifications_ask_for_attention() {
+        let mut s = Vt100Screen::new(5, 20, 0);
+        assert_eq!(s.attention(), 0);
+        s.process(b"done\x07\x1b]9;build finished\x07\x1b]777;notify;t;b\x1b\\\x1b]0;title\x07");
+        assert_eq!(s.attention(), 3);
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub fn render(frame: &mut Frame, app: &App) {
         };
         let mut title = format!(" {}{kind} ", crate::sanitize::inline(&p.slug));
         let back = p.shared.screen.lock().map(|s| s.scrollback()).unwrap_or(0);
+        if p.needs_input && !focused {
+            title.push_str("· needs input ");
+        }
         if app.copy_mode == Some(id) || back > 0 {
             title.push_str(&format!("· history −{back} "));
         }

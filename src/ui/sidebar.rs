@@ -73,10 +73,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         Style::default().fg(Color::Cyan),
                     ),
                 ]),
-                Line::from(Span::styled(
-                    format!("  {}", crate::sanitize::inline(&b.status)),
-                    status_style(&b.status),
-                )),
+                if app.bottle_needs_input(&b.slug) {
+                    Line::from(Span::styled(
+                        "  needs input".to_string(),
+                        Style::default()
+                            .fg(Color::Yellow)
+                            .add_modifier(Modifier::BOLD),
+                    ))
+                } else {
+                    Line::from(Span::styled(
+                        format!("  {}", crate::sanitize::inline(&b.status)),
+                        status_style(&b.status),
+                    ))
+                },
             ])
         })
         .collect();
