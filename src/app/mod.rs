@@ -193,6 +193,10 @@ pub struct App {
     pub zoom: Option<PaneId>,
     /// The pane whose history the keyboard scrolls (copy mode).
     pub copy_mode: Option<PaneId>,
+    /// In copy mode: the search being typed (after `/`).
+    pub search_input: Option<String>,
+    /// The last search, for `n` / `N`.
+    pub last_search: Option<String>,
     /// The terminal's (rows, cols).
     pub size: (u16, u16),
     /// One line for the status bar (what just happened).
@@ -238,6 +242,8 @@ impl App {
             focus: Focus::Sidebar,
             zoom: None,
             copy_mode: None,
+            search_input: None,
+            last_search: None,
             size: (24, 80),
             notice: None,
             next_id: 1,
@@ -666,9 +672,56 @@ impl App {
         effects
     }
 
+    /// Scrolls `id`'s history to the next line (older when `back`) that
+    /// contains `needle`, bringing it to the top row; false if none.
+    fn find(&mut self, id: PaneId, needle: &str, back: bool) -> bool {
+        let Some(p) = self.pane(id) else {
+            return false;
+        };
+        let Ok(mut s) = p.shared.screen.lock() else {
+            return false;
+        };
+        let start = s.scrollback();
+        s.set_scrollback(usize::MAX);
+        let max = s.scrollback();
+        let offsets: Box<dyn Iterator<Item = usize>> = if back {
+            Box::new(start + 1..=max)
+        } else {
+            Box::new((0..start).rev())
+        };
+        for o in offsets {
+            s.set_scrollback(o);
+            if s.text_rows().first().is_some_and(|r| r.contains(needle)) {
+                return true;
+            }
+        }
+        s.set_scrollback(start);
+        false
+    }
+
     /// Keys in copy mode: they scroll the pane's history, never reach it.
+    /// `/` searches (older lines first), `n`/`N` repeat it.
     fn copy_mode_key(&mut self, id: PaneId, key: KeyEvent) -> Vec<Effect> {
         use crossterm::event::KeyCode as C;
+        if let Some(text) = self.search_input.as_mut() {
+            match key.code {
+                C::Char(c) => text.push(c),
+                C::Backspace => {
+                    text.pop();
+                }
+                C::Esc => self.search_input = None,
+                C::Enter => {
+                    let needle = self.search_input.take().unwrap_or_default();
+                    if !needle.is_empty() {
+                        self.notice =
+                            (!self.find(id, &needle, true)).then(|| format!("not found: {needle}"));
+                        self.last_search = Some(needle);
+                    }
+                }
+                _ => {}
+            }
+            return vec![Effect::Redraw];
+        }
         let page = self.pane(id).map_or(10, |p| p.rows as isize);
         match key.code {
             C::Up | C::Char('k') => self.scroll(id, 1),
@@ -677,9 +730,17 @@ impl App {
             C::PageDown | C::Char(' ') | C::Char('f') => self.scroll(id, -page),
             C::Char('g') | C::Home => self.scroll(id, isize::MAX / 2),
             C::Char('G') | C::End => self.scroll(id, -(isize::MAX / 2)),
+            C::Char('/') => self.search_input = Some(String::new()),
+            C::Char(c @ ('n' | 'N')) => {
+                if let Some(needle) = self.last_search.clone() {
+                    self.notice =
+                        (!self.find(id, &needle, c == 'n')).then(|| format!("no more: {needle}"));
+                }
+            }
             C::Esc | C::Char('q') => {
                 self.scroll(id, -(isize::MAX / 2));
                 self.copy_mode = None;
+                self.search_input = None;
             }
             _ => {}
         }
@@ -1254,5 +1315,45 @@ mod tests {
         a.apply(Action::Focus(Direction::Left));
         a.update(AppEvent::Tick);
         assert!(!a.bottle_needs_input("shell-aaaaaa"));
+    }
+
+    #[test]
+    fn copy_mode_search_finds_older_lines_and_repeats() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let id = a.panes[0].id;
+        {
+            let p = a.pane(id).expect("pane");
+            let mut s = p.shared.screen.lock().expect("screen");
+            for i in 0..300 {
+                let tag = if i % 100 == 7 { " NEEDLE" } else { "" };
+                s.process(format!("line {i}{tag}\r\n").as_bytes());
+            }
+        }
+        a.apply(Action::CopyMode);
+        for k in "/NEEDLE".chars() {
+            a.update(key(KeyCode::Char(k), KeyModifiers::NONE));
+        }
+        a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        let top = |a: &App| {
+            a.pane(id)
+                .expect("pane")
+                .shared
+                .screen
+                .lock()
+                .expect("screen")
+                .text_rows()[0]
+                .clone()
+        };
+        assert_eq!(top(&a), "line 207 NEEDLE");
+        a.update(key(KeyCode::Char('n'), KeyModifiers::NONE));
+        assert_eq!(top(&a), "line 107 NEEDLE");
+        a.update(key(KeyCode::Char('n'), KeyModifiers::NONE));
+        assert_eq!(top(&a), "line 7 NEEDLE");
+        a.update(key(KeyCode::Char('n'), KeyModifiers::NONE));
+        assert!(a.notice.as_deref().is_some_and(|n| n.contains("no more")));
+        a.update(key(KeyCode::Char('N'), KeyModifiers::NONE));
+        assert_eq!(top(&a), "line 107 NEEDLE");
     }
 }

@@ -29,6 +29,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .iter()
         .filter_map(|b| Some(format!("{prefix} {} {}", b.key.label(), b.hint?)))
         .collect();
+    if let Some(text) = &app.search_input {
+        spans.push(Span::styled(
+            format!(" search: {}▏", crate::sanitize::inline(text)),
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        ));
+    } else if app.copy_mode.is_some() {
+        spans.push(Span::styled(
+            " history: ↑↓ PgUp PgDn g G · / search · n N · q leaves ",
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
     if let Some(n) = &app.notice {
         spans.push(Span::styled(
             format!(" {} ", crate::sanitize::inline(n)),
