@@ -166,7 +166,8 @@ pub async fn attach(
         "session-host".into(),
         "attach".into(),
     ];
-    if let Some((rows, cols)) = size() {
+    // A terminal that reports no size (0×0) leaves it to the exec's TTY.
+    if let Some((rows, cols)) = size().filter(|&(r, c)| r > 0 && c > 0) {
         cmd.push(format!("--size={rows}x{cols}"));
     }
     let config = bollard::models::ExecConfig {

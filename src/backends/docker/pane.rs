@@ -139,7 +139,7 @@ pub fn open_pane(
                         super::spec::HOLDER_BIN.into(),
                         "session-host".into(),
                         "attach".into(),
-                        format!("--size={rows}x{cols}"),
+                        format!("--size={}x{}", rows.max(1), cols.max(1)),
                     ],
                     PaneKind::Shell => vec![
                         "/bin/sh".into(),
