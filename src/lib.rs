@@ -5,6 +5,7 @@
 pub mod app;
 pub mod backends;
 pub mod cli;
+pub mod config;
 pub mod crash;
 pub mod logging;
 pub mod manifest;

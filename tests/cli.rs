@@ -242,3 +242,37 @@ fn backend_commands_say_so_plainly() {
     let bad = bottle(dir.path(), &["rm", "not a slug"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a bottle slug"));
 }
+
+#[test]
+fn check_reports_config_yaml_problems_and_debug_keymap_prints_the_defaults() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    // The printed defaults are themselves a valid `keys:` section.
+    let defaults = bottle(&home, &["debug", "keymap"]);
+    assert!(defaults.status.success());
+    let indented: String = stdout(&defaults)
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    std::fs::write(home.join("config.yaml"), format!("keys:\n{indented}")).expect("write");
+    let ws = dir.path().to_str().expect("utf8");
+    let ok = bottle(&home, &["--workspace", ws, "check"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+
+    std::fs::write(
+        home.join("config.yaml"),
+        "keys:\n  prefix_keys:\n    zoomm: Z\ntheme: dark\n",
+    )
+    .expect("write");
+    let bad = bottle(&home, &["--workspace", ws, "check"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let config = home.join("config.yaml").display().to_string();
+    assert_eq!(
+        stdout(&bad),
+        format!(
+            "{config}:3:5: error: unknown action `zoomm` (did you mean `zoom`?)\n\
+             {config}:4:1: error: unknown setting `theme`: config.yaml knows `keys`\n"
+        )
+    );
+}

@@ -60,6 +60,8 @@ pub enum Action {
     SelectPrev,
     /// Open the selected bottle's session in a new pane.
     OpenSelected,
+    /// A plain shell into the bottle selected in the sidebar.
+    NewShell,
     /// Move focus between the sidebar and the panes.
     ToggleSidebar,
     Focus(Direction),
@@ -868,6 +870,13 @@ impl App {
                 }
                 return self.add_pane(b.slug, PaneKind::Session, Split::Columns);
             }
+            Action::NewShell => match self.selected_bottle().cloned() {
+                Some(b) if b.status == "running" => {
+                    return self.add_pane(b.slug, PaneKind::Shell, Split::Columns)
+                }
+                Some(b) => self.notice = Some(format!("{} is {}", b.slug, b.status)),
+                None => self.notice = Some("select a running bottle in the sidebar first".into()),
+            },
             Action::ToggleSidebar => {
                 self.focus = match self.focus {
                     Focus::Sidebar => self

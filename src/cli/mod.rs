@@ -239,6 +239,8 @@ pub enum DebugCommand {
         #[arg(long, default_value = "24x80")]
         size: String,
     },
+    /// Print the default key bindings (a starting point for config.yaml).
+    Keymap,
 }
 
 /// The error printed for commands whose backend has not landed yet.
@@ -301,6 +303,12 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Debug {
             command: DebugCommand::Emulate { file, size },
         } => definitions::emulate(file, size),
+        Command::Debug {
+            command: DebugCommand::Keymap,
+        } => {
+            print!("{}", crate::app::keymap::DEFAULTS);
+            Ok(0)
+        }
         Command::Start(args) => start::start(&ctx, args),
         // Handled above, before any $BOTTLE_HOME is needed.
         Command::Sidecar { .. } | Command::SessionHost { .. } => Ok(0),
@@ -341,11 +349,11 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
 pub fn workspace(cli: &Cli) -> Result<i32> {
     let ctx = definitions::Context::new(cli.workspace.clone())?;
     let defs = ctx.load()?;
-    let app = crate::app::App::new(
-        &defs,
-        ctx.workspace.display().to_string(),
-        crate::app::keymap::Keymap::default(),
-    );
+    let (keymap, config_problems) = crate::app::keymap::Keymap::load(&ctx.home.config_file());
+    let mut app = crate::app::App::new(&defs, ctx.workspace.display().to_string(), keymap);
+    app.error_count += config_problems.len();
+    app.problems
+        .extend(config_problems.iter().map(|p| p.to_string()));
     let key = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(

@@ -12,28 +12,37 @@ pub fn render(frame: &mut Frame, app: &App) {
         "Workspace commands start with the prefix {prefix}; press it twice to send it to the pane."
     ))];
     lines.push(Line::from(""));
-    for b in &app.keymap.after_prefix {
-        lines.push(Line::from(format!(
-            "  {prefix} {:<8} {}",
-            b.key.label(),
-            b.help
-        )));
-    }
-    let mut seen = Vec::new();
-    for b in &app.keymap.direct {
-        if seen.contains(&b.help) {
-            continue;
+    use crate::app::keymap::{Binding, Keymap};
+    // One line per action, its keys together, in table order.
+    let lines_of = |table: &[Binding], with_prefix: bool| {
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        for b in table {
+            if seen.contains(&b.action) {
+                continue;
+            }
+            seen.push(b.action.clone());
+            let keys: Vec<String> = Keymap::keys_for(table, &b.action)
+                .iter()
+                .map(|k| k.label())
+                .collect();
+            let keys = keys.join("/");
+            out.push(Line::from(if with_prefix {
+                format!("  {prefix} {keys:<8} {}", b.action.help())
+            } else {
+                format!("  {keys:<15} {}", b.action.help())
+            }));
         }
-        seen.push(b.help);
-        let keys: Vec<String> = app
-            .keymap
-            .direct
-            .iter()
-            .filter(|o| o.help == b.help)
-            .map(|o| o.key.label())
-            .collect();
-        lines.push(Line::from(format!("  {:<15} {}", keys.join("/"), b.help)));
-    }
+        out
+    };
+    lines.extend(lines_of(&app.keymap.after_prefix, true));
+    lines.push(Line::from(""));
+    lines.push(Line::from("In the sidebar:"));
+    lines.extend(lines_of(&app.keymap.direct, false));
+    lines.push(Line::from(""));
+    lines.push(Line::from(
+        "Keys: $BOTTLE_HOME/config.yaml `keys:` (defaults: bottle debug keymap).",
+    ));
     let [column] = Layout::horizontal([Constraint::Percentage(80)])
         .flex(Flex::Center)
         .areas(frame.area());

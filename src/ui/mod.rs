@@ -254,6 +254,6 @@ mod tests {
     fn help_overlay() {
         let mut a = app();
         a.apply(Action::ToggleHelp);
-        insta::assert_snapshot!(draw(&a));
+        insta::assert_snapshot!(draw_at(&a, 110, 40));
     }
 }

@@ -19,7 +19,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     if app.error_count > 0 {
         spans.push(Span::styled(
-            format!(" {} definition error(s) ", app.error_count),
+            format!(" {} problem(s): bottle check ", app.error_count),
             Style::default().fg(Color::Black).bg(Color::Red),
         ));
     }
@@ -27,7 +27,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .keymap
         .after_prefix
         .iter()
-        .filter_map(|b| Some(format!("{prefix} {} {}", b.key.label(), b.hint?)))
+        .filter_map(|b| Some(format!("{prefix} {} {}", b.key.label(), b.action.hint()?)))
         .collect();
     if let Some(text) = &app.search_input {
         spans.push(Span::styled(
