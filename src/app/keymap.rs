@@ -514,7 +514,7 @@ mod tests {
             let k = KeySpec::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(k.label(), label, "{text}");
         }
-        let err = KeySpec::parse("Entr").unwrap_err();
+        let err = KeySpec::parse("Entr").expect_err("an error");
         assert!(err.contains("did you mean `Enter`"), "{err}");
         assert!(KeySpec::parse("F13").is_err());
         assert!(KeySpec::parse("").is_err());
@@ -522,7 +522,7 @@ mod tests {
 
     #[test]
     fn ctrl_chords_match_whatever_case_the_terminal_reports() {
-        let k = KeySpec::parse("C-a").unwrap();
+        let k = KeySpec::parse("C-a").expect("test");
         assert!(k.matches(&ev(KeyCode::Char('a'), KeyModifiers::CONTROL)));
         assert!(k.matches(&ev(
             KeyCode::Char('A'),
@@ -532,9 +532,9 @@ mod tests {
     }
 
     fn load(text: &str) -> (Keymap, Vec<String>) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test");
         let path = dir.path().join("config.yaml");
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text).expect("test");
         let (map, problems) = Keymap::load(&path);
         let lines = problems
             .iter()
@@ -561,8 +561,11 @@ mod tests {
         assert_eq!(get('['), None, "[] unbinds");
         // Help order is kept: split-right stays where it was.
         let names: Vec<&str> = map.after_prefix.iter().map(|b| b.action.name()).collect();
-        let split = names.iter().position(|n| *n == "split-right").unwrap();
-        assert!(split < names.iter().position(|n| *n == "focus-left").unwrap());
+        let split = names
+            .iter()
+            .position(|n| *n == "split-right")
+            .expect("test");
+        assert!(split < names.iter().position(|n| *n == "focus-left").expect("test"));
     }
 
     #[test]
