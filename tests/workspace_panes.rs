@@ -147,3 +147,52 @@ fn panes_attach_type_resize_and_come_back() {
 fn app_rows_contain(app: &PtyApp, what: &str) -> bool {
     app.screen_rows().iter().any(|r| r.contains(what))
 }
+
+/// An agent that exits leaves its pane showing the status; `r` runs the
+/// session again in the same bottle (same volumes), in the same pane.
+#[test]
+fn an_exited_session_restarts_in_its_pane() {
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    let out = e.bottle(
+        &home,
+        None,
+        &["start", "shell", "--detach", "-y", "--no-workspace"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let guard = Bottles(&e, &home, vec![slug.clone()]);
+
+    let mut app = open(&home, dir.path(), &ws, 30, 120);
+    app.wait_for("the bottle in the sidebar", |s| s.contains(&slug));
+    for _ in 0..3 {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("the pane's prompt", |s| {
+        s.contains(&format!("agent@{slug}"))
+    });
+    app.send(b"touch /workspace/kept-$((1+1)); exit 3\r");
+    app.wait_for("the exit status with the restart hint", |s| {
+        s.contains("exited 3 · r restarts")
+    });
+    app.send(b"r");
+    app.wait_for("a new session in the same pane", |s| {
+        !s.contains("exited 3") && s.contains(&format!("agent@{slug}"))
+    });
+    // `find`, not `ls`: Debian's runsc (2022) fails statx on volumes.
+    app.send(b"find /workspace; echo listed-$((2+2))\r");
+    app.wait_for("the work volume kept the file", |s| {
+        s.contains("kept-2") && s.contains("listed-4")
+    });
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+    drop(guard);
+}

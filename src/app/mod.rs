@@ -42,6 +42,8 @@ pub enum AppEvent {
     /// A pane's transport is up (its handle is with the loop).
     PaneReady(PaneId),
     PaneFailed(PaneId, String),
+    /// An ended session runs again: re-open its pane.
+    PaneRestarted(PaneId),
     /// This home's bottles, from the engine (or why not).
     Bottles(Result<Vec<BottleRow>, String>),
     /// Periodic: refresh what goes stale (the bottle list).
@@ -98,6 +100,11 @@ pub enum Effect {
         cols: u16,
     },
     ClosePane(PaneId),
+    /// Run an ended session again in its bottle, then `PaneRestarted`.
+    RestartSession {
+        id: PaneId,
+        slug: String,
+    },
     StopBottle(String),
     RefreshBottles,
     SaveLayout(SavedLayout),
@@ -112,14 +119,8 @@ pub struct AgentRow {
     pub note: Option<String>,
 }
 
-/// A bottle of this home, as the engine shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BottleRow {
-    pub slug: String,
-    pub agent: String,
-    /// `running`, `exited N`, `stopped`, …
-    pub status: String,
-}
+/// A bottle of this home, as the engine and the home's state show it.
+pub type BottleRow = crate::backends::inventory::BottleInfo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
@@ -488,6 +489,7 @@ impl App {
                 }
                 vec![Effect::Redraw]
             }
+            AppEvent::PaneRestarted(id) => self.reopen(id),
             AppEvent::Bottles(result) => {
                 self.refreshing = false;
                 match result {
@@ -792,7 +794,46 @@ impl App {
         }
     }
 
-    /// A key for the focused pane; on an ended pane, Enter closes it.
+    /// Opens an ended pane again on a fresh screen (same place, same size).
+    fn reopen(&mut self, id: PaneId) -> Vec<Effect> {
+        let Some(p) = self.panes.iter_mut().find(|p| p.id == id) else {
+            return Vec::new();
+        };
+        p.shared = PaneShared::new(p.rows.max(1), p.cols.max(1));
+        p.state = PaneState::Connecting;
+        p.seen_attention = 0;
+        vec![
+            Effect::OpenPane {
+                id,
+                slug: p.slug.clone(),
+                kind: p.kind,
+                rows: p.rows.max(1),
+                cols: p.cols.max(1),
+            },
+            Effect::Redraw,
+        ]
+    }
+
+    /// `r` on an ended pane: a session runs again in its bottle (or is just
+    /// re-attached if it still runs); a shell pane gets a new shell.
+    fn restart(&mut self, id: PaneId) -> Vec<Effect> {
+        let Some(p) = self.panes.iter_mut().find(|p| p.id == id) else {
+            return Vec::new();
+        };
+        if matches!(p.state, PaneState::Live | PaneState::Connecting) {
+            return Vec::new();
+        }
+        if p.kind == PaneKind::Shell {
+            return self.reopen(id);
+        }
+        p.state = PaneState::Connecting;
+        let slug = p.slug.clone();
+        self.notice = Some(format!("restarting {slug}"));
+        vec![Effect::RestartSession { id, slug }, Effect::Redraw]
+    }
+
+    /// A key for the focused pane; on an ended pane, `r` restarts it and
+    /// Enter closes it.
     fn key_to_pane(&mut self, key: KeyEvent) -> Vec<Effect> {
         let Some(id) = self.focused_pane() else {
             return vec![Effect::Redraw];
@@ -822,6 +863,7 @@ impl App {
                 effects
             }
             _ if key.code == crossterm::event::KeyCode::Enter => self.remove_pane(id),
+            _ if key.code == crossterm::event::KeyCode::Char('r') => self.restart(id),
             _ => Vec::new(),
         }
     }
@@ -1049,15 +1091,16 @@ mod tests {
             "shell-cccccc",
         ]
         .iter()
-        .map(|s| BottleRow {
-            slug: s.to_string(),
-            agent: "shell".into(),
-            status: if *s == "shell-cccccc" {
-                "stopped"
-            } else {
-                "running"
-            }
-            .into(),
+        .map(|s| {
+            BottleRow::new(
+                s,
+                "shell",
+                if *s == "shell-cccccc" {
+                    "stopped"
+                } else {
+                    "running"
+                },
+            )
         })
         .collect())));
         a
@@ -1186,6 +1229,71 @@ mod tests {
             .is_empty());
         a.update(key(KeyCode::Enter, KeyModifiers::NONE));
         assert!(a.panes.is_empty());
+    }
+
+    #[test]
+    fn r_on_an_ended_pane_runs_the_session_again_on_a_fresh_screen() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let id = a.panes[0].id;
+        let size = a.pane(id).map(|p| (p.rows, p.cols)).expect("pane");
+        a.update(AppEvent::PaneReady(id));
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(0))));
+        let old = a.pane(id).map(|p| p.shared.clone()).expect("pane");
+        let fx = a.update(key(KeyCode::Char('r'), KeyModifiers::NONE));
+        assert_eq!(
+            fx,
+            vec![
+                Effect::RestartSession {
+                    id,
+                    slug: "shell-aaaaaa".into()
+                },
+                Effect::Redraw
+            ]
+        );
+        assert_eq!(
+            a.pane(id).map(|p| p.state.clone()),
+            Some(PaneState::Connecting)
+        );
+        // Typing while it restarts goes to the pane once it is up.
+        assert!(matches!(
+            a.update(key(KeyCode::Char('r'), KeyModifiers::NONE))[..],
+            [Effect::PaneInput(_, _)]
+        ));
+        let fx = a.update(AppEvent::PaneRestarted(id));
+        assert_eq!(
+            fx[0],
+            Effect::OpenPane {
+                id,
+                slug: "shell-aaaaaa".into(),
+                kind: PaneKind::Session,
+                rows: size.0,
+                cols: size.1,
+            }
+        );
+        let fresh = a.pane(id).map(|p| p.shared.clone()).expect("pane");
+        assert!(!Arc::ptr_eq(&old, &fresh), "a fresh screen");
+
+        // A failed restart says why and can be tried again.
+        a.update(AppEvent::PaneFailed(id, "no such container".into()));
+        let fx = a.update(key(KeyCode::Char('r'), KeyModifiers::NONE));
+        assert!(matches!(fx[0], Effect::RestartSession { .. }));
+    }
+
+    #[test]
+    fn r_on_an_ended_shell_pane_opens_a_new_shell() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::NewShell);
+        let id = a.panes[0].id;
+        a.update(AppEvent::PaneReady(id));
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(130))));
+        let fx = a.update(key(KeyCode::Char('r'), KeyModifiers::NONE));
+        assert!(
+            matches!(&fx[0], Effect::OpenPane { id: i, kind: PaneKind::Shell, .. } if *i == id),
+            "{fx:?}"
+        );
     }
 
     #[test]

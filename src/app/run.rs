@@ -46,6 +46,8 @@ pub struct RunContext {
     pub layout_file: PathBuf,
     /// This home's label hash (which bottles are ours).
     pub home_hash: String,
+    /// `$BOTTLE_HOME`: stopped bottles, metadata and request queues.
+    pub home: crate::state::Home,
 }
 
 fn spawn_signals(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
@@ -125,6 +127,7 @@ impl Io {
     fn refresh_bottles(&self) {
         let tx = self.tx.clone();
         let hash = self.ctx.home_hash.clone();
+        let home = self.ctx.home.clone();
         let _ = std::thread::Builder::new()
             .name("bottles".into())
             .spawn(move || {
@@ -136,14 +139,7 @@ impl Io {
                         let d = crate::backends::docker::connect().await?;
                         crate::backends::docker::list_bottles(&d, Some(&hash)).await
                     })?;
-                    Ok(rows
-                        .into_iter()
-                        .map(|b| BottleRow {
-                            slug: b.slug,
-                            agent: b.agent,
-                            status: b.status,
-                        })
-                        .collect())
+                    Ok(crate::backends::inventory::home_bottles(&home, rows))
                 })();
                 let _ = tx.send(AppEvent::Bottles(result.map_err(|e| format!("{e:#}"))));
             });
@@ -215,6 +211,34 @@ impl Io {
                     );
                     crate::backends::docker::timed(d.stop_container(&names.agent_container, None))
                         .await
+                });
+            });
+    }
+
+    /// Runs an exited session again (off the loop), then re-opens its pane.
+    fn restart(&self, id: PaneId, slug: String) {
+        let tx = self.tx.clone();
+        let state_dir = self.ctx.home.state_dir(&slug);
+        let _ = std::thread::Builder::new()
+            .name("restart".into())
+            .spawn(move || {
+                let result = (|| -> Result<()> {
+                    let slug = crate::backends::names::Slug::parse(&slug)?;
+                    let meta = crate::backends::inventory::read_metadata(&state_dir);
+                    let env = crate::backends::inventory::restart_env(&meta)
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async {
+                        let d = crate::backends::docker::connect().await?;
+                        crate::backends::docker::launch::restart_session(&d, &slug, &env).await
+                    })?;
+                    Ok(())
+                })();
+                let _ = tx.send(match result {
+                    Ok(()) => AppEvent::PaneRestarted(id),
+                    Err(e) => AppEvent::PaneFailed(id, format!("{e:#}")),
                 });
             });
     }
@@ -389,6 +413,10 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                 }
                 Effect::StopBottle(slug) => io.stop(slug),
                 Effect::RefreshBottles => io.refresh_bottles(),
+                Effect::RestartSession { id, slug } => {
+                    io.forget(id);
+                    io.restart(id, slug);
+                }
                 Effect::SaveLayout(layout) => io.save(&layout),
             }
         }

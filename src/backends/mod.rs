@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod images;
+pub mod inventory;
 pub mod names;
 pub mod plan;
 pub mod preflight;

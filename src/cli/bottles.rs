@@ -46,6 +46,14 @@ pub fn write_metadata(
         "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },
         "runtime": plan.runtime.name,
         "preflight": preflight,
+        // Names only: where a restart finds the session's `?`/`${}` values.
+        "session_env": plan.env.iter().filter_map(|e| match e {
+            crate::backends::plan::EnvPlan::Literal { .. } => None,
+            crate::backends::plan::EnvPlan::Prompt { name, message } =>
+                Some(serde_json::json!({ "name": name, "ask": message })),
+            crate::backends::plan::EnvPlan::Host { name, var } =>
+                Some(serde_json::json!({ "name": name, "host": var })),
+        }).collect::<Vec<_>>(),
     });
     write_atomic(
         &dir.join("metadata.json"),

@@ -126,16 +126,23 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
         }
         let list = bottles(ctx);
         println!(
-            "\n{:<24} {:<12} {:<10} SIDECAR",
-            "BOTTLE", "AGENT", "STATUS"
+            "\n{:<24} {:<12} {:<10} {:<8} {:<8} {:<8} REQUESTS",
+            "BOTTLE", "AGENT", "STATUS", "BACKEND", "SIDECAR", "SERVICES"
         );
         for b in &list {
             println!(
-                "{:<24} {:<12} {:<10} {}",
+                "{:<24} {:<12} {:<10} {:<8} {:<8} {:<8} {}",
                 b.slug,
                 b.agent,
                 b.status,
-                if b.sidecar_running { "running" } else { "-" }
+                b.backend,
+                if b.sidecar_running { "running" } else { "-" },
+                if b.services.is_empty() {
+                    "-".to_string()
+                } else {
+                    b.services.join(",")
+                },
+                b.pending
             );
         }
         if list.is_empty() {
@@ -296,16 +303,8 @@ pub fn emulate(file: &Path, size: &str) -> Result<i32> {
 /// A bottle of this home: from the engine, plus stopped ones (state kept,
 /// no containers). Engine trouble is reported, not fatal: the agents and
 /// stopped bottles still list.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct BottleRow {
-    pub slug: String,
-    pub agent: String,
-    pub status: String,
-    pub sidecar_running: bool,
-    pub backend: String,
-}
-
-pub fn bottles(ctx: &Context) -> Vec<BottleRow> {
+/// This home's bottles: the engine's, plus stopped ones kept in state.
+pub fn bottles(ctx: &Context) -> Vec<crate::backends::inventory::BottleInfo> {
     let hash = ctx.home.label_hash();
     let engine = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -318,41 +317,10 @@ pub fn bottles(ctx: &Context) -> Vec<BottleRow> {
                     crate::backends::docker::list_bottles(&d, Some(&hash)).await?,
                 )
             })
-        });
-    let mut rows: Vec<BottleRow> = match engine {
-        Ok(list) => list
-            .into_iter()
-            .map(|b| BottleRow {
-                slug: b.slug,
-                agent: b.agent,
-                status: b.status,
-                sidecar_running: b.sidecar_running,
-                backend: "docker".into(),
-            })
-            .collect(),
-        Err(e) => {
+        })
+        .unwrap_or_else(|e| {
             eprintln!("bottle: warning: {e:#}");
             Vec::new()
-        }
-    };
-    if let Ok(entries) = std::fs::read_dir(ctx.home.root.join("state")) {
-        for entry in entries.flatten() {
-            let slug = entry.file_name().to_string_lossy().into_owned();
-            if rows.iter().any(|r| r.slug == slug) || !entry.path().join("metadata.json").exists() {
-                continue;
-            }
-            let agent = slug
-                .rsplit_once('-')
-                .map_or(slug.clone(), |(a, _)| a.to_string());
-            rows.push(BottleRow {
-                slug,
-                agent,
-                status: "stopped".into(),
-                sidecar_running: false,
-                backend: "docker".into(),
-            });
-        }
-    }
-    rows.sort_by(|a, b| a.slug.cmp(&b.slug));
-    rows
+        });
+    crate::backends::inventory::home_bottles(&ctx.home, engine)
 }

@@ -367,6 +367,7 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
             .join("workspaces")
             .join(format!("{}.json", &key[..16])),
         home_hash: ctx.home.label_hash(),
+        home: ctx.home.clone(),
     };
     Ok(crate::app::run(app, run)?.exit_code())
 }

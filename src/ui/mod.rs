@@ -164,11 +164,7 @@ mod tests {
         a.update(AppEvent::Resize { rows, cols });
         a.update(AppEvent::Bottles(Ok(["shell-aaaaaa", "shell-bbbbbb"]
             .iter()
-            .map(|s| BottleRow {
-                slug: s.to_string(),
-                agent: "shell".into(),
-                status: "running".into(),
-            })
+            .map(|s| BottleRow::new(s, "shell", "running"))
             .collect())));
         for act in actions {
             a.apply(act.clone());

@@ -87,9 +87,9 @@ pub fn render(frame: &mut Frame, app: &App) {
         let state = match &p.state {
             PaneState::Connecting => "attaching…".to_string(),
             PaneState::Live => String::new(),
-            PaneState::Exited(code) => format!("exited {code} · Enter closes"),
-            PaneState::Lost => "disconnected · Enter closes".into(),
-            PaneState::Failed(why) => format!("failed: {why}"),
+            PaneState::Exited(code) => format!("exited {code} · r restarts · Enter closes"),
+            PaneState::Lost => "disconnected · r re-attaches · Enter closes".into(),
+            PaneState::Failed(why) => format!("failed: {why} · r retries · Enter closes"),
         };
         let kind = match p.kind {
             PaneKind::Session => "",

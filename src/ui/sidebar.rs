@@ -17,6 +17,42 @@ fn status_style(status: &str) -> Style {
     }
 }
 
+/// `running · docker · dns · 2 requests`: the bottle's status (or `needs
+/// input` while a pane or a request waits for the operator), its backend,
+/// its sidecar's services and its pending requests.
+fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
+    let attention = Style::default()
+        .fg(Color::Yellow)
+        .add_modifier(Modifier::BOLD);
+    let dim = Style::default().fg(Color::DarkGray);
+    let mut spans = vec![if app.bottle_needs_input(&b.slug) || b.pending > 0 {
+        Span::styled("  needs input", attention)
+    } else {
+        Span::styled(
+            format!("  {}", crate::sanitize::inline(&b.status)),
+            status_style(&b.status),
+        )
+    }];
+    spans.push(Span::styled(
+        format!(" · {}", crate::sanitize::inline(&b.backend)),
+        dim,
+    ));
+    if !b.services.is_empty() {
+        spans.push(Span::styled(format!(" · {}", b.services.join(",")), dim));
+    }
+    if b.pending > 0 {
+        spans.push(Span::styled(
+            format!(
+                " · {} request{}",
+                b.pending,
+                if b.pending == 1 { "" } else { "s" }
+            ),
+            attention,
+        ));
+    }
+    Line::from(spans)
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let agent_rows = (app.agents.len() as u16 * 2 + 2)
         .min(area.height / 2)
@@ -73,19 +109,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         Style::default().fg(Color::Cyan),
                     ),
                 ]),
-                if app.bottle_needs_input(&b.slug) {
-                    Line::from(Span::styled(
-                        "  needs input".to_string(),
-                        Style::default()
-                            .fg(Color::Yellow)
-                            .add_modifier(Modifier::BOLD),
-                    ))
-                } else {
-                    Line::from(Span::styled(
-                        format!("  {}", crate::sanitize::inline(&b.status)),
-                        status_style(&b.status),
-                    ))
-                },
+                status_line(app, b),
             ])
         })
         .collect();

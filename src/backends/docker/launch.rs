@@ -356,6 +356,31 @@ async fn start_holder(
         .map(|_| ())
 }
 
+/// Runs an ended session again in the same agent container (same volumes,
+/// network and sidecar): the session holder starts the agent's command
+/// anew, with `env` as the session's `?`/`${}` values. A session that still
+/// runs is left alone.
+pub async fn restart_session(
+    docker: &Docker,
+    slug: &Slug,
+    env: &[(String, crate::secret::Secret)],
+) -> Result<(), EngineError> {
+    let names = crate::backends::names::Names::for_slug(slug);
+    let running = |c: bollard::models::ContainerInspectResponse| {
+        c.state.and_then(|s| s.running).unwrap_or(false)
+    };
+    let sidecar = timed(docker.inspect_container(&names.sidecar_container, None)).await?;
+    if !running(sidecar) {
+        timed(docker.start_container(&names.sidecar_container, None)).await?;
+    }
+    let agent = timed(docker.inspect_container(&names.agent_container, None)).await?;
+    if running(agent) {
+        // Nothing to restart: the caller re-attaches.
+        return Ok(());
+    }
+    start_holder(docker, &names.agent_container, env).await
+}
+
 /// Launches; on failure removes everything the launch created.
 pub async fn launch(
     docker: &Docker,

@@ -130,14 +130,17 @@ fn git_config(plan: &Plan) -> String {
     cfg
 }
 
-/// The home volume's layout, uploaded to `/` so the entry `home/agent/`
-/// sets the owner of the volume's root (an upload into the mount point
+/// The home volume's layout, uploaded to `/` so the entries `home/agent/`
+/// and `workspace/` set the owners of the volumes' roots (an upload into the mount point
 /// itself leaves it root-owned).
 pub fn home_archive(plan: &Plan, skills: &[(String, CopyList)]) -> std::io::Result<Vec<u8>> {
     let (u, g) = (AGENT_UID, AGENT_GID);
     let mut a = Archive::default();
     a.dir("home/agent", 0o755, u, g)?;
     a.dir("home/agent/.bottle", 0o700, u, g)?;
+    // The work volume's root is the agent's even when nothing is copied
+    // into it (`--no-workspace`).
+    a.dir("workspace", 0o755, u, g)?;
     // Replaced by the combined bundle (system roots + the bottle CA) when
     // the egress proxy lands.
     a.file(

@@ -1,0 +1,208 @@
+//! The bottles of one home, as `list` and the workspace sidebar show them:
+//! the engine's containers (one labelled query) joined with what
+//! `$BOTTLE_HOME` keeps — stopped bottles' state, each bottle's backend and
+//! sidecar services from metadata.json, and requests waiting in its queue.
+
+use super::docker::EngineBottle;
+use crate::secret::Secret;
+use crate::state::Home;
+use std::path::Path;
+
+/// What the sidecar serves today (SPEC §5.3–5.5 add to it).
+pub const SIDECAR_SERVICES: &[&str] = &["dns"];
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BottleInfo {
+    pub slug: String,
+    pub agent: String,
+    /// `starting`, `running`, `exited N`, `stopped`, `sidecar only`, …
+    pub status: String,
+    pub sidecar_running: bool,
+    /// `docker` or `podman` (from the launch; `docker` when unknown).
+    pub backend: String,
+    /// The sidecar's services while it runs.
+    pub services: Vec<String>,
+    /// Requests from the agent waiting for a decision.
+    pub pending: usize,
+}
+
+impl BottleInfo {
+    /// A row with nothing but its name and status (backend `docker`).
+    pub fn new(slug: &str, agent: &str, status: &str) -> BottleInfo {
+        BottleInfo {
+            slug: slug.into(),
+            agent: agent.into(),
+            status: status.into(),
+            sidecar_running: false,
+            backend: "docker".into(),
+            services: Vec::new(),
+            pending: 0,
+        }
+    }
+}
+
+/// The engine's view of the agent container, in the sidebar's words.
+fn status_word(engine: &str) -> String {
+    match engine {
+        "created" | "restarting" => "starting".into(),
+        other => other.into(),
+    }
+}
+
+/// Joins the engine's bottles with the home's state: a bottle with state but
+/// no containers is `stopped` (its volumes are kept).
+pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
+    let mut rows: Vec<BottleInfo> = engine
+        .into_iter()
+        .map(|b| BottleInfo {
+            status: status_word(&b.status),
+            services: if b.sidecar_running {
+                SIDECAR_SERVICES.iter().map(|s| s.to_string()).collect()
+            } else {
+                Vec::new()
+            },
+            backend: String::new(),
+            pending: 0,
+            slug: b.slug,
+            agent: b.agent,
+            sidecar_running: b.sidecar_running,
+        })
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(home.root.join("state")) {
+        for entry in entries.flatten() {
+            let slug = entry.file_name().to_string_lossy().into_owned();
+            if rows.iter().any(|r| r.slug == slug) || !entry.path().join("metadata.json").exists() {
+                continue;
+            }
+            let agent = slug
+                .rsplit_once('-')
+                .map_or(slug.clone(), |(a, _)| a.to_string());
+            rows.push(BottleInfo {
+                slug,
+                agent,
+                status: "stopped".into(),
+                sidecar_running: false,
+                backend: String::new(),
+                services: Vec::new(),
+                pending: 0,
+            });
+        }
+    }
+    for r in &mut rows {
+        let meta = read_metadata(&home.state_dir(&r.slug));
+        r.backend = meta["backend"].as_str().unwrap_or("docker").to_string();
+        r.pending = pending_requests(&home.root.join("queue").join(&r.slug));
+    }
+    rows.sort_by(|a, b| a.slug.cmp(&b.slug));
+    rows
+}
+
+/// metadata.json of a state directory (null when missing or unreadable).
+pub fn read_metadata(state_dir: &Path) -> serde_json::Value {
+    std::fs::read(state_dir.join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// The session's `?`/`${}` values for running it again without a terminal
+/// to ask on: `${VAR}` values from this environment; a `?` value cannot be
+/// answered here, so it is an error naming it.
+pub fn restart_env(meta: &serde_json::Value) -> Result<Vec<(String, Secret)>, String> {
+    let mut out = Vec::new();
+    for e in meta["session_env"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap_or_default();
+        if let Some(var) = e["host"].as_str() {
+            match std::env::var(var) {
+                Ok(v) => out.push((name.to_string(), Secret::new(v))),
+                Err(_) => return Err(format!("{name}: ${{{var}}} is not set in this environment")),
+            }
+        } else if e.get("ask").is_some() {
+            return Err(format!(
+                "{name} is asked at launch: restart it from a terminal with `bottle stop` then `bottle resume`"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `<id>.request.json` files without a `<id>.decision.json` (SPEC §5.4).
+pub fn pending_requests(queue: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(queue) else {
+        return 0;
+    };
+    let names: std::collections::BTreeSet<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".request.json"))
+        .filter(|id| !names.contains(&format!("{id}.decision.json")))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_rows_join_state_metadata_and_queue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        for (slug, backend) in [("dev-aaaaaa", "podman"), ("dev-bbbbbb", "docker")] {
+            let state = home.state_dir(slug);
+            std::fs::create_dir_all(&state).expect("state");
+            std::fs::write(
+                state.join("metadata.json"),
+                format!("{{\"backend\":\"{backend}\"}}"),
+            )
+            .expect("meta");
+        }
+        let queue = dir.path().join("queue/dev-aaaaaa");
+        std::fs::create_dir_all(&queue).expect("queue");
+        for f in [
+            "01A.request.json",
+            "01B.request.json",
+            "01B.claim",
+            "01B.decision.json",
+            "01C.request.json",
+            "stray.tmp",
+        ] {
+            std::fs::write(queue.join(f), "{}").expect("file");
+        }
+        let engine = vec![EngineBottle {
+            slug: "dev-aaaaaa".into(),
+            agent: "dev".into(),
+            status: "created".into(),
+            sidecar_running: true,
+            home: "h".into(),
+        }];
+        let rows = home_bottles(&home, engine);
+        assert_eq!(
+            rows,
+            vec![
+                BottleInfo {
+                    slug: "dev-aaaaaa".into(),
+                    agent: "dev".into(),
+                    status: "starting".into(),
+                    sidecar_running: true,
+                    backend: "podman".into(),
+                    services: vec!["dns".into()],
+                    pending: 2,
+                },
+                BottleInfo {
+                    slug: "dev-bbbbbb".into(),
+                    agent: "dev".into(),
+                    status: "stopped".into(),
+                    sidecar_running: false,
+                    backend: "docker".into(),
+                    services: vec![],
+                    pending: 0,
+                },
+            ]
+        );
+    }
+}
