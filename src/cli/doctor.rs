@@ -145,6 +145,20 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
                 facts.runtimes.join(", ")
             ),
         );
+        if facts.images.contains("debian:bookworm-slim") {
+            match runtime_probe(&docker, "runsc", "debian:bookworm-slim", home_hash).await {
+                Ok((0, _)) => r.say(Level::Ok, "runtime", "runsc runs `stat` (statx) in a Debian image"),
+                Ok((_, out)) => r.say(
+                    Level::Warn,
+                    "runtime",
+                    format!(
+                        "this runsc fails statx (`stat /` said: {}): `ls` and `stat` break inside bottles; install a current gVisor release (gvisor.dev), or use --runtime runc",
+                        crate::sanitize::inline(out.trim())
+                    ),
+                ),
+                Err(e) => r.say(Level::Warn, "runtime", format!("could not probe runsc: {e}")),
+            }
+        }
     } else if facts.is_podman() {
         if podman_beside_docker() {
             r.say(
@@ -214,6 +228,76 @@ fn podman_beside_docker() -> bool {
     let nf = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
         .is_ok_and(|v| v.trim() == "1");
     nf && std::path::Path::new("/sys/class/net/docker0").exists()
+}
+
+/// Runs `stat /` in a throwaway labelled container (no network) under
+/// `runtime`: its exit code and output.
+async fn runtime_probe(
+    docker: &Docker,
+    runtime: &str,
+    image: &str,
+    home_hash: &str,
+) -> Result<(i64, String), EngineError> {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    use bollard::query_parameters::{
+        CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+        WaitContainerOptionsBuilder,
+    };
+    use futures_util::StreamExt;
+    let name = format!(
+        "bottle-doctor-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let body = ContainerCreateBody {
+        image: Some(image.into()),
+        cmd: Some(vec!["stat".into(), "/".into()]),
+        entrypoint: Some(Vec::new()),
+        network_disabled: Some(true),
+        labels: Some(HashMap::from([
+            (names::LABEL_ROLE.to_string(), "doctor".to_string()),
+            (names::LABEL_HOME.to_string(), home_hash.to_string()),
+        ])),
+        host_config: Some(HostConfig {
+            runtime: Some(runtime.into()),
+            network_mode: Some("none".into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    timed(docker.create_container(Some(options), body)).await?;
+    let result = async {
+        timed(docker.start_container(&name, None)).await?;
+        let wait = WaitContainerOptionsBuilder::default().build();
+        let mut waiting = docker.wait_container(&name, Some(wait));
+        let next = tokio::time::timeout(docker::CALL_TIMEOUT, waiting.next())
+            .await
+            .map_err(|_| EngineError::Timeout(docker::CALL_TIMEOUT))?;
+        let code = match next {
+            Some(Ok(w)) => w.status_code,
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(EngineError::from(e)),
+            None => -1,
+        };
+        let logs = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut out = String::new();
+        let mut stream = docker.logs(&name, Some(logs));
+        while let Ok(Some(Ok(chunk))) =
+            tokio::time::timeout(docker::CALL_TIMEOUT, stream.next()).await
+        {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        Ok((code, out))
+    }
+    .await;
+    let rm = RemoveContainerOptionsBuilder::default().force(true).build();
+    let _ = timed(docker.remove_container(&name, Some(rm))).await;
+    result
 }
 
 /// Creates and removes a labelled network exactly like a bottle's.
