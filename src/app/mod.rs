@@ -23,6 +23,10 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 use keymap::Keymap;
 use std::sync::Arc;
 
+/// How long a pane's output must be quiet, with its cursor after a prompt,
+/// before an unwatched pane counts as waiting for the operator.
+pub const QUIET_AFTER_PROMPT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Columns the sidebar takes.
 pub const SIDEBAR_WIDTH: u16 = 32;
 
@@ -94,6 +98,8 @@ pub enum Effect {
         cols: u16,
     },
     PaneInput(PaneId, Vec<u8>),
+    /// A pane rang the bell: ring the operator's terminal (rate-limited).
+    Bell,
     ResizePane {
         id: PaneId,
         rows: u16,
@@ -159,6 +165,9 @@ pub struct PaneView {
     /// was not focused.
     pub needs_input: bool,
     seen_attention: u64,
+    seen_bells: u64,
+    /// Output arrived since the operator last looked at the pane.
+    unseen_output: bool,
 }
 
 /// What is saved per workspace directory to restore its panes.
@@ -375,6 +384,8 @@ impl App {
             cols: 0,
             needs_input: false,
             seen_attention: 0,
+            seen_bells: 0,
+            unseen_output: false,
         });
         self.focus = Focus::Pane(id);
         // Size it first, then open it at that size.
@@ -422,6 +433,7 @@ impl App {
         if let Focus::Pane(id) = self.focus {
             if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
                 p.needs_input = false;
+                p.unseen_output = false;
             }
         }
         effects
@@ -457,14 +469,25 @@ impl App {
             AppEvent::Signal(sig) => vec![Effect::Exit(RunOutcome::Signal(sig))],
             AppEvent::Pane(PaneNotice::Output(id)) => {
                 let focused = self.focus == Focus::Pane(id);
+                let mut effects = vec![Effect::Redraw];
                 if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
-                    let now = p.shared.screen.lock().map(|s| s.attention()).unwrap_or(0);
+                    let (now, bells) = p
+                        .shared
+                        .screen
+                        .lock()
+                        .map(|s| (s.attention(), s.bells()))
+                        .unwrap_or_default();
                     if now > p.seen_attention && !focused {
                         p.needs_input = true;
                     }
+                    if bells > p.seen_bells {
+                        effects.push(Effect::Bell);
+                    }
                     p.seen_attention = now;
+                    p.seen_bells = bells;
+                    p.unseen_output |= !focused;
                 }
-                vec![Effect::Redraw]
+                effects
             }
             AppEvent::Pane(PaneNotice::Ended(id, status)) => {
                 if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
@@ -510,12 +533,15 @@ impl App {
                 effects
             }
             AppEvent::Tick => {
-                if self.refreshing {
-                    Vec::new()
-                } else {
-                    self.refreshing = true;
-                    vec![Effect::RefreshBottles]
+                let mut effects = Vec::new();
+                if self.quiet_prompts() {
+                    effects.push(Effect::Redraw);
                 }
+                if !self.refreshing {
+                    self.refreshing = true;
+                    effects.push(Effect::RefreshBottles);
+                }
+                effects
             }
             AppEvent::Restore(saved) => {
                 self.pending_restore = Some(saved);
@@ -527,6 +553,27 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Unwatched panes whose output went quiet after a prompt now wait for
+    /// the operator; true if one just started to.
+    fn quiet_prompts(&mut self) -> bool {
+        let focused = self.focused_pane();
+        let mut changed = false;
+        for p in &mut self.panes {
+            if Some(p.id) == focused || !p.unseen_output || p.state != PaneState::Live {
+                continue;
+            }
+            if p.shared.quiet_for() < QUIET_AFTER_PROMPT {
+                continue;
+            }
+            p.unseen_output = false;
+            if p.shared.screen.lock().is_ok_and(|s| s.at_prompt()) {
+                p.needs_input = true;
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Re-opens the saved panes whose bottles still run, in their places.
@@ -571,6 +618,8 @@ impl App {
                 cols: 0,
                 needs_input: false,
                 seen_attention: 0,
+                seen_bells: 0,
+                unseen_output: false,
             });
         }
         self.layout = Some(tree);
@@ -1426,10 +1475,59 @@ mod tests {
             .lock()
             .expect("screen")
             .process(b"waiting for you\x07");
-        a.update(AppEvent::Pane(PaneNotice::Output(first)));
+        let fx = a.update(AppEvent::Pane(PaneNotice::Output(first)));
+        assert!(fx.contains(&Effect::Bell), "the operator's terminal rings");
         assert!(a.pane(first).is_some_and(|p| p.needs_input));
         assert!(a.bottle_needs_input("shell-aaaaaa"));
+        // An OSC 9 notification marks the pane too, but rings nothing.
+        let p = a.pane(first).expect("pane");
+        p.shared
+            .screen
+            .lock()
+            .expect("screen")
+            .process(b"\x1b]9;done\x07");
+        let fx = a.update(AppEvent::Pane(PaneNotice::Output(first)));
+        assert!(!fx.contains(&Effect::Bell));
         a.apply(Action::Focus(Direction::Left));
+        a.update(AppEvent::Tick);
+        assert!(!a.bottle_needs_input("shell-aaaaaa"));
+    }
+
+    #[test]
+    fn output_going_quiet_at_a_prompt_in_an_unwatched_pane_needs_input() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let first = a.panes[0].id;
+        a.update(AppEvent::PaneReady(first));
+        a.apply(Action::SplitColumns);
+        let long_ago = std::time::Instant::now() - QUIET_AFTER_PROMPT * 2;
+        let out = |a: &mut App, bytes: &[u8], at: std::time::Instant| {
+            let p = a.pane(first).expect("pane");
+            p.shared.screen.lock().expect("screen").process(bytes);
+            p.shared.output_at(at);
+            a.update(AppEvent::Pane(PaneNotice::Output(first)));
+        };
+        // Still busy (recent output): nothing yet.
+        out(
+            &mut a,
+            b"thinking...\r\nDo it? (y/n) ",
+            std::time::Instant::now(),
+        );
+        a.update(AppEvent::Tick);
+        assert!(!a.pane(first).is_some_and(|p| p.needs_input));
+        // Quiet, but not at a prompt: nothing.
+        out(&mut a, b"\r\ncompiling", long_ago);
+        a.update(AppEvent::Tick);
+        assert!(!a.pane(first).is_some_and(|p| p.needs_input));
+        // Quiet after a prompt: it waits for the operator.
+        out(&mut a, b"\r\nagent@x:/workspace$ ", long_ago);
+        assert_eq!(a.update(AppEvent::Tick)[0], Effect::Redraw);
+        assert!(a.bottle_needs_input("shell-aaaaaa"));
+        // Looking at it clears it; the same quiet screen does not mark it again.
+        a.apply(Action::FocusNext);
+        a.update(AppEvent::Tick);
+        a.apply(Action::FocusNext);
         a.update(AppEvent::Tick);
         assert!(!a.bottle_needs_input("shell-aaaaaa"));
     }

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 const FRAME: Duration = Duration::from_millis(16);
 const TICK: Duration = Duration::from_secs(2);
+/// The operator's terminal rings at most this often.
+const BELL_INTERVAL: Duration = Duration::from_secs(1);
 /// Output this soon after a keystroke counts as its echo.
 const ECHO_WINDOW: Duration = Duration::from_millis(100);
 
@@ -309,6 +311,7 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
     let mut last_draw = Instant::now() - FRAME;
     let mut urgent = false;
     let mut last_key = Instant::now() - Duration::from_secs(1);
+    let mut last_bell: Option<Instant> = None;
     let debug_panic = std::env::var_os("BOTTLE_DEBUG_PANIC").is_some_and(|v| v == "1");
     let outcome = loop {
         // Events already waiting go first (a burst of keys is one frame),
@@ -413,6 +416,14 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                 }
                 Effect::StopBottle(slug) => io.stop(slug),
                 Effect::RefreshBottles => io.refresh_bottles(),
+                Effect::Bell => {
+                    // At most one bell a second, whatever the panes ring.
+                    if last_bell.is_none_or(|t: Instant| t.elapsed() >= BELL_INTERVAL) {
+                        last_bell = Some(Instant::now());
+                        let _ = std::io::Write::write_all(&mut std::io::stdout(), b"\x07")
+                            .and_then(|()| std::io::Write::flush(&mut std::io::stdout()));
+                    }
+                }
                 Effect::RestartSession { id, slug } => {
                     io.forget(id);
                     io.restart(id, slug);

@@ -17,6 +17,7 @@ use crate::backends::{PaneCtl, PaneIo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub const INPUT_QUEUE: usize = 4096;
 /// Bytes parsed per hold of the emulator's lock.
@@ -38,6 +39,8 @@ pub enum PaneNotice {
 pub struct PaneShared {
     pub screen: Mutex<Vt100Screen>,
     dirty: AtomicBool,
+    /// When output last arrived.
+    last_output: Mutex<Instant>,
 }
 
 impl PaneShared {
@@ -45,7 +48,23 @@ impl PaneShared {
         Arc::new(PaneShared {
             screen: Mutex::new(Vt100Screen::new(rows, cols, SCROLLBACK)),
             dirty: AtomicBool::new(true),
+            last_output: Mutex::new(Instant::now()),
         })
+    }
+
+    /// How long the program has been quiet.
+    pub fn quiet_for(&self) -> Duration {
+        self.last_output
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Records output arriving at `at`.
+    pub fn output_at(&self, at: Instant) {
+        if let Ok(mut t) = self.last_output.lock() {
+            *t = at;
+        }
     }
 
     /// Marks the pane drawn; returns whether it had changed.
@@ -104,6 +123,7 @@ impl PaneHandle {
                                     screen.process(slice);
                                 }
                             }
+                            shared.output_at(Instant::now());
                             if !shared.dirty.swap(true, Ordering::AcqRel) {
                                 notify(PaneNotice::Output(id));
                             }

@@ -56,6 +56,38 @@ pub trait Screen: Send {
     fn set_scrollback(&mut self, rows: usize);
     /// How many times the program asked for attention (bell, OSC 9/777).
     fn attention(&self) -> u64;
+    /// How many audible bells it rang.
+    fn bells(&self) -> u64;
+    /// Whether the cursor sits after something that reads as a prompt
+    /// (`$ `, `> `, `❯`, `?`, `(y/n)`, …): the program likely waits for
+    /// the operator once its output goes quiet.
+    fn at_prompt(&self) -> bool {
+        let (row, col) = self.cursor();
+        let rows = self.text_rows();
+        let Some(line) = rows.get(row as usize) else {
+            return false;
+        };
+        let before: String = line.chars().take(col as usize).collect();
+        looks_like_prompt(&before)
+    }
+}
+
+/// The text left of the cursor ends like a prompt.
+pub fn looks_like_prompt(before: &str) -> bool {
+    let t = before.trim_end_matches([' ', '\u{a0}']);
+    // A prompt inside a box (`│ > `): look past the border.
+    let t = t.trim_start_matches(['│', '┃', '|', ' ']);
+    if t.is_empty() {
+        return false;
+    }
+    let lower = t.to_lowercase();
+    if ["(y/n)", "[y/n]", "(yes/no)"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        return true;
+    }
+    t.ends_with(['$', '#', '>', '❯', '›', '?', ':', '%'])
 }
 
 fn color(c: vt100::Color) -> Color {
@@ -71,11 +103,13 @@ fn color(c: vt100::Color) -> Color {
 #[derive(Debug, Default)]
 pub struct Attention {
     count: u64,
+    bells: u64,
 }
 
 impl vt100::Callbacks for Attention {
     fn audible_bell(&mut self, _: &mut vt100::Screen) {
         self.count += 1;
+        self.bells += 1;
     }
     fn visual_bell(&mut self, _: &mut vt100::Screen) {
         self.count += 1;
@@ -183,6 +217,9 @@ impl Screen for Vt100Screen {
     fn attention(&self) -> u64 {
         self.parser.callbacks().count
     }
+    fn bells(&self) -> u64 {
+        self.parser.callbacks().bells
+    }
     fn private_modes(&self) -> Vec<(u16, bool)> {
         use vt100::MouseProtocolMode as M;
         let s = self.parser.screen();
@@ -254,6 +291,31 @@ mod tests {
         assert_eq!(s.attention(), 0);
         s.process(b"done\x07\x1b]9;build finished\x07\x1b]777;notify;t;b\x1b\\\x1b]0;title\x07");
         assert_eq!(s.attention(), 3);
+        assert_eq!(s.bells(), 1);
+    }
+
+    #[test]
+    fn prompts_are_recognised_left_of_the_cursor() {
+        for yes in [
+            "agent@x:/workspace$ ",
+            "root# ",
+            ">>> ",
+            "│ > ",
+            "❯ ",
+            "Continue? ",
+            "Overwrite file (y/N) ",
+            "Password: ",
+        ] {
+            assert!(looks_like_prompt(yes), "{yes:?}");
+        }
+        for no in ["", "   ", "Compiling bottle v0.1.0", "│ ", "50%|█████ "] {
+            assert!(!looks_like_prompt(no), "{no:?}");
+        }
+        let mut s = Vt100Screen::new(3, 30, 0);
+        s.process(b"working...\r\n$ ");
+        assert!(s.at_prompt());
+        s.process(b"make\r\nbuilding");
+        assert!(!s.at_prompt());
     }
 
     #[test]
