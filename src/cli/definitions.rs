@@ -286,24 +286,79 @@ pub fn info(ctx: &Context, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-pub fn emulate(file: &Path, size: &str) -> Result<i32> {
+pub fn emulate(file: &Path, size: &str, attrs: bool) -> Result<i32> {
     let (rows, cols) = parse_size(size).map_err(anyhow::Error::msg)?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let mut screen = Vt100Screen::new(rows, cols, 0);
     screen.process(&bytes);
     let mut out = String::new();
-    for row in screen.text_rows() {
-        out.push_str(&row);
-        out.push('\n');
+    if attrs {
+        for r in 0..rows {
+            out.push_str(&attr_row(&screen, r, cols));
+            out.push('\n');
+        }
+    } else {
+        for row in screen.text_rows() {
+            out.push_str(&row);
+            out.push('\n');
+        }
     }
     print!("{out}");
     Ok(0)
 }
 
-/// A bottle of this home: from the engine, plus stopped ones (state kept,
-/// no containers). Engine trouble is reported, not fatal: the agents and
+/// One row with a full SGR (`0;…m`) wherever the attributes change, in the
+/// spirit of `tmux capture-pane -e`.
+fn attr_row(screen: &Vt100Screen, row: u16, cols: u16) -> String {
+    use crate::session::screen::{Cell, Color};
+    let sgr = |c: &Cell| {
+        let mut p = vec!["0".to_string()];
+        for (on, code) in [
+            (c.bold, "1"),
+            (c.dim, "2"),
+            (c.italic, "3"),
+            (c.underline, "4"),
+            (c.inverse, "7"),
+        ] {
+            if on {
+                p.push(code.into());
+            }
+        }
+        for (color, base) in [(c.fg, 38), (c.bg, 48)] {
+            match color {
+                Color::Default => {}
+                Color::Idx(i) => p.push(format!("{base};5;{i}")),
+                Color::Rgb(r, g, b) => p.push(format!("{base};2;{r};{g};{b}")),
+            }
+        }
+        format!("\x1b[{}m", p.join(";"))
+    };
+    let mut out = String::new();
+    let mut last: Option<String> = None;
+    for col in 0..cols {
+        let Some(cell) = screen.cell(row, col) else {
+            continue;
+        };
+        if cell.wide_continuation {
+            continue;
+        }
+        let code = sgr(&cell);
+        if last.as_ref() != Some(&code) {
+            out.push_str(&code);
+            last = Some(code);
+        }
+        out.push_str(if cell.text.is_empty() {
+            " "
+        } else {
+            &cell.text
+        });
+    }
+    out
+}
+
+/// This home's bottles: the engine's, plus stopped ones (state kept, no
+/// containers). Engine trouble is reported, not fatal: the agents and
 /// stopped bottles still list.
-/// This home's bottles: the engine's, plus stopped ones kept in state.
 pub fn bottles(ctx: &Context) -> Vec<crate::backends::inventory::BottleInfo> {
     let hash = ctx.home.label_hash();
     let engine = tokio::runtime::Builder::new_current_thread()

@@ -238,6 +238,9 @@ pub enum DebugCommand {
         /// Terminal size as ROWSxCOLS.
         #[arg(long, default_value = "24x80")]
         size: String,
+        /// Also print colours and attributes (a full SGR wherever they change).
+        #[arg(long)]
+        attrs: bool,
     },
     /// Print the default key bindings (a starting point for config.yaml).
     Keymap,
@@ -301,8 +304,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             init::init(&ctx.home, agent.as_deref().unwrap_or("dev"), *force)
         }
         Command::Debug {
-            command: DebugCommand::Emulate { file, size },
-        } => definitions::emulate(file, size),
+            command: DebugCommand::Emulate { file, size, attrs },
+        } => definitions::emulate(file, size, *attrs),
         Command::Debug {
             command: DebugCommand::Keymap,
         } => {

@@ -151,19 +151,34 @@ pub fn attach(socket: &Path, initial: Option<(u16, u16)>) -> Result<i32> {
             }
         });
     }
-    let mut reader = stream;
-    let mut out = std::io::stdout().lock();
+    // Frames already read together go out in one write, unbuffered (not
+    // stdout's line buffering): under gVisor every syscall counts.
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, stream);
+    // SAFETY: fd 1 stays open for the life of the process; ManuallyDrop
+    // never closes it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe {
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(1)
+    });
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 16);
     loop {
-        match protocol::read_holder(&mut reader) {
-            Ok(Some(HolderMsg::Welcome(bytes) | HolderMsg::Output(bytes))) => {
-                pending.store(
-                    (epoch.elapsed().as_millis() as u64).max(1),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                out.write_all(&bytes)?;
-                out.flush()?;
-                pending.store(0, std::sync::atomic::Ordering::Relaxed);
+        let msg = protocol::read_holder(&mut reader);
+        if let Ok(Some(HolderMsg::Welcome(bytes) | HolderMsg::Output(bytes))) = &msg {
+            batch.extend_from_slice(bytes);
+            if !reader.buffer().is_empty() && batch.len() < 1 << 18 {
+                continue;
             }
+        }
+        if !batch.is_empty() {
+            pending.store(
+                (epoch.elapsed().as_millis() as u64).max(1),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            out.write_all(&batch)?;
+            pending.store(0, std::sync::atomic::Ordering::Relaxed);
+            batch.clear();
+        }
+        match msg {
+            Ok(Some(HolderMsg::Welcome(_) | HolderMsg::Output(_))) => {}
             Ok(Some(HolderMsg::Exit(code))) => return Ok(code),
             Ok(Some(HolderMsg::Refused(why))) => bail!("the session holder refused: {why}"),
             Ok(None) | Err(_) => return Ok(HOLDER_GONE),

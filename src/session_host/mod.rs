@@ -219,6 +219,9 @@ impl Clients {
     }
 }
 
+/// Output is coalesced up to this many bytes per frame.
+const COALESCE: usize = 1 << 18;
+
 fn term_state(screen: &Vt100Screen) -> queries::TermState {
     queries::TermState {
         cursor: screen.cursor(),
@@ -300,6 +303,8 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
         lagging: Default::default(),
     };
     let mut status: Option<i32> = None;
+    // An event taken while coalescing output, handled next.
+    let mut held: Option<Event> = None;
     let mut output_done = false;
     let mut forwarded = false;
     loop {
@@ -327,7 +332,25 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
             }
         }
         clients.resync(&screen);
-        let event = match rx.recv_timeout(Duration::from_millis(100)) {
+        let event = match held
+            .take()
+            .map_or_else(|| rx.recv_timeout(Duration::from_millis(100)), Ok)
+        {
+            // Output already waiting is taken together: one parse call and
+            // one frame per client instead of one per PTY read.
+            Ok(Event::Output(mut bytes)) => {
+                while bytes.len() < COALESCE {
+                    match rx.try_recv() {
+                        Ok(Event::Output(more)) => bytes.extend_from_slice(&more),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Event::Output(bytes)
+            }
             Ok(e) => e,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if status.is_some() {
