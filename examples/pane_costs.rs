@@ -109,9 +109,10 @@ fn main() -> std::io::Result<()> {
     // Memory per pane with full scrollback.
     let panes = 8;
     let before = rss_kib();
-    let app = app_with_panes(60, 32 + 202 * panes as u16, panes);
+    // One pane per workspace, each 200 columns wide inside.
+    let apps: Vec<App> = (0..panes).map(|_| app_with_panes(60, 234, 1)).collect();
     let lines = 10_000 + 100;
-    for p in &app.panes {
+    for p in apps.iter().flat_map(|a| &a.panes) {
         let mut s = p.shared.screen.lock().expect("screen");
         for i in 0..lines {
             s.process(&coloured_line(i, p.cols as usize));
@@ -125,7 +126,7 @@ fn main() -> std::io::Result<()> {
         s.set_scrollback(0);
     }
     let after = rss_kib();
-    let cols = app.panes.first().map_or(0, |p| p.cols);
+    let cols = apps[0].panes.first().map_or(0, |p| p.cols);
     println!("| memory | per pane |");
     println!("|---|---|");
     println!(

@@ -47,6 +47,19 @@ pub trait Screen: Send {
     fn private_modes(&self) -> Vec<(u16, bool)>;
     /// One visible cell (at the current scrollback offset).
     fn cell(&self, row: u16, col: u16) -> Option<Cell>;
+    /// Calls `f(row, col, text, attrs)` for every cell in the top-left
+    /// `rows`×`cols`, the text borrowed (the renderer's hot path: no
+    /// allocation per cell); `attrs.text` is empty.
+    fn visit_cells(&self, rows: u16, cols: u16, f: &mut dyn FnMut(u16, u16, &str, &Cell)) {
+        for r in 0..rows {
+            for c in 0..cols {
+                if let Some(mut cell) = self.cell(r, c) {
+                    let text = std::mem::take(&mut cell.text);
+                    f(r, c, &text, &cell);
+                }
+            }
+        }
+    }
     fn hide_cursor(&self) -> bool;
     /// The modes key encoding depends on.
     fn key_modes(&self) -> super::keys::Modes;
@@ -187,6 +200,26 @@ impl Screen for Vt100Screen {
             inverse: c.inverse(),
             wide_continuation: c.is_wide_continuation(),
         })
+    }
+    fn visit_cells(&self, rows: u16, cols: u16, f: &mut dyn FnMut(u16, u16, &str, &Cell)) {
+        let screen = self.parser.screen();
+        let mut attrs = Cell::default();
+        for r in 0..rows {
+            for col in 0..cols {
+                let Some(c) = screen.cell(r, col) else {
+                    continue;
+                };
+                attrs.fg = color(c.fgcolor());
+                attrs.bg = color(c.bgcolor());
+                attrs.bold = c.bold();
+                attrs.dim = c.dim();
+                attrs.italic = c.italic();
+                attrs.underline = c.underline();
+                attrs.inverse = c.inverse();
+                attrs.wide_continuation = c.is_wide_continuation();
+                f(r, col, c.contents(), &attrs);
+            }
+        }
     }
     fn hide_cursor(&self) -> bool {
         self.parser.screen().hide_cursor()

@@ -51,32 +51,22 @@ fn style(cell: &Cell) -> Style {
 }
 
 fn draw_screen(buf: &mut Buffer, inner: Rect, screen: &dyn Screen) {
-    for row in 0..inner.height {
-        for col in 0..inner.width {
-            let Some(cell) = screen.cell(row, col) else {
-                continue;
-            };
-            if cell.wide_continuation {
-                continue;
-            }
-            let (x, y) = (inner.x + col, inner.y + row);
-            let text = if cell.text.is_empty() {
-                " "
-            } else {
-                cell.text.as_str()
-            };
-            // Control characters never reach the terminal.
-            let text = if text.chars().any(char::is_control) {
-                "\u{fffd}"
-            } else {
-                text
-            };
-            if let Some(c) = buf.cell_mut(Position::new(x, y)) {
-                c.set_symbol(text);
-                c.set_style(style(&cell));
-            }
+    screen.visit_cells(inner.height, inner.width, &mut |row, col, text, cell| {
+        if cell.wide_continuation {
+            return;
         }
-    }
+        let text = if text.is_empty() { " " } else { text };
+        // Control characters never reach the terminal.
+        let text = if text.chars().any(char::is_control) {
+            "\u{fffd}"
+        } else {
+            text
+        };
+        if let Some(c) = buf.cell_mut(Position::new(inner.x + col, inner.y + row)) {
+            c.set_symbol(text);
+            c.set_style(style(cell));
+        }
+    });
 }
 
 pub fn render(frame: &mut Frame, app: &App) {
