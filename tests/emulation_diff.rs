@@ -1,6 +1,8 @@
 //! Differential emulation: recorded terminal sessions (tests/fixtures/
 //! streams: vim with scroll regions and the alternate screen, less, top,
-//! 256-colour and truecolour output, wide characters and combining marks)
+//! 256-colour and truecolour output, wide characters and combining marks,
+//! the first screens of the real Claude Code 2.1.330 and Codex 0.169.0,
+//! recorded with scripts/record-stream in a container without network)
 //! are played, cut at several points, through `bottle debug emulate` and
 //! through tmux at the same size; the visible screens must be identical,
 //! text and colours and attributes (`capture-pane -e` against
