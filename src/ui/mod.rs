@@ -252,4 +252,68 @@ mod tests {
         a.apply(Action::ToggleHelp);
         insta::assert_snapshot!(draw_at(&a, 110, 40));
     }
+
+    #[test]
+    fn copy_mode_scrolled_back_with_a_search_being_typed() {
+        use crate::app::AppEvent;
+        use crate::session::screen::Screen;
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut a = with_panes(
+            16,
+            90,
+            &[
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::OpenSelected,
+            ],
+        );
+        let id = a.panes[0].id;
+        {
+            let p = a.pane(id).expect("pane");
+            let mut s = p.shared.screen.lock().expect("screen");
+            for i in 0..60 {
+                s.process(format!("line {i}\r\n").as_bytes());
+            }
+        }
+        a.apply(Action::CopyMode);
+        for code in [KeyCode::PageUp, KeyCode::Char('/')]
+            .into_iter()
+            .chain("line 1".chars().map(KeyCode::Char))
+        {
+            a.update(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        }
+        insta::assert_snapshot!(draw_at(&a, 90, 16));
+    }
+
+    #[test]
+    fn sidebar_statuses_and_an_exited_pane() {
+        use crate::app::{AppEvent, BottleRow};
+        use crate::session::pane::PaneNotice;
+        let mut a = with_panes(
+            22,
+            100,
+            &[
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::OpenSelected,
+            ],
+        );
+        let mut rows = vec![
+            BottleRow::new("shell-aaaaaa", "shell", "running"),
+            BottleRow::new("claude-bbbbbb", "claude", "running"),
+            BottleRow::new("codex-cccccc", "codex", "starting"),
+            BottleRow::new("shell-dddddd", "shell", "exited 3"),
+            BottleRow::new("shell-eeeeee", "shell", "stopped"),
+        ];
+        rows[0].services = vec!["dns".into()];
+        rows[1].services = vec!["dns".into()];
+        rows[1].backend = "podman".into();
+        rows[1].pending = 2;
+        a.update(AppEvent::Bottles(Ok(rows)));
+        let id = a.panes[0].id;
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(3))));
+        insta::assert_snapshot!(draw_at(&a, 100, 22));
+    }
 }

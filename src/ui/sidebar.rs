@@ -17,9 +17,9 @@ fn status_style(status: &str) -> Style {
     }
 }
 
-/// `running · docker · dns · 2 requests`: the bottle's status (or `needs
-/// input` while a pane or a request waits for the operator), its backend,
-/// its sidecar's services and its pending requests.
+/// `running · docker · dns`: the bottle's status (or `needs input` while a
+/// pane or a request waits for the operator), its backend and its
+/// sidecar's services. Pending requests are counted on the name's line.
 fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
     let attention = Style::default()
         .fg(Color::Yellow)
@@ -39,16 +39,6 @@ fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
     ));
     if !b.services.is_empty() {
         spans.push(Span::styled(format!(" · {}", b.services.join(",")), dim));
-    }
-    if b.pending > 0 {
-        spans.push(Span::styled(
-            format!(
-                " · {} request{}",
-                b.pending,
-                if b.pending == 1 { "" } else { "s" }
-            ),
-            attention,
-        ));
     }
     Line::from(spans)
 }
@@ -107,6 +97,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     Span::styled(
                         if open { " ◆" } else { "" },
                         Style::default().fg(Color::Cyan),
+                    ),
+                    Span::styled(
+                        match b.pending {
+                            0 => String::new(),
+                            1 => " 1 request".into(),
+                            n => format!(" {n} requests"),
+                        },
+                        Style::default()
+                            .fg(Color::Yellow)
+                            .add_modifier(Modifier::BOLD),
                     ),
                 ]),
                 status_line(app, b),
