@@ -357,14 +357,34 @@ impl App {
         }
     }
 
-    /// Adds a pane for `slug` beside the focused one (or as the only one).
-    fn add_pane(&mut self, slug: String, kind: PaneKind, split: Split) -> Vec<Effect> {
+    /// Adds a pane for `slug`: with a direction, beside the focused pane;
+    /// without one (opened from the sidebar), in the largest pane, split
+    /// along its longer side (a cell is about twice as tall as wide), so
+    /// many panes tile evenly instead of halving one corner.
+    fn add_pane(&mut self, slug: String, kind: PaneKind, split: Option<Split>) -> Vec<Effect> {
         let id = self.next_id;
         self.next_id += 1;
-        match (
-            self.focused_pane().or(self.panes.last().map(|p| p.id)),
-            &mut self.layout,
-        ) {
+        let areas = self.layout.as_ref().map(|t| t.areas(self.main_area()));
+        let largest = areas.as_ref().and_then(|a| {
+            a.iter()
+                .max_by_key(|(_, r)| u32::from(r.w) * u32::from(r.h))
+                .copied()
+        });
+        let (target, split) = match split {
+            Some(s) => (self.focused_pane().or(self.panes.last().map(|p| p.id)), s),
+            None => match largest {
+                Some((pid, r)) => (
+                    Some(pid),
+                    if r.w >= r.h.saturating_mul(2) {
+                        Split::Columns
+                    } else {
+                        Split::Rows
+                    },
+                ),
+                None => (None, Split::Columns),
+            },
+        };
+        match (target, &mut self.layout) {
             (Some(target), Some(tree)) => {
                 if !tree.split(target, split, id) {
                     tree.split(tree.panes()[0], split, id);
@@ -959,11 +979,11 @@ impl App {
                     self.focus = Focus::Pane(p.id);
                     return vec![Effect::Redraw];
                 }
-                return self.add_pane(b.slug, PaneKind::Session, Split::Columns);
+                return self.add_pane(b.slug, PaneKind::Session, None);
             }
             Action::NewShell => match self.selected_bottle().cloned() {
                 Some(b) if b.status == "running" => {
-                    return self.add_pane(b.slug, PaneKind::Shell, Split::Columns)
+                    return self.add_pane(b.slug, PaneKind::Shell, None)
                 }
                 Some(b) => self.notice = Some(format!("{} is {}", b.slug, b.status)),
                 None => self.notice = Some("select a running bottle in the sidebar first".into()),
@@ -1021,7 +1041,7 @@ impl App {
                 } else {
                     Split::Rows
                 };
-                return self.add_pane(slug, PaneKind::Shell, split);
+                return self.add_pane(slug, PaneKind::Shell, Some(split));
             }
             Action::Zoom => {
                 self.zoom = match (self.zoom, self.focused_pane()) {
@@ -1278,6 +1298,25 @@ mod tests {
             .is_empty());
         a.update(key(KeyCode::Enter, KeyModifiers::NONE));
         assert!(a.panes.is_empty());
+    }
+
+    #[test]
+    fn panes_opened_from_the_sidebar_tile_evenly() {
+        let mut a = with_bottles();
+        a.update(AppEvent::Resize {
+            rows: 40,
+            cols: 140,
+        });
+        for _ in 0..8 {
+            a.selected = 3;
+            a.focus = Focus::Sidebar;
+            a.apply(Action::NewShell);
+        }
+        assert_eq!(a.panes.len(), 8);
+        // 108×39 shared by 8: no pane is a sliver.
+        for (id, area) in a.pane_areas() {
+            assert!(area.w >= 25 && area.h >= 9, "pane {id}: {area:?}");
+        }
     }
 
     #[test]
