@@ -7,6 +7,7 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod crash;
+pub mod launcher;
 pub mod logging;
 pub mod manifest;
 pub mod sanitize;

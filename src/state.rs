@@ -120,6 +120,23 @@ impl TrustFile {
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
+
+    /// Pins `agent_file` at `sha256` (replacing an older pin of the same
+    /// file) and writes the store atomically, 0600.
+    pub fn trust(store: &Path, agent_file: &Path, sha256: &str) -> Result<()> {
+        let mut t = TrustFile::load(store)?;
+        t.version = 1;
+        let path = fs::canonicalize(agent_file).unwrap_or_else(|_| agent_file.to_path_buf());
+        t.trusted.retain(|e| e.path != path);
+        t.trusted.push(TrustEntry {
+            path,
+            sha256: sha256.to_string(),
+        });
+        if let Some(dir) = store.parent() {
+            create_private_dir(dir)?;
+        }
+        write_atomic(store, &serde_json::to_vec_pretty(&t)?, 0o600)
+    }
 }
 
 impl crate::manifest::TrustStore for TrustFile {
@@ -134,6 +151,22 @@ impl crate::manifest::TrustStore for TrustFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusting_pins_the_content_and_replaces_an_older_pin() {
+        use crate::manifest::TrustStore;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("home/trust.json");
+        let agent = dir.path().join("a.md");
+        fs::write(&agent, "x").expect("write");
+        TrustFile::trust(&store, &agent, "old").expect("trust");
+        TrustFile::trust(&store, &agent, "new").expect("trust");
+        let t = TrustFile::load(&store).expect("load");
+        assert_eq!(t.trusted.len(), 1);
+        assert!(t.is_trusted(&agent, "new") && !t.is_trusted(&agent, "old"));
+        let mode = fs::metadata(&store).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 
     #[test]
     fn atomic_write_replaces_and_sets_mode() {

@@ -123,7 +123,17 @@ fn scenario(ctx: &Ctx) {
         "clear; printf '\\033[31mRED\\033[0m-done\\n'; tput cols",
         "RED-done",
     );
-    a.wait_for("tput cols", |s| s.lines().any(|l| l.trim() == "90"));
+    a.wait_for("tput cols, then the prompt", |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines
+            .iter()
+            .position(|l| l.trim() == "90")
+            .is_some_and(|i| {
+                lines
+                    .get(i + 1)
+                    .is_some_and(|n| n.trim_end().ends_with('$'))
+            })
+    });
     let before = a.screen_rows();
     a.send(b"\x02d");
     assert_eq!(a.wait_exit(), 0, "detach exits cleanly");
@@ -143,7 +153,8 @@ fn scenario(ctx: &Ctx) {
 
     // Re-attach: the same screen, colours included.
     let mut b = ctx.attach(24, 90);
-    b.wait_for("the restored screen", |s| s.contains("RED-done"));
+    // The redraw may arrive in several reads: wait for all of it.
+    b.wait_for("the restored screen", |_| b.screen_rows() == before);
     assert_eq!(b.screen_rows(), before, "re-attach restores the screen");
     let formatted = String::from_utf8_lossy(&b.screen_formatted()).into_owned();
     assert!(
@@ -169,7 +180,9 @@ fn scenario(ctx: &Ctx) {
 
     // A cursor-position query with clients attached: exactly one answer
     // (the test terminals answer 6n too, but never see it).
-    c.send(b"printf '\\033[6n'; read -rs -t 5 -d R a1; read -rs -t 2 -d R a2; echo \"one=${a1#*[} two=${a2#*[}.\"\r");
+    // Echo off first: an answer arriving before `read -s` starts must not
+    // be echoed onto the screen by the line discipline.
+    c.send(b"stty -echo; printf '\\033[6n'; read -rs -t 5 -d R a1; read -rs -t 2 -d R a2; stty echo; echo \"one=${a1#*[} two=${a2#*[}.\"\r");
     c.wait_for("the attached answer", |s| s.contains("two=."));
     let line = c
         .screen_text()
@@ -179,7 +192,8 @@ fn scenario(ctx: &Ctx) {
         .to_string();
     assert!(
         line.len() > "one= two=.".len() && line.ends_with("two=."),
-        "exactly one answer: {line}"
+        "exactly one answer: {line}\n{}",
+        c.screen_text()
     );
 
     // Killing a client (SIGKILL) never stops the agent.
@@ -195,7 +209,7 @@ fn scenario(ctx: &Ctx) {
     assert!(ctx.running(), "the agent survives a hung-up client");
 
     // The query again with nobody attached.
-    c.send(b"sleep 4; printf '\\033[6n'; read -rs -t 5 -d R a1; read -rs -t 2 -d R a2; echo \"one=${a1#*[} two=${a2#*[}.\" > /tmp/dsr\r");
+    c.send(b"sleep 4; stty -echo; printf '\\033[6n'; read -rs -t 5 -d R a1; read -rs -t 2 -d R a2; echo \"one=${a1#*[} two=${a2#*[}.\" > /tmp/dsr; stty echo\r");
     std::thread::sleep(std::time::Duration::from_millis(500));
     c.send(b"\x02d");
     assert_eq!(c.wait_exit(), 0);

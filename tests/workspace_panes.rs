@@ -196,3 +196,44 @@ fn an_exited_session_restarts_in_its_pane() {
     assert_eq!(app.wait_exit(), 0);
     drop(guard);
 }
+
+/// The launch flow end to end: `n` opens the picker, typing filters,
+/// Enter prepares, the preflight shows the plan, `y` launches into a new
+/// pane that shows the progress and then the agent's prompt.
+#[test]
+fn the_picker_launches_a_bottle_into_a_pane() {
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::write(ws.join("hello.txt"), "from the workspace\n").expect("write");
+    struct Cleanup<'a>(&'a Engine, &'a Path);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.bottle(self.1, None, &["cleanup", "-y", "--all"]);
+        }
+    }
+    let _cleanup = Cleanup(&e, &home);
+
+    let mut app = open(&home, dir.path(), &ws, 30, 120);
+    app.wait_for("the sidebar", |s| s.contains("agents (3)"));
+    app.send(b"n");
+    app.wait_for("the picker", |s| s.contains("new agent"));
+    app.send(b"shel");
+    app.wait_for("the filtered picker", |s| s.contains("> shel"));
+    app.send(b"\r");
+    app.wait_for("the preflight", |s| {
+        s.contains("launch shell-") && s.contains("y launches")
+    });
+    app.send(b"y");
+    app.wait_for("the agent's prompt in the new pane", |s| {
+        s.contains("agent@shell-") && s.contains("/workspace$")
+    });
+    app.send(b"cat hello.txt\r");
+    app.wait_for("the workspace copy in the bottle", |s| {
+        s.contains("from the workspace")
+    });
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+}

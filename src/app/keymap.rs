@@ -144,6 +144,7 @@ impl KeySpec {
 /// Every action a key can be bound to, by its name in the keymap files.
 pub const ACTIONS: &[(&str, Action)] = &[
     ("help", Action::ToggleHelp),
+    ("new-agent", Action::NewAgent),
     ("quit", Action::Quit),
     ("open", Action::OpenSelected),
     ("new-shell", Action::NewShell),
@@ -176,8 +177,9 @@ impl Action {
     pub fn help(&self) -> &'static str {
         match self {
             Action::ToggleHelp => "show or hide this help",
+            Action::NewAgent => "new agent: pick one, answer its prompts, confirm the preflight",
             Action::Quit => "quit the workspace (bottles keep running)",
-            Action::OpenSelected => "open the selected bottle's session in a pane",
+            Action::OpenSelected => "open the selected bottle in a pane (an agent: launch one)",
             Action::NewShell => "a shell into the bottle selected in the sidebar",
             Action::SplitColumns => "split: a shell in the focused pane's bottle, to the right",
             Action::SplitRows => "split: a shell in the focused pane's bottle, below",
@@ -202,6 +204,7 @@ impl Action {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Action::ToggleHelp => Some("help"),
+            Action::NewAgent => Some("new agent"),
             Action::Quit => Some("quit"),
             Action::SplitColumns => Some("split"),
             Action::ClosePane => Some("close"),

@@ -10,6 +10,8 @@
 //! still run.
 
 pub mod keymap;
+pub mod launch;
+pub mod picker;
 mod run;
 
 pub use run::{run, RunContext, RunOutcome};
@@ -54,6 +56,12 @@ pub enum AppEvent {
     Tick,
     /// The layout saved by the last workspace in this directory.
     Restore(SavedLayout),
+    /// A launch was prepared (plan and preflight), or why not.
+    Prepared(Result<launch::PreparedInfo, String>),
+    /// A line of a launch's progress, for its pane.
+    LaunchProgress(PaneId, String),
+    /// The launched bottle's session is up: attach the pane.
+    Launched(PaneId),
 }
 
 /// What the operator wants.
@@ -83,6 +91,8 @@ pub enum Action {
     SwapNext,
     /// Scroll the focused pane's history with the keyboard.
     CopyMode,
+    /// Pick an agent and launch a new bottle of it.
+    NewAgent,
 }
 
 /// I/O for the loop to carry out.
@@ -112,12 +122,28 @@ pub enum Effect {
         slug: String,
     },
     StopBottle(String),
+    /// Resolve a launch of this agent (plan, preflight) off the loop.
+    PrepareLaunch {
+        agent: String,
+    },
+    /// Launch the prepared plan `ticket` into pane `id`.
+    Launch {
+        id: PaneId,
+        ticket: u64,
+        answers: Vec<(String, crate::secret::Secret)>,
+        trust: Option<launch::TrustPin>,
+    },
+    /// The operator said no: forget the prepared plan.
+    DiscardLaunch(u64),
     RefreshBottles,
     SaveLayout(SavedLayout),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRow {
+    /// The agent's name (what its bottles are labelled with).
+    pub name: String,
+    /// `name`, or `name (repo)`: what the operator sees and launches.
     pub label: String,
     pub bottle: String,
     pub repo: bool,
@@ -131,6 +157,10 @@ pub type BottleRow = crate::backends::inventory::BottleInfo;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     Help,
+    /// The new-agent picker.
+    Picker(picker::Picker),
+    /// The `?` prompts and the preflight of `App::launch`.
+    Launch,
     /// y/N before stopping this pane's bottle.
     ConfirmStop(PaneId),
 }
@@ -143,6 +173,8 @@ pub enum Focus {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaneState {
+    /// Its bottle is being launched (progress shows in the pane).
+    Launching,
     Connecting,
     Live,
     /// The agent (or shell) exited with this status.
@@ -217,6 +249,8 @@ pub struct App {
     refreshing: bool,
     /// A saved layout waiting for the first bottle list.
     pending_restore: Option<SavedLayout>,
+    /// The launch being confirmed (prompts, preflight).
+    pub launch: Option<launch::LaunchFlow>,
 }
 
 impl App {
@@ -225,6 +259,7 @@ impl App {
             defs.agents
                 .iter()
                 .map(|a| AgentRow {
+                    name: a.name().to_string(),
                     label: a.display_name(),
                     bottle: a.def.bottle.value.clone(),
                     repo: a.is_repo(),
@@ -261,6 +296,7 @@ impl App {
             next_id: 1,
             refreshing: false,
             pending_restore: None,
+            launch: None,
         }
     }
 
@@ -533,6 +569,34 @@ impl App {
                 vec![Effect::Redraw]
             }
             AppEvent::PaneRestarted(id) => self.reopen(id),
+            AppEvent::Prepared(Ok(info)) => {
+                self.notice = None;
+                self.launch = Some(launch::LaunchFlow::new(info));
+                self.overlay = Some(Overlay::Launch);
+                vec![Effect::Redraw]
+            }
+            AppEvent::Prepared(Err(why)) => {
+                self.notice = Some(format!("cannot launch: {why}"));
+                vec![Effect::Redraw]
+            }
+            AppEvent::LaunchProgress(id, line) => {
+                if let Some(p) = self.pane(id) {
+                    if let Ok(mut s) = p.shared.screen.lock() {
+                        s.process(format!("{}\r\n", crate::sanitize::inline(&line)).as_bytes());
+                    }
+                }
+                vec![Effect::Redraw]
+            }
+            AppEvent::Launched(id) => {
+                let mut effects = vec![Effect::RefreshBottles];
+                if self
+                    .pane(id)
+                    .is_some_and(|p| p.state == PaneState::Launching)
+                {
+                    effects.extend(self.reopen(id));
+                }
+                effects
+            }
             AppEvent::Bottles(result) => {
                 self.refreshing = false;
                 match result {
@@ -821,6 +885,22 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if let Some(Overlay::Picker(p)) = &mut self.overlay {
+            return match p.key(key) {
+                picker::PickerOutcome::Stay => vec![Effect::Redraw],
+                picker::PickerOutcome::Close => {
+                    self.overlay = None;
+                    vec![Effect::Redraw]
+                }
+                picker::PickerOutcome::Chosen(agent) => {
+                    self.overlay = None;
+                    self.prepare_launch(agent)
+                }
+            };
+        }
+        if self.overlay == Some(Overlay::Launch) {
+            return self.launch_key(key);
+        }
         if let Some(Overlay::ConfirmStop(id)) = self.overlay {
             self.overlay = None;
             if matches!(key.code, crossterm::event::KeyCode::Char('y' | 'Y')) {
@@ -860,6 +940,55 @@ impl App {
         match self.keymap.direct(&key) {
             Some(a) => self.apply(a),
             None => vec![Effect::Redraw],
+        }
+    }
+
+    fn prepare_launch(&mut self, agent: String) -> Vec<Effect> {
+        self.notice = Some(format!("preparing {agent}…"));
+        vec![Effect::PrepareLaunch { agent }, Effect::Redraw]
+    }
+
+    /// Keys for the prompts and the preflight of the launch being confirmed.
+    fn launch_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(flow) = self.launch.as_mut() else {
+            self.overlay = None;
+            return vec![Effect::Redraw];
+        };
+        match flow.key(key) {
+            launch::FlowOutcome::Stay => vec![Effect::Redraw],
+            launch::FlowOutcome::Cancel => {
+                self.overlay = None;
+                let ticket = self.launch.take().map(|f| f.info.ticket);
+                self.notice = Some("not launched".into());
+                let mut effects: Vec<Effect> =
+                    ticket.map(Effect::DiscardLaunch).into_iter().collect();
+                effects.push(Effect::Redraw);
+                effects
+            }
+            launch::FlowOutcome::Launch => {
+                self.overlay = None;
+                let Some(flow) = self.launch.take() else {
+                    return vec![Effect::Redraw];
+                };
+                self.notice = Some(format!("launching {}", flow.info.slug));
+                let mut effects = self.add_pane(flow.info.slug.clone(), PaneKind::Session, None);
+                // The pane shows the launch's progress until the session is up.
+                effects.retain(|e| !matches!(e, Effect::OpenPane { .. }));
+                let id = self.next_id - 1;
+                if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                    p.state = PaneState::Launching;
+                }
+                effects.insert(
+                    0,
+                    Effect::Launch {
+                        id,
+                        ticket: flow.info.ticket,
+                        answers: flow.answers,
+                        trust: flow.info.trust,
+                    },
+                );
+                effects
+            }
         }
     }
 
@@ -931,6 +1060,8 @@ impl App {
                 }
                 effects
             }
+            // Its bottle is still being launched.
+            PaneState::Launching => Vec::new(),
             _ if key.code == crossterm::event::KeyCode::Enter => self.remove_pane(id),
             _ if key.code == crossterm::event::KeyCode::Char('r') => self.restart(id),
             _ => Vec::new(),
@@ -960,11 +1091,12 @@ impl App {
                 }
             }
             Action::OpenSelected => {
+                if let Some(a) = self.agents.get(self.selected) {
+                    // An agent: launch one.
+                    let agent = a.label.clone();
+                    return self.prepare_launch(agent);
+                }
                 let Some(b) = self.selected_bottle().cloned() else {
-                    self.notice = Some(
-                        "select a running bottle (start one with `bottle start <agent> --detach`)"
-                            .into(),
-                    );
                     return vec![Effect::Redraw];
                 };
                 if b.status != "running" {
@@ -980,6 +1112,25 @@ impl App {
                     return vec![Effect::Redraw];
                 }
                 return self.add_pane(b.slug, PaneKind::Session, None);
+            }
+            Action::NewAgent => {
+                let items = self
+                    .agents
+                    .iter()
+                    .map(|a| picker::PickerItem {
+                        agent: a.label.clone(),
+                        label: a.label.clone(),
+                        repo: a.repo,
+                        trusted: a.trusted,
+                        running: self
+                            .bottles
+                            .iter()
+                            .filter(|b| b.status == "running" && b.agent == a.name)
+                            .count(),
+                        note: a.note.clone(),
+                    })
+                    .collect();
+                self.overlay = Some(Overlay::Picker(picker::Picker::new(items)));
             }
             Action::NewShell => match self.selected_bottle().cloned() {
                 Some(b) if b.status == "running" => {
@@ -1098,6 +1249,7 @@ mod tests {
         a.agents = ["a", "b", "c"]
             .iter()
             .map(|n| AgentRow {
+                name: n.split(' ').next().unwrap_or_default().to_string(),
                 label: n.to_string(),
                 bottle: "x".into(),
                 repo: false,
@@ -1298,6 +1450,96 @@ mod tests {
             .is_empty());
         a.update(key(KeyCode::Enter, KeyModifiers::NONE));
         assert!(a.panes.is_empty());
+    }
+
+    #[test]
+    fn new_agent_picks_prepares_confirms_launches_and_attaches() {
+        use launch::{PreparedInfo, TrustPin};
+        let mut a = with_bottles();
+        a.apply(Action::NewAgent);
+        assert!(matches!(a.overlay, Some(Overlay::Picker(_))));
+        a.update(key(KeyCode::Char('b'), KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(fx[0], Effect::PrepareLaunch { agent: "b".into() });
+        assert_eq!(a.overlay, None);
+        let trust = TrustPin {
+            path: "/w/.bottle/agents/b.md".into(),
+            sha256: "ab".into(),
+        };
+        a.update(AppEvent::Prepared(Ok(PreparedInfo {
+            ticket: 7,
+            slug: "b-123456".into(),
+            agent: "b".into(),
+            preflight: "plan".into(),
+            prompts: vec![("TOKEN".into(), "token?".into())],
+            trust: Some(trust.clone()),
+        })));
+        assert_eq!(a.overlay, Some(Overlay::Launch));
+        a.update(key(KeyCode::Char('t'), KeyModifiers::NONE));
+        a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Char('y'), KeyModifiers::NONE));
+        let id = a.panes.last().map(|p| p.id).expect("a pane");
+        assert_eq!(
+            fx[0],
+            Effect::Launch {
+                id,
+                ticket: 7,
+                answers: vec![("TOKEN".into(), crate::secret::Secret::new("t"))],
+                trust: Some(trust),
+            }
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Effect::OpenPane { .. })));
+        assert_eq!(
+            a.pane(id).map(|p| p.state.clone()),
+            Some(PaneState::Launching)
+        );
+        // Keys typed while it launches are not sent anywhere yet.
+        assert!(a
+            .update(key(KeyCode::Char('x'), KeyModifiers::NONE))
+            .is_empty());
+        a.update(AppEvent::LaunchProgress(
+            id,
+            "building bottle/agent-shell\x1b]52;c;x\x07".into(),
+        ));
+        let text = a
+            .pane(id)
+            .expect("pane")
+            .shared
+            .screen
+            .lock()
+            .expect("s")
+            .text_rows()
+            .join("\n");
+        assert!(text.contains("building bottle/agent-shell"), "{text}");
+        let fx = a.update(AppEvent::Launched(id));
+        assert!(fx
+            .iter()
+            .any(|e| matches!(e, Effect::OpenPane { id: i, .. } if *i == id)));
+    }
+
+    #[test]
+    fn saying_no_to_the_preflight_discards_the_plan_and_opens_nothing() {
+        let mut a = with_bottles();
+        a.update(AppEvent::Prepared(Ok(launch::PreparedInfo {
+            ticket: 3,
+            slug: "b-123456".into(),
+            agent: "b".into(),
+            preflight: "plan".into(),
+            prompts: vec![],
+            trust: None,
+        })));
+        let fx = a.update(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert_eq!(fx[0], Effect::DiscardLaunch(3));
+        assert!(a.panes.is_empty() && a.overlay.is_none() && a.launch.is_none());
+        // A failed preparation is a notice, not a modal.
+        a.update(AppEvent::Prepared(Err("no agent `zz`".into())));
+        assert!(a.notice.as_deref().is_some_and(|n| n.contains("no agent")));
+        assert!(a.overlay.is_none());
+        // Enter on an agent in the sidebar prepares a launch of it.
+        a.selected = 1;
+        a.focus = Focus::Sidebar;
+        let fx = a.apply(Action::OpenSelected);
+        assert_eq!(fx[0], Effect::PrepareLaunch { agent: "b".into() });
     }
 
     #[test]

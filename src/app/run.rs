@@ -16,7 +16,7 @@ use ratatui::Terminal;
 use signal_hook::consts::{SIGHUP, SIGTERM};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const FRAME: Duration = Duration::from_millis(16);
@@ -50,6 +50,8 @@ pub struct RunContext {
     pub home_hash: String,
     /// `$BOTTLE_HOME`: stopped bottles, metadata and request queues.
     pub home: crate::state::Home,
+    /// The workspace directory (definitions and the copy come from here).
+    pub workspace: PathBuf,
 }
 
 fn spawn_signals(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
@@ -123,6 +125,10 @@ struct Io {
     pending_input: HashMap<PaneId, Vec<Vec<u8>>>,
     ready: mpsc::Receiver<(PaneId, PaneHandle)>,
     ready_tx: mpsc::Sender<(PaneId, PaneHandle)>,
+    /// Plans waiting for the operator's yes, by ticket (shared with the
+    /// threads that prepare them).
+    prepared: Arc<Mutex<HashMap<u64, crate::launcher::Prepared>>>,
+    next_ticket: u64,
 }
 
 impl Io {
@@ -217,6 +223,91 @@ impl Io {
             });
     }
 
+    /// Resolves a launch off the loop; the plan waits here under a ticket.
+    fn prepare(&mut self, agent: String) {
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        let (tx, prepared) = (self.tx.clone(), self.prepared.clone());
+        let (home, workspace) = (self.ctx.home.clone(), self.ctx.workspace.clone());
+        let _ = std::thread::Builder::new()
+            .name("prepare".into())
+            .spawn(move || {
+                let result = (|| -> Result<super::launch::PreparedInfo> {
+                    let defs = crate::launcher::definitions(&home, &workspace)?;
+                    let opts = crate::launcher::Options {
+                        agent: agent.clone(),
+                        runtime: std::env::var("BOTTLE_RUNTIME")
+                            .ok()
+                            .filter(|r| !r.is_empty()),
+                        ..Default::default()
+                    };
+                    let p = crate::launcher::prepare(&home, &defs, &workspace, &opts)?;
+                    let a = &p.plan.agent;
+                    let info = super::launch::PreparedInfo {
+                        ticket,
+                        slug: p.plan.slug.to_string(),
+                        agent: a.display_name(),
+                        preflight: p.preflight.clone(),
+                        prompts: crate::launcher::prompts(&p.plan),
+                        trust: (a.is_repo() && !a.trusted).then(|| super::launch::TrustPin {
+                            path: a.def.path.clone(),
+                            sha256: a.def.sha256.clone(),
+                        }),
+                    };
+                    if let Ok(mut m) = prepared.lock() {
+                        m.insert(ticket, p);
+                    }
+                    Ok(info)
+                })();
+                let _ = tx.send(AppEvent::Prepared(result.map_err(|e| format!("{e:#}"))));
+            });
+    }
+
+    /// Launches a confirmed plan; its progress goes to pane `id`, which is
+    /// attached once the session is up.
+    fn launch(
+        &mut self,
+        id: PaneId,
+        ticket: u64,
+        answers: Vec<(String, crate::secret::Secret)>,
+        trust: Option<super::launch::TrustPin>,
+    ) {
+        let Some(p) = self
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&ticket))
+        else {
+            let _ = self.tx.send(AppEvent::PaneFailed(
+                id,
+                "the prepared launch is gone".into(),
+            ));
+            return;
+        };
+        let (tx, home) = (self.tx.clone(), self.ctx.home.clone());
+        let _ = std::thread::Builder::new()
+            .name("launch".into())
+            .spawn(move || {
+                let result = (|| -> Result<()> {
+                    if let Some(t) = &trust {
+                        crate::state::TrustFile::trust(&home.trust_file(), &t.path, &t.sha256)?;
+                    }
+                    let env = crate::launcher::session_env(&p.plan, &answers)?;
+                    let progress_tx = std::sync::Mutex::new(tx.clone());
+                    let mut progress = move |line: &str| {
+                        if let Ok(t) = progress_tx.lock() {
+                            let _ = t.send(AppEvent::LaunchProgress(id, line.to_string()));
+                        }
+                    };
+                    crate::launcher::launch(&home, &p, env, false, &mut progress)
+                })();
+                let _ = tx.send(match result {
+                    Ok(()) => AppEvent::Launched(id),
+                    Err(e) => AppEvent::PaneFailed(id, format!("{e:#}")),
+                });
+            });
+    }
+
     /// Runs an exited session again (off the loop), then re-opens its pane.
     fn restart(&self, id: PaneId, slug: String) {
         let tx = self.tx.clone();
@@ -297,6 +388,8 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
         pending_input: HashMap::new(),
         ready,
         ready_tx,
+        prepared: Arc::new(Mutex::new(HashMap::new())),
+        next_ticket: 0,
     };
     spawn_ticker(tx.clone())?;
     let mut initial = vec![AppEvent::Resize {
@@ -416,6 +509,18 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                 }
                 Effect::StopBottle(slug) => io.stop(slug),
                 Effect::RefreshBottles => io.refresh_bottles(),
+                Effect::PrepareLaunch { agent } => io.prepare(agent),
+                Effect::Launch {
+                    id,
+                    ticket,
+                    answers,
+                    trust,
+                } => io.launch(id, ticket, answers, trust),
+                Effect::DiscardLaunch(ticket) => {
+                    if let Ok(mut m) = io.prepared.lock() {
+                        m.remove(&ticket);
+                    }
+                }
                 Effect::Bell => {
                     // At most one bell a second, whatever the panes ring.
                     if last_bell.is_none_or(|t: Instant| t.elapsed() >= BELL_INTERVAL) {

@@ -17,51 +17,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// metadata.json: what was launched (SPEC §2; 0644, no secrets).
-pub fn write_metadata(
-    ctx: &Context,
-    plan: &crate::backends::plan::Plan,
-    preflight: &str,
-) -> Result<()> {
-    let dir = ctx.home.state_dir(plan.slug.as_str());
-    crate::state::create_private_dir(&dir)?;
-    // A resume keeps what only the first launch knew.
-    let old: serde_json::Value = std::fs::read(dir.join("metadata.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let workspace = plan
-        .workspace
-        .as_ref()
-        .map(|w| w.root.display().to_string())
-        .map_or(old["workspace"].clone(), serde_json::Value::from);
-    let meta = serde_json::json!({
-        "version": 1,
-        "slug": plan.slug.as_str(),
-        "agent": plan.agent.name(),
-        "bottle": plan.bottle.name,
-        "backend": plan.engine,
-        "workspace": workspace,
-        "started_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },
-        "runtime": plan.runtime.name,
-        "preflight": preflight,
-        // Names only: where a restart finds the session's `?`/`${}` values.
-        "session_env": plan.env.iter().filter_map(|e| match e {
-            crate::backends::plan::EnvPlan::Literal { .. } => None,
-            crate::backends::plan::EnvPlan::Prompt { name, message } =>
-                Some(serde_json::json!({ "name": name, "ask": message })),
-            crate::backends::plan::EnvPlan::Host { name, var } =>
-                Some(serde_json::json!({ "name": name, "host": var })),
-        }).collect::<Vec<_>>(),
-    });
-    write_atomic(
-        &dir.join("metadata.json"),
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-        0o644,
-    )
-}
-
 fn slug(text: &str) -> Result<Slug> {
     Ok(Slug::parse(text)?)
 }

@@ -3,7 +3,7 @@
 
 use crate::manifest::{self, Definitions, EnvValue, Origin, Severity};
 use crate::session::screen::{parse_size, Screen, Vt100Screen};
-use crate::state::{Home, TrustFile};
+use crate::state::Home;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 
@@ -28,9 +28,7 @@ impl Context {
     }
 
     pub fn load(&self) -> Result<Definitions> {
-        let trust = TrustFile::load(&self.home.trust_file())?;
-        let sources = manifest::read_sources(&self.home.root, Some(&self.workspace));
-        Ok(manifest::load(&sources, &trust))
+        crate::launcher::definitions(&self.home, &self.workspace)
     }
 }
 

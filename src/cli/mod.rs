@@ -371,6 +371,7 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
             .join(format!("{}.json", &key[..16])),
         home_hash: ctx.home.label_hash(),
         home: ctx.home.clone(),
+        workspace: ctx.workspace.clone(),
     };
     Ok(crate::app::run(app, run)?.exit_code())
 }

@@ -4,82 +4,36 @@
 use super::definitions::Context;
 use super::StartArgs;
 use crate::backends::docker;
-use crate::backends::docker::launch::LaunchInput;
 use crate::backends::names::Slug;
 use crate::backends::plan::{prepare, EnvPlan, Plan, PrepareInput};
+use crate::backends::preflight;
 use crate::backends::workspace_copy::CopyList;
-use crate::backends::{preflight, workspace_copy};
 use crate::secret::Secret;
 use anyhow::{bail, Context as _, Result};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::PathBuf;
 
-/// The executable baked into the sidecar image: `BOTTLE_SIDECAR_BIN`, else
-/// this program.
-pub fn sidecar_binary() -> Result<PathBuf> {
-    match std::env::var_os("BOTTLE_SIDECAR_BIN") {
-        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-        _ => std::env::current_exe().context("locating the bottle executable"),
-    }
-}
-
-pub fn sha256_file(path: &std::path::Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
+pub use crate::launcher::{sha256_file, sidecar_binary};
 
 pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
     let defs = ctx.load()?;
-    let copy = defs
-        .agent(&args.agent)
-        .is_some_and(|a| a.def.copy_workspace)
-        && !args.no_workspace;
-    let host_home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let copy_list = if copy {
-        let root =
-            workspace_copy::check_root(&ctx.workspace, &host_home, &ctx.home.root, args.force)?;
-        Some(workspace_copy::scan(&root)?)
-    } else {
-        None
-    };
-    let workspace = copy_list.as_ref().map(|l| l.facts());
-    let agent_name = defs
-        .agent(&args.agent)
-        .map_or(args.agent.as_str(), |a| a.name());
-    let slug = Slug::generate(agent_name).context("generating a slug")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let engine = runtime.block_on(async {
-        let d = docker::connect().await?;
-        docker::engine_facts(&d).await
-    })?;
-    let plan = prepare(PrepareInput {
-        defs: &defs,
-        agent: &args.agent,
-        slug,
-        home_hash: ctx.home.label_hash(),
-        engine,
-        workspace,
-        runtime_override: args.runtime.clone(),
-        host: &crate::manifest::RealHost,
-        bottle_sha256: sha256_file(&sidecar_binary()?)?,
-    })?;
-    let text = preflight::render(&plan);
+    let prepared = crate::launcher::prepare(
+        &ctx.home,
+        &defs,
+        &ctx.workspace,
+        &crate::launcher::Options {
+            agent: args.agent.clone(),
+            runtime: args.runtime.clone(),
+            no_workspace: args.no_workspace,
+            force: args.force,
+        },
+    )?;
+    let crate::launcher::Prepared {
+        plan,
+        preflight: text,
+        copy_list,
+        host_home,
+    } = prepared;
     if args.dry_run {
         print!("{text}");
         return Ok(0);
@@ -120,34 +74,19 @@ pub fn run_launch(
     }
     confirm(how.yes)?;
     let session_env = session_env(plan)?;
-    let skills = skill_lists(plan, host_home)?;
-    let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;
-    // SAFETY: getuid/getgid cannot fail.
-    let operator = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
-    let cmd = vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi".into(),
-    ];
-    let state_dir = ctx.home.state_dir(plan.slug.as_str());
-    crate::state::create_private_dir(&state_dir)?;
-    let input = LaunchInput {
-        plan,
-        bottle_bin: &bin,
-        workspace: copy_list,
-        skills: &skills,
-        operator,
-        cmd,
+    let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
+    crate::launcher::launch(
+        &ctx.home,
+        &crate::launcher::Prepared {
+            plan: plan.clone(),
+            preflight: text.to_string(),
+            copy_list: copy_list.cloned(),
+            host_home: host_home.to_path_buf(),
+        },
         session_env,
-        state_dir,
-        resume: how.resume,
-    };
-    super::bottles::runtime()?.block_on(async {
-        let d = docker::connect().await?;
-        let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
-        docker::launch::launch(&d, &input, &mut progress).await
-    })?;
-    super::bottles::write_metadata(ctx, plan, text)?;
+        how.resume,
+        &mut progress,
+    )?;
     if how.detach {
         println!("{}", plan.slug);
         return Ok(0);
@@ -249,30 +188,6 @@ fn confirm(yes: bool) -> Result<()> {
     } else {
         bail!("not launched")
     }
-}
-
-/// Each skill directory, listed without following symlinks, only from
-/// inside ~/.claude/skills/.
-fn skill_lists(
-    plan: &crate::backends::plan::Plan,
-    host_home: &std::path::Path,
-) -> Result<Vec<(String, CopyList)>> {
-    let base = host_home.join(".claude").join("skills");
-    let mut out = Vec::new();
-    for s in &plan.agent.def.skills {
-        let dir = base.join(&s.value);
-        let meta = std::fs::symlink_metadata(&dir)
-            .with_context(|| format!("skill `{}`: {}", s.value, dir.display()))?;
-        if !meta.is_dir() {
-            bail!(
-                "skill `{}`: {} is not a directory (symlinks are not followed)",
-                s.value,
-                dir.display()
-            );
-        }
-        out.push((s.value.clone(), workspace_copy::scan(&dir)?));
-    }
-    Ok(out)
 }
 
 /// `bottle resume <slug>`: same slug, volumes and state; definitions

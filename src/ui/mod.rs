@@ -2,6 +2,7 @@
 //! and draws; it never mutates state.
 
 mod help;
+mod launch;
 mod panes;
 mod sidebar;
 mod status_bar;
@@ -30,6 +31,12 @@ pub fn render(frame: &mut Frame, app: &App) {
     match &app.overlay {
         Some(Overlay::Help) => help::render(frame, app),
         Some(Overlay::ConfirmStop(id)) => confirm_stop(frame, app, *id),
+        Some(Overlay::Picker(p)) => launch::picker(frame, p),
+        Some(Overlay::Launch) => {
+            if let Some(f) = &app.launch {
+                launch::flow(frame, f);
+            }
+        }
         None => {}
     }
 }
@@ -72,7 +79,7 @@ fn render_main(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
     if app.problems.is_empty() {
         lines.push(Line::from("Definitions are fine. Agents run in bottles: hardened containers whose only way out is their sidecar."));
         lines.push(Line::from(""));
-        lines.push(Line::from("Select a running bottle in the sidebar and press Enter to open it here; start one with `bottle start <agent> --detach`."));
+        lines.push(Line::from("Enter on an agent (or n) launches a new bottle of it: pick, answer its prompts, confirm the preflight. Enter on a running bottle opens it here."));
     } else {
         let title = format!(
             "Definition problems ({} error{}):",
@@ -117,6 +124,7 @@ mod tests {
         );
         a.agents = vec![
             AgentRow {
+                name: "claude".into(),
                 label: "claude".into(),
                 bottle: "claude".into(),
                 repo: false,
@@ -124,6 +132,7 @@ mod tests {
                 note: None,
             },
             AgentRow {
+                name: "reviewer".into(),
                 label: "reviewer (repo)".into(),
                 bottle: "dev".into(),
                 repo: true,
@@ -131,6 +140,7 @@ mod tests {
                 note: None,
             },
             AgentRow {
+                name: "shell".into(),
                 label: "shell".into(),
                 bottle: "shell".into(),
                 repo: false,
@@ -315,5 +325,72 @@ mod tests {
         let id = a.panes[0].id;
         a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(3))));
         insta::assert_snapshot!(draw_at(&a, 100, 22));
+    }
+
+    fn prepared(prompts: &[&str], trust: bool) -> crate::app::launch::PreparedInfo {
+        crate::app::launch::PreparedInfo {
+            ticket: 1,
+            slug: "reviewer-x1y2z3".into(),
+            agent: "reviewer (repo)".into(),
+            preflight: "bottle     dev (/h/bottles/dev.md)\nagent      reviewer (repo)  repo agent, NOT trusted yet\nimage      bottle/agent-shell:0123456789ab (present)\negress     api.github.com:443  GET /repos/acme/  token: GITHUB_TOKEN\n           registry.npmjs.org:443  GET,HEAD /\nenv        TOKEN (asked at launch)\n".into(),
+            prompts: prompts
+                .iter()
+                .map(|n| (n.to_string(), "the deploy token".to_string()))
+                .collect(),
+            trust: trust.then(|| crate::app::launch::TrustPin {
+                path: "/w/.bottle/agents/reviewer.md".into(),
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn picker_states() {
+        use crate::app::AppEvent;
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut a = app();
+        a.update(AppEvent::Bottles(Ok(vec![crate::app::BottleRow::new(
+            "claude-aaaaaa",
+            "claude",
+            "running",
+        )])));
+        a.apply(Action::NewAgent);
+        insta::assert_snapshot!("picker_all", draw_at(&a, 90, 16));
+        for c in "rev".chars() {
+            a.update(AppEvent::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        insta::assert_snapshot!("picker_filtered", draw_at(&a, 90, 16));
+        for c in "zz".chars() {
+            a.update(AppEvent::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        insta::assert_snapshot!("picker_no_match", draw_at(&a, 90, 16));
+    }
+
+    #[test]
+    fn masked_prompt_and_preflight_with_trust() {
+        use crate::app::AppEvent;
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut a = app();
+        a.update(AppEvent::Prepared(Ok(prepared(&["TOKEN"], true))));
+        for c in "hunter2".chars() {
+            a.update(AppEvent::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        let prompt = draw_at(&a, 90, 16);
+        assert!(!prompt.contains("hunter2"));
+        insta::assert_snapshot!("masked_prompt", prompt);
+        a.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        )));
+        insta::assert_snapshot!("preflight_with_trust", draw_at(&a, 100, 20));
     }
 }

@@ -75,6 +75,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         let area = rect(area);
         let focused = app.focus == Focus::Pane(id);
         let state = match &p.state {
+            PaneState::Launching => "launching…".to_string(),
             PaneState::Connecting => "attaching…".to_string(),
             PaneState::Live => String::new(),
             PaneState::Exited(code) => format!("exited {code} · r restarts · Enter closes"),

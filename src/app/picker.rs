@@ -1,0 +1,184 @@
+//! The new-agent picker (a modal layer): nucleo fuzzy matching over the
+//! workspace's agents. Type to filter; ↑/↓ or Ctrl-p/Ctrl-n move; Enter
+//! chooses; Esc clears the filter, then closes. Pure state: no I/O, no
+//! rendering (ui/picker.rs draws it).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use nucleo::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo::Matcher;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PickerItem {
+    /// What `launcher::prepare` is given (`name` or `name (repo)`).
+    pub agent: String,
+    /// What the operator sees.
+    pub label: String,
+    pub repo: bool,
+    pub trusted: bool,
+    /// Bottles of this agent running now.
+    pub running: usize,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Picker {
+    pub items: Vec<PickerItem>,
+    pub filter: String,
+    /// Indices into `items`, best match first.
+    pub matches: Vec<usize>,
+    /// Index into `matches`.
+    pub selected: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PickerOutcome {
+    Stay,
+    Close,
+    /// The operator chose this agent (`PickerItem::agent`).
+    Chosen(String),
+}
+
+impl Picker {
+    pub fn new(items: Vec<PickerItem>) -> Picker {
+        let mut p = Picker {
+            items,
+            filter: String::new(),
+            matches: Vec::new(),
+            selected: 0,
+        };
+        p.refilter();
+        p
+    }
+
+    fn refilter(&mut self) {
+        let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
+        let mut matcher = Matcher::new(nucleo::Config::DEFAULT);
+        let labels: Vec<(usize, &str)> = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (i, it.label.as_str()))
+            .collect();
+        let scored = pattern.match_list(labels.iter().map(|(_, l)| *l), &mut matcher);
+        // match_list keeps each label's text; map back by position (labels
+        // may repeat, so take each index once).
+        let mut used = vec![false; self.items.len()];
+        self.matches = scored
+            .iter()
+            .filter_map(|(label, _)| {
+                let i = labels
+                    .iter()
+                    .find(|(i, l)| l == label && !used[*i])
+                    .map(|(i, _)| *i)?;
+                used[i] = true;
+                Some(i)
+            })
+            .collect();
+        self.selected = 0;
+    }
+
+    pub fn chosen(&self) -> Option<&PickerItem> {
+        self.matches
+            .get(self.selected)
+            .and_then(|i| self.items.get(*i))
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> PickerOutcome {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc if self.filter.is_empty() => return PickerOutcome::Close,
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.refilter();
+            }
+            KeyCode::Enter => {
+                if let Some(it) = self.chosen() {
+                    return PickerOutcome::Chosen(it.agent.clone());
+                }
+            }
+            KeyCode::Up => self.step(-1),
+            KeyCode::Down => self.step(1),
+            KeyCode::Char('p') if ctrl => self.step(-1),
+            KeyCode::Char('n') if ctrl => self.step(1),
+            KeyCode::Backspace => {
+                self.filter.pop();
+                self.refilter();
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() => {
+                self.filter.push(c);
+                self.refilter();
+            }
+            _ => {}
+        }
+        PickerOutcome::Stay
+    }
+
+    fn step(&mut self, by: isize) {
+        let n = self.matches.len() as isize;
+        if n > 0 {
+            self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(label: &str) -> PickerItem {
+        PickerItem {
+            agent: label.to_string(),
+            label: label.to_string(),
+            repo: false,
+            trusted: true,
+            running: 0,
+            note: None,
+        }
+    }
+
+    fn press(p: &mut Picker, code: KeyCode) -> PickerOutcome {
+        p.key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn typing_filters_fuzzily_and_enter_chooses_the_best() {
+        let mut p = Picker::new(
+            ["claude", "codex", "shell", "reviewer (repo)"]
+                .map(item)
+                .to_vec(),
+        );
+        assert_eq!(p.matches.len(), 4);
+        for c in "cdx".chars() {
+            press(&mut p, KeyCode::Char(c));
+        }
+        assert_eq!(p.chosen().map(|i| i.label.as_str()), Some("codex"));
+        assert_eq!(
+            press(&mut p, KeyCode::Enter),
+            PickerOutcome::Chosen("codex".into())
+        );
+        for _ in 0..3 {
+            press(&mut p, KeyCode::Backspace);
+        }
+        for c in "zzz".chars() {
+            press(&mut p, KeyCode::Char(c));
+        }
+        assert!(p.matches.is_empty());
+        assert_eq!(press(&mut p, KeyCode::Enter), PickerOutcome::Stay);
+    }
+
+    #[test]
+    fn arrows_and_ctrl_n_p_wrap_and_esc_clears_then_closes() {
+        let mut p = Picker::new(["a1", "a2", "a3"].map(item).to_vec());
+        press(&mut p, KeyCode::Up);
+        assert_eq!(p.selected, 2);
+        p.key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        assert_eq!(p.selected, 0);
+        p.key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL));
+        assert_eq!(p.selected, 2);
+        assert!(p.filter.is_empty(), "Ctrl chords are not typed");
+        press(&mut p, KeyCode::Char('2'));
+        assert_eq!(press(&mut p, KeyCode::Esc), PickerOutcome::Stay);
+        assert_eq!((p.filter.as_str(), p.matches.len()), ("", 3));
+        assert_eq!(press(&mut p, KeyCode::Esc), PickerOutcome::Close);
+    }
+}

@@ -1,0 +1,269 @@
+//! Launching a bottle from a definition, for the CLI (`start`, `resume`)
+//! and the workspace alike: `prepare` resolves the plan and the preflight
+//! text the operator confirms (scanning the workspace copy, asking the
+//! engine what it offers); `launch` carries a confirmed plan out and
+//! records metadata.json. Blocking: callers run it off their UI thread.
+//! Asking for `?` values and confirming are the caller's (terminal or
+//! modal), never this module's.
+
+use crate::backends::docker;
+use crate::backends::docker::launch::LaunchInput;
+use crate::backends::names::Slug;
+use crate::backends::plan::{prepare as plan, Plan, PrepareInput};
+use crate::backends::preflight;
+use crate::backends::workspace_copy::{self, CopyList};
+use crate::manifest::Definitions;
+use crate::secret::Secret;
+use crate::state::{write_atomic, Home};
+use anyhow::{bail, Context as _, Result};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The executable baked into the sidecar image: `BOTTLE_SIDECAR_BIN`, else
+/// this program.
+pub fn sidecar_binary() -> Result<PathBuf> {
+    match std::env::var_os("BOTTLE_SIDECAR_BIN") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => std::env::current_exe().context("locating the bottle executable"),
+    }
+}
+
+pub fn sha256_file(path: &std::path::Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// What to launch.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub agent: String,
+    /// `--runtime` / `BOTTLE_RUNTIME`.
+    pub runtime: Option<String>,
+    pub no_workspace: bool,
+    /// Copy a workspace that would otherwise be refused.
+    pub force: bool,
+}
+
+/// A resolved launch, waiting for the operator's yes.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub plan: Plan,
+    /// The preflight (SPEC §6) exactly as the operator confirms it.
+    pub preflight: String,
+    pub copy_list: Option<CopyList>,
+    pub host_home: PathBuf,
+}
+
+/// Resolves the plan for a new bottle of `opts.agent`.
+pub fn prepare(
+    home: &Home,
+    defs: &Definitions,
+    workspace: &Path,
+    opts: &Options,
+) -> Result<Prepared> {
+    let copy = defs
+        .agent(&opts.agent)
+        .is_some_and(|a| a.def.copy_workspace)
+        && !opts.no_workspace;
+    let host_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let copy_list = if copy {
+        let root = workspace_copy::check_root(workspace, &host_home, &home.root, opts.force)?;
+        Some(workspace_copy::scan(&root)?)
+    } else {
+        None
+    };
+    let agent_name = defs
+        .agent(&opts.agent)
+        .map_or(opts.agent.as_str(), |a| a.name());
+    let slug = Slug::generate(agent_name).context("generating a slug")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let engine = runtime.block_on(async {
+        let d = docker::connect().await?;
+        docker::engine_facts(&d).await
+    })?;
+    let plan = plan(PrepareInput {
+        defs,
+        agent: &opts.agent,
+        slug,
+        home_hash: home.label_hash(),
+        engine,
+        workspace: copy_list.as_ref().map(|l| l.facts()),
+        runtime_override: opts.runtime.clone(),
+        host: &crate::manifest::RealHost,
+        bottle_sha256: sha256_file(&sidecar_binary()?)?,
+    })?;
+    let preflight = preflight::render(&plan);
+    Ok(Prepared {
+        plan,
+        preflight,
+        copy_list,
+        host_home,
+    })
+}
+
+/// Launches a confirmed plan with the session's `?`/`${}` values; `resume`:
+/// the volumes and state exist and must survive a failed launch. Progress
+/// lines (image builds, steps) go to `progress`.
+pub fn launch(
+    home: &Home,
+    p: &Prepared,
+    session_env: Vec<(String, Secret)>,
+    resume: bool,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        if !host.is_empty() && !host.starts_with("unix://") {
+            bail!("DOCKER_HOST={host}: bottles need a local engine (the agent's resolver file is bound from $BOTTLE_HOME); use a unix:// socket");
+        }
+    }
+    let plan = &p.plan;
+    let skills = skill_lists(plan, &p.host_home)?;
+    let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;
+    // SAFETY: getuid/getgid cannot fail.
+    let operator = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
+    let cmd = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi".into(),
+    ];
+    let state_dir = home.state_dir(plan.slug.as_str());
+    crate::state::create_private_dir(&state_dir)?;
+    let input = LaunchInput {
+        plan,
+        bottle_bin: &bin,
+        workspace: p.copy_list.as_ref(),
+        skills: &skills,
+        operator,
+        cmd,
+        session_env,
+        state_dir,
+        resume,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let d = docker::connect().await?;
+            docker::launch::launch(&d, &input, progress).await
+        })?;
+    write_metadata(home, plan, &p.preflight)
+}
+
+/// Each skill directory, listed without following symlinks, only from
+/// inside ~/.claude/skills/.
+fn skill_lists(plan: &Plan, host_home: &Path) -> Result<Vec<(String, CopyList)>> {
+    let base = host_home.join(".claude").join("skills");
+    let mut out = Vec::new();
+    for s in &plan.agent.def.skills {
+        let dir = base.join(&s.value);
+        let meta = std::fs::symlink_metadata(&dir)
+            .with_context(|| format!("skill `{}`: {}", s.value, dir.display()))?;
+        if !meta.is_dir() {
+            bail!(
+                "skill `{}`: {} is not a directory (symlinks are not followed)",
+                s.value,
+                dir.display()
+            );
+        }
+        out.push((s.value.clone(), workspace_copy::scan(&dir)?));
+    }
+    Ok(out)
+}
+
+/// metadata.json: what was launched (SPEC §2; 0644, no secrets).
+fn write_metadata(home: &Home, plan: &crate::backends::plan::Plan, preflight: &str) -> Result<()> {
+    let dir = home.state_dir(plan.slug.as_str());
+    crate::state::create_private_dir(&dir)?;
+    // A resume keeps what only the first launch knew.
+    let old: serde_json::Value = std::fs::read(dir.join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let workspace = plan
+        .workspace
+        .as_ref()
+        .map(|w| w.root.display().to_string())
+        .map_or(old["workspace"].clone(), serde_json::Value::from);
+    let meta = serde_json::json!({
+        "version": 1,
+        "slug": plan.slug.as_str(),
+        "agent": plan.agent.name(),
+        "bottle": plan.bottle.name,
+        "backend": plan.engine,
+        "workspace": workspace,
+        "started_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },
+        "runtime": plan.runtime.name,
+        "preflight": preflight,
+        // Names only: where a restart finds the session's `?`/`${}` values.
+        "session_env": plan.env.iter().filter_map(|e| match e {
+            crate::backends::plan::EnvPlan::Literal { .. } => None,
+            crate::backends::plan::EnvPlan::Prompt { name, message } =>
+                Some(serde_json::json!({ "name": name, "ask": message })),
+            crate::backends::plan::EnvPlan::Host { name, var } =>
+                Some(serde_json::json!({ "name": name, "host": var })),
+        }).collect::<Vec<_>>(),
+    });
+    write_atomic(
+        &dir.join("metadata.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+        0o644,
+    )
+}
+
+/// The definitions as `bottle check` sees them from `workspace`.
+pub fn definitions(home: &Home, workspace: &Path) -> Result<Definitions> {
+    let trust = crate::state::TrustFile::load(&home.trust_file())?;
+    let sources = crate::manifest::read_sources(&home.root, Some(workspace));
+    Ok(crate::manifest::load(&sources, &trust))
+}
+
+/// The `?` values the operator is asked for: (name, message).
+pub fn prompts(plan: &Plan) -> Vec<(String, String)> {
+    plan.env
+        .iter()
+        .filter_map(|e| match e {
+            crate::backends::plan::EnvPlan::Prompt { name, message } => {
+                Some((name.clone(), message.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session's `?`/`${}` values: `${VAR}` from this environment, `?`
+/// from `answers`; anything missing is an error naming it.
+pub fn session_env(plan: &Plan, answers: &[(String, Secret)]) -> Result<Vec<(String, Secret)>> {
+    use crate::backends::plan::EnvPlan;
+    let mut out = Vec::new();
+    for e in &plan.env {
+        match e {
+            EnvPlan::Literal { .. } => {}
+            EnvPlan::Host { name, var } => match std::env::var(var) {
+                Ok(v) => out.push((name.clone(), Secret::new(v))),
+                Err(_) => bail!("{name}: ${{{var}}} is not set in this environment"),
+            },
+            EnvPlan::Prompt { name, .. } => match answers.iter().find(|(n, _)| n == name) {
+                Some((_, v)) => out.push((name.clone(), v.clone())),
+                None => bail!("{name} was not answered"),
+            },
+        }
+    }
+    Ok(out)
+}
