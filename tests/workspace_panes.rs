@@ -237,3 +237,50 @@ fn the_picker_launches_a_bottle_into_a_pane() {
     app.send(b"\x02q");
     assert_eq!(app.wait_exit(), 0);
 }
+
+/// Every way out of the launch flow leaves nothing running, and a home full
+/// of broken definitions still opens, with its problems on view.
+#[test]
+fn esc_paths_launch_nothing_and_a_broken_home_still_opens() {
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::write(home.join("bottles/dev.md"), "---\negres: {}\n---\n").expect("write");
+    std::fs::write(home.join("bottles/bad.md"), "---\n: : :\n---\n").expect("write");
+    let mut app = open(&home, dir.path(), &ws, 30, 120);
+    app.wait_for("the status line counts the problems", |s| {
+        s.contains("problem(s)")
+    });
+    app.send(b"p");
+    app.wait_for("the problems view, as bottle check prints them", |s| {
+        s.contains("problems (2)") && s.contains("Esc closes") && s.contains("dev.md:2:1")
+    });
+    // (Each Esc is waited on: an Esc followed at once by a key reads as Alt.)
+    app.send(b"\x1b");
+    app.wait_for("the problems view closed", |s| !s.contains("Esc closes"));
+    // Picker: Esc closes it.
+    app.send(b"n");
+    app.wait_for("the picker", |s| s.contains("type to filter"));
+    app.send(b"\x1b");
+    app.wait_for("the picker closed", |s| !s.contains("type to filter"));
+    // Preflight: Esc says no.
+    app.send(b"n");
+    app.wait_for("the picker again", |s| s.contains("type to filter"));
+    app.send(b"shell\r");
+    app.wait_for("the preflight", |s| s.contains("y launches"));
+    app.send(b"\x1b");
+    app.wait_for("not launched", |s| s.contains("not launched"));
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+    let home_hash = {
+        let out = e.bottle(&home, None, &["list", "--json"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        home_hash.contains("\"bottles\": []"),
+        "nothing was launched: {home_hash}"
+    );
+}

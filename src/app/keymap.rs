@@ -145,6 +145,7 @@ impl KeySpec {
 pub const ACTIONS: &[(&str, Action)] = &[
     ("help", Action::ToggleHelp),
     ("new-agent", Action::NewAgent),
+    ("problems", Action::Problems),
     ("quit", Action::Quit),
     ("open", Action::OpenSelected),
     ("new-shell", Action::NewShell),
@@ -178,6 +179,7 @@ impl Action {
         match self {
             Action::ToggleHelp => "show or hide this help",
             Action::NewAgent => "new agent: pick one, answer its prompts, confirm the preflight",
+            Action::Problems => "definition and config problems (as `bottle check` prints them)",
             Action::Quit => "quit the workspace (bottles keep running)",
             Action::OpenSelected => "open the selected bottle in a pane (an agent: launch one)",
             Action::NewShell => "a shell into the bottle selected in the sidebar",

@@ -93,6 +93,8 @@ pub enum Action {
     CopyMode,
     /// Pick an agent and launch a new bottle of it.
     NewAgent,
+    /// Show every definition problem.
+    Problems,
 }
 
 /// I/O for the loop to carry out.
@@ -161,6 +163,9 @@ pub enum Overlay {
     Picker(picker::Picker),
     /// The `?` prompts and the preflight of `App::launch`.
     Launch,
+    /// Every definition and config problem (what `bottle check` prints),
+    /// scrolled by this many lines.
+    Problems(u16),
     /// y/N before stopping this pane's bottle.
     ConfirmStop(PaneId),
 }
@@ -901,6 +906,18 @@ impl App {
         if self.overlay == Some(Overlay::Launch) {
             return self.launch_key(key);
         }
+        if let Some(Overlay::Problems(scroll)) = &mut self.overlay {
+            use crossterm::event::KeyCode as C;
+            match key.code {
+                C::Up | C::Char('k') => *scroll = scroll.saturating_sub(1),
+                C::Down | C::Char('j') => *scroll = scroll.saturating_add(1),
+                C::PageUp => *scroll = scroll.saturating_sub(10),
+                C::PageDown | C::Char(' ') => *scroll = scroll.saturating_add(10),
+                C::Esc | C::Char('q') | C::Enter => self.overlay = None,
+                _ => {}
+            }
+            return vec![Effect::Redraw];
+        }
         if let Some(Overlay::ConfirmStop(id)) = self.overlay {
             self.overlay = None;
             if matches!(key.code, crossterm::event::KeyCode::Char('y' | 'Y')) {
@@ -1113,6 +1130,7 @@ impl App {
                 }
                 return self.add_pane(b.slug, PaneKind::Session, None);
             }
+            Action::Problems => self.overlay = Some(Overlay::Problems(0)),
             Action::NewAgent => {
                 let items = self
                     .agents

@@ -32,6 +32,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         Some(Overlay::Help) => help::render(frame, app),
         Some(Overlay::ConfirmStop(id)) => confirm_stop(frame, app, *id),
         Some(Overlay::Picker(p)) => launch::picker(frame, p),
+        Some(Overlay::Problems(scroll)) => problems(frame, app, *scroll),
         Some(Overlay::Launch) => {
             if let Some(f) = &app.launch {
                 launch::flow(frame, f);
@@ -39,6 +40,43 @@ pub fn render(frame: &mut Frame, app: &App) {
         }
         None => {}
     }
+}
+
+/// Every problem, exactly as `bottle check` prints it, scrollable.
+fn problems(frame: &mut Frame, app: &App, scroll: u16) {
+    use ratatui::layout::Flex;
+    use ratatui::widgets::Clear;
+    let [column] = Layout::horizontal([Constraint::Percentage(90)])
+        .flex(Flex::Center)
+        .areas(frame.area());
+    let [area] = Layout::vertical([Constraint::Length(frame.area().height.saturating_sub(2))])
+        .flex(Flex::Center)
+        .areas(column);
+    frame.render_widget(Clear, area);
+    let lines: Vec<Line> = if app.problems.is_empty() {
+        vec![Line::from(
+            "No problems: every definition and config.yaml are fine.",
+        )]
+    } else {
+        app.problems
+            .iter()
+            .map(|p| Line::from(crate::sanitize::inline(p)))
+            .collect()
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" problems ({}) ", app.problems.len()))
+                    .title_bottom(
+                        " ↑↓ PgUp PgDn scroll · Esc closes · the same as `bottle check` ",
+                    ),
+            ),
+        area,
+    );
 }
 
 fn confirm_stop(frame: &mut Frame, app: &App, id: crate::session::layout::PaneId) {
@@ -392,5 +430,18 @@ mod tests {
             KeyModifiers::NONE,
         )));
         insta::assert_snapshot!("preflight_with_trust", draw_at(&a, 100, 20));
+    }
+
+    #[test]
+    fn problems_view() {
+        let mut a = app();
+        a.problems = vec![
+            "/h/bottles/dev.md:3:1: error: unknown key `egres` in a bottle definition; did you mean `egress`?".into(),
+            "/h/agents/rev.md:2:8: error: bottle `nope` does not exist (bottles: dev)".into(),
+            "/h/config.yaml:4:5: error: unknown action `zoomm` (did you mean `zoom`?)".into(),
+        ];
+        a.error_count = 3;
+        a.apply(Action::Problems);
+        insta::assert_snapshot!(draw_at(&a, 100, 14));
     }
 }

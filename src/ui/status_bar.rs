@@ -19,7 +19,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     if app.error_count > 0 {
         spans.push(Span::styled(
-            format!(" {} problem(s): bottle check ", app.error_count),
+            match crate::app::keymap::Keymap::keys_for(
+                &app.keymap.after_prefix,
+                &crate::app::Action::Problems,
+            )
+            .first()
+            {
+                Some(k) => format!(" {} problem(s): {prefix} {} ", app.error_count, k.label()),
+                None => format!(" {} problem(s): bottle check ", app.error_count),
+            },
             Style::default().fg(Color::Black).bg(Color::Red),
         ));
     }
