@@ -117,6 +117,17 @@ pub fn prepare(
     })
 }
 
+/// Bottles need a local engine: the agent's resolver file is bound from
+/// `$BOTTLE_HOME`, which a remote engine cannot see.
+pub fn check_local_engine() -> Result<()> {
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        if !host.is_empty() && !host.starts_with("unix://") {
+            bail!("DOCKER_HOST={host}: bottles need a local engine (the agent's resolver file is bound from $BOTTLE_HOME); use a unix:// socket");
+        }
+    }
+    Ok(())
+}
+
 /// Launches a confirmed plan with the session's `?`/`${}` values; `resume`:
 /// the volumes and state exist and must survive a failed launch. Progress
 /// lines (image builds, steps) go to `progress`.
@@ -127,11 +138,7 @@ pub fn launch(
     resume: bool,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<()> {
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        if !host.is_empty() && !host.starts_with("unix://") {
-            bail!("DOCKER_HOST={host}: bottles need a local engine (the agent's resolver file is bound from $BOTTLE_HOME); use a unix:// socket");
-        }
-    }
+    check_local_engine()?;
     let plan = &p.plan;
     let skills = skill_lists(plan, &p.host_home)?;
     let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;

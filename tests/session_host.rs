@@ -86,17 +86,7 @@ fn run_until(app: &mut PtyApp, cmd: &str, expect: &str) {
 fn outlive(e: &Engine) {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    let out = e.bottle(
-        &home,
-        None,
-        &["start", "shell", "--detach", "-y", "--no-workspace"],
-    );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let slug = e.start_shell(&home);
     let ctx = Ctx {
         e,
         home: &home,
@@ -273,17 +263,7 @@ fn a_pane_attaches_through_the_holder_and_detaches() {
     let e = Engine::default_docker();
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    let out = e.bottle(
-        &home,
-        None,
-        &["start", "shell", "--detach", "-y", "--no-workspace"],
-    );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let slug = e.start_shell(&home);
     let result = std::panic::catch_unwind(|| {
         let parsed = Slug::parse(&slug).expect("slug");
         let mut pane = attach_pane(&parsed, 24, 80).expect("pane");

@@ -14,17 +14,7 @@ fn typing_into_one_pane_while_another_floods_loses_nothing() {
     std::fs::create_dir_all(&ws).expect("mkdir");
     let mut slugs = Vec::new();
     for _ in 0..2 {
-        let out = e.bottle(
-            &home,
-            None,
-            &["start", "shell", "--detach", "-y", "--no-workspace"],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        slugs.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        slugs.push(e.start_shell(&home));
     }
     slugs.sort();
     let (a, b) = (slugs[0].clone(), slugs[1].clone());

@@ -46,17 +46,7 @@ fn panes_attach_type_resize_and_come_back() {
     std::fs::create_dir_all(&ws).expect("mkdir");
     let mut slugs = Vec::new();
     for _ in 0..2 {
-        let out = e.bottle(
-            &home,
-            None,
-            &["start", "shell", "--detach", "-y", "--no-workspace"],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        slugs.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        slugs.push(e.start_shell(&home));
     }
     let guard = Bottles(&e, &home, slugs.clone());
     let (a, b) = (slugs[0].clone(), slugs[1].clone());
@@ -157,17 +147,7 @@ fn an_exited_session_restarts_in_its_pane() {
     let home = dir.path().join("home");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("mkdir");
-    let out = e.bottle(
-        &home,
-        None,
-        &["start", "shell", "--detach", "-y", "--no-workspace"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let slug = e.start_shell(&home);
     let guard = Bottles(&e, &home, vec![slug.clone()]);
 
     let mut app = open(&home, dir.path(), &ws, 30, 120);

@@ -5,7 +5,7 @@ use super::definitions::Context;
 use super::StartArgs;
 use crate::backends::docker;
 use crate::backends::names::Slug;
-use crate::backends::plan::{prepare, EnvPlan, Plan, PrepareInput};
+use crate::backends::plan::{prepare, Plan, PrepareInput};
 use crate::backends::preflight;
 use crate::backends::workspace_copy::CopyList;
 use crate::secret::Secret;
@@ -67,11 +67,7 @@ pub fn run_launch(
     if !how.detach && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!("not a terminal: use --detach to leave the agent running in the background");
     }
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        if !host.is_empty() && !host.starts_with("unix://") {
-            bail!("DOCKER_HOST={host}: bottles need a local engine (the agent's resolver file is bound from $BOTTLE_HOME); use a unix:// socket");
-        }
-    }
+    crate::launcher::check_local_engine()?;
     confirm(how.yes)?;
     let session_env = session_env(plan)?;
     let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
@@ -104,33 +100,24 @@ pub fn session_env(plan: &Plan) -> Result<Vec<(String, Secret)>> {
     use std::io::IsTerminal;
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut stdin_answers: Option<std::collections::BTreeMap<String, String>> = None;
-    let mut out = Vec::new();
-    for e in &plan.env {
-        match e {
-            EnvPlan::Literal { .. } => {}
-            EnvPlan::Host { name, var } => match std::env::var(var) {
-                Ok(v) => out.push((name.clone(), Secret::new(v))),
-                Err(_) => bail!("{name}: ${{{var}}} is not set in this environment"),
-            },
-            EnvPlan::Prompt { name, message } => {
-                let value = if terminal {
-                    ask_hidden(&format!("{message} ({name}): "))?
-                } else if let Ok(v) = std::env::var(format!("BOTTLE_ANSWER_{name}")) {
-                    v
-                } else {
-                    let answers = stdin_answers.get_or_insert_with(read_stdin_answers);
-                    match answers.get(name) {
-                        Some(v) => v.clone(),
-                        None => bail!(
-                            "{name} is asked at launch (\"{message}\") and there is no terminal: set BOTTLE_ANSWER_{name} or give `{name}=value` on stdin"
-                        ),
-                    }
-                };
-                out.push((name.clone(), Secret::new(value)));
+    let mut answers = Vec::new();
+    for (name, message) in crate::launcher::prompts(plan) {
+        let value = if terminal {
+            ask_hidden(&format!("{message} ({name}): "))?
+        } else if let Ok(v) = std::env::var(format!("BOTTLE_ANSWER_{name}")) {
+            v
+        } else {
+            let given = stdin_answers.get_or_insert_with(read_stdin_answers);
+            match given.get(&name) {
+                Some(v) => v.clone(),
+                None => bail!(
+                    "{name} is asked at launch (\"{message}\") and there is no terminal: set BOTTLE_ANSWER_{name} or give `{name}=value` on stdin"
+                ),
             }
-        }
+        };
+        answers.push((name, Secret::new(value)));
     }
-    Ok(out)
+    crate::launcher::session_env(plan, &answers)
 }
 
 /// `NAME=value` lines on stdin (read once, to the end).

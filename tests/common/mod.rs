@@ -310,6 +310,22 @@ impl Engine {
 
     /// `bottle` against this engine (see `run_bottle`); `start` gets the
     /// runtime when one is set.
+    /// Starts a detached `shell` bottle (no workspace copy) in `home`; its slug.
+    #[allow(dead_code)]
+    pub fn start_shell(&self, home: &Path) -> String {
+        let out = self.bottle(
+            home,
+            None,
+            &["start", "shell", "--detach", "-y", "--no-workspace"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     pub fn bottle(&self, home: &Path, ws: Option<&Path>, args: &[&str]) -> std::process::Output {
         self.bottle_cmd(home, ws, args)
             .output()

@@ -152,27 +152,32 @@ where
     }
 }
 
-/// Attaches to the agent's session holder: `bottle session-host attach`
-/// in an exec with a TTY, relayed to this terminal. `size` returns the
-/// current terminal size (rows, cols).
-pub async fn attach(
+/// An exec with a TTY, started and attached: its id (for resizing and
+/// inspecting) and its streams.
+pub struct TtyExec {
+    pub id: String,
+    pub output: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+                > + Send,
+        >,
+    >,
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+/// Creates and starts `cmd` as `user` in a TTY exec, attached (the
+/// engine's detach keys set to ours, so a stray Ctrl-p never detaches).
+pub async fn start_tty_exec(
     docker: &Docker,
     container: &str,
-    size: impl Fn() -> Option<(u16, u16)>,
-) -> Result<AttachEnd, EngineError> {
+    user: &str,
+    cmd: Vec<String>,
+) -> Result<TtyExec, EngineError> {
     use bollard::exec::{StartExecOptions, StartExecResults};
-    let mut cmd = vec![
-        super::spec::HOLDER_BIN.to_string(),
-        "session-host".into(),
-        "attach".into(),
-    ];
-    // A terminal that reports no size (0×0) leaves it to the exec's TTY.
-    if let Some((rows, cols)) = size().filter(|&(r, c)| r > 0 && c > 0) {
-        cmd.push(format!("--size={rows}x{cols}"));
-    }
     let config = bollard::models::ExecConfig {
         cmd: Some(cmd),
-        user: Some(super::spec::AGENT_USER.into()),
+        user: Some(user.into()),
         tty: Some(true),
         attach_stdin: Some(true),
         attach_stdout: Some(true),
@@ -193,6 +198,28 @@ pub async fn attach(
     let StartExecResults::Attached { output, input } = started else {
         return Err(EngineError::Launch("the exec did not attach".into()));
     };
+    Ok(TtyExec { id, output, input })
+}
+
+/// Attaches to the agent's session holder: `bottle session-host attach`
+/// in an exec with a TTY, relayed to this terminal. `size` returns the
+/// current terminal size (rows, cols).
+pub async fn attach(
+    docker: &Docker,
+    container: &str,
+    size: impl Fn() -> Option<(u16, u16)>,
+) -> Result<AttachEnd, EngineError> {
+    let mut cmd = vec![
+        super::spec::HOLDER_BIN.to_string(),
+        "session-host".into(),
+        "attach".into(),
+    ];
+    // A terminal that reports no size (0×0) leaves it to the exec's TTY.
+    if let Some((rows, cols)) = size().filter(|&(r, c)| r > 0 && c > 0) {
+        cmd.push(format!("--size={rows}x{cols}"));
+    }
+    let TtyExec { id, output, input } =
+        start_tty_exec(docker, container, super::spec::AGENT_USER, cmd).await?;
     let resize = |rows: u16, cols: u16| {
         docker.resize_exec(
             &id,
@@ -244,30 +271,7 @@ pub async fn exec_interactive(
     cmd: Vec<String>,
     size: impl Fn() -> Option<(u16, u16)>,
 ) -> Result<i64, EngineError> {
-    use bollard::exec::{StartExecOptions, StartExecResults};
-    let config = bollard::models::ExecConfig {
-        cmd: Some(cmd),
-        user: Some(user.into()),
-        tty: Some(true),
-        attach_stdin: Some(true),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        detach_keys: Some(DETACH_KEYS.into()),
-        ..Default::default()
-    };
-    let id = timed(docker.create_exec(container, config)).await?.id;
-    let started = timed(docker.start_exec(
-        &id,
-        Some(StartExecOptions {
-            detach: false,
-            tty: true,
-            output_capacity: None,
-        }),
-    ))
-    .await?;
-    let StartExecResults::Attached { output, input } = started else {
-        return Err(EngineError::Launch("the exec did not attach".into()));
-    };
+    let TtyExec { id, output, input } = start_tty_exec(docker, container, user, cmd).await?;
     let resize = |rows: u16, cols: u16| {
         docker.resize_exec(
             &id,

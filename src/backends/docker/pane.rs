@@ -7,7 +7,6 @@
 use super::{timed, EngineError};
 use crate::backends::names::{Names, Slug};
 use crate::backends::{BackendError, PaneCtl, PaneIo};
-use bollard::exec::{StartExecOptions, StartExecResults};
 use futures_util::StreamExt;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use tokio::io::AsyncWriteExt;
@@ -148,33 +147,17 @@ pub fn open_pane(
                             .into(),
                     ],
                 };
-                let config = bollard::models::ExecConfig {
-                    cmd: Some(cmd),
-                    user: Some(super::spec::AGENT_USER.into()),
-                    tty: Some(true),
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    detach_keys: Some(super::attach::DETACH_KEYS.into()),
-                    ..Default::default()
-                };
-                let id = timed(docker.create_exec(&container, config)).await?.id;
-                let started = timed(docker.start_exec(
-                    &id,
-                    Some(StartExecOptions {
-                        detach: false,
-                        tty: true,
-                        output_capacity: None,
-                    }),
-                ))
-                .await?;
-                let StartExecResults::Attached {
+                let super::attach::TtyExec {
+                    id,
                     mut output,
                     mut input,
-                } = started
-                else {
-                    return Err(EngineError::Launch("the exec did not attach".into()));
-                };
+                } = super::attach::start_tty_exec(
+                    &docker,
+                    &container,
+                    super::spec::AGENT_USER,
+                    cmd,
+                )
+                .await?;
                 let resize = |rows: u16, cols: u16| {
                     docker.resize_exec(
                         &id,
