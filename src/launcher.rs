@@ -54,6 +54,10 @@ pub struct Options {
     pub no_workspace: bool,
     /// Copy a workspace that would otherwise be refused.
     pub force: bool,
+    /// The engine to launch on (`unix://…`); the default engine when unset.
+    pub engine_host: Option<String>,
+    /// A first task for the agent (`-p`, the picker's task field).
+    pub task: Option<String>,
 }
 
 /// A resolved launch, waiting for the operator's yes.
@@ -64,6 +68,9 @@ pub struct Prepared {
     pub preflight: String,
     pub copy_list: Option<CopyList>,
     pub host_home: PathBuf,
+    /// The engine the plan was made against, and will be launched on.
+    pub engine_host: String,
+    pub task: Option<String>,
 }
 
 /// Resolves the plan for a new bottle of `opts.agent`.
@@ -93,8 +100,12 @@ pub fn prepare(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let engine_host = opts
+        .engine_host
+        .clone()
+        .unwrap_or_else(docker::engines::default_host);
     let engine = runtime.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_host(&engine_host).await?;
         docker::engine_facts(&d).await
     })?;
     let plan = plan(PrepareInput {
@@ -108,22 +119,26 @@ pub fn prepare(
         host: &crate::manifest::RealHost,
         bottle_sha256: sha256_file(&sidecar_binary()?)?,
     })?;
-    let preflight = preflight::render(&plan);
+    let task = opts.task.clone().filter(|t| !t.trim().is_empty());
+    let mut preflight = preflight::render(&plan);
+    if let Some(t) = &task {
+        preflight.push_str(&format!("task       {}\n", crate::sanitize::inline(t)));
+    }
     Ok(Prepared {
         plan,
         preflight,
         copy_list,
         host_home,
+        engine_host,
+        task,
     })
 }
 
 /// Bottles need a local engine: the agent's resolver file is bound from
 /// `$BOTTLE_HOME`, which a remote engine cannot see.
-pub fn check_local_engine() -> Result<()> {
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        if !host.is_empty() && !host.starts_with("unix://") {
-            bail!("DOCKER_HOST={host}: bottles need a local engine (the agent's resolver file is bound from $BOTTLE_HOME); use a unix:// socket");
-        }
+pub fn check_local_engine(host: &str) -> Result<()> {
+    if !host.starts_with("unix://") {
+        bail!("{host}: bottles need a local engine (the agent's resolver file is bound from $BOTTLE_HOME); use a unix:// socket");
     }
     Ok(())
 }
@@ -138,17 +153,13 @@ pub fn launch(
     resume: bool,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<()> {
-    check_local_engine()?;
+    check_local_engine(&p.engine_host)?;
     let plan = &p.plan;
     let skills = skill_lists(plan, &p.host_home)?;
     let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;
     // SAFETY: getuid/getgid cannot fail.
     let operator = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
-    let cmd = vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi".into(),
-    ];
+    let cmd = agent_command(p.task.as_deref());
     let state_dir = home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&state_dir)?;
     let input = LaunchInput {
@@ -161,15 +172,34 @@ pub fn launch(
         session_env,
         state_dir,
         resume,
+        engine_host: p.engine_host.clone(),
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(async {
-            let d = docker::connect().await?;
+            let d = docker::engines::connect_host(&p.engine_host).await?;
             docker::launch::launch(&d, &input, progress).await
         })?;
-    write_metadata(home, plan, &p.preflight)
+    write_metadata(home, p)
+}
+
+/// The agent's command: a login shell (provider templates bring their own
+/// CLIs later). A first task is run as a command in that shell before it
+/// turns interactive, so its output stays on the pane's screen.
+pub fn agent_command(task: Option<&str>) -> Vec<String> {
+    const SHELL: &str = "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi";
+    const WITH_TASK: &str = "if [ -x /bin/bash ]; then /bin/bash -lc \"$1\"; exec /bin/bash -l; else /bin/sh -lc \"$1\"; exec /bin/sh -l; fi";
+    match task {
+        Some(t) => vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            WITH_TASK.into(),
+            "sh".into(),
+            t.to_string(),
+        ],
+        None => vec!["/bin/sh".into(), "-c".into(), SHELL.into()],
+    }
 }
 
 /// Each skill directory, listed without following symlinks, only from
@@ -194,7 +224,8 @@ fn skill_lists(plan: &Plan, host_home: &Path) -> Result<Vec<(String, CopyList)>>
 }
 
 /// metadata.json: what was launched (SPEC §2; 0644, no secrets).
-fn write_metadata(home: &Home, plan: &crate::backends::plan::Plan, preflight: &str) -> Result<()> {
+fn write_metadata(home: &Home, p: &Prepared) -> Result<()> {
+    let (plan, preflight) = (&p.plan, &p.preflight);
     let dir = home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&dir)?;
     // A resume keeps what only the first launch knew.
@@ -213,6 +244,7 @@ fn write_metadata(home: &Home, plan: &crate::backends::plan::Plan, preflight: &s
         "agent": plan.agent.name(),
         "bottle": plan.bottle.name,
         "backend": plan.engine,
+        "engine_host": p.engine_host,
         "workspace": workspace,
         "started_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },

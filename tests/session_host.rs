@@ -266,7 +266,8 @@ fn a_pane_attaches_through_the_holder_and_detaches() {
     let slug = e.start_shell(&home);
     let result = std::panic::catch_unwind(|| {
         let parsed = Slug::parse(&slug).expect("slug");
-        let mut pane = attach_pane(&parsed, 24, 80).expect("pane");
+        let host = bottle::backends::docker::engines::host_of(&home.join("state").join(&slug));
+        let mut pane = attach_pane(&host, &parsed, 24, 80).expect("pane");
         let mut screen = vt100::Parser::new(
             std::num::NonZeroU16::new(24).expect("rows"),
             std::num::NonZeroU16::new(80).expect("cols"),
@@ -324,7 +325,7 @@ fn a_pane_attaches_through_the_holder_and_detaches() {
         ]);
         assert_eq!(running, "true", "the agent keeps running");
 
-        let mut again = attach_pane(&parsed, 30, 100).expect("pane");
+        let mut again = attach_pane(&host, &parsed, 30, 100).expect("pane");
         pane_until(
             &mut *again.output,
             &mut screen,

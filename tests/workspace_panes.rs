@@ -183,39 +183,80 @@ fn an_exited_session_restarts_in_its_pane() {
 #[test]
 fn the_picker_launches_a_bottle_into_a_pane() {
     let e = Engine::default_docker();
+    // With Podman beside Docker the backend picker comes up, and the
+    // bottle goes to Podman; without it the picker is skipped.
+    let podman = common::engine("podman").and_then(|p| p.host);
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("mkdir");
     std::fs::write(ws.join("hello.txt"), "from the workspace\n").expect("write");
-    struct Cleanup<'a>(&'a Engine, &'a Path);
+    let mut env: Vec<(String, String)> = vec![
+        ("BOTTLE_HOME".into(), home.display().to_string()),
+        ("HOME".into(), dir.path().display().to_string()),
+    ];
+    if let Some(h) = &podman {
+        env.push(("CONTAINER_HOST".into(), h.clone()));
+    }
+    let bottle = |args: &[&str]| {
+        let out = std::process::Command::new(common::bottle_bin())
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(&ws)
+            .output()
+            .expect("run bottle");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> String);
     impl Drop for Cleanup<'_> {
         fn drop(&mut self) {
-            let _ = self.0.bottle(self.1, None, &["cleanup", "-y", "--all"]);
+            (self.0)(&["cleanup", "-y", "--all"]);
         }
     }
-    let _cleanup = Cleanup(&e, &home);
+    let _cleanup = Cleanup(&bottle);
+    let _ = &e;
 
-    let mut app = open(&home, dir.path(), &ws, 30, 120);
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut app = Pty::open(30, 120).spawn(&[], &env_refs, &ws);
     app.wait_for("the sidebar", |s| s.contains("agents (3)"));
     app.send(b"n");
     app.wait_for("the picker", |s| s.contains("new agent"));
     app.send(b"shel");
     app.wait_for("the filtered picker", |s| s.contains("> shel"));
+    // A first task, typed in the picker's task field.
+    app.send(b"\t");
+    app.wait_for("the task field", |s| s.contains("first task ·"));
+    app.send(b"echo task-ran-$((6*7))");
+    app.wait_for("the typed task", |s| s.contains("task: echo task-ran-"));
     app.send(b"\r");
-    app.wait_for("the preflight", |s| {
-        s.contains("launch shell-") && s.contains("y launches")
+    if podman.is_some() {
+        app.wait_for("the backend picker with both engines", |s| {
+            s.contains("run shell on") && s.contains("docker") && s.contains("podman")
+        });
+        // The default engine first, then CONTAINER_HOST's.
+        app.wait_for("podman second", |s| s.contains("2  podman"));
+        app.send(b"2");
+    }
+    app.wait_for("the preflight with the task", |s| {
+        s.contains("launch shell-") && s.contains("y launches") && s.contains("task       echo")
     });
     app.send(b"y");
-    app.wait_for("the agent's prompt in the new pane", |s| {
-        s.contains("agent@shell-") && s.contains("/workspace$")
-    });
+    app.wait_for(
+        "the task's output, then the agent's prompt in the new pane",
+        |s| s.contains("task-ran-42") && s.contains("agent@shell-") && s.contains("/workspace$"),
+    );
     app.send(b"cat hello.txt\r");
     app.wait_for("the workspace copy in the bottle", |s| {
         s.contains("from the workspace")
     });
     app.send(b"\x02q");
     assert_eq!(app.wait_exit(), 0);
+    let list = bottle(&["list", "--json"]);
+    let want = if podman.is_some() { "podman" } else { "docker" };
+    assert!(
+        list.contains(&format!("\"backend\": \"{want}\"")),
+        "the bottle runs on {want}: {list}"
+    );
 }
 
 /// Every way out of the launch flow leaves nothing running, and a home full

@@ -9,6 +9,7 @@
 //! workspace directory and restored on the next start for the bottles that
 //! still run.
 
+pub mod engine_picker;
 pub mod keymap;
 pub mod launch;
 pub mod picker;
@@ -50,8 +51,10 @@ pub enum AppEvent {
     PaneFailed(PaneId, String),
     /// An ended session runs again: re-open its pane.
     PaneRestarted(PaneId),
-    /// This home's bottles, from the engine (or why not).
+    /// This home's bottles, from the engines (or why not).
     Bottles(Result<Vec<BottleRow>, String>),
+    /// The engines that answer, the default first.
+    Engines(Vec<crate::backends::docker::engines::Engine>),
     /// Periodic: refresh what goes stale (the bottle list).
     Tick,
     /// The layout saved by the last workspace in this directory.
@@ -127,6 +130,9 @@ pub enum Effect {
     /// Resolve a launch of this agent (plan, preflight) off the loop.
     PrepareLaunch {
         agent: String,
+        /// The chosen engine; the default when `None`.
+        engine_host: Option<String>,
+        task: Option<String>,
     },
     /// Launch the prepared plan `ticket` into pane `id`.
     Launch {
@@ -161,6 +167,8 @@ pub enum Overlay {
     Help,
     /// The new-agent picker.
     Picker(picker::Picker),
+    /// The backend picker (more than one engine answers).
+    Engines(engine_picker::EnginePicker),
     /// The `?` prompts and the preflight of `App::launch`.
     Launch,
     /// Every definition and config problem (what `bottle check` prints),
@@ -256,6 +264,11 @@ pub struct App {
     pending_restore: Option<SavedLayout>,
     /// The launch being confirmed (prompts, preflight).
     pub launch: Option<launch::LaunchFlow>,
+    /// The engines that answer (refreshed with the bottles); `None` until
+    /// the first look.
+    pub engines: Option<Vec<crate::backends::docker::engines::Engine>>,
+    /// An agent chosen before the engines were known: (agent, task).
+    awaiting_engines: Option<(String, Option<String>)>,
 }
 
 impl App {
@@ -302,6 +315,8 @@ impl App {
             refreshing: false,
             pending_restore: None,
             launch: None,
+            engines: None,
+            awaiting_engines: None,
         }
     }
 
@@ -509,6 +524,19 @@ impl App {
         match event {
             AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             AppEvent::Key(_) => Vec::new(),
+            AppEvent::Paste(text) if matches!(self.overlay, Some(Overlay::Picker(_))) => {
+                if let Some(Overlay::Picker(p)) = &mut self.overlay {
+                    p.paste(&text);
+                }
+                vec![Effect::Redraw]
+            }
+            AppEvent::Engines(engines) => {
+                self.engines = Some(engines);
+                match self.awaiting_engines.take() {
+                    Some((agent, task)) => self.choose_backend(agent, task),
+                    None => Vec::new(),
+                }
+            }
             AppEvent::Paste(text) => match self.focused_pane() {
                 Some(id) if self.overlay.is_none() => {
                     let modes = self
@@ -897,9 +925,23 @@ impl App {
                     self.overlay = None;
                     vec![Effect::Redraw]
                 }
-                picker::PickerOutcome::Chosen(agent) => {
+                picker::PickerOutcome::Chosen { agent, task } => {
                     self.overlay = None;
-                    self.prepare_launch(agent)
+                    self.choose_backend(agent, task)
+                }
+            };
+        }
+        if let Some(Overlay::Engines(p)) = &mut self.overlay {
+            return match p.key(key) {
+                engine_picker::EngineOutcome::Stay => vec![Effect::Redraw],
+                engine_picker::EngineOutcome::Close => {
+                    self.overlay = None;
+                    vec![Effect::Redraw]
+                }
+                engine_picker::EngineOutcome::Chosen(host) => {
+                    let (agent, task) = (p.agent.clone(), p.task.clone());
+                    self.overlay = None;
+                    self.prepare_launch(agent, Some(host), task)
                 }
             };
         }
@@ -960,9 +1002,43 @@ impl App {
         }
     }
 
-    fn prepare_launch(&mut self, agent: String) -> Vec<Effect> {
+    /// The backend picker when more than one engine answers; else straight
+    /// to preparing the launch on the one there is.
+    fn choose_backend(&mut self, agent: String, task: Option<String>) -> Vec<Effect> {
+        let Some(engines) = &self.engines else {
+            // Asked before the first look at the engines: decide when it lands.
+            self.notice = Some("looking for container engines…".into());
+            self.awaiting_engines = Some((agent, task));
+            return vec![Effect::Redraw];
+        };
+        if engines.len() > 1 {
+            self.overlay = Some(Overlay::Engines(engine_picker::EnginePicker {
+                agent,
+                task,
+                engines: engines.clone(),
+                selected: 0,
+            }));
+            return vec![Effect::Redraw];
+        }
+        let host = engines.first().map(|e| e.host.clone());
+        self.prepare_launch(agent, host, task)
+    }
+
+    fn prepare_launch(
+        &mut self,
+        agent: String,
+        engine_host: Option<String>,
+        task: Option<String>,
+    ) -> Vec<Effect> {
         self.notice = Some(format!("preparing {agent}…"));
-        vec![Effect::PrepareLaunch { agent }, Effect::Redraw]
+        vec![
+            Effect::PrepareLaunch {
+                agent,
+                engine_host,
+                task,
+            },
+            Effect::Redraw,
+        ]
     }
 
     /// Keys for the prompts and the preflight of the launch being confirmed.
@@ -1111,7 +1187,7 @@ impl App {
                 if let Some(a) = self.agents.get(self.selected) {
                     // An agent: launch one.
                     let agent = a.label.clone();
-                    return self.prepare_launch(agent);
+                    return self.choose_backend(agent, None);
                 }
                 let Some(b) = self.selected_bottle().cloned() else {
                     return vec![Effect::Redraw];
@@ -1475,10 +1551,31 @@ mod tests {
         use launch::{PreparedInfo, TrustPin};
         let mut a = with_bottles();
         a.apply(Action::NewAgent);
+        a.update(key(KeyCode::Char('b'), KeyModifiers::NONE));
+        // Chosen before the engines are known: it waits for them.
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::PrepareLaunch { .. })));
+        let fx = a.update(AppEvent::Engines(vec![]));
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: None,
+                task: None
+            }
+        );
+        a.apply(Action::NewAgent);
         assert!(matches!(a.overlay, Some(Overlay::Picker(_))));
         a.update(key(KeyCode::Char('b'), KeyModifiers::NONE));
         let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
-        assert_eq!(fx[0], Effect::PrepareLaunch { agent: "b".into() });
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: None,
+                task: None
+            }
+        );
         assert_eq!(a.overlay, None);
         let trust = TrustPin {
             path: "/w/.bottle/agents/b.md".into(),
@@ -1538,6 +1635,7 @@ mod tests {
     #[test]
     fn saying_no_to_the_preflight_discards_the_plan_and_opens_nothing() {
         let mut a = with_bottles();
+        a.update(AppEvent::Engines(vec![]));
         a.update(AppEvent::Prepared(Ok(launch::PreparedInfo {
             ticket: 3,
             slug: "b-123456".into(),
@@ -1557,7 +1655,44 @@ mod tests {
         a.selected = 1;
         a.focus = Focus::Sidebar;
         let fx = a.apply(Action::OpenSelected);
-        assert_eq!(fx[0], Effect::PrepareLaunch { agent: "b".into() });
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: None,
+                task: None
+            }
+        );
+    }
+
+    #[test]
+    fn with_two_engines_the_backend_picker_comes_between_agent_and_plan() {
+        let mut a = with_bottles();
+        a.update(AppEvent::Engines(engine_picker::tests::engines()));
+        a.apply(Action::NewAgent);
+        a.update(key(KeyCode::Char('b'), KeyModifiers::NONE));
+        a.update(key(KeyCode::Tab, KeyModifiers::NONE));
+        a.update(AppEvent::Paste("make test".into()));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::PrepareLaunch { .. })));
+        assert!(matches!(a.overlay, Some(Overlay::Engines(_))));
+        a.update(key(KeyCode::Down, KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: Some("unix:///run/podman/podman.sock".into()),
+                task: Some("make test".into())
+            }
+        );
+        assert_eq!(a.overlay, None);
+        // Esc in the backend picker launches nothing.
+        a.apply(Action::NewAgent);
+        a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::PrepareLaunch { .. })));
+        assert_eq!(a.overlay, None);
     }
 
     #[test]

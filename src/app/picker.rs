@@ -1,7 +1,8 @@
 //! The new-agent picker (a modal layer): nucleo fuzzy matching over the
 //! workspace's agents. Type to filter; ↑/↓ or Ctrl-p/Ctrl-n move; Enter
-//! chooses; Esc clears the filter, then closes. Pure state: no I/O, no
-//! rendering (ui/picker.rs draws it).
+//! chooses; Esc clears the filter, then closes. Tab moves to the optional
+//! first-task field and back (Esc there returns to the filter). Pure state:
+//! no I/O, no rendering (ui/launch.rs draws it).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nucleo::pattern::{CaseMatching, Normalization, Pattern};
@@ -28,14 +29,22 @@ pub struct Picker {
     pub matches: Vec<usize>,
     /// Index into `matches`.
     pub selected: usize,
+    /// The optional first task for the agent.
+    pub task: String,
+    /// Typing goes to the task field (else to the filter).
+    pub editing_task: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PickerOutcome {
     Stay,
     Close,
-    /// The operator chose this agent (`PickerItem::agent`).
-    Chosen(String),
+    /// The operator chose this agent (`PickerItem::agent`), with a first
+    /// task when one was typed.
+    Chosen {
+        agent: String,
+        task: Option<String>,
+    },
 }
 
 impl Picker {
@@ -45,6 +54,8 @@ impl Picker {
             filter: String::new(),
             matches: Vec::new(),
             selected: 0,
+            task: String::new(),
+            editing_task: false,
         };
         p.refilter();
         p
@@ -85,17 +96,29 @@ impl Picker {
 
     pub fn key(&mut self, key: KeyEvent) -> PickerOutcome {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if self.editing_task {
+            match key.code {
+                KeyCode::Esc | KeyCode::Tab | KeyCode::BackTab => self.editing_task = false,
+                KeyCode::Enter => return self.choose(),
+                KeyCode::Up => self.step(-1),
+                KeyCode::Down => self.step(1),
+                KeyCode::Backspace => {
+                    self.task.pop();
+                }
+                KeyCode::Char('u') if ctrl => self.task.clear(),
+                KeyCode::Char(c) if !ctrl && !c.is_control() => self.task.push(c),
+                _ => {}
+            }
+            return PickerOutcome::Stay;
+        }
         match key.code {
+            KeyCode::Tab | KeyCode::BackTab => self.editing_task = true,
             KeyCode::Esc if self.filter.is_empty() => return PickerOutcome::Close,
             KeyCode::Esc => {
                 self.filter.clear();
                 self.refilter();
             }
-            KeyCode::Enter => {
-                if let Some(it) = self.chosen() {
-                    return PickerOutcome::Chosen(it.agent.clone());
-                }
-            }
+            KeyCode::Enter => return self.choose(),
             KeyCode::Up => self.step(-1),
             KeyCode::Down => self.step(1),
             KeyCode::Char('p') if ctrl => self.step(-1),
@@ -111,6 +134,30 @@ impl Picker {
             _ => {}
         }
         PickerOutcome::Stay
+    }
+
+    /// Pastes into the field being typed in (newlines become spaces).
+    pub fn paste(&mut self, text: &str) {
+        let clean: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if self.editing_task {
+            self.task.push_str(&clean);
+        } else {
+            self.filter.push_str(&clean);
+            self.refilter();
+        }
+    }
+
+    fn choose(&self) -> PickerOutcome {
+        match self.chosen() {
+            Some(it) => PickerOutcome::Chosen {
+                agent: it.agent.clone(),
+                task: Some(self.task.trim().to_string()).filter(|t| !t.is_empty()),
+            },
+            None => PickerOutcome::Stay,
+        }
     }
 
     fn step(&mut self, by: isize) {
@@ -154,7 +201,10 @@ mod tests {
         assert_eq!(p.chosen().map(|i| i.label.as_str()), Some("codex"));
         assert_eq!(
             press(&mut p, KeyCode::Enter),
-            PickerOutcome::Chosen("codex".into())
+            PickerOutcome::Chosen {
+                agent: "codex".into(),
+                task: None
+            }
         );
         for _ in 0..3 {
             press(&mut p, KeyCode::Backspace);
@@ -180,5 +230,39 @@ mod tests {
         assert_eq!(press(&mut p, KeyCode::Esc), PickerOutcome::Stay);
         assert_eq!((p.filter.as_str(), p.matches.len()), ("", 3));
         assert_eq!(press(&mut p, KeyCode::Esc), PickerOutcome::Close);
+    }
+
+    #[test]
+    fn tab_types_a_first_task_that_goes_with_the_choice() {
+        let mut p = Picker::new(["claude", "shell"].map(item).to_vec());
+        press(&mut p, KeyCode::Char('s'));
+        press(&mut p, KeyCode::Tab);
+        for c in "make test".chars() {
+            press(&mut p, KeyCode::Char(c));
+        }
+        assert_eq!((p.filter.as_str(), p.task.as_str()), ("s", "make test"));
+        // Esc leaves the task field; the filter and the task stay.
+        assert_eq!(press(&mut p, KeyCode::Esc), PickerOutcome::Stay);
+        assert!(!p.editing_task);
+        press(&mut p, KeyCode::Tab);
+        p.paste("\n and lint");
+        assert_eq!(
+            press(&mut p, KeyCode::Enter),
+            PickerOutcome::Chosen {
+                agent: "shell".into(),
+                task: Some("make test  and lint".into())
+            }
+        );
+        // A blank task is no task.
+        let mut q = Picker::new(["shell"].map(item).to_vec());
+        press(&mut q, KeyCode::Tab);
+        press(&mut q, KeyCode::Char(' '));
+        assert_eq!(
+            press(&mut q, KeyCode::Enter),
+            PickerOutcome::Chosen {
+                agent: "shell".into(),
+                task: None
+            }
+        );
     }
 }

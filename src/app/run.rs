@@ -143,10 +143,12 @@ impl Io {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
-                    let rows = rt.block_on(async {
-                        let d = crate::backends::docker::connect().await?;
-                        crate::backends::docker::list_bottles(&d, Some(&hash)).await
-                    })?;
+                    let found = rt.block_on(crate::backends::inventory::engine_bottles(&hash));
+                    // The engines are reported even when none answers (the
+                    // launch flow is waiting on them).
+                    let engines = found.as_ref().map(|(e, _)| e.clone()).unwrap_or_default();
+                    let _ = tx.send(AppEvent::Engines(engines));
+                    let (_, rows) = found?;
                     Ok(crate::backends::inventory::home_bottles(&home, rows))
                 })();
                 let _ = tx.send(AppEvent::Bottles(result.map_err(|e| format!("{e:#}"))));
@@ -166,13 +168,14 @@ impl Io {
             return;
         };
         let (tx, ready) = (self.tx.clone(), self.ready_tx.clone());
+        let host = crate::backends::docker::engines::host_of(&self.ctx.home.state_dir(&slug));
         let _ = std::thread::Builder::new()
             .name(format!("open-pane-{id}"))
             .spawn(move || {
                 let opened = crate::backends::names::Slug::parse(&slug)
                     .map_err(|e| e.to_string())
                     .and_then(|s| {
-                        crate::backends::docker::pane::open_pane(&s, kind, rows, cols)
+                        crate::backends::docker::pane::open_pane(&host, &s, kind, rows, cols)
                             .map_err(|e| e.to_string())
                     });
                 let io = match opened {
@@ -201,6 +204,7 @@ impl Io {
     }
 
     fn stop(&self, slug: String) {
+        let host = crate::backends::docker::engines::host_of(&self.ctx.home.state_dir(&slug));
         let _ = std::thread::Builder::new()
             .name("stop".into())
             .spawn(move || {
@@ -211,7 +215,7 @@ impl Io {
                     return;
                 };
                 let _ = rt.block_on(async {
-                    let d = crate::backends::docker::connect().await?;
+                    let d = crate::backends::docker::engines::connect_host(&host).await?;
                     let names = crate::backends::names::Names::for_slug(
                         &crate::backends::names::Slug::parse(&slug).map_err(|e| {
                             crate::backends::docker::EngineError::Local(e.to_string())
@@ -224,7 +228,7 @@ impl Io {
     }
 
     /// Resolves a launch off the loop; the plan waits here under a ticket.
-    fn prepare(&mut self, agent: String) {
+    fn prepare(&mut self, agent: String, engine_host: Option<String>, task: Option<String>) {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let (tx, prepared) = (self.tx.clone(), self.prepared.clone());
@@ -239,6 +243,8 @@ impl Io {
                         runtime: std::env::var("BOTTLE_RUNTIME")
                             .ok()
                             .filter(|r| !r.is_empty()),
+                        engine_host,
+                        task,
                         ..Default::default()
                     };
                     let p = crate::launcher::prepare(&home, &defs, &workspace, &opts)?;
@@ -323,8 +329,9 @@ impl Io {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
+                    let host = crate::backends::docker::engines::host_of(&state_dir);
                     rt.block_on(async {
-                        let d = crate::backends::docker::connect().await?;
+                        let d = crate::backends::docker::engines::connect_host(&host).await?;
                         crate::backends::docker::launch::restart_session(&d, &slug, &env).await
                     })?;
                     Ok(())
@@ -509,7 +516,11 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                 }
                 Effect::StopBottle(slug) => io.stop(slug),
                 Effect::RefreshBottles => io.refresh_bottles(),
-                Effect::PrepareLaunch { agent } => io.prepare(agent),
+                Effect::PrepareLaunch {
+                    agent,
+                    engine_host,
+                    task,
+                } => io.prepare(agent, engine_host, task),
                 Effect::Launch {
                     id,
                     ticket,

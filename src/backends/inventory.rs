@@ -97,6 +97,37 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
     rows
 }
 
+/// Every answering engine (the default first) and this home's bottles on
+/// all of them: one labelled query per engine. An engine that stops
+/// answering between discovery and its query is left out; none answering
+/// is an error.
+pub async fn engine_bottles(
+    home_hash: &str,
+) -> Result<(Vec<super::docker::engines::Engine>, Vec<EngineBottle>), super::docker::EngineError> {
+    use super::docker::{self, engines};
+    let found = engines::discover().await;
+    if found.is_empty() {
+        // Say why the default engine does not answer.
+        docker::connect().await?;
+    }
+    let mut rows = Vec::new();
+    let mut last_error = None;
+    for e in &found {
+        let listed = async {
+            let d = engines::connect_host(&e.host).await?;
+            docker::list_bottles(&d, Some(home_hash)).await
+        };
+        match listed.await {
+            Ok(r) => rows.extend(r),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    match last_error {
+        Some(err) if rows.is_empty() && found.len() == 1 => Err(err),
+        _ => Ok((found, rows)),
+    }
+}
+
 /// metadata.json of a state directory (null when missing or unreadable).
 pub fn read_metadata(state_dir: &Path) -> serde_json::Value {
     std::fs::read(state_dir.join("metadata.json"))

@@ -22,11 +22,16 @@ fn slug(text: &str) -> Result<Slug> {
 }
 
 /// `bottle exec <slug> [--user U] -- cmd…`: output relayed, exit code returned.
-pub fn exec(slug_text: &str, user: Option<&str>, cmd: &[String]) -> Result<i32> {
+pub fn exec(
+    home: &crate::state::Home,
+    slug_text: &str,
+    user: Option<&str>,
+    cmd: &[String],
+) -> Result<i32> {
     let slug = slug(slug_text)?;
     let names = Names::for_slug(&slug);
     runtime()?.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_bottle(home, slug.as_str()).await?;
         let config = ExecConfig {
             cmd: Some(cmd.to_vec()),
             user: user.map(String::from),
@@ -71,7 +76,7 @@ pub fn stop(ctx: &Context, slug_text: &str) -> Result<i32> {
     }
     let names = Names::for_slug(&slug);
     runtime()?.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
         for c in [&names.agent_container, &names.sidecar_container] {
             let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
                 .force(true)
@@ -108,7 +113,7 @@ pub fn rm(ctx: &Context, slug_text: &str) -> Result<i32> {
     let slug = slug(slug_text)?;
     let hash = ctx.home.label_hash();
     runtime()?.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
         docker::launch::remove_bottle(&d, &slug, &hash).await
     })?;
     let dir = ctx.home.state_dir(slug.as_str());
@@ -128,7 +133,7 @@ pub fn attach_terminal(ctx: &Context, slug: &Slug) -> Result<i32> {
     }
     let names = Names::for_slug(slug);
     let end = runtime()?.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
         let _raw = crate::ui::terminal::RawGuard::enter()
             .map_err(|e| EngineError::Local(format!("raw mode: {e}")))?;
         docker::attach::attach(&d, &names.agent_container, crate::ui::terminal::size).await
@@ -173,7 +178,7 @@ pub fn record_exit(ctx: &Context, slug: &Slug, code: i64) -> Result<()> {
 }
 
 /// `bottle shell <slug>`: a plain login shell in the agent container.
-pub fn shell(slug_text: &str) -> Result<i32> {
+pub fn shell(home: &crate::state::Home, slug_text: &str) -> Result<i32> {
     use std::io::IsTerminal;
     let slug = slug(slug_text)?;
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
@@ -186,7 +191,7 @@ pub fn shell(slug_text: &str) -> Result<i32> {
         "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi".into(),
     ];
     let code = runtime()?.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_bottle(home, slug.as_str()).await?;
         let _raw = crate::ui::terminal::RawGuard::enter()
             .map_err(|e| EngineError::Local(format!("raw mode: {e}")))?;
         docker::attach::exec_interactive(
@@ -203,7 +208,12 @@ pub fn shell(slug_text: &str) -> Result<i32> {
 
 /// `bottle logs <slug> [--sidecar] [--follow]`: the agent container's
 /// output (launch and session), or the sidecar's decision log.
-pub fn logs(slug_text: &str, sidecar: bool, follow: bool) -> Result<i32> {
+pub fn logs(
+    home: &crate::state::Home,
+    slug_text: &str,
+    sidecar: bool,
+    follow: bool,
+) -> Result<i32> {
     let slug = slug(slug_text)?;
     let names = Names::for_slug(&slug);
     let container = if sidecar {
@@ -212,7 +222,7 @@ pub fn logs(slug_text: &str, sidecar: bool, follow: bool) -> Result<i32> {
         names.agent_container
     };
     runtime()?.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_bottle(home, slug.as_str()).await?;
         let options = bollard::query_parameters::LogsOptionsBuilder::default()
             .follow(follow)
             .stdout(true)

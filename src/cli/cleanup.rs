@@ -13,18 +13,31 @@ use std::collections::BTreeSet;
 use std::io::IsTerminal;
 
 enum Removal {
-    Engine(BottleObjects, &'static str, bool),
+    /// The objects, on the engine at this host.
+    Engine(BottleObjects, String, &'static str, bool),
     State(String),
 }
 
 pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i32> {
     let hash = ctx.home.label_hash();
     let rt = runtime()?;
-    let d = rt.block_on(docker::connect())?;
-    let objects = rt.block_on(docker::bottle_objects(
-        &d,
-        if all_homes { None } else { Some(&hash) },
-    ))?;
+    // Every engine that answers: a bottle on Podman is not an orphan
+    // because the default engine does not know it.
+    let engines = rt.block_on(docker::engines::discover());
+    if engines.is_empty() {
+        rt.block_on(docker::connect())?;
+    }
+    let mut objects: Vec<(BottleObjects, String)> = Vec::new();
+    for e in &engines {
+        let d = rt.block_on(docker::engines::connect_host(&e.host))?;
+        for o in rt.block_on(docker::bottle_objects(
+            &d,
+            if all_homes { None } else { Some(&hash) },
+        ))? {
+            objects.push((o, e.host.clone()));
+        }
+    }
+    let answering: BTreeSet<String> = engines.iter().map(|e| e.host.clone()).collect();
     let state_root = ctx.home.root.join("state");
     let states: BTreeSet<String> = std::fs::read_dir(&state_root)
         .map(|r| {
@@ -35,11 +48,12 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
         .unwrap_or_default();
     let pinned = |slug: &str| state_root.join(slug).join(".preserve").exists();
     let mut plan = Vec::new();
-    for o in &objects {
+    for (o, host) in &objects {
         if o.home != hash {
             if all {
                 plan.push(Removal::Engine(
                     o.clone(),
+                    host.clone(),
                     "another home's bottle (--all --all-homes)",
                     false,
                 ));
@@ -47,22 +61,30 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
         } else if !states.contains(&o.slug) {
             plan.push(Removal::Engine(
                 o.clone(),
+                host.clone(),
                 "its state directory is gone",
                 false,
             ));
         } else if all && !pinned(&o.slug) {
-            plan.push(Removal::Engine(o.clone(), "--all", true));
+            plan.push(Removal::Engine(o.clone(), host.clone(), "--all", true));
         }
     }
     let with_objects: BTreeSet<&str> = objects
         .iter()
-        .filter(|o| o.home == hash)
-        .map(|o| o.slug.as_str())
+        .filter(|(o, _)| o.home == hash)
+        .map(|(o, _)| o.slug.as_str())
         .collect();
     for slug in &states {
-        if !with_objects.contains(slug.as_str()) && !pinned(slug) {
-            plan.push(Removal::State(slug.clone()));
+        if with_objects.contains(slug.as_str()) || pinned(slug) {
+            continue;
         }
+        // Its engine does not answer now: its objects may well exist.
+        let host = docker::engines::host_of(&state_root.join(slug));
+        if !answering.contains(&host) {
+            eprintln!("bottle: keeping {slug}: its engine ({host}) does not answer");
+            continue;
+        }
+        plan.push(Removal::State(slug.clone()));
     }
     if plan.is_empty() {
         eprintln!("bottle: nothing to clean up");
@@ -70,7 +92,7 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
     }
     for r in &plan {
         match r {
-            Removal::Engine(o, why, state) => println!(
+            Removal::Engine(o, _, why, state) => println!(
                 "remove {}: {} container(s), {} network(s), {} volume(s){} — {why}",
                 o.slug,
                 o.containers.len(),
@@ -96,7 +118,8 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
     }
     for r in &plan {
         match r {
-            Removal::Engine(o, _, state) => {
+            Removal::Engine(o, host, _, state) => {
+                let d = rt.block_on(docker::engines::connect_host(host))?;
                 rt.block_on(docker::remove_objects(&d, o))?;
                 if *state {
                     std::fs::remove_dir_all(state_root.join(&o.slug))?;

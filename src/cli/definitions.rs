@@ -365,10 +365,8 @@ pub fn bottles(ctx: &Context) -> Vec<crate::backends::inventory::BottleInfo> {
         .map_err(anyhow::Error::from)
         .and_then(|rt| {
             rt.block_on(async {
-                let d = crate::backends::docker::connect().await?;
-                Ok::<_, anyhow::Error>(
-                    crate::backends::docker::list_bottles(&d, Some(&hash)).await?,
-                )
+                let (_, rows) = crate::backends::inventory::engine_bottles(&hash).await?;
+                Ok::<_, anyhow::Error>(rows)
             })
         })
         .unwrap_or_else(|e| {

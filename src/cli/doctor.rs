@@ -113,18 +113,38 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
         Ok(f) => f,
         Err(e) => return r.say(Level::Fail, "engine", e.to_string()),
     };
-    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".into());
+    let host = docker::engines::default_host();
     r.say(
         Level::Ok,
         "engine",
         format!("{} (API {}) via {host}", facts.engine, facts.api_version),
     );
+    for e in docker::engines::discover().await {
+        if !e.default {
+            r.say(
+                Level::Ok,
+                "engine",
+                format!(
+                    "also {} via {} (the workspace offers it; `--backend {}`)",
+                    e.label(),
+                    e.host,
+                    e.kind
+                ),
+            );
+        }
+    }
     if let Ok(info) = timed(docker.info()).await {
         for w in info.warnings.unwrap_or_default() {
             r.say(Level::Warn, "engine", w);
         }
     }
-    match isolation_probe(&docker, facts.engine == "podman", home_hash).await {
+    match isolation_probe(
+        &docker,
+        (facts.engine == "podman").then_some(host.as_str()),
+        home_hash,
+    )
+    .await
+    {
         Ok(()) => r.say(
             Level::Ok,
             "isolation",
@@ -303,7 +323,7 @@ async fn runtime_probe(
 /// Creates and removes a labelled network exactly like a bottle's.
 async fn isolation_probe(
     docker: &Docker,
-    podman: bool,
+    podman: Option<&str>,
     home_hash: &str,
 ) -> Result<(), EngineError> {
     let name = format!(

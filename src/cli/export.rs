@@ -46,7 +46,7 @@ fn fetch(ctx: &Context, slug_text: &str) -> Result<Work> {
         None => None,
     };
     let archive = runtime()?.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
         docker::export::work_tree(&d, &slug, &ctx.home.label_hash(), &backend, &image).await
     })?;
     let dir = tempfile::Builder::new()

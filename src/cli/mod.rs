@@ -316,13 +316,13 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         // Handled above, before any $BOTTLE_HOME is needed.
         Command::Sidecar { .. } | Command::SessionHost { .. } => Ok(0),
         Command::Attach { slug } => bottles::attach(&ctx, slug),
-        Command::Shell { slug } => bottles::shell(slug),
-        Command::Exec { slug, user, cmd } => bottles::exec(slug, user.as_deref(), cmd),
+        Command::Shell { slug } => bottles::shell(&ctx.home, slug),
+        Command::Exec { slug, user, cmd } => bottles::exec(&ctx.home, slug, user.as_deref(), cmd),
         Command::Logs {
             slug,
             sidecar,
             follow,
-        } => bottles::logs(slug, *sidecar, *follow),
+        } => bottles::logs(&ctx.home, slug, *sidecar, *follow),
         Command::Stop { slug } => bottles::stop(&ctx, slug),
         Command::Rm { slug } => bottles::rm(&ctx, slug),
         Command::Resume { slug, yes, detach } => start::resume(&ctx, slug, *yes, *detach),

@@ -7,7 +7,6 @@ use crate::backends::docker;
 use crate::backends::names::Slug;
 use crate::backends::plan::{prepare, Plan, PrepareInput};
 use crate::backends::preflight;
-use crate::backends::workspace_copy::CopyList;
 use crate::secret::Secret;
 use anyhow::{bail, Context as _, Result};
 use std::io::Read;
@@ -26,25 +25,27 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
             runtime: args.runtime.clone(),
             no_workspace: args.no_workspace,
             force: args.force,
+            engine_host: Some(
+                runtime()?.block_on(docker::engines::choose(args.backend.as_deref()))?,
+            ),
+            task: args.task.clone(),
         },
     )?;
-    let crate::launcher::Prepared {
-        plan,
-        preflight: text,
-        copy_list,
-        host_home,
-    } = prepared;
     if args.dry_run {
-        print!("{text}");
+        print!("{}", prepared.preflight);
         return Ok(0);
     }
-    eprint!("{text}");
+    eprint!("{}", prepared.preflight);
     let how = How {
         yes: args.yes,
         detach: args.detach,
         resume: false,
     };
-    run_launch(ctx, &plan, &text, copy_list.as_ref(), &host_home, how)
+    run_launch(ctx, &prepared, how)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    super::bottles::runtime()
 }
 
 /// How a confirmed plan is launched.
@@ -56,33 +57,16 @@ pub struct How {
 }
 
 /// Confirms, launches, records metadata, then attaches or prints the slug.
-pub fn run_launch(
-    ctx: &Context,
-    plan: &Plan,
-    text: &str,
-    copy_list: Option<&CopyList>,
-    host_home: &std::path::Path,
-    how: How,
-) -> Result<i32> {
+pub fn run_launch(ctx: &Context, prepared: &crate::launcher::Prepared, how: How) -> Result<i32> {
     if !how.detach && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!("not a terminal: use --detach to leave the agent running in the background");
     }
-    crate::launcher::check_local_engine()?;
+    crate::launcher::check_local_engine(&prepared.engine_host)?;
     confirm(how.yes)?;
+    let plan = &prepared.plan;
     let session_env = session_env(plan)?;
     let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
-    crate::launcher::launch(
-        &ctx.home,
-        &crate::launcher::Prepared {
-            plan: plan.clone(),
-            preflight: text.to_string(),
-            copy_list: copy_list.cloned(),
-            host_home: host_home.to_path_buf(),
-        },
-        session_env,
-        how.resume,
-        &mut progress,
-    )?;
+    crate::launcher::launch(&ctx.home, prepared, session_env, how.resume, &mut progress)?;
     if how.detach {
         println!("{}", plan.slug);
         return Ok(0);
@@ -196,8 +180,9 @@ pub fn resume(ctx: &Context, slug_text: &str, yes: bool, detach: bool) -> Result
         .to_string();
     let hash = ctx.home.label_hash();
     let runtime = super::bottles::runtime()?;
+    let engine_host = docker::engines::host_of(&ctx.home.state_dir(slug.as_str()));
     let (engine, present) = runtime.block_on(async {
-        let d = docker::connect().await?;
+        let d = docker::engines::connect_host(&engine_host).await?;
         let present = docker::bottle_objects(&d, Some(&hash))
             .await?
             .into_iter()
@@ -253,12 +238,17 @@ pub fn resume(ctx: &Context, slug_text: &str, yes: bool, detach: bool) -> Result
     let host_home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/"));
+    let prepared = crate::launcher::Prepared {
+        plan,
+        preflight: text,
+        copy_list: None,
+        host_home,
+        engine_host,
+        task: None,
+    };
     run_launch(
         ctx,
-        &plan,
-        &text,
-        None,
-        &host_home,
+        &prepared,
         How {
             yes,
             detach,

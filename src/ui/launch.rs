@@ -1,7 +1,9 @@
-//! The new-agent modals: the picker (filter line, matches with repo marks,
-//! notes and running counts), a masked `?` prompt, and the preflight
+//! The new-agent modals: the picker (filter line, first-task field, matches
+//! with repo marks, notes and running counts), the backend picker, a
+//! masked `?` prompt, and the preflight
 //! (scrollable; `y` launches). Agent-controlled text is sanitized.
 
+use crate::app::engine_picker::EnginePicker;
 use crate::app::launch::LaunchFlow;
 use crate::app::picker::Picker;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -21,19 +23,47 @@ fn centered(frame: &Frame, width_pct: u16, height: u16) -> Rect {
 }
 
 pub fn picker(frame: &mut Frame, p: &Picker) {
-    let area = centered(frame, 60, (p.items.len() as u16 + 5).clamp(7, 20));
+    let area = centered(frame, 60, (p.items.len() as u16 + 6).clamp(8, 20));
     frame.render_widget(Clear, area);
     let block = Block::default()
         .borders(Borders::ALL)
         .title(" new agent ")
-        .title_bottom(" type to filter · ↑↓ · Enter launches · Esc ");
+        .title_bottom(if p.editing_task {
+            " first task · Tab/Esc: filter · Enter launches "
+        } else {
+            " type to filter · Tab first task · ↑↓ · Enter launches · Esc "
+        });
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [filter, list] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(inner);
+    let [filter, task, list] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    let cursor = |on: bool| if on { "▏" } else { "" };
     frame.render_widget(
-        Paragraph::new(format!("> {}▏", crate::sanitize::inline(&p.filter))),
+        Paragraph::new(format!(
+            "> {}{}",
+            crate::sanitize::inline(&p.filter),
+            cursor(!p.editing_task)
+        )),
         filter,
     );
+    let dim = Style::default().fg(Color::DarkGray);
+    let task_line = if p.task.is_empty() && !p.editing_task {
+        Line::from(Span::styled("task: (none; Tab to give one)", dim))
+    } else {
+        Line::from(vec![
+            Span::styled("task: ", dim),
+            Span::raw(format!(
+                "{}{}",
+                crate::sanitize::inline(&p.task),
+                cursor(p.editing_task)
+            )),
+        ])
+    };
+    frame.render_widget(Paragraph::new(task_line), task);
     if p.matches.is_empty() {
         frame.render_widget(
             Paragraph::new(Span::styled(
@@ -75,6 +105,40 @@ pub fn picker(frame: &mut Frame, p: &Picker) {
     frame.render_stateful_widget(
         List::new(items).highlight_style(Style::default().add_modifier(Modifier::REVERSED)),
         list,
+        &mut state,
+    );
+}
+
+pub fn engines(frame: &mut Frame, p: &EnginePicker) {
+    let area = centered(frame, 80, (p.engines.len() as u16 + 2).clamp(4, 14));
+    frame.render_widget(Clear, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" run {} on ", crate::sanitize::inline(&p.agent)))
+        .title_bottom(" ↑↓ or 1–9 · Enter chooses · Esc ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let dim = Style::default().fg(Color::DarkGray);
+    let items: Vec<ListItem> = p
+        .engines
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut spans = vec![
+                Span::raw(format!("{}  {:<7}", i + 1, e.kind)),
+                Span::styled(format!(" {}", crate::sanitize::inline(&e.version)), dim),
+                Span::styled(format!("  {}", crate::sanitize::inline(&e.host)), dim),
+            ];
+            if e.default {
+                spans.push(Span::styled("  default", Style::default().fg(Color::Green)));
+            }
+            ListItem::new(Line::from(spans))
+        })
+        .collect();
+    let mut state = ListState::default().with_selected(Some(p.selected));
+    frame.render_stateful_widget(
+        List::new(items).highlight_style(Style::default().add_modifier(Modifier::REVERSED)),
+        inner,
         &mut state,
     );
 }

@@ -32,6 +32,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         Some(Overlay::Help) => help::render(frame, app),
         Some(Overlay::ConfirmStop(id)) => confirm_stop(frame, app, *id),
         Some(Overlay::Picker(p)) => launch::picker(frame, p),
+        Some(Overlay::Engines(p)) => launch::engines(frame, p),
         Some(Overlay::Problems(scroll)) => problems(frame, app, *scroll),
         Some(Overlay::Launch) => {
             if let Some(f) = &app.launch {
@@ -408,6 +409,26 @@ mod tests {
             )));
         }
         insta::assert_snapshot!("picker_no_match", draw_at(&a, 90, 16));
+        for code in [KeyCode::Esc, KeyCode::Tab] {
+            a.update(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        }
+        a.update(AppEvent::Paste("fix the flaky test".into()));
+        insta::assert_snapshot!("picker_task", draw_at(&a, 90, 16));
+    }
+
+    #[test]
+    fn backend_picker() {
+        use crate::app::AppEvent;
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut a = app();
+        a.update(AppEvent::Engines(
+            crate::app::engine_picker::tests::engines(),
+        ));
+        a.apply(Action::NewAgent);
+        for code in [KeyCode::Enter, KeyCode::Down] {
+            a.update(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        }
+        insta::assert_snapshot!("backend_list", draw_at(&a, 90, 14));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct LaunchInput<'a> {
     /// Resuming: the volumes exist and hold the work; a failed launch must
     /// leave them.
     pub resume: bool,
+    /// The engine `docker` is connected to (`unix://…`), for the few
+    /// Podman calls made on its own API.
+    pub engine_host: String,
 }
 
 fn to_map(m: std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
@@ -205,7 +208,11 @@ async fn ready_line(
         .map_err(|_| EngineError::Timeout(SIDECAR_READY_TIMEOUT))?
 }
 
-async fn create_networks_and_volumes(docker: &Docker, plan: &Plan) -> Result<String, EngineError> {
+async fn create_networks_and_volumes(
+    docker: &Docker,
+    plan: &Plan,
+    engine_host: &str,
+) -> Result<String, EngineError> {
     let n = &plan.names;
     let net_labels = to_map(labels(
         &plan.slug,
@@ -215,7 +222,7 @@ async fn create_networks_and_volumes(docker: &Docker, plan: &Plan) -> Result<Str
     ));
     let subnet = super::create_isolated_network(
         docker,
-        plan.engine == "podman",
+        (plan.engine == "podman").then_some(engine_host),
         &n.internal_network,
         net_labels.clone(),
     )
@@ -253,7 +260,7 @@ async fn launch_inner(
     let n = &plan.names;
     ensure_images(docker, input, progress).await?;
     progress("creating networks and volumes");
-    let subnet = create_networks_and_volumes(docker, plan).await?;
+    let subnet = create_networks_and_volumes(docker, plan, &input.engine_host).await?;
     progress("starting the sidecar");
     let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&n.sidecar_container)

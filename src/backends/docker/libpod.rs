@@ -1,6 +1,6 @@
 //! The few Podman calls the Docker-compatible API cannot express, made on
-//! Podman's own (libpod) API over the same socket as bollard
-//! (`DOCKER_HOST`, a Unix socket or `tcp://`).
+//! Podman's own (libpod) API over the same socket as bollard (the engine's
+//! host: a Unix socket or `tcp://`).
 //!
 //! Podman's compatible `networks/create` always turns on its DNS server
 //! (aardvark-dns) for bridge networks, which gives the bridge a host-side
@@ -23,8 +23,7 @@ enum Endpoint {
     Tcp(String),
 }
 
-fn endpoint() -> Result<Endpoint, EngineError> {
-    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+fn endpoint(host: &str) -> Result<Endpoint, EngineError> {
     if host.is_empty() {
         return Ok(Endpoint::Unix("/var/run/docker.sock".into()));
     }
@@ -38,7 +37,7 @@ fn endpoint() -> Result<Endpoint, EngineError> {
         return Ok(Endpoint::Tcp(addr.trim_end_matches('/').to_string()));
     }
     Err(EngineError::Connect(format!(
-        "DOCKER_HOST={host}: Podman's own API is reached over unix:// or tcp:// only"
+        "{host}: Podman's own API is reached over unix:// or tcp:// only"
     )))
 }
 
@@ -64,11 +63,12 @@ async fn send(
 /// One JSON request; a non-2xx answer is an error carrying the engine's
 /// message.
 async fn call(
+    host: &str,
     method: hyper::Method,
     path: &str,
     body: Option<serde_json::Value>,
 ) -> Result<serde_json::Value, EngineError> {
-    let endpoint = endpoint()?;
+    let endpoint = endpoint(host)?;
     let bytes = body.map(|b| b.to_string()).unwrap_or_default();
     let req = hyper::Request::builder()
         .method(method)
@@ -113,6 +113,7 @@ async fn call(
 
 /// Creates an `internal` bridge network with DNS and IPv6 off.
 pub async fn create_isolated_network(
+    host: &str,
     name: &str,
     labels: &HashMap<String, String>,
 ) -> Result<(), EngineError> {
@@ -124,14 +125,23 @@ pub async fn create_isolated_network(
         "ipv6_enabled": false,
         "labels": labels,
     });
-    call(hyper::Method::POST, "/networks/create", Some(body)).await?;
+    call(host, hyper::Method::POST, "/networks/create", Some(body)).await?;
     Ok(())
 }
 
 /// Podman's own view of a network: whether it is internal with DNS and
 /// IPv6 off, and its first IPv4 subnet.
-pub async fn inspect_network(name: &str) -> Result<(bool, Option<String>), EngineError> {
-    let v = call(hyper::Method::GET, &format!("/networks/{name}/json"), None).await?;
+pub async fn inspect_network(
+    host: &str,
+    name: &str,
+) -> Result<(bool, Option<String>), EngineError> {
+    let v = call(
+        host,
+        hyper::Method::GET,
+        &format!("/networks/{name}/json"),
+        None,
+    )
+    .await?;
     // Podman 4 answers one object; some versions a one-element list.
     let v = v.as_array().and_then(|a| a.first()).unwrap_or(&v).clone();
     let isolated = v["internal"] == true && v["dns_enabled"] == false && v["ipv6_enabled"] != true;

@@ -37,19 +37,15 @@ where
     }
 }
 
+/// Connects to the default engine (`DOCKER_HOST`, else Docker's socket).
 pub async fn connect() -> Result<Docker, EngineError> {
-    let docker =
-        Docker::connect_with_local_defaults().map_err(|e| EngineError::Connect(e.to_string()))?;
-    match tokio::time::timeout(CALL_TIMEOUT, docker.negotiate_version()).await {
-        Ok(Ok(d)) => Ok(d),
-        Ok(Err(e)) => Err(EngineError::Connect(e.to_string())),
-        Err(_) => Err(EngineError::Timeout(CALL_TIMEOUT)),
-    }
+    engines::connect_host(&engines::default_host()).await
 }
 
 /// Gathers what `prepare` needs to know about the engine.
 pub mod attach;
 pub mod build;
+pub mod engines;
 pub mod export;
 pub mod launch;
 pub mod libpod;
@@ -62,11 +58,8 @@ pub async fn engine_facts(
 ) -> Result<crate::backends::plan::EngineFacts, EngineError> {
     let version = timed(docker.version()).await?;
     let info = timed(docker.info()).await?;
-    let podman = version
-        .components
-        .iter()
-        .flatten()
-        .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    let (kind, _) = engines::kind_of(docker).await?;
+    let podman = kind == "podman";
     let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
     runtimes.sort();
     let options = bollard::query_parameters::ListImagesOptionsBuilder::default().build();
@@ -140,7 +133,7 @@ pub fn is_isolated(net: &bollard::models::NetworkInspect) -> bool {
 /// network on error (it is labelled).
 pub async fn create_isolated_network(
     docker: &Docker,
-    podman: bool,
+    podman: Option<&str>,
     name: &str,
     labels: std::collections::HashMap<String, String>,
 ) -> Result<String, EngineError> {
@@ -149,9 +142,9 @@ pub async fn create_isolated_network(
             "the engine did not keep the agent network isolated ({what})"
         ))
     };
-    let subnet = if podman {
-        libpod::create_isolated_network(name, &labels).await?;
-        let (isolated, subnet) = libpod::inspect_network(name).await?;
+    let subnet = if let Some(host) = podman {
+        libpod::create_isolated_network(host, name, &labels).await?;
+        let (isolated, subnet) = libpod::inspect_network(host, name).await?;
         if !isolated {
             return Err(not_kept("internal, DNS off, no IPv6"));
         }

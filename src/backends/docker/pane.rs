@@ -99,13 +99,16 @@ pub enum PaneKind {
     Shell,
 }
 
-/// Attaches a pane of `rows`×`cols` to the session holder of `slug`.
-pub fn attach_pane(slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, BackendError> {
-    open_pane(slug, PaneKind::Session, rows, cols)
+/// Attaches a pane of `rows`×`cols` to the session holder of `slug` on the
+/// engine at `host`.
+pub fn attach_pane(host: &str, slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, BackendError> {
+    open_pane(host, slug, PaneKind::Session, rows, cols)
 }
 
-/// Opens a pane of `kind` on `slug`'s agent container.
+/// Opens a pane of `kind` on `slug`'s agent container, on the engine at
+/// `host` (where the bottle was launched).
 pub fn open_pane(
+    host: &str,
     slug: &Slug,
     kind: PaneKind,
     rows: u16,
@@ -118,6 +121,7 @@ pub fn open_pane(
     let outcome: Outcome = Arc::new((Mutex::new(None), Condvar::new()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), EngineError>>();
     let finish = outcome.clone();
+    let host = host.to_string();
     std::thread::Builder::new()
         .name(format!("pane-{slug}"))
         .spawn(move || {
@@ -132,7 +136,7 @@ pub fn open_pane(
                 }
             };
             let result: Result<Option<i32>, EngineError> = runtime.block_on(async move {
-                let docker = super::connect().await?;
+                let docker = super::engines::connect_host(&host).await?;
                 let cmd: Vec<String> = match kind {
                     PaneKind::Session => vec![
                         super::spec::HOLDER_BIN.into(),

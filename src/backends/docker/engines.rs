@@ -1,0 +1,218 @@
+//! Which engines this machine offers, and which one a bottle lives on.
+//!
+//! The default engine is the one `DOCKER_HOST` names (else Docker's own
+//! socket). Podman is offered beside it when its socket answers:
+//! `CONTAINER_HOST` (Podman's own variable), then the rootless
+//! (`$XDG_RUNTIME_DIR/podman/podman.sock`, `/run/user/<uid>/…`) and system
+//! (`/run/podman/podman.sock`) sockets. Docker's socket is offered beside a
+//! `DOCKER_HOST` that names something else. Only local (`unix://`) engines
+//! run bottles: the agent's resolver file is bound from `$BOTTLE_HOME`.
+//!
+//! A bottle records the engine it was launched on (`engine_host` in
+//! metadata.json); every later command on it connects there.
+
+use super::{timed, EngineError, CALL_TIMEOUT};
+use bollard::Docker;
+use std::path::Path;
+use std::time::Duration;
+
+pub const DOCKER_SOCKET: &str = "unix:///var/run/docker.sock";
+
+/// How long discovery waits for one engine to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One engine that answered.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Engine {
+    /// `docker` or `podman`.
+    pub kind: String,
+    /// `unix:///…`.
+    pub host: String,
+    /// The engine's own version.
+    pub version: String,
+    /// The engine `DOCKER_HOST` names.
+    pub default: bool,
+}
+
+impl Engine {
+    /// How the backend picker and `bottle doctor` name it.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind, self.version)
+    }
+}
+
+/// The engine `DOCKER_HOST` names, else Docker's socket.
+pub fn default_host() -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.is_empty() => h,
+        _ => DOCKER_SOCKET.to_string(),
+    }
+}
+
+/// Every engine worth asking, the default first, each once.
+pub fn candidate_hosts() -> Vec<String> {
+    let mut hosts = vec![default_host()];
+    let mut push = |h: String| {
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    };
+    if let Ok(h) = std::env::var("CONTAINER_HOST") {
+        if h.starts_with("unix://") {
+            push(h);
+        }
+    }
+    let mut sockets = Vec::new();
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        sockets.push(Path::new(&dir).join("podman/podman.sock"));
+    }
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    sockets.push(format!("/run/user/{uid}/podman/podman.sock").into());
+    sockets.push("/run/podman/podman.sock".into());
+    sockets.push("/var/run/docker.sock".into());
+    for s in sockets {
+        if is_socket(&s) {
+            push(format!("unix://{}", s.display()));
+        }
+    }
+    hosts
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// Connects to `host` (a `unix://` socket) and negotiates the API version.
+pub async fn connect_host(host: &str) -> Result<Docker, EngineError> {
+    connect_within(host, CALL_TIMEOUT).await
+}
+
+async fn connect_within(host: &str, within: Duration) -> Result<Docker, EngineError> {
+    let docker = if let Some(path) = host.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        Docker::connect_with_host(host)
+    }
+    .map_err(|e| EngineError::Connect(format!("{host}: {e}")))?;
+    match tokio::time::timeout(within, docker.negotiate_version()).await {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(EngineError::Connect(format!("{host}: {e}"))),
+        Err(_) => Err(EngineError::Timeout(within)),
+    }
+}
+
+/// `docker` or `podman`, from the engine's version components.
+pub async fn kind_of(docker: &Docker) -> Result<(String, String), EngineError> {
+    let version = timed(docker.version()).await?;
+    let podman = version
+        .components
+        .iter()
+        .flatten()
+        .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    let kind = if podman { "podman" } else { "docker" };
+    Ok((kind.to_string(), version.version.unwrap_or_default()))
+}
+
+async fn probe(host: String, default: bool) -> Option<Engine> {
+    let d = connect_within(&host, PROBE_TIMEOUT).await.ok()?;
+    let (kind, version) = tokio::time::timeout(PROBE_TIMEOUT, kind_of(&d))
+        .await
+        .ok()?
+        .ok()?;
+    Some(Engine {
+        kind,
+        host,
+        version,
+        default,
+    })
+}
+
+/// The local engines that answer, the default first. Each is asked at most
+/// `PROBE_TIMEOUT`, all at once.
+pub async fn discover() -> Vec<Engine> {
+    let default = default_host();
+    let probes = candidate_hosts()
+        .into_iter()
+        .filter(|h| h.starts_with("unix://"))
+        .map(|h| {
+            let is_default = h == default;
+            tokio::spawn(probe(h, is_default))
+        })
+        .collect::<Vec<_>>();
+    let mut out = Vec::new();
+    for p in probes {
+        if let Ok(Some(e)) = p.await {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// The engine a bottle was launched on (metadata.json's `engine_host`);
+/// the default engine for a bottle launched before it was recorded.
+pub fn host_of(state_dir: &Path) -> String {
+    crate::backends::inventory::read_metadata(state_dir)["engine_host"]
+        .as_str()
+        .filter(|h| !h.is_empty())
+        .map_or_else(default_host, str::to_string)
+}
+
+/// Connects to the engine `slug` lives on.
+pub async fn connect_bottle(home: &crate::state::Home, slug: &str) -> Result<Docker, EngineError> {
+    connect_host(&host_of(&home.state_dir(slug))).await
+}
+
+/// The engine `--backend` names: `docker` is the default engine (whatever
+/// `DOCKER_HOST` names, Podman's socket included, SPEC §9); `podman` the
+/// first Podman engine that answers; a `unix://` address that engine.
+pub async fn choose(backend: Option<&str>) -> Result<String, EngineError> {
+    match backend {
+        None | Some("docker") => Ok(default_host()),
+        Some("podman") => discover()
+            .await
+            .into_iter()
+            .find(|e| e.kind == "podman")
+            .map(|e| e.host)
+            .ok_or_else(|| {
+                EngineError::Connect(
+                    "no Podman engine answers (DOCKER_HOST, CONTAINER_HOST, $XDG_RUNTIME_DIR/podman/podman.sock, /run/podman/podman.sock); start one with `podman system service --time=0`".into(),
+                )
+            }),
+        Some("smolvm") => Err(EngineError::Local(
+            "the smolvm backend is not part of this build yet; use docker or podman".into(),
+        )),
+        Some(h) if h.starts_with("unix://") => Ok(h.to_string()),
+        Some(other) => Err(EngineError::Local(format!(
+            "unknown backend `{other}`: expected docker, podman or a unix:// engine address"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_engine_comes_first_and_each_host_once() {
+        let hosts = candidate_hosts();
+        assert_eq!(hosts[0], default_host());
+        let mut unique = hosts.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), hosts.len());
+    }
+
+    #[test]
+    fn a_bottle_without_a_recorded_engine_uses_the_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(host_of(dir.path()), default_host());
+        std::fs::write(
+            dir.path().join("metadata.json"),
+            r#"{"engine_host":"unix:///run/x.sock"}"#,
+        )
+        .expect("write");
+        assert_eq!(host_of(dir.path()), "unix:///run/x.sock");
+    }
+}
