@@ -1,15 +1,92 @@
-//! The operator's settings, `$BOTTLE_HOME/config.yaml` (SPEC §2). Today it
-//! holds one section, `keys:` (the workspace keymap, applied by
-//! `app::keymap`); any other top-level key is reported, not ignored.
+//! The operator's settings, `$BOTTLE_HOME/config.yaml` (SPEC §2): `keys:`
+//! (the workspace keymap, applied by `app::keymap`) and `notify:` (desktop
+//! notifications through the outer terminal when a pane needs input: `off`,
+//! the default, `osc9` or `osc777`). Any other top-level key is reported,
+//! not ignored.
 
 use crate::manifest::yaml::{self, Node, Value};
 use crate::manifest::{did_you_mean, Pos, Problem, Severity};
 use std::path::Path;
 
-const SECTIONS: [&str; 1] = ["keys"];
+const SECTIONS: [&str; 2] = ["keys", "notify"];
+
+/// How a pane that needs input is announced to the desktop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Notify {
+    #[default]
+    Off,
+    /// `ESC ] 9 ; text BEL` (iTerm2, WezTerm, Windows Terminal, ConEmu).
+    Osc9,
+    /// `ESC ] 777 ; notify ; title ; text BEL` (rxvt-unicode, foot, VTE).
+    Osc777,
+}
+
+const NOTIFY: [&str; 3] = ["off", "osc9", "osc777"];
+
+impl Notify {
+    /// The escape sequence announcing `text` (already plain: no controls).
+    pub fn sequence(self, text: &str) -> Option<String> {
+        let clean: String = text
+            .chars()
+            .filter(|c| !c.is_control() && *c != ';')
+            .collect();
+        match self {
+            Notify::Off => None,
+            Notify::Osc9 => Some(format!("\x1b]9;{clean}\x07")),
+            Notify::Osc777 => Some(format!("\x1b]777;notify;bottle;{clean}\x07")),
+        }
+    }
+}
+
+/// `notify:` of the config file at `path` (`off` when missing or wrong;
+/// its problems are reported with the rest by `Keymap::load`).
+pub fn notify(path: &Path) -> Notify {
+    std::fs::read_to_string(path)
+        .map(|t| parse(&t, path).1)
+        .unwrap_or_default()
+}
 
 /// The `keys:` node of a config file, and the file's problems outside it.
 pub fn keys_section(text: &str, path: &Path) -> (Option<Node>, Vec<Problem>) {
+    let (keys, _, problems) = parse(text, path);
+    (keys, problems)
+}
+
+/// The `keys:` node, the `notify:` setting, and every problem outside
+/// `keys:`.
+pub fn parse(text: &str, path: &Path) -> (Option<Node>, Notify, Vec<Problem>) {
+    let (keys, notify_node, mut problems) = sections(text, path);
+    let mut notify = Notify::Off;
+    if let Some(n) = notify_node {
+        match &n.value {
+            Value::Str(s) if s == "off" => {}
+            Value::Bool(false) => {}
+            Value::Str(s) if s == "osc9" => notify = Notify::Osc9,
+            Value::Str(s) if s == "osc777" => notify = Notify::Osc777,
+            other => {
+                let shown = match other {
+                    Value::Str(s) => format!("`{s}`"),
+                    v => v.kind().to_string(),
+                };
+                let hint = match other {
+                    Value::Str(s) => did_you_mean(s, NOTIFY)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                problems.push(Problem {
+                    path: path.to_path_buf(),
+                    pos: n.pos,
+                    severity: Severity::Error,
+                    message: format!("notify: expected off, osc9 or osc777, found {shown}{hint}"),
+                });
+            }
+        }
+    }
+    (keys, notify, problems)
+}
+
+fn sections(text: &str, path: &Path) -> (Option<Node>, Option<Node>, Vec<Problem>) {
     let err = |pos: Pos, message: String| Problem {
         path: path.to_path_buf(),
         pos,
@@ -18,13 +95,14 @@ pub fn keys_section(text: &str, path: &Path) -> (Option<Node>, Vec<Problem>) {
     };
     let node = match yaml::parse(text, 0) {
         Ok(n) => n,
-        Err(e) => return (None, vec![err(e.pos, e.message)]),
+        Err(e) => return (None, None, vec![err(e.pos, e.message)]),
     };
     let entries = match node.value {
         Value::Map(entries) => entries,
-        Value::Null => return (None, Vec::new()),
+        Value::Null => return (None, None, Vec::new()),
         other => {
             return (
+                None,
                 None,
                 vec![err(
                     node.pos,
@@ -34,10 +112,13 @@ pub fn keys_section(text: &str, path: &Path) -> (Option<Node>, Vec<Problem>) {
         }
     };
     let mut keys = None;
+    let mut notify = None;
     let mut problems = Vec::new();
     for (key, value) in entries {
         if key.name == "keys" {
             keys = Some(value);
+        } else if key.name == "notify" {
+            notify = Some(value);
         } else {
             let hint = did_you_mean(&key.name, SECTIONS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -45,11 +126,33 @@ pub fn keys_section(text: &str, path: &Path) -> (Option<Node>, Vec<Problem>) {
             problems.push(err(
                 key.pos,
                 format!(
-                    "unknown setting `{}`: config.yaml knows `keys`{hint}",
+                    "unknown setting `{}`: config.yaml knows `keys` and `notify`{hint}",
                     key.name
                 ),
             ));
         }
     }
-    (keys, problems)
+    (keys, notify, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_is_off_unless_asked_and_its_text_is_plain() {
+        let p = Path::new("/h/config.yaml");
+        assert_eq!(parse("keys: {}\n", p).1, Notify::Off);
+        assert_eq!(parse("notify: osc9\n", p).1, Notify::Osc9);
+        assert_eq!(parse("notify: false\n", p).1, Notify::Off);
+        let (_, n, problems) = parse("notify: yes please\n", p);
+        assert_eq!(n, Notify::Off);
+        assert_eq!(problems[0].pos, Pos { line: 1, col: 9 });
+        assert_eq!(
+            Notify::Osc9.sequence("a\x1b]52;x\x07b;c"),
+            Some("\x1b]9;a]52xbc\x07".into()),
+            "no escape or separator from the text gets through"
+        );
+        assert_eq!(Notify::Off.sequence("x"), None);
+    }
 }

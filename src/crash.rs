@@ -78,3 +78,56 @@ fn write_report(home: &Home, message: &str, location: &str) -> anyhow::Result<Pa
     crate::state::write_atomic(&path, text.as_bytes(), 0o600)?;
     Ok(path)
 }
+
+/// Where the name of the last crash report offered is kept.
+const SEEN: &str = "crash-seen";
+
+/// The newest crash report not offered yet (names sort by time).
+pub fn unseen(home: &Home) -> Option<PathBuf> {
+    let dir = home.root.join("logs");
+    let seen = std::fs::read_to_string(dir.join(SEEN)).unwrap_or_default();
+    let newest = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("crash-") && n.ends_with(".log"))
+        .max()?;
+    (newest.as_str() > seen.trim()).then(|| dir.join(newest))
+}
+
+/// Records that `report` was offered, so the next start does not ask again.
+pub fn mark_seen(home: &Home, report: &std::path::Path) -> anyhow::Result<()> {
+    let name = report
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crate::state::write_atomic(&home.root.join("logs").join(SEEN), name.as_bytes(), 0o600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_report_is_offered_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        assert_eq!(unseen(&home), None);
+        std::fs::create_dir_all(dir.path().join("logs")).expect("mkdir");
+        for n in [
+            "crash-20261101T000000Z.log",
+            "crash-20261122T101010Z.log",
+            "bottle.log.2026-11-22",
+        ] {
+            std::fs::write(dir.path().join("logs").join(n), "x").expect("write");
+        }
+        let newest = dir.path().join("logs/crash-20261122T101010Z.log");
+        assert_eq!(unseen(&home), Some(newest.clone()));
+        mark_seen(&home, &newest).expect("mark");
+        assert_eq!(unseen(&home), None);
+        std::fs::write(dir.path().join("logs/crash-20261123T000000Z.log"), "y").expect("write");
+        assert!(unseen(&home).is_some(), "a newer crash is offered");
+    }
+}

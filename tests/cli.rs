@@ -262,7 +262,7 @@ fn check_reports_config_yaml_problems_and_debug_keymap_prints_the_defaults() {
 
     std::fs::write(
         home.join("config.yaml"),
-        "keys:\n  prefix_keys:\n    zoomm: Z\ntheme: dark\n",
+        "keys:\n  prefix_keys:\n    zoomm: Z\ntheme: dark\nnotify: osc99\n",
     )
     .expect("write");
     let bad = bottle(&home, &["--workspace", ws, "check"]);
@@ -272,7 +272,8 @@ fn check_reports_config_yaml_problems_and_debug_keymap_prints_the_defaults() {
         stdout(&bad),
         format!(
             "{config}:3:5: error: unknown action `zoomm` (did you mean `zoom`?)\n\
-             {config}:4:1: error: unknown setting `theme`: config.yaml knows `keys`\n"
+             {config}:4:1: error: unknown setting `theme`: config.yaml knows `keys` and `notify`\n\
+             {config}:5:9: error: notify: expected off, osc9 or osc777, found `osc99` (did you mean `osc9`?)\n"
         )
     );
 }

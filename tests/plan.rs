@@ -178,16 +178,69 @@ fn launch_conditions_and_unavailable_pieces_are_errors() {
     assert!(err.to_string().contains("did you mean `shell`?"), "{err}");
 }
 
-#[test]
-fn preflight_of_a_rich_definition() {
-    let bottle = "---\nagent_provider: { template: shell }\nenv:\n  LOG_LEVEL: \"debug\"\n  STAGING_PASSWORD: \"?Staging password\"\n  REGION: \"${SET_REGION}\"\negress:\n  routes:\n    - host: api.github.com\n      path_allowlist: [\"/repos/acme/\"]\n      methods: [GET, POST]\n      auth: { scheme: Bearer, token_ref: SET_GH_PAT }\n    - host: \"*.npmjs.org\"\n    - host: bücher.example\n      websocket: true\n      ssrf_ip_allowlist: [\"100.64.0.7/32\"]\n    - host: blind.example.com\n      tls_passthrough: true\n      ports: [8443]\ngit-gate:\n  user: { name: \"Agent\", email: \"agent@example.com\" }\nsupervise: true\nresources: { memory: \"8g\", cpus: 4, pids: 512 }\n---\n";
-    let agent = "---\nbottle: dev\nskills: [init-prd]\ngit-gate:\n  user: { name: \"reviewer\" }\n---\nReview.\n";
-    let d = defs(&[("dev", bottle)], &[("reviewer", agent)]);
+const RICH_BOTTLE: &str = "---\nagent_provider: { template: shell }\nenv:\n  LOG_LEVEL: \"debug\"\n  STAGING_PASSWORD: \"?Staging password\"\n  REGION: \"${SET_REGION}\"\negress:\n  routes:\n    - host: api.github.com\n      path_allowlist: [\"/repos/acme/\"]\n      methods: [GET, POST]\n      auth: { scheme: Bearer, token_ref: SET_GH_PAT }\n    - host: \"*.npmjs.org\"\n    - host: bücher.example\n      websocket: true\n      ssrf_ip_allowlist: [\"100.64.0.7/32\"]\n    - host: blind.example.com\n      tls_passthrough: true\n      ports: [8443]\ngit-gate:\n  user: { name: \"Agent\", email: \"agent@example.com\" }\nsupervise: true\nresources: { memory: \"8g\", cpus: 4, pids: 512 }\n---\n";
+const RICH_AGENT: &str = "---\nbottle: dev\nskills: [init-prd]\ngit-gate:\n  user: { name: \"reviewer\" }\n---\nReview.\n";
+
+fn rich_preflight() -> (Definitions, String, Vec<(String, String)>) {
+    let d = defs(&[("dev", RICH_BOTTLE)], &[("reviewer", RICH_AGENT)]);
     let plan = prepare(input(&d, "reviewer", &["runc", "runsc"], None)).expect("plan");
     let text = preflight::render(&plan)
         .replace(&images::agent_tag(&images::SHELL), "<shell-tag>")
         .replace(&plan.sidecar_image.reference, "<sidecar-tag>");
-    insta::assert_snapshot!(text);
+    let prompts = bottle::launcher::prompts(&plan);
+    (d, text, prompts)
+}
+
+#[test]
+fn preflight_of_a_rich_definition() {
+    insta::assert_snapshot!(rich_preflight().1);
+}
+
+/// The workspace's launch modals for the rich definition: its `?` value
+/// asked masked, then the preflight with every route and gate and the
+/// repo-agent trust question, as the operator sees them.
+#[test]
+fn launch_modals_of_a_rich_definition() {
+    use bottle::app::{launch::PreparedInfo, launch::TrustPin, App, AppEvent};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let (d, text, prompts) = rich_preflight();
+    assert_eq!(prompts.len(), 1, "{prompts:?}");
+    let mut app = App::new(&d, "/src/app".into(), Default::default());
+    app.update(AppEvent::Resize {
+        rows: 30,
+        cols: 120,
+    });
+    app.update(AppEvent::Prepared(Ok(PreparedInfo {
+        ticket: 1,
+        slug: "reviewer-abc123".into(),
+        agent: "reviewer (repo)".into(),
+        preflight: text,
+        prompts,
+        trust: Some(TrustPin {
+            path: "/src/app/.bottle/agents/reviewer.md".into(),
+            sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        }),
+    })));
+    let draw = |app: &App| {
+        let mut t =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
+        t.draw(|f| bottle::ui::render(f, app)).expect("draw");
+        format!("{}", t.backend())
+    };
+    for c in "s3cret-staging".chars() {
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    let asked = draw(&app);
+    assert!(!asked.contains("s3cret"), "the value is never drawn");
+    insta::assert_snapshot!("rich_masked_prompt", asked);
+    app.update(AppEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    insta::assert_snapshot!("rich_preflight_with_trust", draw(&app));
 }
 
 #[test]

@@ -139,6 +139,41 @@ fn a_panic_restores_the_terminal_and_leaves_a_crash_file() {
         app.raw_output().contains("crash report:"),
         "the path is printed"
     );
+
+    // The next start offers the report; Enter opens it in the log viewer.
+    let name = crash[0].file_name().to_string_lossy().into_owned();
+    let (mut app, _) = env.start(&[]);
+    app.wait_for("the offer to open the crash report", |s| {
+        s.contains("The last run of bottle crashed") && s.contains(&name)
+    });
+    app.send(b"\r");
+    app.wait_for("the crash report in the viewer", |s| {
+        s.contains("deliberate crash") && s.contains("f follow")
+    });
+    // Search: the match is found, and the application log is a source too.
+    app.send(b"/last log lines\r");
+    app.wait_for("the search landed", |s| {
+        s.contains("last log lines:") && !s.contains("Enter finds")
+    });
+    app.send(b"\t");
+    app.wait_for("the application log", |s| s.contains(" log 20"));
+    app.send(b"q");
+    app.wait_for("the viewer closed", |s| !s.contains("f follow"));
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+    // Offered once: the start after that just opens.
+    let (mut app, _) = env.start(&[]);
+    opened(&app);
+    assert!(!app.screen_text().contains("crashed"));
+    // prefix-l opens the viewer by hand.
+    app.send(b"\x02l");
+    app.wait_for("the viewer with the crash listed", |s| {
+        s.contains("crash 20") && s.contains("f follow")
+    });
+    app.send(b"q");
+    app.wait_for("the viewer closed", |s| !s.contains("f follow"));
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
 }
 
 #[test]

@@ -12,6 +12,7 @@
 pub mod engine_picker;
 pub mod keymap;
 pub mod launch;
+pub mod logview;
 pub mod picker;
 mod run;
 
@@ -55,6 +56,12 @@ pub enum AppEvent {
     Bottles(Result<Vec<BottleRow>, String>),
     /// The engines that answer, the default first.
     Engines(Vec<crate::backends::docker::engines::Engine>),
+    /// The log viewer's sources, listed; select this one first.
+    LogSources(Vec<logview::LogSource>, Option<logview::LogKind>),
+    /// A log source's lines (or why not).
+    LogLoaded(logview::LogKind, Result<Vec<String>, String>),
+    /// The last run crashed and its report was not offered yet.
+    CrashFound(std::path::PathBuf),
     /// Periodic: refresh what goes stale (the bottle list).
     Tick,
     /// The layout saved by the last workspace in this directory.
@@ -98,6 +105,8 @@ pub enum Action {
     NewAgent,
     /// Show every definition problem.
     Problems,
+    /// The log viewer.
+    Logs,
 }
 
 /// I/O for the loop to carry out.
@@ -115,6 +124,9 @@ pub enum Effect {
     PaneInput(PaneId, Vec<u8>),
     /// A pane rang the bell: ring the operator's terminal (rate-limited).
     Bell,
+    /// A desktop notification through the outer terminal (this escape
+    /// sequence, written between frames).
+    Notify(String),
     ResizePane {
         id: PaneId,
         rows: u16,
@@ -145,6 +157,14 @@ pub enum Effect {
     DiscardLaunch(u64),
     RefreshBottles,
     SaveLayout(SavedLayout),
+    /// List the log viewer's sources (with these bottles' sidecars), then
+    /// `LogSources`.
+    ListLogs {
+        sidecars: Vec<String>,
+        select: Option<logview::LogKind>,
+    },
+    /// Read a log source, then `LogLoaded`.
+    LoadLog(logview::LogKind),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +196,11 @@ pub enum Overlay {
     Problems(u16),
     /// y/N before stopping this pane's bottle.
     ConfirmStop(PaneId),
+    /// The log viewer.
+    Logs(logview::LogViewer),
+    /// The last run crashed: open its report? (Enter opens, anything else
+    /// dismisses.)
+    CrashOffer(std::path::PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +294,8 @@ pub struct App {
     pub engines: Option<Vec<crate::backends::docker::engines::Engine>>,
     /// An agent chosen before the engines were known: (agent, task).
     awaiting_engines: Option<(String, Option<String>)>,
+    /// Desktop notifications when a pane starts to need input.
+    pub notify: crate::config::Notify,
 }
 
 impl App {
@@ -317,6 +344,7 @@ impl App {
             launch: None,
             engines: None,
             awaiting_engines: None,
+            notify: crate::config::Notify::Off,
         }
     }
 
@@ -530,6 +558,35 @@ impl App {
                 }
                 vec![Effect::Redraw]
             }
+            AppEvent::LogSources(sources, select) => {
+                let mut v = logview::LogViewer::new(sources, select.as_ref());
+                let load = v.current().cloned();
+                v.follow = false;
+                self.overlay = Some(Overlay::Logs(v));
+                let mut effects = vec![Effect::Redraw];
+                if let Some(k) = load {
+                    effects.insert(0, Effect::LoadLog(k));
+                }
+                effects
+            }
+            AppEvent::LogLoaded(kind, result) => {
+                let page = self.log_page();
+                if let Some(Overlay::Logs(v)) = &mut self.overlay {
+                    v.loaded(kind, result, page);
+                }
+                vec![Effect::Redraw]
+            }
+            AppEvent::CrashFound(path) => {
+                if self.overlay.is_none() {
+                    self.overlay = Some(Overlay::CrashOffer(path));
+                } else {
+                    self.notice = Some(format!(
+                        "the last run crashed: {} (l opens the logs)",
+                        path.display()
+                    ));
+                }
+                vec![Effect::Redraw]
+            }
             AppEvent::Engines(engines) => {
                 self.engines = Some(engines);
                 match self.awaiting_engines.take() {
@@ -567,6 +624,10 @@ impl App {
                         .map(|s| (s.attention(), s.bells()))
                         .unwrap_or_default();
                     if now > p.seen_attention && !focused {
+                        if !p.needs_input {
+                            let text = format!("{} needs input", p.slug);
+                            effects.extend(self.notify.sequence(&text).map(Effect::Notify));
+                        }
                         p.needs_input = true;
                     }
                     if bells > p.seen_bells {
@@ -651,8 +712,18 @@ impl App {
             }
             AppEvent::Tick => {
                 let mut effects = Vec::new();
-                if self.quiet_prompts() {
+                if let Some(Overlay::Logs(v)) = &self.overlay {
+                    if let (true, Some(k)) = (v.follow, v.current()) {
+                        effects.push(Effect::LoadLog(k.clone()));
+                    }
+                }
+                let waiting = self.quiet_prompts();
+                if !waiting.is_empty() {
                     effects.push(Effect::Redraw);
+                }
+                for slug in waiting {
+                    let text = format!("{slug} needs input");
+                    effects.extend(self.notify.sequence(&text).map(Effect::Notify));
                 }
                 if !self.refreshing {
                     self.refreshing = true;
@@ -673,10 +744,10 @@ impl App {
     }
 
     /// Unwatched panes whose output went quiet after a prompt now wait for
-    /// the operator; true if one just started to.
-    fn quiet_prompts(&mut self) -> bool {
+    /// the operator; the bottles of those that just started to.
+    fn quiet_prompts(&mut self) -> Vec<String> {
         let focused = self.focused_pane();
-        let mut changed = false;
+        let mut changed = Vec::new();
         for p in &mut self.panes {
             if Some(p.id) == focused || !p.unseen_output || p.state != PaneState::Live {
                 continue;
@@ -686,8 +757,10 @@ impl App {
             }
             p.unseen_output = false;
             if p.shared.screen.lock().is_ok_and(|s| s.at_prompt()) {
+                if !p.needs_input {
+                    changed.push(p.slug.clone());
+                }
                 p.needs_input = true;
-                changed = true;
             }
         }
         changed
@@ -948,6 +1021,25 @@ impl App {
         if self.overlay == Some(Overlay::Launch) {
             return self.launch_key(key);
         }
+        let page = self.log_page();
+        if let Some(Overlay::Logs(v)) = &mut self.overlay {
+            return match v.key(key, page) {
+                logview::LogOutcome::Stay => vec![Effect::Redraw],
+                logview::LogOutcome::Close => {
+                    self.overlay = None;
+                    vec![Effect::Redraw]
+                }
+                logview::LogOutcome::Load(k) => vec![Effect::LoadLog(k), Effect::Redraw],
+            };
+        }
+        if let Some(Overlay::CrashOffer(path)) = &self.overlay {
+            let path = path.clone();
+            self.overlay = None;
+            if key.code == crossterm::event::KeyCode::Enter {
+                return vec![self.list_logs(Some(logview::LogKind::Crash(path)))];
+            }
+            return vec![Effect::Redraw];
+        }
         if let Some(Overlay::Problems(scroll)) = &mut self.overlay {
             use crossterm::event::KeyCode as C;
             match key.code {
@@ -999,6 +1091,24 @@ impl App {
         match self.keymap.direct(&key) {
             Some(a) => self.apply(a),
             None => vec![Effect::Redraw],
+        }
+    }
+
+    /// Lines of a log in view (the viewer fills the screen but its frame
+    /// and the status line).
+    pub fn log_page(&self) -> usize {
+        usize::from(self.size.0.saturating_sub(4)).max(1)
+    }
+
+    fn list_logs(&self, select: Option<logview::LogKind>) -> Effect {
+        Effect::ListLogs {
+            sidecars: self
+                .bottles
+                .iter()
+                .filter(|b| b.status != "stopped")
+                .map(|b| b.slug.clone())
+                .collect(),
+            select,
         }
     }
 
@@ -1207,6 +1317,7 @@ impl App {
                 return self.add_pane(b.slug, PaneKind::Session, None);
             }
             Action::Problems => self.overlay = Some(Overlay::Problems(0)),
+            Action::Logs => return vec![self.list_logs(None)],
             Action::NewAgent => {
                 let items = self
                     .agents
@@ -1896,6 +2007,7 @@ mod tests {
     #[test]
     fn a_bell_in_an_unfocused_pane_marks_it_until_focused() {
         let mut a = with_bottles();
+        a.notify = crate::config::Notify::Osc777;
         a.selected = 3;
         a.apply(Action::OpenSelected);
         let first = a.panes[0].id;
@@ -1911,6 +2023,12 @@ mod tests {
             .process(b"waiting for you\x07");
         let fx = a.update(AppEvent::Pane(PaneNotice::Output(first)));
         assert!(fx.contains(&Effect::Bell), "the operator's terminal rings");
+        assert!(
+            fx.contains(&Effect::Notify(
+                "\x1b]777;notify;bottle;shell-aaaaaa needs input\x07".into()
+            )),
+            "a desktop notification when asked for: {fx:?}"
+        );
         assert!(a.pane(first).is_some_and(|p| p.needs_input));
         assert!(a.bottle_needs_input("shell-aaaaaa"));
         // An OSC 9 notification marks the pane too, but rings nothing.
@@ -1922,6 +2040,10 @@ mod tests {
             .process(b"\x1b]9;done\x07");
         let fx = a.update(AppEvent::Pane(PaneNotice::Output(first)));
         assert!(!fx.contains(&Effect::Bell));
+        assert!(
+            !fx.iter().any(|e| matches!(e, Effect::Notify(_))),
+            "one notification while it waits"
+        );
         a.apply(Action::Focus(Direction::Left));
         a.update(AppEvent::Tick);
         assert!(!a.bottle_needs_input("shell-aaaaaa"));
@@ -1955,8 +2077,13 @@ mod tests {
         a.update(AppEvent::Tick);
         assert!(!a.pane(first).is_some_and(|p| p.needs_input));
         // Quiet after a prompt: it waits for the operator.
+        a.notify = crate::config::Notify::Osc9;
         out(&mut a, b"\r\nagent@x:/workspace$ ", long_ago);
-        assert_eq!(a.update(AppEvent::Tick)[0], Effect::Redraw);
+        let fx = a.update(AppEvent::Tick);
+        assert_eq!(fx[0], Effect::Redraw);
+        assert!(fx.contains(&Effect::Notify(
+            "\x1b]9;shell-aaaaaa needs input\x07".into()
+        )));
         assert!(a.bottle_needs_input("shell-aaaaaa"));
         // Looking at it clears it; the same quiet screen does not mark it again.
         a.apply(Action::FocusNext);

@@ -132,6 +132,98 @@ struct Io {
 }
 
 impl Io {
+    /// The log viewer's sources: the application logs and crash reports
+    /// (newest first), then each bottle's sidecar.
+    fn list_logs(&self, sidecars: Vec<String>, select: Option<super::logview::LogKind>) {
+        use super::logview::{LogKind, LogSource};
+        let dir = self.ctx.home.root.join("logs");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort_by(|a, b| b.cmp(a));
+        let mut sources: Vec<LogSource> = names
+            .iter()
+            .filter(|n| n.starts_with("bottle.log"))
+            .map(|n| LogSource {
+                label: format!(
+                    "log {}",
+                    n.trim_start_matches("bottle.log").trim_start_matches('.')
+                ),
+                kind: LogKind::App(dir.join(n)),
+            })
+            .collect();
+        sources.extend(
+            names
+                .iter()
+                .filter(|n| n.starts_with("crash-") && n.ends_with(".log"))
+                .map(|n| LogSource {
+                    label: format!(
+                        "crash {}",
+                        n.trim_start_matches("crash-").trim_end_matches(".log")
+                    ),
+                    kind: LogKind::Crash(dir.join(n)),
+                }),
+        );
+        sources.extend(sidecars.into_iter().map(|slug| LogSource {
+            label: format!("sidecar {slug}"),
+            kind: LogKind::Sidecar(slug),
+        }));
+        let _ = self.tx.send(AppEvent::LogSources(sources, select));
+    }
+
+    /// Reads a log source off the loop: the last 4 MiB of a file, or the
+    /// last 5000 lines of a sidecar's output from its engine.
+    fn load_log(&self, kind: super::logview::LogKind) {
+        use super::logview::{read_tail, split_lines, LogKind};
+        let tx = self.tx.clone();
+        let home = self.ctx.home.clone();
+        let _ = std::thread::Builder::new()
+            .name("load-log".into())
+            .spawn(move || {
+                let result = match &kind {
+                    LogKind::App(p) | LogKind::Crash(p) => {
+                        read_tail(p, 4 << 20).map_err(|e| format!("{}: {e}", p.display()))
+                    }
+                    LogKind::Sidecar(slug) => (|| -> Result<Vec<String>> {
+                        let host = crate::backends::docker::engines::host_of(&home.state_dir(slug));
+                        let name = crate::backends::names::Names::for_slug(
+                            &crate::backends::names::Slug::parse(slug)?,
+                        )
+                        .sidecar_container;
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        let bytes = rt.block_on(async {
+                            use futures_util::StreamExt;
+                            let d = crate::backends::docker::engines::connect_host(&host).await?;
+                            let options = bollard::query_parameters::LogsOptionsBuilder::default()
+                                .stdout(true)
+                                .stderr(true)
+                                .tail("5000")
+                                .build();
+                            let mut stream = d.logs(&name, Some(options));
+                            let mut out = Vec::new();
+                            let read = async {
+                                while let Some(chunk) = stream.next().await {
+                                    out.extend_from_slice(&chunk?.into_bytes());
+                                }
+                                Ok::<_, bollard::errors::Error>(())
+                            };
+                            crate::backends::docker::timed(read).await?;
+                            Ok::<_, crate::backends::docker::EngineError>(out)
+                        })?;
+                        Ok(split_lines(&bytes, false))
+                    })()
+                    .map_err(|e| format!("{e:#}")),
+                };
+                let _ = tx.send(AppEvent::LogLoaded(kind, result));
+            });
+    }
+
     fn refresh_bottles(&self) {
         let tx = self.tx.clone();
         let hash = self.ctx.home_hash.clone();
@@ -406,6 +498,13 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
     if let Some(s) = saved {
         initial.push(AppEvent::Restore(s));
     }
+    // The last run crashed: offer its report, once.
+    if let Some(report) = crate::crash::unseen(&io.ctx.home) {
+        if let Err(e) = crate::crash::mark_seen(&io.ctx.home, &report) {
+            tracing::warn!("recording the crash report as offered: {e:#}");
+        }
+        initial.push(AppEvent::CrashFound(report));
+    }
     let mut queue: std::collections::VecDeque<AppEvent> = initial.into();
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -516,6 +615,8 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                 }
                 Effect::StopBottle(slug) => io.stop(slug),
                 Effect::RefreshBottles => io.refresh_bottles(),
+                Effect::ListLogs { sidecars, select } => io.list_logs(sidecars, select),
+                Effect::LoadLog(kind) => io.load_log(kind),
                 Effect::PrepareLaunch {
                     agent,
                     engine_host,
@@ -539,6 +640,10 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                         let _ = std::io::Write::write_all(&mut std::io::stdout(), b"\x07")
                             .and_then(|()| std::io::Write::flush(&mut std::io::stdout()));
                     }
+                }
+                Effect::Notify(sequence) => {
+                    let _ = std::io::Write::write_all(&mut std::io::stdout(), sequence.as_bytes())
+                        .and_then(|()| std::io::Write::flush(&mut std::io::stdout()));
                 }
                 Effect::RestartSession { id, slug } => {
                     io.forget(id);

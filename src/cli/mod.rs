@@ -355,6 +355,7 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
     let (keymap, config_problems) = crate::app::keymap::Keymap::load(&ctx.home.config_file());
     let mut app = crate::app::App::new(&defs, ctx.workspace.display().to_string(), keymap);
     app.error_count += config_problems.len();
+    app.notify = crate::config::notify(&ctx.home.config_file());
     app.problems
         .extend(config_problems.iter().map(|p| p.to_string()));
     let key = {

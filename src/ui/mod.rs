@@ -3,6 +3,7 @@
 
 mod help;
 mod launch;
+mod logs;
 mod panes;
 mod sidebar;
 mod status_bar;
@@ -33,6 +34,8 @@ pub fn render(frame: &mut Frame, app: &App) {
         Some(Overlay::ConfirmStop(id)) => confirm_stop(frame, app, *id),
         Some(Overlay::Picker(p)) => launch::picker(frame, p),
         Some(Overlay::Engines(p)) => launch::engines(frame, p),
+        Some(Overlay::Logs(v)) => logs::viewer(frame, v),
+        Some(Overlay::CrashOffer(report)) => logs::crash_offer(frame, report),
         Some(Overlay::Problems(scroll)) => problems(frame, app, *scroll),
         Some(Overlay::Launch) => {
             if let Some(f) = &app.launch {
@@ -464,5 +467,49 @@ mod tests {
         a.error_count = 3;
         a.apply(Action::Problems);
         insta::assert_snapshot!(draw_at(&a, 100, 14));
+    }
+
+    #[test]
+    fn crash_offer_and_viewer() {
+        use crate::app::logview::{LogKind, LogSource};
+        use crate::app::AppEvent;
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut a = app();
+        let report = std::path::PathBuf::from("/h/logs/crash-20261123T101500Z.log");
+        a.update(AppEvent::CrashFound(report.clone()));
+        insta::assert_snapshot!("crash_offer", draw_at(&a, 100, 14));
+        a.update(AppEvent::LogSources(
+            vec![
+                LogSource {
+                    label: "log 2026-11-23".into(),
+                    kind: LogKind::App("/h/logs/bottle.log.2026-11-23".into()),
+                },
+                LogSource {
+                    label: "crash 20261123T101500Z".into(),
+                    kind: LogKind::Crash(report.clone()),
+                },
+                LogSource {
+                    label: "sidecar dev-a1b2c3".into(),
+                    kind: LogKind::Sidecar("dev-a1b2c3".into()),
+                },
+            ],
+            Some(LogKind::Crash(report.clone())),
+        ));
+        let text = "bottle 0.1.0 crashed at 2026-11-23 10:15:00.0 +00:00:00\nmessage: BOTTLE_DEBUG_PANIC=1: deliberate crash\nlocation: src/app/run.rs:465:17\nthread: main\n\nbacktrace:\n   0: bottle::crash::install::{{closure}}\n\tat src/crash.rs:10\n\nlast log lines:\n2026-11-23T10:14:59Z INFO bottle: start\x1b]52;c;eA==\x07";
+        a.update(AppEvent::LogLoaded(
+            LogKind::Crash(report),
+            Ok(crate::app::logview::split_lines(text.as_bytes(), false)),
+        ));
+        for c in "/crash\r".chars() {
+            let code = if c == '\r' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            a.update(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        }
+        let screen = draw_at(&a, 100, 16);
+        assert!(!screen.contains('\x1b'), "log text is sanitized");
+        insta::assert_snapshot!("crash_viewer", screen);
     }
 }

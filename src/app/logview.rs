@@ -1,0 +1,358 @@
+//! The log viewer (a modal layer): the application log, crash reports and
+//! each bottle's sidecar decision log, one source at a time, with search
+//! and follow. Pure state: the loop lists the sources and loads their
+//! lines (`Effect::ListLogs`, `Effect::LoadLog`); ui/logs.rs draws it.
+//!
+//! Keys: Tab / Shift-Tab (or `]` / `[`) next / previous source; ↑↓ j k,
+//! PgUp PgDn, g (top), G (end, following); `f` follows the end as it grows;
+//! `/` types a search, Enter finds it, `n` / `N` next / previous match;
+//! Esc cancels a search being typed, else closes; `q` closes.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LogKind {
+    /// `logs/bottle.log.<date>`.
+    App(PathBuf),
+    /// `logs/crash-<utc>.log`.
+    Crash(PathBuf),
+    /// The sidecar container's output (its decision log) of this bottle.
+    Sidecar(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSource {
+    pub label: String,
+    pub kind: LogKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogViewer {
+    pub sources: Vec<LogSource>,
+    pub selected: usize,
+    /// The selected source's lines, once loaded.
+    pub lines: Vec<String>,
+    /// Which source `lines` (or `error`) belongs to.
+    pub loaded: Option<LogKind>,
+    pub error: Option<String>,
+    /// The first line shown.
+    pub top: usize,
+    /// Keep the end in view, reloading as the source grows.
+    pub follow: bool,
+    /// A search being typed (after `/`).
+    pub search_input: Option<String>,
+    /// The last search, for `n` / `N` and highlighting.
+    pub search: Option<String>,
+    /// The line the last search landed on.
+    pub hit: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogOutcome {
+    Stay,
+    Close,
+    /// Load this source (the selection changed, or follow was turned on).
+    Load(LogKind),
+}
+
+impl LogViewer {
+    pub fn new(sources: Vec<LogSource>, select: Option<&LogKind>) -> LogViewer {
+        let selected = select
+            .and_then(|k| sources.iter().position(|s| &s.kind == k))
+            .unwrap_or(0);
+        LogViewer {
+            sources,
+            selected,
+            lines: Vec::new(),
+            loaded: None,
+            error: None,
+            top: 0,
+            follow: false,
+            search_input: None,
+            search: None,
+            hit: None,
+        }
+    }
+
+    pub fn current(&self) -> Option<&LogKind> {
+        self.sources.get(self.selected).map(|s| &s.kind)
+    }
+
+    /// Lines arrived for `kind`; anything for a source no longer selected
+    /// is dropped. `page` is the number of lines in view.
+    pub fn loaded(&mut self, kind: LogKind, result: Result<Vec<String>, String>, page: usize) {
+        if self.current() != Some(&kind) {
+            return;
+        }
+        let fresh = self.loaded.as_ref() != Some(&kind);
+        self.loaded = Some(kind);
+        match result {
+            Ok(lines) => {
+                self.lines = lines;
+                self.error = None;
+            }
+            Err(e) => {
+                self.lines.clear();
+                self.error = Some(e);
+            }
+        }
+        if self.follow {
+            self.top = self.end(page);
+        } else if fresh {
+            // A crash report reads from the top; a log from its end.
+            self.top = match self.current() {
+                Some(LogKind::Crash(_)) => 0,
+                _ => self.end(page),
+            };
+        } else {
+            self.top = self.top.min(self.end(page));
+        }
+    }
+
+    fn end(&self, page: usize) -> usize {
+        self.lines.len().saturating_sub(page.max(1))
+    }
+
+    pub fn key(&mut self, key: KeyEvent, page: usize) -> LogOutcome {
+        if let Some(input) = &mut self.search_input {
+            match key.code {
+                KeyCode::Esc => self.search_input = None,
+                KeyCode::Enter => {
+                    let s = std::mem::take(input);
+                    self.search_input = None;
+                    if !s.is_empty() {
+                        self.search = Some(s);
+                        self.find(true, true, page);
+                    }
+                }
+                KeyCode::Backspace => {
+                    input.pop();
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
+                _ => {}
+            }
+            return LogOutcome::Stay;
+        }
+        let page = page.max(1);
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => return LogOutcome::Close,
+            KeyCode::Tab | KeyCode::Char(']') => return self.switch(1),
+            KeyCode::BackTab | KeyCode::Char('[') => return self.switch(-1),
+            KeyCode::Up | KeyCode::Char('k') => self.scroll(-1, page),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll(1, page),
+            KeyCode::PageUp => self.scroll(-(page as isize), page),
+            KeyCode::PageDown | KeyCode::Char(' ') => self.scroll(page as isize, page),
+            KeyCode::Home | KeyCode::Char('g') => {
+                self.follow = false;
+                self.top = 0;
+            }
+            KeyCode::End | KeyCode::Char('G') => {
+                self.top = self.end(page);
+                self.follow = true;
+            }
+            KeyCode::Char('f') => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.top = self.end(page);
+                    if let Some(k) = self.current().cloned() {
+                        return LogOutcome::Load(k);
+                    }
+                }
+            }
+            KeyCode::Char('/') => self.search_input = Some(String::new()),
+            KeyCode::Char('n') => self.find(true, false, page),
+            KeyCode::Char('N') => self.find(false, false, page),
+            _ => {}
+        }
+        LogOutcome::Stay
+    }
+
+    fn switch(&mut self, by: isize) -> LogOutcome {
+        let n = self.sources.len() as isize;
+        if n == 0 {
+            return LogOutcome::Stay;
+        }
+        self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
+        self.lines.clear();
+        self.loaded = None;
+        self.error = None;
+        self.top = 0;
+        self.hit = None;
+        match self.current().cloned() {
+            Some(k) => LogOutcome::Load(k),
+            None => LogOutcome::Stay,
+        }
+    }
+
+    fn scroll(&mut self, by: isize, page: usize) {
+        let end = self.end(page) as isize;
+        self.top = (self.top as isize + by).clamp(0, end.max(0)) as usize;
+        // Scrolling up leaves follow; reaching the end does not turn it on.
+        if by < 0 {
+            self.follow = false;
+        }
+    }
+
+    /// Moves to the next (or previous) line holding the search, case
+    /// insensitively; `first` starts from the top of the view.
+    fn find(&mut self, forward: bool, first: bool, page: usize) {
+        let Some(needle) = self.search.as_ref().map(|s| s.to_lowercase()) else {
+            return;
+        };
+        let n = self.lines.len();
+        if n == 0 {
+            return;
+        }
+        let start = match (self.hit, first) {
+            (Some(h), false) => h,
+            _ if forward => self.top.wrapping_sub(1),
+            _ => self.top,
+        };
+        for step in 1..=n {
+            let i = if forward {
+                start.wrapping_add(step) % n
+            } else {
+                (start + n * 2 - step) % n
+            };
+            if self.lines[i].to_lowercase().contains(&needle) {
+                self.hit = Some(i);
+                self.follow = false;
+                if i < self.top || i >= self.top + page.max(1) {
+                    self.top = i.saturating_sub(page / 3).min(self.end(page));
+                }
+                return;
+            }
+        }
+        self.hit = None;
+    }
+}
+
+/// Reads at most the last `max_bytes` of a log file as display lines
+/// (tabs expanded; a line cut at the start is dropped).
+pub fn read_tail(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let from = len.saturating_sub(max_bytes);
+    f.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    f.take(max_bytes).read_to_end(&mut bytes)?;
+    Ok(split_lines(&bytes, from > 0))
+}
+
+/// Bytes → display lines; `cut`: the first line may be partial, drop it.
+pub fn split_lines(bytes: &[u8], cut: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines: Vec<String> = text.lines().map(|l| l.replace('\t', "    ")).collect();
+    if cut && !lines.is_empty() {
+        lines.remove(0);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer() -> LogViewer {
+        let mut v = LogViewer::new(
+            vec![
+                LogSource {
+                    label: "bottle.log".into(),
+                    kind: LogKind::App("/l/bottle.log".into()),
+                },
+                LogSource {
+                    label: "crash".into(),
+                    kind: LogKind::Crash("/l/crash-1.log".into()),
+                },
+            ],
+            Some(&LogKind::Crash("/l/crash-1.log".into())),
+        );
+        v.loaded(
+            LogKind::Crash("/l/crash-1.log".into()),
+            Ok((0..100).map(|i| format!("line {i}")).collect()),
+            10,
+        );
+        v
+    }
+
+    fn press(v: &mut LogViewer, code: KeyCode) -> LogOutcome {
+        v.key(KeyEvent::new(code, KeyModifiers::NONE), 10)
+    }
+
+    #[test]
+    fn a_crash_opens_at_its_top_and_search_moves_between_matches() {
+        let mut v = viewer();
+        assert_eq!((v.selected, v.top), (1, 0));
+        press(&mut v, KeyCode::Char('/'));
+        for c in "LINE 5".chars() {
+            press(&mut v, KeyCode::Char(c));
+        }
+        press(&mut v, KeyCode::Enter);
+        assert_eq!(v.hit, Some(5), "case-insensitive, from the top of the view");
+        press(&mut v, KeyCode::Char('n'));
+        assert_eq!(v.hit, Some(50));
+        assert!(v.top <= 50 && 50 < v.top + 10, "the match is in view");
+        press(&mut v, KeyCode::Char('N'));
+        assert_eq!(v.hit, Some(5));
+        press(&mut v, KeyCode::Char('N'));
+        assert_eq!(v.hit, Some(59), "wraps backwards");
+        // Esc while typing cancels the search only.
+        press(&mut v, KeyCode::Char('/'));
+        assert_eq!(press(&mut v, KeyCode::Esc), LogOutcome::Stay);
+        assert_eq!(press(&mut v, KeyCode::Esc), LogOutcome::Close);
+    }
+
+    #[test]
+    fn follow_keeps_the_end_in_view_and_sources_switch_and_load() {
+        let mut v = viewer();
+        assert_eq!(
+            press(&mut v, KeyCode::Char('f')),
+            LogOutcome::Load(LogKind::Crash("/l/crash-1.log".into()))
+        );
+        assert_eq!(v.top, 90);
+        v.loaded(
+            LogKind::Crash("/l/crash-1.log".into()),
+            Ok((0..120).map(|i| format!("line {i}")).collect()),
+            10,
+        );
+        assert_eq!(v.top, 110, "grew: still at the end");
+        press(&mut v, KeyCode::Up);
+        assert!(!v.follow, "scrolling up leaves follow");
+        assert_eq!(
+            press(&mut v, KeyCode::Tab),
+            LogOutcome::Load(LogKind::App("/l/bottle.log".into()))
+        );
+        assert!(v.lines.is_empty());
+        // A late answer for the source left behind is dropped.
+        v.loaded(
+            LogKind::Crash("/l/crash-1.log".into()),
+            Ok(vec!["old".into()]),
+            10,
+        );
+        assert!(v.lines.is_empty());
+        v.loaded(
+            LogKind::App("/l/bottle.log".into()),
+            Ok((0..30).map(|i| format!("log {i}")).collect()),
+            10,
+        );
+        assert_eq!(v.top, 20, "a log opens at its end");
+    }
+
+    #[test]
+    fn a_tail_drops_the_cut_line_and_expands_tabs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.log");
+        std::fs::write(&p, "first line\nsecond\tline\nthird\n").expect("write");
+        assert_eq!(
+            read_tail(&p, 1 << 20).expect("read"),
+            vec!["first line", "second    line", "third"]
+        );
+        assert_eq!(
+            read_tail(&p, 12).expect("read"),
+            vec!["third"],
+            "the partial line is dropped"
+        );
+    }
+}
