@@ -71,6 +71,9 @@ pub struct Prepared {
     /// The engine the plan was made against, and will be launched on.
     pub engine_host: String,
     pub task: Option<String>,
+    /// A stopped bottle coming back: its volumes and state exist and must
+    /// survive a failed launch.
+    pub resume: bool,
 }
 
 /// Resolves the plan for a new bottle of `opts.agent`.
@@ -131,7 +134,119 @@ pub fn prepare(
         host_home,
         engine_host,
         task,
+        resume: false,
     })
+}
+
+/// Resolves the plan for bringing back the stopped bottle `slug`: the same
+/// slug, engine and volumes, the definitions resolved again, the runtime of
+/// the last launch kept. The preflight ends with what changed since then.
+pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Prepared> {
+    let state_dir = home.state_dir(slug.as_str());
+    let meta_path = state_dir.join("metadata.json");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).with_context(|| {
+            format!(
+                "no stopped bottle `{slug}` (reading {})",
+                meta_path.display()
+            )
+        })?)
+        .with_context(|| format!("{}: invalid metadata", meta_path.display()))?;
+    let agent = meta["agent"]
+        .as_str()
+        .context("metadata.json has no agent")?
+        .to_string();
+    let hash = home.label_hash();
+    let engine_host = docker::engines::host_of(&state_dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (engine, present) = runtime.block_on(async {
+        let d = docker::engines::connect_host(&engine_host).await?;
+        let present = docker::bottle_objects(&d, Some(&hash))
+            .await?
+            .into_iter()
+            .find(|o| o.slug == slug.as_str());
+        Ok::<_, docker::EngineError>((docker::engine_facts(&d).await?, present))
+    })?;
+    if present.as_ref().is_some_and(|o| !o.containers.is_empty()) {
+        bail!("`{slug}` is not stopped: `bottle attach {slug}`, or `bottle stop {slug}` first");
+    }
+    if present.as_ref().is_none_or(|o| o.volumes.is_empty()) {
+        bail!("`{slug}` has no volumes left to resume (it was removed); start a new bottle");
+    }
+    // The runtime of the last launch, unless it is what the engine would
+    // pick anyway (then the preflight says so, as it did then).
+    let last_runtime = meta["runtime"].as_str().map(String::from);
+    let sha = sha256_file(&sidecar_binary()?)?;
+    let plan_with = |runtime_override: Option<String>| {
+        plan(PrepareInput {
+            defs,
+            agent: &agent,
+            slug: slug.clone(),
+            home_hash: hash.clone(),
+            engine: engine.clone(),
+            workspace: None,
+            runtime_override,
+            host: &crate::manifest::RealHost,
+            bottle_sha256: sha.clone(),
+        })
+    };
+    let mut resumed = plan_with(None)?;
+    if last_runtime
+        .as_ref()
+        .is_some_and(|r| *r != resumed.runtime.name)
+    {
+        resumed = plan_with(last_runtime)?;
+    }
+    const KEPT: &str = "workspace  kept in the work volume";
+    let mut text = preflight::render(&resumed).replace("workspace  not copied", KEPT);
+    let old = meta["preflight"]
+        .as_str()
+        .unwrap_or_default()
+        .replace("workspace  not copied", KEPT);
+    let diff = preflight_diff(&old, &text);
+    if diff.is_empty() {
+        text.push_str("(no changes since the last launch)\n");
+    } else {
+        text.push_str(&format!("changes since the last launch:\n{diff}"));
+    }
+    Ok(Prepared {
+        plan: resumed,
+        preflight: text,
+        copy_list: None,
+        host_home: std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/")),
+        engine_host,
+        task: None,
+        resume: true,
+    })
+}
+
+/// Lines only in the old preflight (`-`) and only in the new one (`+`),
+/// ignoring the workspace line (a resume never copies again).
+pub fn preflight_diff(old: &str, new: &str) -> String {
+    // Whether an image was built or present, or why a runtime was chosen,
+    // is not a change of the bottle.
+    let norm = |l: &str| -> String {
+        if l.starts_with("image") || l.starts_with("sidecar") || l.starts_with("runtime") {
+            l.split("  (").next().unwrap_or(l).to_string()
+        } else {
+            l.to_string()
+        }
+    };
+    let keep = |l: &&str| !l.starts_with("workspace");
+    let old_lines: Vec<String> = old.lines().filter(keep).map(norm).collect();
+    let new_lines: Vec<String> = new.lines().filter(keep).map(norm).collect();
+    let mut out = String::new();
+    for l in old_lines.iter().filter(|l| !new_lines.contains(l)) {
+        out.push_str(&format!("  - {l}\n"));
+    }
+    for l in new_lines.iter().filter(|l| !old_lines.contains(l)) {
+        out.push_str(&format!("  + {l}\n"));
+    }
+    out
 }
 
 /// Bottles need a local engine: the agent's resolver file is bound from
@@ -150,9 +265,9 @@ pub fn launch(
     home: &Home,
     p: &Prepared,
     session_env: Vec<(String, Secret)>,
-    resume: bool,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<()> {
+    let resume = p.resume;
     check_local_engine(&p.engine_host)?;
     let plan = &p.plan;
     let skills = skill_lists(plan, &p.host_home)?;

@@ -305,3 +305,65 @@ fn esc_paths_launch_nothing_and_a_broken_home_still_opens() {
         "nothing was launched: {home_hash}"
     );
 }
+
+/// A stopped bottle comes back from the sidebar: Enter shows the resume
+/// preflight (what changed since its launch), `y` brings it back on the
+/// same volumes and the session opens in a pane.
+#[test]
+fn a_stopped_bottle_resumes_from_the_sidebar() {
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    let slug = e.start_shell(&home);
+    let _guard = Bottles(&e, &home, vec![slug.clone()]);
+    let out = e.bottle(
+        &home,
+        None,
+        &[
+            "exec",
+            &slug,
+            "--",
+            "sh",
+            "-c",
+            "echo kept-across-resume > /workspace/note",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = e.bottle(&home, None, &["stop", &slug]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut app = open(&home, dir.path(), &ws, 30, 120);
+    app.wait_for("the stopped bottle in the sidebar", |s| {
+        s.contains(&slug) && s.contains("stopped")
+    });
+    // Three built-in agents, then the bottle.
+    for _ in 0..3 {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("the resume preflight", |s| {
+        s.contains(&format!("resume {slug}?"))
+            && s.contains("kept in the work volume")
+            && s.contains("no changes since the last launch")
+    });
+    app.send(b"y");
+    app.wait_for("the resumed session's prompt", |s| {
+        s.contains(&format!("agent@{slug}")) && s.contains("/workspace$")
+    });
+    app.send(b"cat note\r");
+    app.wait_for("the work volume survived", |s| {
+        s.contains("kept-across-resume")
+    });
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+}

@@ -25,6 +25,8 @@ pub struct PreparedInfo {
     /// `?` values to ask: (name, message).
     pub prompts: Vec<(String, String)>,
     pub trust: Option<TrustPin>,
+    /// Bringing back a stopped bottle (same slug and volumes).
+    pub resume: bool,
 }
 
 /// Where the operator is in a launch.
@@ -120,6 +122,7 @@ mod tests {
                 .map(|n| (n.to_string(), format!("your {n}")))
                 .collect(),
             trust: None,
+            resume: false,
         }
     }
 

@@ -146,6 +146,9 @@ pub enum Effect {
         engine_host: Option<String>,
         task: Option<String>,
     },
+    /// Resolve bringing back this stopped bottle (plan, preflight with
+    /// what changed) off the loop; then the same flow as a launch.
+    PrepareResume(String),
     /// Launch the prepared plan `ticket` into pane `id`.
     Launch {
         id: PaneId,
@@ -1302,6 +1305,12 @@ impl App {
                 let Some(b) = self.selected_bottle().cloned() else {
                     return vec![Effect::Redraw];
                 };
+                if b.status == "stopped" {
+                    // Bring it back: the preflight (with what changed since
+                    // its last launch), then the session in a pane.
+                    self.notice = Some(format!("preparing to resume {}…", b.slug));
+                    return vec![Effect::PrepareResume(b.slug), Effect::Redraw];
+                }
                 if b.status != "running" {
                     self.notice = Some(format!("{} is {}", b.slug, b.status));
                     return vec![Effect::Redraw];
@@ -1563,11 +1572,15 @@ mod tests {
             a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL)),
             vec![Effect::PaneInput(id, vec![0x02])]
         );
-        // A stopped bottle is not opened.
+        // A stopped bottle is not opened: it is prepared for resuming.
         a.focus = Focus::Sidebar;
         a.selected = 5;
-        assert_eq!(a.apply(Action::OpenSelected), vec![Effect::Redraw]);
-        assert!(a.notice.as_deref().is_some_and(|n| n.contains("stopped")));
+        assert_eq!(
+            a.apply(Action::OpenSelected),
+            vec![Effect::PrepareResume("shell-cccccc".into()), Effect::Redraw]
+        );
+        assert!(a.notice.as_deref().is_some_and(|n| n.contains("resume")));
+        assert_eq!(a.panes.len(), 1, "no pane until the preflight says y");
     }
 
     #[test]
@@ -1699,6 +1712,7 @@ mod tests {
             preflight: "plan".into(),
             prompts: vec![("TOKEN".into(), "token?".into())],
             trust: Some(trust.clone()),
+            resume: false,
         })));
         assert_eq!(a.overlay, Some(Overlay::Launch));
         a.update(key(KeyCode::Char('t'), KeyModifiers::NONE));
@@ -1754,6 +1768,7 @@ mod tests {
             preflight: "plan".into(),
             prompts: vec![],
             trust: None,
+            resume: false,
         })));
         let fx = a.update(key(KeyCode::Esc, KeyModifiers::NONE));
         assert_eq!(fx[0], Effect::DiscardLaunch(3));

@@ -321,6 +321,36 @@ impl Io {
 
     /// Resolves a launch off the loop; the plan waits here under a ticket.
     fn prepare(&mut self, agent: String, engine_host: Option<String>, task: Option<String>) {
+        self.prepare_with(move |home, workspace| {
+            let defs = crate::launcher::definitions(home, workspace)?;
+            let opts = crate::launcher::Options {
+                agent,
+                runtime: std::env::var("BOTTLE_RUNTIME")
+                    .ok()
+                    .filter(|r| !r.is_empty()),
+                engine_host,
+                task,
+                ..Default::default()
+            };
+            crate::launcher::prepare(home, &defs, workspace, &opts)
+        });
+    }
+
+    /// Resolves bringing back the stopped bottle `slug`, like `prepare`.
+    fn prepare_resume(&mut self, slug: String) {
+        self.prepare_with(move |home, workspace| {
+            let defs = crate::launcher::definitions(home, workspace)?;
+            let slug = crate::backends::names::Slug::parse(&slug)?;
+            crate::launcher::prepare_resume(home, &defs, &slug)
+        });
+    }
+
+    fn prepare_with(
+        &mut self,
+        resolve: impl FnOnce(&crate::state::Home, &std::path::Path) -> Result<crate::launcher::Prepared>
+            + Send
+            + 'static,
+    ) {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let (tx, prepared) = (self.tx.clone(), self.prepared.clone());
@@ -329,17 +359,7 @@ impl Io {
             .name("prepare".into())
             .spawn(move || {
                 let result = (|| -> Result<super::launch::PreparedInfo> {
-                    let defs = crate::launcher::definitions(&home, &workspace)?;
-                    let opts = crate::launcher::Options {
-                        agent: agent.clone(),
-                        runtime: std::env::var("BOTTLE_RUNTIME")
-                            .ok()
-                            .filter(|r| !r.is_empty()),
-                        engine_host,
-                        task,
-                        ..Default::default()
-                    };
-                    let p = crate::launcher::prepare(&home, &defs, &workspace, &opts)?;
+                    let p = resolve(&home, &workspace)?;
                     let a = &p.plan.agent;
                     let info = super::launch::PreparedInfo {
                         ticket,
@@ -351,6 +371,7 @@ impl Io {
                             path: a.def.path.clone(),
                             sha256: a.def.sha256.clone(),
                         }),
+                        resume: p.resume,
                     };
                     if let Ok(mut m) = prepared.lock() {
                         m.insert(ticket, p);
@@ -397,7 +418,7 @@ impl Io {
                             let _ = t.send(AppEvent::LaunchProgress(id, line.to_string()));
                         }
                     };
-                    crate::launcher::launch(&home, &p, env, false, &mut progress)
+                    crate::launcher::launch(&home, &p, env, &mut progress)
                 })();
                 let _ = tx.send(match result {
                     Ok(()) => AppEvent::Launched(id),
@@ -622,6 +643,7 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                     engine_host,
                     task,
                 } => io.prepare(agent, engine_host, task),
+                Effect::PrepareResume(slug) => io.prepare_resume(slug),
                 Effect::Launch {
                     id,
                     ticket,

@@ -1,16 +1,14 @@
-//! `bottle start`: resolve the plan and show the preflight. `--dry-run`
-//! stops there; launching lands with the Docker backend.
+//! `bottle start` and `bottle resume`: the preflight on the terminal,
+//! `?` values asked there, y/N, then the launch (`launcher`) and an attach.
 
 use super::definitions::Context;
 use super::StartArgs;
 use crate::backends::docker;
 use crate::backends::names::Slug;
-use crate::backends::plan::{prepare, Plan, PrepareInput};
-use crate::backends::preflight;
+use crate::backends::plan::Plan;
 use crate::secret::Secret;
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use std::io::Read;
-use std::path::PathBuf;
 
 pub use crate::launcher::{sha256_file, sidecar_binary};
 
@@ -39,7 +37,6 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
     let how = How {
         yes: args.yes,
         detach: args.detach,
-        resume: false,
     };
     run_launch(ctx, &prepared, how)
 }
@@ -52,8 +49,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub struct How {
     pub yes: bool,
     pub detach: bool,
-    /// Volumes and state exist already and must survive a failed launch.
-    pub resume: bool,
 }
 
 /// Confirms, launches, records metadata, then attaches or prints the slug.
@@ -66,7 +61,7 @@ pub fn run_launch(ctx: &Context, prepared: &crate::launcher::Prepared, how: How)
     let plan = &prepared.plan;
     let session_env = session_env(plan)?;
     let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
-    crate::launcher::launch(&ctx.home, prepared, session_env, how.resume, &mut progress)?;
+    crate::launcher::launch(&ctx.home, prepared, session_env, &mut progress)?;
     if how.detach {
         println!("{}", plan.slug);
         return Ok(0);
@@ -165,126 +160,15 @@ fn confirm(yes: bool) -> Result<()> {
 /// re-resolved; the preflight shows what changed since the last launch.
 pub fn resume(ctx: &Context, slug_text: &str, yes: bool, detach: bool) -> Result<i32> {
     let slug = Slug::parse(slug_text)?;
-    let meta_path = ctx.home.state_dir(slug.as_str()).join("metadata.json");
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).with_context(|| {
-            format!(
-                "no stopped bottle `{slug}` (reading {})",
-                meta_path.display()
-            )
-        })?)
-        .with_context(|| format!("{}: invalid metadata", meta_path.display()))?;
-    let agent = meta["agent"]
-        .as_str()
-        .context("metadata.json has no agent")?
-        .to_string();
-    let hash = ctx.home.label_hash();
-    let runtime = super::bottles::runtime()?;
-    let engine_host = docker::engines::host_of(&ctx.home.state_dir(slug.as_str()));
-    let (engine, present) = runtime.block_on(async {
-        let d = docker::engines::connect_host(&engine_host).await?;
-        let present = docker::bottle_objects(&d, Some(&hash))
-            .await?
-            .into_iter()
-            .find(|o| o.slug == slug.as_str());
-        Ok::<_, docker::EngineError>((docker::engine_facts(&d).await?, present))
-    })?;
-    if present.as_ref().is_some_and(|o| !o.containers.is_empty()) {
-        bail!("`{slug}` is not stopped: `bottle attach {slug}`, or `bottle stop {slug}` first");
-    }
-    if present.as_ref().is_none_or(|o| o.volumes.is_empty()) {
-        bail!("`{slug}` has no volumes left to resume (it was removed); start a new bottle");
-    }
     let defs = ctx.load()?;
-    // The runtime of the last launch, unless it is what the engine would
-    // pick anyway (then the preflight says so, as it did then).
-    let last_runtime = meta["runtime"].as_str().map(String::from);
-    let sha = sha256_file(&sidecar_binary()?)?;
-    let plan_with = |runtime_override: Option<String>| {
-        prepare(PrepareInput {
-            defs: &defs,
-            agent: &agent,
-            slug: slug.clone(),
-            home_hash: hash.clone(),
-            engine: engine.clone(),
-            workspace: None,
-            runtime_override,
-            host: &crate::manifest::RealHost,
-            bottle_sha256: sha.clone(),
-        })
-    };
-    let mut plan = plan_with(None)?;
-    if last_runtime
-        .as_ref()
-        .is_some_and(|r| *r != plan.runtime.name)
-    {
-        plan = plan_with(last_runtime)?;
-    }
-    let text = preflight::render(&plan).replace(
-        "workspace  not copied",
-        "workspace  kept in the work volume",
-    );
-    eprint!("{text}");
-    let old = meta["preflight"].as_str().unwrap_or_default().replace(
-        "workspace  not copied",
-        "workspace  kept in the work volume",
-    );
-    let diff = preflight_diff(&old, &text);
-    if diff.is_empty() {
-        eprintln!("(no changes since the last launch)");
-    } else {
-        eprintln!("changes since the last launch:\n{diff}");
-    }
-    let host_home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let prepared = crate::launcher::Prepared {
-        plan,
-        preflight: text,
-        copy_list: None,
-        host_home,
-        engine_host,
-        task: None,
-    };
-    run_launch(
-        ctx,
-        &prepared,
-        How {
-            yes,
-            detach,
-            resume: true,
-        },
-    )
-}
-
-/// Lines only in the old preflight (`-`) and only in the new one (`+`),
-/// ignoring the workspace line (a resume never copies again).
-pub fn preflight_diff(old: &str, new: &str) -> String {
-    // Whether an image was built or present, or why a runtime was chosen,
-    // is not a change of the bottle.
-    let norm = |l: &str| -> String {
-        if l.starts_with("image") || l.starts_with("sidecar") || l.starts_with("runtime") {
-            l.split("  (").next().unwrap_or(l).to_string()
-        } else {
-            l.to_string()
-        }
-    };
-    let keep = |l: &&str| !l.starts_with("workspace");
-    let old_lines: Vec<String> = old.lines().filter(keep).map(norm).collect();
-    let new_lines: Vec<String> = new.lines().filter(keep).map(norm).collect();
-    let mut out = String::new();
-    for l in old_lines.iter().filter(|l| !new_lines.contains(l)) {
-        out.push_str(&format!("  - {l}\n"));
-    }
-    for l in new_lines.iter().filter(|l| !old_lines.contains(l)) {
-        out.push_str(&format!("  + {l}\n"));
-    }
-    out
+    let prepared = crate::launcher::prepare_resume(&ctx.home, &defs, &slug)?;
+    eprint!("{}", prepared.preflight);
+    run_launch(ctx, &prepared, How { yes, detach })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::preflight_diff;
+    use crate::launcher::preflight_diff;
 
     #[test]
     fn the_resume_diff_shows_real_changes_only() {

@@ -197,8 +197,16 @@ pub fn flow(frame: &mut Frame, f: &LaunchFlow) {
             .block(
                 Block::default()
                     .borders(Borders::ALL)
-                    .title(format!(" launch {}? ", f.info.slug))
-                    .title_bottom(" y launches · ↑↓ PgUp PgDn scroll · any other key cancels "),
+                    .title(if f.info.resume {
+                        format!(" resume {}? ", f.info.slug)
+                    } else {
+                        format!(" launch {}? ", f.info.slug)
+                    })
+                    .title_bottom(if f.info.resume {
+                        " y resumes · ↑↓ PgUp PgDn scroll · any other key cancels "
+                    } else {
+                        " y launches · ↑↓ PgUp PgDn scroll · any other key cancels "
+                    }),
             ),
         area,
     );
