@@ -150,7 +150,7 @@ pub fn restart_env(meta: &serde_json::Value) -> Result<Vec<(String, Secret)>, St
             }
         } else if e.get("ask").is_some() {
             return Err(format!(
-                "{name} is asked at launch: restart it from a terminal with `bottle stop` then `bottle resume`"
+                "{name} is asked at launch: stop the bottle (Ctrl-b X) and resume it from the sidebar, which asks again (or `bottle stop` then `bottle resume`)"
             ));
         }
     }
