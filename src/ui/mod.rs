@@ -88,7 +88,7 @@ fn confirm_stop(frame: &mut Frame, app: &App, id: crate::session::layout::PaneId
     use ratatui::widgets::Clear;
     let slug = app.pane(id).map(|p| p.slug.clone()).unwrap_or_default();
     let text = format!(
-        "Stop {}? Its volumes and state are kept (`bottle resume` continues). [y/N]",
+        "Stop {}? Its volumes and state are kept: Enter on it in the sidebar (or `bottle resume`) brings it back. [y/N]",
         crate::sanitize::inline(&slug)
     );
     let [column] = Layout::horizontal([Constraint::Percentage(60)])
@@ -512,5 +512,28 @@ mod tests {
         let screen = draw_at(&a, 100, 16);
         assert!(!screen.contains('\x1b'), "log text is sanitized");
         insta::assert_snapshot!("crash_viewer", screen);
+    }
+
+    #[test]
+    fn confirm_stop_and_resume_preflight() {
+        use crate::app::AppEvent;
+        let a = with_panes(
+            16,
+            90,
+            &[
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::OpenSelected,
+                Action::StopPane,
+            ],
+        );
+        insta::assert_snapshot!("confirm_stop", draw_at(&a, 90, 16));
+        let mut a = app();
+        let mut info = prepared(&[], false);
+        info.resume = true;
+        info.preflight.push_str("workspace  kept in the work volume\nchanges since the last launch:\n  - egress     api.github.com:443\n  + egress     api.github.com:443  methods GET\n");
+        a.update(AppEvent::Prepared(Ok(info)));
+        insta::assert_snapshot!("resume_preflight", draw_at(&a, 100, 18));
     }
 }
