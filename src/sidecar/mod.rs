@@ -3,6 +3,7 @@
 //! and git gate come later. Never imports `ui`, `session` or `app`.
 
 pub mod dns;
+pub mod egress;
 
 use anyhow::{Context, Result};
 use std::net::{IpAddr, SocketAddr};

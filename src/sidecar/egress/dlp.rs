@@ -1,0 +1,516 @@
+//! DLP (SPEC §4.5): what the agent sends — URL, headers, bodies, WebSocket
+//! client frames — is scanned before it is forwarded, for secret shapes and
+//! for this bottle's own secret and `?`/`${}` values (8 characters or more;
+//! raw, base64 at every alignment, URL-encoded). A hit names the rule,
+//! never the value. Bodies stream: a chunk is released only after it was
+//! scanned together with a held-back overlap of what came before.
+
+use base64::Engine as _;
+use regex::bytes::Regex;
+use std::sync::OnceLock;
+
+/// The shortest value checked as a canary.
+pub const MIN_CANARY: usize = 8;
+
+/// Bytes held back between chunks, so a secret split across chunks is
+/// still seen whole (longer than any rule's match; canaries raise it).
+const MIN_OVERLAP: usize = 4096;
+
+/// A finding: the rule's name (one of `manifest::route::DLP_RULES`, or
+/// `canary:<NAME>` for a bottle's own value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub rule: String,
+}
+
+struct Rule {
+    name: &'static str,
+    re: Regex,
+}
+
+fn rules() -> &'static [Rule] {
+    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let r = |name, pattern: &str| Rule {
+            name,
+            re: Regex::new(pattern).expect("a DLP rule compiles"),
+        };
+        vec![
+            r("aws-access-key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+            r(
+                "github-token",
+                r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+            ),
+            r("gitlab-token", r"\bglpat-[A-Za-z0-9_\-]{20,}"),
+            r("slack-token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+            r("stripe-live-key", r"\b[rs]k_live_[A-Za-z0-9]{20,}"),
+            r("google-api-key", r"\bAIza[0-9A-Za-z_\-]{35}"),
+            r("anthropic-key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
+            // sk-ant- is matched above first; see `scan_rules`.
+            r("openai-key", r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{20,}"),
+            r(
+                "private-key",
+                r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+            ),
+            r(
+                "jwt",
+                r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+            ),
+        ]
+    })
+}
+
+/// Query parameters that carry signatures in presigned URLs (S3, GCS,
+/// CloudFront, Azure SAS): high entropy by design, not secrets of ours.
+const SIGNATURE_PARAMS: &[&str] = &[
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-goog-signature",
+    "x-goog-credential",
+    "signature",
+    "sig",
+    "policy",
+    "key-pair-id",
+];
+
+#[derive(Clone, Debug, Default)]
+pub struct Scanner {
+    /// (name, byte forms) of this bottle's own values.
+    canaries: Vec<(String, Vec<Vec<u8>>)>,
+    /// Rules a route turned off (`dlp_exempt`).
+    exempt: Vec<String>,
+    overlap: usize,
+}
+
+impl Scanner {
+    /// `canaries`: (name, value) of the bottle's secrets and `?`/`${}`
+    /// values; shorter than `MIN_CANARY` ones are not checked (too many
+    /// false hits).
+    pub fn new(canaries: &[(String, String)], exempt: &[String]) -> Scanner {
+        let mut forms_all = Vec::new();
+        let mut longest = 0;
+        for (name, value) in canaries {
+            if value.len() < MIN_CANARY {
+                continue;
+            }
+            let forms = canary_forms(value.as_bytes());
+            longest = longest.max(forms.iter().map(Vec::len).max().unwrap_or(0));
+            forms_all.push((name.clone(), forms));
+        }
+        Scanner {
+            canaries: forms_all,
+            exempt: exempt.to_vec(),
+            overlap: MIN_OVERLAP.max(longest * 2),
+        }
+    }
+
+    /// A scanner with the same canaries and these route exemptions.
+    pub fn for_route(&self, exempt: &[String]) -> Scanner {
+        Scanner {
+            exempt: exempt.to_vec(),
+            ..self.clone()
+        }
+    }
+
+    fn exempted(&self, rule: &str) -> bool {
+        self.exempt.iter().any(|e| e == rule)
+    }
+
+    /// Scans one whole buffer (headers, a frame, the end of a body).
+    pub fn scan(&self, bytes: &[u8]) -> Option<Hit> {
+        for (name, forms) in &self.canaries {
+            if forms.iter().any(|f| contains(bytes, f)) {
+                return Some(Hit {
+                    rule: format!("canary:{name}"),
+                });
+            }
+        }
+        for rule in rules() {
+            if self.exempted(rule.name) {
+                continue;
+            }
+            let found = rule.re.find_iter(bytes).any(|m| {
+                // `sk-ant-…` is Anthropic's, even where the OpenAI rule
+                // is exempt or would match it.
+                !(rule.name == "openai-key" && m.as_bytes().starts_with(b"sk-ant-"))
+            });
+            if found {
+                return Some(Hit {
+                    rule: rule.name.to_string(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Scans a request target: the whole of it (decoded too), and each
+    /// query value for high entropy.
+    pub fn scan_target(&self, target: &str) -> Option<Hit> {
+        if let Some(hit) = self.scan(target.as_bytes()) {
+            return Some(hit);
+        }
+        let decoded = percent_decode(target.as_bytes());
+        if let Some(hit) = self.scan(&decoded) {
+            return Some(hit);
+        }
+        if self.exempted("high-entropy-query") {
+            return None;
+        }
+        let query = target.split_once('?').map(|(_, q)| q)?;
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = String::from_utf8_lossy(&percent_decode(name.as_bytes())).to_lowercase();
+            if SIGNATURE_PARAMS.contains(&name.as_str()) {
+                continue;
+            }
+            let value = percent_decode(value.as_bytes());
+            if high_entropy(&value) {
+                return Some(Hit {
+                    rule: "high-entropy-query".into(),
+                });
+            }
+        }
+        None
+    }
+
+    /// A body or stream being forwarded chunk by chunk.
+    pub fn stream(&self) -> StreamScan<'_> {
+        StreamScan {
+            scanner: self,
+            held: Vec::new(),
+        }
+    }
+}
+
+/// Streaming scan: `push` returns the bytes that may be forwarded now;
+/// `finish` the rest.
+pub struct StreamScan<'a> {
+    scanner: &'a Scanner,
+    held: Vec<u8>,
+}
+
+impl StreamScan<'_> {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Hit> {
+        self.held.extend_from_slice(chunk);
+        if let Some(hit) = self.scanner.scan(&self.held) {
+            return Err(hit);
+        }
+        let keep = self.scanner.overlap.min(self.held.len());
+        let release = self.held.len() - keep;
+        Ok(self.held.drain(..release).collect())
+    }
+
+    pub fn finish(&mut self) -> Result<Vec<u8>, Hit> {
+        if let Some(hit) = self.scanner.scan(&self.held) {
+            return Err(hit);
+        }
+        Ok(std::mem::take(&mut self.held))
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The value raw, percent-encoded (upper and lower hex), and base64
+/// (standard and URL-safe) at each of the three alignments it can have
+/// inside a longer encoded stream — without the characters that depend on
+/// neighbouring bytes.
+fn canary_forms(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut forms = vec![value.to_vec()];
+    let enc: String = value
+        .iter()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(b) {
+                (*b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    if enc.as_bytes() != value {
+        forms.push(enc.clone().into_bytes());
+        forms.push(enc.to_lowercase().into_bytes());
+    }
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        for k in 0..3usize {
+            let mut padded = vec![0u8; k];
+            padded.extend_from_slice(value);
+            let text = engine.encode(&padded);
+            // Leading chars touched by the k pad bytes; trailing chars
+            // that depend on what follows the value.
+            let skip = [0, 2, 3][k];
+            let total_bits = (k + value.len()) * 8;
+            let stable_end = total_bits / 6;
+            if stable_end > skip + MIN_CANARY {
+                forms.push(text.as_bytes()[skip..stable_end].to_vec());
+            }
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    out
+}
+
+/// A query value that looks like a random secret: long, several character
+/// classes, high Shannon entropy; hex strings and UUIDs are not (they top
+/// out at 4 bits per character and are everywhere in ordinary URLs).
+fn high_entropy(value: &[u8]) -> bool {
+    if value.len() < 24 || value.len() > 4096 {
+        return false;
+    }
+    if value.iter().all(|b| b.is_ascii_hexdigit() || *b == b'-') {
+        return false;
+    }
+    let classes = [
+        value.iter().any(u8::is_ascii_lowercase),
+        value.iter().any(u8::is_ascii_uppercase),
+        value.iter().any(u8::is_ascii_digit),
+    ]
+    .iter()
+    .filter(|c| **c)
+    .count();
+    if classes < 3 {
+        return false;
+    }
+    let mut counts = [0usize; 256];
+    for b in value {
+        counts[*b as usize] += 1;
+    }
+    let n = value.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    entropy >= 4.3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanner() -> Scanner {
+        Scanner::new(
+            &[
+                ("GH_PAT".into(), "canary-Value-1234567890".into()),
+                ("SHORT".into(), "abc".into()),
+            ],
+            &[],
+        )
+    }
+
+    fn rule(s: &Scanner, text: &str) -> Option<String> {
+        s.scan(text.as_bytes()).map(|h| h.rule)
+    }
+
+    #[test]
+    fn every_minimum_rule_fires_on_its_shape() {
+        let s = Scanner::new(&[], &[]);
+        // Test tokens are split so this file itself holds none whole.
+        let cases = [
+            (
+                "aws-access-key",
+                format!("key={}{}", "AKIA", "IOSFODNN7EXAMPLE"),
+            ),
+            (
+                "aws-access-key",
+                format!("{}{}", "ASIA", "ABCDEFGHIJKLMNOP"),
+            ),
+            (
+                "github-token",
+                format!("token {}_{}", "ghp", "a".repeat(36)),
+            ),
+            (
+                "github-token",
+                format!("{}_{}", "github_pat", "11ABCDEFG0123456789_abcdefghij"),
+            ),
+            (
+                "gitlab-token",
+                format!("{}-{}", "glpat", "abcdefghij0123456789"),
+            ),
+            ("slack-token", format!("{}-{}", "xoxb", "1234567890-abcdef")),
+            (
+                "stripe-live-key",
+                format!("{}_{}", "sk_live", "a1b2c3d4e5f6g7h8i9j0k1"),
+            ),
+            (
+                "google-api-key",
+                format!("{}{}", "AIza", "SyA-1234567890abcdefghijklmnopqrstu"),
+            ),
+            (
+                "openai-key",
+                format!("{}-{}", "sk-proj", "abcdefghijklmnopqrstuvwx"),
+            ),
+            (
+                "openai-key",
+                format!("{}-{}", "sk", "abcdefghijklmnopqrstuvwx"),
+            ),
+            (
+                "anthropic-key",
+                format!("{}-{}", "sk-ant-api03", "abcdefghijklmnopqrstuvwx"),
+            ),
+            (
+                "private-key",
+                format!("-----BEGIN {} PRIVATE KEY-----", "RSA"),
+            ),
+            ("private-key", format!("-----BEGIN {}-----", "PRIVATE KEY")),
+            (
+                "jwt",
+                format!(
+                    "{}.{}.{}",
+                    "eyJhbGciOiJIUzI1NiJ9",
+                    "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+                    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+                ),
+            ),
+        ];
+        for (want, text) in cases {
+            assert_eq!(rule(&s, &text).as_deref(), Some(want), "{text}");
+        }
+        // An exempt rule is skipped; sk-ant- never reads as OpenAI's.
+        let ex = Scanner::new(&[], &["anthropic-key".into()]);
+        assert_eq!(
+            rule(
+                &ex,
+                &format!("{}-{}", "sk-ant-api03", "abcdefghijklmnopqrstuvwx")
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn own_values_are_found_raw_encoded_and_in_base64_at_any_alignment() {
+        let s = scanner();
+        let v = "canary-Value-1234567890";
+        assert_eq!(
+            rule(&s, &format!("x {v} y")).as_deref(),
+            Some("canary:GH_PAT")
+        );
+        assert_eq!(
+            rule(&s, "abc abc").as_deref(),
+            None,
+            "short values are not canaries"
+        );
+        for prefix in ["", "a", "ab", "abc"] {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{prefix}{v}!!"));
+            assert_eq!(
+                rule(&s, &b64).as_deref(),
+                Some("canary:GH_PAT"),
+                "{prefix:?}: {b64}"
+            );
+            let url =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{prefix}{v}"));
+            assert_eq!(
+                rule(&s, &url).as_deref(),
+                Some("canary:GH_PAT"),
+                "{prefix:?}: {url}"
+            );
+        }
+        let weird = Scanner::new(&[("P".into(), "p@ss w/rd:2024!".into())], &[]);
+        assert_eq!(
+            weird
+                .scan_target("/login?pw=p%40ss%20w%2Frd%3A2024%21")
+                .map(|h| h.rule)
+                .as_deref(),
+            Some("canary:P")
+        );
+        assert_eq!(
+            weird
+                .scan(b"pw=p%40ss%20w%2frd%3a2024%21")
+                .map(|h| h.rule)
+                .as_deref(),
+            Some("canary:P"),
+            "lower-case percent-encoding"
+        );
+    }
+
+    #[test]
+    fn a_secret_split_across_chunks_is_caught_before_any_of_it_leaves() {
+        let s = scanner();
+        let mut st = s.stream();
+        let mut released = Vec::new();
+        released.extend(st.push(&vec![b'x'; 10_000]).expect("clean"));
+        released.extend(
+            st.push(b"....canary-Val")
+                .expect("half a canary is not a hit"),
+        );
+        assert!(
+            !String::from_utf8_lossy(&released).contains("canary"),
+            "the first half was held back"
+        );
+        assert_eq!(
+            st.push(b"ue-1234567890 tail").map(|_| ()),
+            Err(Hit {
+                rule: "canary:GH_PAT".into()
+            })
+        );
+        // A clean stream comes out whole.
+        let mut st = s.stream();
+        let mut out = st.push(b"hello ").expect("clean");
+        out.extend(st.push(b"world").expect("clean"));
+        out.extend(st.finish().expect("clean"));
+        assert_eq!(out, b"hello world");
+    }
+
+    #[test]
+    fn ordinary_traffic_does_not_hit() {
+        let s = scanner();
+        let targets = [
+            "/repos/acme/app/pulls?state=open&per_page=100&page=2",
+            "/search/code?q=addClass+in:file+language:js+repo:jquery/jquery",
+            "/-/registry.npmjs.org/@types%2fnode/-/node-20.11.5.tgz",
+            "/simple/requests/",
+            "/packages/3b/00/2ff74bd9c3c6b8f7c6b4b8a4c5d27f9b1e5b4f2c8e7d6a1b0c9d8e7f6a5b4c3d/requests-2.31.0-py3-none-any.whl",
+            "/crates/serde/1.0.197/download",
+            "/bucket/object.tar.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024",
+            "/b/bucket/o/file?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=sa%40p.iam.gserviceaccount.com%2F20240101%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20240101T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature=2d2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8",
+            "/container/blob.bin?sv=2022-11-02&ss=b&srt=o&sp=r&se=2024-01-02T00:00:00Z&st=2024-01-01T00:00:00Z&spr=https&sig=Zm9vYmFyYmF6cXV4UXVVeFl6MTIzNDU2Nzg5MEFCQ0RFRg%3D%3D",
+            "/v1/messages?beta=true",
+            "/api/v4/projects/42/merge_requests?id=7f3c2e1a-9b8d-4c6e-a5f4-3b2a1c0d9e8f",
+            "/repos/acme/app/commits/9fceb02d0ae598e95dc970b74767f19372d61af8",
+        ];
+        for t in targets {
+            assert_eq!(s.scan_target(t), None, "{t}");
+        }
+        let bodies = [
+            r#"{"model":"claude-sonnet-4","max_tokens":1024,"messages":[{"role":"user","content":"Refactor the sk-learn pipeline; keep AKIA-style names out."}]}"#,
+            r#"{"title":"Fix the flaky test","body":"The job at https://ci.example.com/runs/123 fails","head":"fix-flaky","base":"main"}"#,
+            "diff --git a/src/lib.rs b/src/lib.rs\n+    let token = std::env::var(\"GITHUB_TOKEN\")?;\n",
+        ];
+        for b in bodies {
+            assert_eq!(s.scan(b.as_bytes()), None, "{b}");
+        }
+        // A random-looking query value is caught.
+        assert_eq!(
+            s.scan_target("/x?session=Qm9Lx7Tz2pR8vN4kW1cY6hJ3dF5gS0aE")
+                .map(|h| h.rule)
+                .as_deref(),
+            Some("high-entropy-query")
+        );
+    }
+}
