@@ -191,6 +191,19 @@ fn the_picker_launches_a_bottle_into_a_pane() {
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("mkdir");
     std::fs::write(ws.join("hello.txt"), "from the workspace\n").expect("write");
+    // An agent whose bottle asks for a value and grants routes.
+    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
+    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
+    std::fs::write(
+        home.join("bottles/deploy.md"),
+        "---\nagent_provider: { template: shell }\nenv:\n  DEPLOY_TOKEN: \"?Deploy token\"\negress:\n  routes:\n    - host: api.github.com\n      path_allowlist: [\"/repos/acme/\"]\n      methods: [GET]\n---\n",
+    )
+    .expect("write");
+    std::fs::write(
+        home.join("agents/deployer.md"),
+        "---\nbottle: deploy\n---\nDeploys.\n",
+    )
+    .expect("write");
     let mut env: Vec<(String, String)> = vec![
         ("BOTTLE_HOME".into(), home.display().to_string()),
         ("HOME".into(), dir.path().display().to_string()),
@@ -218,11 +231,11 @@ fn the_picker_launches_a_bottle_into_a_pane() {
 
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut app = Pty::open(30, 120).spawn(&[], &env_refs, &ws);
-    app.wait_for("the sidebar", |s| s.contains("agents (3)"));
+    app.wait_for("the sidebar", |s| s.contains("agents (4)"));
     app.send(b"n");
     app.wait_for("the picker", |s| s.contains("new agent"));
-    app.send(b"shel");
-    app.wait_for("the filtered picker", |s| s.contains("> shel"));
+    app.send(b"deplo");
+    app.wait_for("the filtered picker", |s| s.contains("> deplo"));
     // A first task, typed in the picker's task field.
     app.send(b"\t");
     app.wait_for("the task field", |s| s.contains("first task ·"));
@@ -231,20 +244,35 @@ fn the_picker_launches_a_bottle_into_a_pane() {
     app.send(b"\r");
     if podman.is_some() {
         app.wait_for("the backend picker with both engines", |s| {
-            s.contains("run shell on") && s.contains("docker") && s.contains("podman")
+            s.contains("run deployer on") && s.contains("docker") && s.contains("podman")
         });
         // The default engine first, then CONTAINER_HOST's.
         app.wait_for("podman second", |s| s.contains("2  podman"));
         app.send(b"2");
     }
-    app.wait_for("the preflight with the task", |s| {
-        s.contains("launch shell-") && s.contains("y launches") && s.contains("task       echo")
+    app.wait_for("the masked prompt", |s| {
+        s.contains("asks for DEPLOY_TOKEN") && s.contains("Deploy token")
+    });
+    app.send(b"hunter2-deploy");
+    app.wait_for("the value masked", |s| s.contains("••••••••••••••"));
+    assert!(!app.screen_text().contains("hunter2"), "never drawn");
+    app.send(b"\r");
+    app.wait_for("the preflight with the routes and the task", |s| {
+        s.contains("launch deployer-")
+            && s.contains("egress     api.github.com")
+            && s.contains("paths /repos/acme/")
+            && s.contains("task       echo")
+            && s.contains("y launches")
     });
     app.send(b"y");
     app.wait_for(
         "the task's output, then the agent's prompt in the new pane",
-        |s| s.contains("task-ran-42") && s.contains("agent@shell-") && s.contains("/workspace$"),
+        |s| s.contains("task-ran-42") && s.contains("agent@deployer-") && s.contains("/workspace$"),
     );
+    app.send(b"echo token-length-${#DEPLOY_TOKEN}\r");
+    app.wait_for("the answer reached the session", |s| {
+        s.contains("token-length-14")
+    });
     app.send(b"cat hello.txt\r");
     app.wait_for("the workspace copy in the bottle", |s| {
         s.contains("from the workspace")

@@ -1792,6 +1792,41 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_offer_opens_the_viewer_on_enter_and_anything_else_dismisses_it() {
+        let report = std::path::PathBuf::from("/h/logs/crash-1.log");
+        let mut a = with_bottles();
+        a.update(AppEvent::CrashFound(report.clone()));
+        assert_eq!(a.overlay, Some(Overlay::CrashOffer(report.clone())));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(
+            matches!(
+                &fx[0],
+                Effect::ListLogs { select: Some(logview::LogKind::Crash(p)), sidecars }
+                    if *p == report && sidecars.len() == 2
+            ),
+            "{fx:?}"
+        );
+        a.update(AppEvent::LogSources(
+            vec![logview::LogSource {
+                label: "crash 1".into(),
+                kind: logview::LogKind::Crash(report.clone()),
+            }],
+            Some(logview::LogKind::Crash(report.clone())),
+        ));
+        assert!(matches!(a.overlay, Some(Overlay::Logs(_))));
+        a.update(key(KeyCode::Char('q'), KeyModifiers::NONE));
+        assert_eq!(a.overlay, None);
+        // Any other key dismisses; with another modal open it is a notice.
+        a.update(AppEvent::CrashFound(report.clone()));
+        a.update(key(KeyCode::Char('x'), KeyModifiers::NONE));
+        assert_eq!(a.overlay, None);
+        a.apply(Action::Problems);
+        a.update(AppEvent::CrashFound(report));
+        assert!(matches!(a.overlay, Some(Overlay::Problems(_))));
+        assert!(a.notice.as_deref().is_some_and(|n| n.contains("crashed")));
+    }
+
+    #[test]
     fn with_two_engines_the_backend_picker_comes_between_agent_and_plan() {
         let mut a = with_bottles();
         a.update(AppEvent::Engines(engine_picker::tests::engines()));
