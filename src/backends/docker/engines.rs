@@ -52,8 +52,19 @@ pub fn default_host() -> String {
 /// Every engine worth asking, the default first, each once.
 pub fn candidate_hosts() -> Vec<String> {
     let mut hosts = vec![default_host()];
+    // The same socket by another path (`/var/run` is often `/run`) is the
+    // same engine.
+    let same = |a: &str, b: &str| {
+        a == b
+            || match (a.strip_prefix("unix://"), b.strip_prefix("unix://")) {
+                (Some(x), Some(y)) => std::fs::canonicalize(x)
+                    .ok()
+                    .is_some_and(|cx| std::fs::canonicalize(y).ok() == Some(cx)),
+                _ => false,
+            }
+    };
     let mut push = |h: String| {
-        if !hosts.contains(&h) {
+        if !hosts.iter().any(|k| same(k, &h)) {
             hosts.push(h);
         }
     };
