@@ -77,6 +77,9 @@ pub struct PaneHandle {
     pub id: PaneId,
     input: mpsc::SyncSender<Vec<u8>>,
     ctl: Arc<dyn PaneCtl>,
+    /// Sizes for the resizer thread, which applies them in order and only
+    /// the latest of a burst.
+    resizes: mpsc::Sender<(u16, u16)>,
 }
 
 impl PaneHandle {
@@ -107,6 +110,21 @@ impl PaneHandle {
                     }
                 }
             })?;
+        let (resizes, resize_rx) = mpsc::channel::<(u16, u16)>();
+        let resizer = ctl.clone();
+        std::thread::Builder::new()
+            .name(format!("pane-{id}-resizer"))
+            .spawn(move || {
+                while let Ok(mut size) = resize_rx.recv() {
+                    // A burst of sizes: only the last one matters.
+                    while let Ok(later) = resize_rx.try_recv() {
+                        size = later;
+                    }
+                    if let Err(e) = resizer.resize(size.0, size.1) {
+                        tracing::warn!("resizing a pane: {e}");
+                    }
+                }
+            })?;
         let waiter = ctl.clone();
         std::thread::Builder::new()
             .name(format!("pane-{id}-reader"))
@@ -134,7 +152,12 @@ impl PaneHandle {
                 shared.dirty.store(true, Ordering::Release);
                 notify(PaneNotice::Ended(id, status));
             })?;
-        Ok(PaneHandle { id, input: tx, ctl })
+        Ok(PaneHandle {
+            id,
+            input: tx,
+            ctl,
+            resizes,
+        })
     }
 
     /// Queues input; false when the pane is not keeping up (dropped).
@@ -143,16 +166,9 @@ impl PaneHandle {
     }
 
     /// Resizes the session behind the pane (the emulator is resized by the
-    /// app); runs off the caller's thread.
+    /// app); runs off the caller's thread, in order, the latest size last.
     pub fn resize(&self, rows: u16, cols: u16) {
-        let ctl = self.ctl.clone();
-        let _ = std::thread::Builder::new()
-            .name("pane-resize".into())
-            .spawn(move || {
-                if let Err(e) = ctl.resize(rows, cols) {
-                    tracing::warn!("resizing a pane: {e}");
-                }
-            });
+        let _ = self.resizes.send((rows, cols));
     }
 
     /// Detaches: the agent keeps running.

@@ -127,14 +127,48 @@ pub fn attach(socket: &Path, initial: Option<(u16, u16)>) -> Result<i32> {
         let _ = input_writer.shutdown(std::net::Shutdown::Both);
         std::process::exit(0);
     });
+    // A size change is sent on SIGWINCH, and also noticed by a slow poll:
+    // a window-size signal can be lost (seen under gVisor with resizes in
+    // quick succession), and a lost one would leave the agent at the old
+    // size for good.
+    let last_sent = std::sync::Arc::new(std::sync::Mutex::new((rows, cols)));
+    let send_size = {
+        let last_sent = last_sent.clone();
+        let writer = std::sync::Arc::new(std::sync::Mutex::new(writer));
+        move |force: bool| -> bool {
+            let Some(size) = tty_size() else {
+                return true;
+            };
+            let Ok(mut last) = last_sent.lock() else {
+                return false;
+            };
+            if !force && *last == size {
+                return true;
+            }
+            *last = size;
+            let frame = ClientMsg::Resize {
+                rows: size.0,
+                cols: size.1,
+            }
+            .encode();
+            writer
+                .lock()
+                .map(|mut w| protocol::send(&mut *w, &frame).is_ok())
+                .unwrap_or(false)
+        }
+    };
+    let on_signal = send_size.clone();
     std::thread::spawn(move || {
         for _ in signals.forever() {
-            if let Some((rows, cols)) = tty_size() {
-                let frame = ClientMsg::Resize { rows, cols }.encode();
-                if protocol::send(&mut writer, &frame).is_err() {
-                    break;
-                }
+            if !on_signal(true) {
+                break;
             }
+        }
+    });
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        if !send_size(false) {
+            break;
         }
     });
     // Milliseconds since `epoch` when the pending write began; 0: none.
