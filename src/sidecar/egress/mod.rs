@@ -3,6 +3,8 @@
 //! address rule and the DLP scanner. The proxy itself (CONNECT and TLS interception,
 //! injection, DLP) builds on these.
 
+pub mod ca;
 pub mod dlp;
+pub mod proxy;
 pub mod routes;
 pub mod ssrf;

@@ -1,0 +1,802 @@
+//! The egress proxy (SPEC §4.3–4.5, §5.3) on the sidecar's internal
+//! address, port 9099: HTTP/1.1 forward proxy and CONNECT.
+//!
+//! Every CONNECT is answered 200 and the tunnel's TLS is terminated with a
+//! leaf certificate from the bottle's CA — also for an unrouted host, so the
+//! agent reads the `egress_denied` JSON as an ordinary HTTPS response (a
+//! body on a refused CONNECT is shown by no client). Nothing is resolved for
+//! an unrouted host. Inside a tunnel every request is checked again: its
+//! `Host` must be the tunnel's, it must be origin-form, its method and
+//! normalized path must be routed. Then the agent's `Authorization` and
+//! `Proxy-Authorization` are stripped, URL, headers and body are scanned
+//! (DLP), the route's credential is injected, and the request goes to the
+//! address the SSRF guard checked, over TLS verified against the embedded
+//! web roots plus `upstream_ca`. Responses stream back as they arrive;
+//! redirects are passed to the agent, never followed. `tls_passthrough`
+//! routes get a blind tunnel once the ClientHello's SNI equals the CONNECT
+//! host. One JSON line per decision goes to stdout.
+
+use super::ca::LeafMinter;
+use super::dlp::{Hit, Scanner};
+use super::routes::{Route, Table};
+use super::ssrf;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, AUTHORIZATION, HOST, PROXY_AUTHORIZATION};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+type Body = BoxBody<Bytes, BoxError>;
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How long connecting to an upstream may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Egress {
+    pub table: RwLock<Arc<Table>>,
+    pub minter: LeafMinter,
+    pub upstream_tls: Arc<rustls::ClientConfig>,
+    /// Where the route's `secret` files are (the sidecar's tmpfs).
+    pub secrets_dir: PathBuf,
+    pub scanner: Scanner,
+}
+
+impl Egress {
+    fn table(&self) -> Arc<Table> {
+        self.table
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+/// The upstream TLS configuration: Mozilla's roots (embedded) plus the
+/// bottle's `upstream_ca` certificates.
+pub fn upstream_tls(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_pem {
+        use rustls_pki_types::pem::PemObject;
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("upstream_ca: {e}"))?;
+            roots.add(cert).map_err(|e| format!("upstream_ca: {e}"))?;
+        }
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Serves the proxy until the listener fails.
+pub async fn serve(listener: TcpListener, egress: Arc<Egress>) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let eg = egress.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| front(req, eg.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+fn full(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_string() + "\n"))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    r
+}
+
+fn denied(host: &str, reason: &str) -> Response<Body> {
+    full(
+        StatusCode::FORBIDDEN,
+        serde_json::json!({
+            "error": "egress_denied",
+            "host": host,
+            "reason": reason,
+            "hint": "ask the operator with the supervise tool request_egress",
+        }),
+    )
+}
+
+fn dlp_blocked(hit: &Hit) -> Response<Body> {
+    full(
+        StatusCode::FORBIDDEN,
+        serde_json::json!({"error": "dlp_blocked", "rule": hit.rule}),
+    )
+}
+
+/// The path for the log: query values are never written.
+fn loggable(target: &str) -> String {
+    match target.split_once('?') {
+        Some((p, q)) => {
+            let names: Vec<&str> = q
+                .split('&')
+                .map(|kv| kv.split('=').next().unwrap_or(""))
+                .collect();
+            format!("{p}?{}", names.join("=…&") + "=…")
+        }
+        None => target.to_string(),
+    }
+}
+
+/// One decision line on stdout.
+fn log(
+    decision: &str,
+    host: &str,
+    port: u16,
+    method: &str,
+    target: &str,
+    extra: serde_json::Value,
+) {
+    let mut line = serde_json::json!({
+        "ts": time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "decision": decision,
+        "host": host,
+        "port": port,
+        "method": method,
+        "path": loggable(target),
+    });
+    if let (Some(l), Some(e)) = (line.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            l.insert(k.clone(), v.clone());
+        }
+    }
+    println!("{line}");
+}
+
+/// `host:port` of a CONNECT or an absolute URI (the port by scheme).
+fn authority_of(req: &Request<Incoming>) -> Option<(String, u16)> {
+    let a = req.uri().authority()?;
+    let port = a.port_u16().or(match req.uri().scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    })?;
+    Some((a.host().trim_matches(['[', ']']).to_string(), port))
+}
+
+/// What the agent's proxy client sent: CONNECT, or an absolute-form
+/// plain-HTTP request.
+async fn front(mut req: Request<Incoming>, eg: Arc<Egress>) -> Result<Response<Body>, BoxError> {
+    let Some((host, port)) = authority_of(&req) else {
+        log(
+            "denied",
+            "",
+            0,
+            req.method().as_str(),
+            &req.uri().to_string(),
+            serde_json::json!({"reason": "not a proxy request"}),
+        );
+        return Ok(full(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "egress_denied", "reason": "send requests through the proxy (absolute-form or CONNECT)"}),
+        ));
+    };
+    if req.method() == Method::CONNECT {
+        let table = eg.table();
+        let route = table.find(&host, port).cloned();
+        let upgrade = hyper::upgrade::on(&mut req);
+        let eg2 = eg.clone();
+        tokio::spawn(async move {
+            let Ok(upgraded) = upgrade.await else {
+                return;
+            };
+            let io = TokioIo::new(upgraded);
+            match route {
+                Ok(r) if r.tls_passthrough => passthrough(io, host, port, r).await,
+                _ => intercept(io, host, port, eg2).await,
+            }
+        });
+        return Ok(Response::new(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
+        ));
+    }
+    // Plain HTTP through the proxy.
+    if req.uri().scheme_str() != Some("http") {
+        return Ok(denied(
+            &host,
+            "only http:// is proxied in absolute form; use CONNECT for https",
+        ));
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    forward(req, &host, port, &target, false, eg).await
+}
+
+/// A terminated TLS tunnel: every request inside is checked on its own.
+async fn intercept(
+    io: TokioIo<hyper::upgrade::Upgraded>,
+    host: String,
+    port: u16,
+    eg: Arc<Egress>,
+) {
+    let Some(name) = super::routes::normalize_host(&host) else {
+        return;
+    };
+    let config = match eg.minter.config_for(&name) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("egress: minting a certificate for {name}: {e}");
+            return;
+        }
+    };
+    let Ok(tls) = tokio_rustls::TlsAcceptor::from(config).accept(io).await else {
+        return;
+    };
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        tunneled(req, host.clone(), port, eg.clone())
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades()
+        .await;
+}
+
+/// One request inside a tunnel to `host:port`.
+async fn tunneled(
+    req: Request<Incoming>,
+    host: String,
+    port: u16,
+    eg: Arc<Egress>,
+) -> Result<Response<Body>, BoxError> {
+    let host = host.as_str();
+    let method = req.method().as_str().to_string();
+    let target = req.uri().to_string();
+    let refuse = |reason: &str| {
+        log(
+            "denied",
+            host,
+            port,
+            &method,
+            &target,
+            serde_json::json!({"reason": reason}),
+        );
+        Ok(denied(host, reason))
+    };
+    if req.method() == Method::CONNECT {
+        return refuse("CONNECT inside a tunnel");
+    }
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        return refuse("absolute-form request inside a tunnel");
+    }
+    // The Host header names the tunnel's host (and its port, if any).
+    let named = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_default();
+    let (named_host, named_port) = match named.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h.to_string(), p.parse::<u16>().ok())
+        }
+        _ => (named.clone(), None),
+    };
+    let same_host = super::routes::normalize_host(&named_host)
+        == super::routes::normalize_host(host)
+        && named_port.is_none_or(|p| p == port);
+    if !same_host {
+        return refuse("Host differs from the tunnel's host");
+    }
+    forward(req, host, port, &target, true, eg).await
+}
+
+/// Checks, scans, injects and forwards one request; streams the answer.
+async fn forward(
+    req: Request<Incoming>,
+    host: &str,
+    port: u16,
+    target: &str,
+    tls: bool,
+    eg: Arc<Egress>,
+) -> Result<Response<Body>, BoxError> {
+    let method = req.method().as_str().to_string();
+    let table = eg.table();
+    let route: Route = match table.find(host, port) {
+        Ok(r) => r.clone(),
+        Err(d) => {
+            log(
+                "denied",
+                host,
+                port,
+                &method,
+                target,
+                serde_json::json!({"reason": d.reason()}),
+            );
+            return Ok(denied(host, d.reason()));
+        }
+    };
+    let path = match route.check(&method, target) {
+        Ok(p) => p,
+        Err(d) => {
+            log(
+                "denied",
+                host,
+                port,
+                &method,
+                target,
+                serde_json::json!({"reason": d.reason()}),
+            );
+            return Ok(denied(host, d.reason()));
+        }
+    };
+    if route.tls_passthrough {
+        return Ok(denied(
+            host,
+            "a passthrough route is reached by CONNECT only",
+        ));
+    }
+    let upgrade = req
+        .headers()
+        .get(hyper::header::UPGRADE)
+        .is_some_and(|v| !v.is_empty());
+    if upgrade {
+        let reason = if route.websocket {
+            "WebSocket is not proxied by this sidecar yet"
+        } else {
+            "upgrade (WebSocket) not allowed on this route"
+        };
+        log(
+            "denied",
+            host,
+            port,
+            &method,
+            target,
+            serde_json::json!({"reason": reason}),
+        );
+        return Ok(denied(host, reason));
+    }
+    let (mut parts, body) = req.into_parts();
+    parts.headers.remove(AUTHORIZATION);
+    parts.headers.remove(PROXY_AUTHORIZATION);
+    parts.headers.remove("proxy-connection");
+    let scanner = eg.scanner.for_route(&route.dlp_exempt);
+    // DLP on what the agent sent: the target, the headers, then the body.
+    let mut head = String::new();
+    for (k, v) in &parts.headers {
+        head.push_str(k.as_str());
+        head.push_str(": ");
+        head.push_str(&String::from_utf8_lossy(v.as_bytes()));
+        head.push_str("\r\n");
+    }
+    if let Some(hit) = scanner
+        .scan_target(target)
+        .or_else(|| scanner.scan(head.as_bytes()))
+    {
+        log(
+            "dlp_blocked",
+            host,
+            port,
+            &method,
+            &path,
+            serde_json::json!({"rule": hit.rule}),
+        );
+        return Ok(dlp_blocked(&hit));
+    }
+    let encoded = parts
+        .headers
+        .get(hyper::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+    if encoded {
+        let hit = Hit {
+            rule: "compressed-body".into(),
+        };
+        log(
+            "dlp_blocked",
+            host,
+            port,
+            &method,
+            &path,
+            serde_json::json!({"rule": hit.rule}),
+        );
+        return Ok(dlp_blocked(&hit));
+    }
+    let mut injected = false;
+    if let Some(auth) = &route.auth {
+        match std::fs::read_to_string(eg.secrets_dir.join(&auth.secret)) {
+            Ok(token) => {
+                let value = format!("{} {}", auth.scheme, token.trim());
+                let Ok(mut v) = HeaderValue::from_str(&value) else {
+                    return Ok(denied(host, "the route's credential is not a header value"));
+                };
+                v.set_sensitive(true);
+                parts.headers.insert(AUTHORIZATION, v);
+                injected = true;
+            }
+            Err(_) => {
+                log(
+                    "denied",
+                    host,
+                    port,
+                    &method,
+                    &path,
+                    serde_json::json!({"reason": "the route's credential is missing in the sidecar"}),
+                );
+                return Ok(denied(
+                    host,
+                    "the route's credential is missing in the sidecar",
+                ));
+            }
+        }
+    }
+    parts.uri = match path.parse() {
+        Ok(u) => u,
+        Err(_) => return Ok(denied(host, "the path is not a valid request target")),
+    };
+    parts.version = hyper::Version::HTTP_11;
+    // The body, released only as it is scanned.
+    let blocked = Arc::new(AtomicBool::new(false));
+    let hit_rule: Arc<std::sync::Mutex<Option<Hit>>> = Arc::default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(8);
+    {
+        let (blocked, hit_rule) = (blocked.clone(), hit_rule.clone());
+        let scanner = scanner.clone();
+        let mut body = body;
+        tokio::spawn(async move {
+            let mut scan = scanner.stream();
+            loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            match scan.push(&data) {
+                                Ok(out) if out.is_empty() => {}
+                                Ok(out) => {
+                                    if tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(hit) => {
+                                    blocked.store(true, Ordering::SeqCst);
+                                    if let Ok(mut h) = hit_rule.lock() {
+                                        *h = Some(hit);
+                                    }
+                                    let _ = tx.send(Err(dlp_error())).await;
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let err: BoxError = Box::new(e);
+                        let _ = tx.send(Err(err)).await;
+                        return;
+                    }
+                    None => break,
+                }
+            }
+            match scan.finish() {
+                Ok(rest) => {
+                    if !rest.is_empty() {
+                        let _ = tx.send(Ok(Frame::data(Bytes::from(rest)))).await;
+                    }
+                }
+                Err(hit) => {
+                    blocked.store(true, Ordering::SeqCst);
+                    if let Ok(mut h) = hit_rule.lock() {
+                        *h = Some(hit);
+                    }
+                    let _ = tx.send(Err(dlp_error())).await;
+                }
+            }
+        });
+    }
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let item: Option<Result<Frame<Bytes>, BoxError>> = rx.recv().await;
+        item.map(|item| (item, rx))
+    });
+    let out_body: Body = BodyExt::boxed(StreamBody::new(stream));
+    let out_req = Request::from_parts(parts, out_body);
+    let sent = send_upstream(out_req, host, port, tls, &route, &eg).await;
+    if blocked.load(Ordering::SeqCst) {
+        let hit = hit_rule.lock().ok().and_then(|h| h.clone()).unwrap_or(Hit {
+            rule: "body".into(),
+        });
+        log(
+            "dlp_blocked",
+            host,
+            port,
+            &method,
+            &path,
+            serde_json::json!({"rule": hit.rule}),
+        );
+        return Ok(dlp_blocked(&hit));
+    }
+    match sent {
+        Ok(resp) => {
+            log(
+                if injected { "injected" } else { "allowed" },
+                host,
+                port,
+                &method,
+                &path,
+                serde_json::json!({"status": resp.status().as_u16()}),
+            );
+            Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed()))
+        }
+        Err(e) => {
+            log(
+                "denied",
+                host,
+                port,
+                &method,
+                &path,
+                serde_json::json!({"reason": e.clone()}),
+            );
+            Ok(full(
+                StatusCode::BAD_GATEWAY,
+                serde_json::json!({"error": "egress_upstream", "host": host, "reason": e}),
+            ))
+        }
+    }
+}
+
+fn dlp_error() -> BoxError {
+    Box::new(std::io::Error::other("blocked by DLP"))
+}
+
+/// Resolves `host` (no lookup for an IP literal), keeps the addresses the
+/// SSRF guard allows, connects to one of them.
+async fn connect_checked(host: &str, port: u16, route: &Route) -> Result<TcpStream, String> {
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| format!("resolving {host} timed out"))?
+            .map_err(|e| format!("resolving {host}: {e}"))?
+            .map(|sa: SocketAddr| sa.ip())
+            .collect(),
+    };
+    let allowed = ssrf::filter(&addrs, &route.ssrf_ip_allowlist);
+    if allowed.is_empty() {
+        return Err(format!(
+            "{host} resolves only to addresses that are not globally routable (not in the route's ssrf_ip_allowlist)"
+        ));
+    }
+    let mut last = String::new();
+    for ip in allowed {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((ip, port))).await {
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => last = format!("connecting to {ip}:{port}: {e}"),
+            Err(_) => last = format!("connecting to {ip}:{port} timed out"),
+        }
+    }
+    Err(last)
+}
+
+async fn send_upstream(
+    req: Request<Body>,
+    host: &str,
+    port: u16,
+    tls: bool,
+    route: &Route,
+    eg: &Egress,
+) -> Result<Response<Incoming>, String> {
+    let tcp = connect_checked(host, port, route).await?;
+    if tls {
+        let name = rustls_pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host}: {e}"))?;
+        let stream = tokio_rustls::TlsConnector::from(eg.upstream_tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS to {host}: {e}"))?;
+        exchange(TokioIo::new(stream), req).await
+    } else {
+        exchange(TokioIo::new(tcp), req).await
+    }
+}
+
+async fn exchange<I>(io: I, req: Request<Body>) -> Result<Response<Incoming>, String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}
+
+/// A blind tunnel for a `tls_passthrough` route: the ClientHello must name
+/// the CONNECT host; then bytes are copied both ways.
+async fn passthrough(
+    mut io: TokioIo<hyper::upgrade::Upgraded>,
+    host: String,
+    port: u16,
+    route: Route,
+) {
+    let mut hello = vec![0u8; 0];
+    let mut buf = [0u8; 4096];
+    // Read until the whole first record is in (bounded).
+    let sni = loop {
+        match io.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => hello.extend_from_slice(&buf[..n]),
+        }
+        match client_hello_sni(&hello) {
+            SniParse::Incomplete if hello.len() < 16 * 1024 => continue,
+            SniParse::Found(name) => break Some(name),
+            _ => break None,
+        }
+    };
+    let matches = sni.as_deref().and_then(super::routes::normalize_host)
+        == super::routes::normalize_host(&host);
+    if !matches {
+        log(
+            "denied",
+            &host,
+            port,
+            "CONNECT",
+            "",
+            serde_json::json!({"reason": "passthrough SNI differs from the CONNECT host", "sni": sni}),
+        );
+        return;
+    }
+    let mut upstream = match connect_checked(&host, port, &route).await {
+        Ok(s) => s,
+        Err(e) => {
+            log(
+                "denied",
+                &host,
+                port,
+                "CONNECT",
+                "",
+                serde_json::json!({"reason": e}),
+            );
+            return;
+        }
+    };
+    log(
+        "allowed",
+        &host,
+        port,
+        "CONNECT",
+        "",
+        serde_json::json!({"passthrough": true}),
+    );
+    if upstream.write_all(&hello).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut io, &mut upstream).await;
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum SniParse {
+    Incomplete,
+    Found(String),
+    None,
+}
+
+/// The server name of a TLS ClientHello (the first handshake record).
+fn client_hello_sni(b: &[u8]) -> SniParse {
+    fn get(b: &[u8], at: usize, n: usize) -> Option<&[u8]> {
+        b.get(at..at.checked_add(n)?)
+    }
+    fn u16_at(b: &[u8], at: usize) -> Option<usize> {
+        get(b, at, 2).map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
+    }
+    if b.len() < 5 {
+        return SniParse::Incomplete;
+    }
+    if b[0] != 0x16 {
+        return SniParse::None;
+    }
+    let Some(rec_len) = u16_at(b, 3) else {
+        return SniParse::Incomplete;
+    };
+    if b.len() < 5 + rec_len {
+        return SniParse::Incomplete;
+    }
+    let h = &b[5..5 + rec_len];
+    let parse = || -> Option<String> {
+        if *h.first()? != 1 {
+            return None;
+        }
+        let mut at = 4 + 2 + 32; // handshake header, version, random
+        at += 1 + usize::from(*h.get(at)?); // session id
+        at += 2 + u16_at(h, at)?; // cipher suites
+        at += 1 + usize::from(*h.get(at)?); // compression
+        let ext_end = at + 2 + u16_at(h, at)?;
+        at += 2;
+        while at + 4 <= ext_end {
+            let ty = u16_at(h, at)?;
+            let len = u16_at(h, at + 2)?;
+            if ty == 0 {
+                // server_name list: total len, type (0 = host_name), len, name
+                let name_len = u16_at(h, at + 4 + 3)?;
+                let name = get(h, at + 4 + 5, name_len)?;
+                return String::from_utf8(name.to_vec()).ok();
+            }
+            at += 4 + len;
+        }
+        None
+    };
+    match parse() {
+        Some(n) => SniParse::Found(n),
+        None => SniParse::None,
+    }
+}
+
+/// Reloads `routes.json` when it changes (checked twice a second); a bad
+/// file is reported and the previous table kept. Open connections go on.
+pub async fn watch_routes(path: PathBuf, egress: Arc<Egress>) {
+    let mut last: Option<Vec<u8>> = None;
+    loop {
+        if let Ok(bytes) = tokio::fs::read(&path).await {
+            if last.as_ref() != Some(&bytes) {
+                match Table::parse(&String::from_utf8_lossy(&bytes)) {
+                    Ok(t) => {
+                        let n = t.routes.len();
+                        if let Ok(mut cur) = egress.table.write() {
+                            *cur = Arc::new(t);
+                        }
+                        println!("{}", serde_json::json!({"event": "routes", "routes": n}));
+                    }
+                    Err(e) => eprintln!("egress: keeping the previous routes: {e}"),
+                }
+                last = Some(bytes);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_never_holds_query_values() {
+        assert_eq!(loggable("/a/b?token=s3cret&x=1"), "/a/b?token=…&x=…");
+        assert_eq!(loggable("/plain"), "/plain");
+    }
+
+    #[test]
+    fn sni_is_read_from_a_client_hello() {
+        // A ClientHello from rustls for "api.example.test".
+        let config = upstream_tls(None).expect("config");
+        let name = rustls_pki_types::ServerName::try_from("api.example.test").expect("name");
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("conn");
+        let mut hello = Vec::new();
+        conn.write_tls(&mut hello).expect("hello");
+        assert_eq!(
+            client_hello_sni(&hello),
+            SniParse::Found("api.example.test".into())
+        );
+        assert_eq!(
+            client_hello_sni(&hello[..hello.len() / 2]),
+            SniParse::Incomplete
+        );
+        assert_eq!(client_hello_sni(b"GET / HTTP/1.1\r\n"), SniParse::None);
+    }
+}
