@@ -277,6 +277,7 @@ pub fn launch(
     let cmd = agent_command(p.task.as_deref());
     let state_dir = home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&state_dir)?;
+    let egress = crate::backends::egress::prepare(&state_dir, plan, &session_env, &p.host_home)?;
     let input = LaunchInput {
         plan,
         bottle_bin: &bin,
@@ -288,6 +289,7 @@ pub fn launch(
         state_dir,
         resume,
         engine_host: p.engine_host.clone(),
+        egress: &egress,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -9,8 +9,11 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // Inside the sidecar and agent containers there is no $BOTTLE_HOME:
     // log to stderr.
-    if let Some(command @ (cli::Command::Sidecar { .. } | cli::Command::SessionHost { .. })) =
-        &args.command
+    if let Some(
+        command @ (cli::Command::Sidecar { .. }
+        | cli::Command::SidecarSecrets { .. }
+        | cli::Command::SessionHost { .. }),
+    ) = &args.command
     {
         logging::init_stderr();
         return match cli::dispatch(&args, command) {

@@ -319,7 +319,12 @@ fn container_specs_are_hardened_and_carry_no_session_values() {
         Path::new("/state/resolv.conf"),
         vec!["/bin/bash".into(), "-l".into()],
     );
-    let sidecar = spec::sidecar(&plan, "1001:1001", "172.30.0.0/16");
+    let sidecar = spec::sidecar(
+        &plan,
+        "1001:1001",
+        "172.30.0.0/16",
+        Path::new("/h/state/x/egress"),
+    );
     for (name, c) in [("agent", &agent), ("sidecar", &sidecar)] {
         let h = c.host_config.as_ref().expect("host config");
         assert_eq!(

@@ -3,6 +3,7 @@
 //! Docker Engine connection. Must not import `ui`, `app` or `session`.
 
 pub mod docker;
+pub mod egress;
 pub mod images;
 pub mod inventory;
 pub mod names;

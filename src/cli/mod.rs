@@ -166,6 +166,23 @@ pub enum Command {
         /// this IPv4 subnet (the agent network's).
         #[arg(long, value_name = "CIDR", conflicts_with = "address")]
         address_in: Option<ipnet::Ipv4Net>,
+        /// The egress directory (CA, routes.json), read-only.
+        #[arg(long, default_value = crate::backends::egress::SIDECAR_EGRESS_DIR)]
+        egress_dir: PathBuf,
+        /// Where secret values are put after start (a tmpfs).
+        #[arg(long, default_value = crate::backends::egress::SIDECAR_SECRETS_DIR)]
+        secrets_dir: PathBuf,
+        /// The egress proxy's port on the sidecar's address.
+        #[arg(long, default_value_t = 9099)]
+        egress_port: u16,
+    },
+    /// Inside the sidecar: store secret values given as a JSON object on
+    /// stdin (run by the launch through the engine, never with values in
+    /// its arguments).
+    #[command(hide = true)]
+    SidecarSecrets {
+        #[arg(long, default_value = crate::backends::egress::SIDECAR_SECRETS_DIR)]
+        dir: PathBuf,
     },
     /// The session holder (the agent container's main process), or with
     /// `attach` a client of it (run by `docker exec -it`).
@@ -244,6 +261,16 @@ pub enum DebugCommand {
     },
     /// Print the default key bindings (a starting point for config.yaml).
     Keymap,
+    /// A stand-in HTTPS server for egress tests (mints its own CA, logs
+    /// every request as JSON).
+    #[command(hide = true)]
+    Upstream {
+        /// The host name its certificate is for.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "0.0.0.0:443")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// The error printed for commands whose backend has not landed yet.
@@ -253,11 +280,21 @@ pub struct NeedsBackend(pub &'static str);
 
 /// Runs a subcommand; returns the process exit code.
 pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
+    if let Command::SidecarSecrets { dir } = command {
+        let mut json = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut json)?;
+        let n = crate::sidecar::egress::proxy::put_secrets(dir, &json)?;
+        eprintln!("bottle: {n} secret value(s) stored");
+        return Ok(0);
+    }
     if let Command::Sidecar {
         dns,
         health,
         address,
         address_in,
+        egress_dir,
+        secrets_dir,
+        egress_port,
     } = command
     {
         let service_addr = match (address, address_in) {
@@ -269,6 +306,9 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             dns_listen: *dns,
             health_listen: *health,
             service_addr,
+            egress_dir: egress_dir.clone(),
+            secrets_dir: secrets_dir.clone(),
+            egress_port: *egress_port,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -307,6 +347,16 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             command: DebugCommand::Emulate { file, size, attrs },
         } => definitions::emulate(file, size, *attrs),
         Command::Debug {
+            command: DebugCommand::Upstream { name, listen },
+        } => {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+                .block_on(crate::sidecar::egress::standin::run(name, *listen))?;
+            Ok(0)
+        }
+        Command::Debug {
             command: DebugCommand::Keymap,
         } => {
             print!("{}", crate::app::keymap::DEFAULTS);
@@ -314,7 +364,9 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         }
         Command::Start(args) => start::start(&ctx, args),
         // Handled above, before any $BOTTLE_HOME is needed.
-        Command::Sidecar { .. } | Command::SessionHost { .. } => Ok(0),
+        Command::Sidecar { .. } | Command::SidecarSecrets { .. } | Command::SessionHost { .. } => {
+            Ok(0)
+        }
         Command::Attach { slug } => bottles::attach(&ctx, slug),
         Command::Shell { slug } => bottles::shell(&ctx.home, slug),
         Command::Exec { slug, user, cmd } => bottles::exec(&ctx.home, slug, user.as_deref(), cmd),

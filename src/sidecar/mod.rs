@@ -1,5 +1,5 @@
-//! What runs inside the sidecar container (`bottle sidecar`). Today: the
-//! DNS refuser and a health listener; the egress proxy, supervise server
+//! What runs inside the sidecar container (`bottle sidecar`): the DNS
+//! refuser, a health listener and the egress proxy; the supervise server
 //! and git gate come later. Never imports `ui`, `session` or `app`.
 
 pub mod dns;
@@ -15,6 +15,48 @@ pub struct SidecarConfig {
     /// The address the agent reaches the sidecar at (answered for the
     /// service names).
     pub service_addr: IpAddr,
+    /// The read-only egress directory (CA, routes.json, upstream_ca.pem);
+    /// the proxy runs when it holds a CA.
+    pub egress_dir: std::path::PathBuf,
+    /// Secret values (a tmpfs), put there after start.
+    pub secrets_dir: std::path::PathBuf,
+    /// The proxy's port on `service_addr`.
+    pub egress_port: u16,
+}
+
+/// Starts the egress proxy when the egress directory holds a CA.
+async fn start_egress(config: &SidecarConfig) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let dir = &config.egress_dir;
+    let (Ok(cert), Ok(key)) = (
+        std::fs::read_to_string(dir.join("ca.pem")),
+        std::fs::read_to_string(dir.join("ca.key")),
+    ) else {
+        return Ok(None);
+    };
+    let minter = egress::ca::LeafMinter::new(&cert, &key).map_err(anyhow::Error::msg)?;
+    let extra = std::fs::read(dir.join("upstream_ca.pem")).ok();
+    let upstream = egress::proxy::upstream_tls(extra.as_deref()).map_err(anyhow::Error::msg)?;
+    let eg = std::sync::Arc::new(egress::proxy::Egress {
+        table: std::sync::RwLock::new(std::sync::Arc::new(Default::default())),
+        minter,
+        upstream_tls: std::sync::Arc::new(upstream),
+        secrets_dir: config.secrets_dir.clone(),
+        scanner: std::sync::RwLock::new(std::sync::Arc::new(Default::default())),
+    });
+    let listen = SocketAddr::new(config.service_addr, config.egress_port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the egress proxy on {listen}"))?;
+    tokio::spawn(egress::proxy::watch(dir.join("routes.json"), eg.clone()));
+    println!(
+        "{}",
+        serde_json::json!({"event": "egress", "listen": listen.to_string()})
+    );
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = egress::proxy::serve(listener, eg).await {
+            eprintln!("egress proxy: {e}");
+        }
+    })))
 }
 
 /// This host's IPv4 address inside `net` (from the interface list).
@@ -58,6 +100,7 @@ pub async fn run(config: SidecarConfig) -> Result<()> {
     let health = tokio::net::TcpListener::bind(config.health_listen)
         .await
         .with_context(|| format!("binding health on {}", config.health_listen))?;
+    let egress_task = start_egress(&config).await?;
     tracing::info!(dns = %config.dns_listen, health = %config.health_listen, "sidecar up");
     println!(
         "{}",
@@ -74,6 +117,12 @@ pub async fn run(config: SidecarConfig) -> Result<()> {
         r = dns::serve_udp(udp, refuser.clone()) => r.context("DNS over UDP")?,
         r = dns::serve_tcp(tcp, refuser) => r.context("DNS over TCP")?,
         _ = health_task => {}
+        _ = async {
+            match egress_task {
+                Some(t) => { let _ = t.await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
     }
     Ok(())
 }

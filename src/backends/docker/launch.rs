@@ -47,6 +47,8 @@ pub struct LaunchInput<'a> {
     /// The engine `docker` is connected to (`unix://…`), for the few
     /// Podman calls made on its own API.
     pub engine_host: String,
+    /// The egress proxy's files and the secret values for the sidecar.
+    pub egress: &'a crate::backends::egress::EgressSetup,
 }
 
 fn to_map(m: std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
@@ -140,6 +142,77 @@ async fn upload(
         bollard::body_full(bytes::Bytes::from(tar)),
     ))
     .await
+}
+
+/// Hands secret values to the running sidecar: a JSON object on the stdin
+/// of `bottle sidecar-secrets` run in it (never in arguments or
+/// configuration); they land in its tmpfs.
+pub async fn put_secrets(
+    docker: &Docker,
+    sidecar: &str,
+    secrets: &[(String, crate::secret::Secret)],
+) -> Result<(), EngineError> {
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    use tokio::io::AsyncWriteExt;
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let map: std::collections::BTreeMap<&str, &str> = secrets
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose()))
+        .collect();
+    let json = serde_json::to_vec(&map).map_err(|e| EngineError::Local(e.to_string()))?;
+    let config = bollard::models::ExecConfig {
+        cmd: Some(vec![
+            "/usr/local/bin/bottle".into(),
+            "sidecar-secrets".into(),
+        ]),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let id = timed(docker.create_exec(sidecar, config)).await?.id;
+    let started = timed(docker.start_exec(
+        &id,
+        Some(StartExecOptions {
+            detach: false,
+            tty: false,
+            output_capacity: None,
+        }),
+    ))
+    .await?;
+    let mut said = Vec::new();
+    if let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = started
+    {
+        let write = async {
+            input.write_all(&json).await?;
+            input.flush().await?;
+            input.shutdown().await
+        };
+        tokio::time::timeout(super::CALL_TIMEOUT, write)
+            .await
+            .map_err(|_| EngineError::Timeout(super::CALL_TIMEOUT))?
+            .map_err(|e| EngineError::Local(format!("handing secrets to the sidecar: {e}")))?;
+        drop(input);
+        while let Ok(Some(chunk)) = tokio::time::timeout(super::CALL_TIMEOUT, output.next()).await {
+            match chunk {
+                Ok(c) => said.extend_from_slice(&c.into_bytes()),
+                Err(_) => break,
+            }
+        }
+    }
+    let code = timed(docker.inspect_exec(&id)).await?.exit_code;
+    if code != Some(0) {
+        return Err(EngineError::Launch(format!(
+            "the sidecar did not take the secret values: {}",
+            String::from_utf8_lossy(&said).trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Reads one small file out of a (created) container.
@@ -265,8 +338,11 @@ async fn launch_inner(
     let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&n.sidecar_container)
         .build();
-    timed(docker.create_container(Some(create), spec::sidecar(plan, &input.operator, &subnet)))
-        .await?;
+    timed(docker.create_container(
+        Some(create),
+        spec::sidecar(plan, &input.operator, &subnet, &input.egress.dir),
+    ))
+    .await?;
     let connect = NetworkConnectRequest {
         container: n.sidecar_container.clone(),
         endpoint_config: Some(EndpointSettings::default()),
@@ -274,6 +350,7 @@ async fn launch_inner(
     timed(docker.connect_network(&n.egress_network, connect)).await?;
     timed(docker.start_container(&n.sidecar_container, None)).await?;
     let dns = sidecar_ready(docker, &n.sidecar_container).await?;
+    put_secrets(docker, &n.sidecar_container, &input.egress.secrets).await?;
     let resolv_conf = input.state_dir.join("resolv.conf");
     crate::state::write_atomic(
         &resolv_conf,
@@ -305,7 +382,12 @@ async fn launch_inner(
         docker,
         &n.agent_container,
         "/",
-        provision::home_archive(plan, input.skills).map_err(io)?,
+        provision::home_archive(
+            plan,
+            input.skills,
+            &crate::backends::egress::ca_bundle(&input.egress.ca_pem),
+        )
+        .map_err(io)?,
     )
     .await?;
     if let Some(list) = input.workspace {

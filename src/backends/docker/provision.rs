@@ -133,7 +133,11 @@ fn git_config(plan: &Plan) -> String {
 /// The home volume's layout, uploaded to `/` so the entries `home/agent/`
 /// and `workspace/` set the owners of the volumes' roots (an upload into the mount point
 /// itself leaves it root-owned).
-pub fn home_archive(plan: &Plan, skills: &[(String, CopyList)]) -> std::io::Result<Vec<u8>> {
+pub fn home_archive(
+    plan: &Plan,
+    skills: &[(String, CopyList)],
+    ca_bundle: &[u8],
+) -> std::io::Result<Vec<u8>> {
     let (u, g) = (AGENT_UID, AGENT_GID);
     let mut a = Archive::default();
     a.dir("home/agent", 0o755, u, g)?;
@@ -141,15 +145,8 @@ pub fn home_archive(plan: &Plan, skills: &[(String, CopyList)]) -> std::io::Resu
     // The work volume's root is the agent's even when nothing is copied
     // into it (`--no-workspace`).
     a.dir("workspace", 0o755, u, g)?;
-    // Replaced by the combined bundle (system roots + the bottle CA) when
-    // the egress proxy lands.
-    a.file(
-        "home/agent/.bottle/ca-bundle.pem",
-        b"# bottle CA bundle placeholder\n",
-        0o644,
-        u,
-        g,
-    )?;
+    // The combined bundle: system roots and the bottle's CA.
+    a.file("home/agent/.bottle/ca-bundle.pem", ca_bundle, 0o644, u, g)?;
     a.file(
         "home/agent/.bottle/prompt.txt",
         plan.agent.def.prompt.as_bytes(),

@@ -165,8 +165,22 @@ pub fn agent(
 /// service aliases); the egress network is connected after creation.
 /// `operator` is the operator's `uid:gid`; `subnet` the internal network's
 /// IPv4 subnet, from which the sidecar finds its own address.
-pub fn sidecar(plan: &Plan, operator: &str, subnet: &str) -> ContainerCreateBody {
+pub fn sidecar(
+    plan: &Plan,
+    operator: &str,
+    subnet: &str,
+    egress_dir: &std::path::Path,
+) -> ContainerCreateBody {
     let mut host = hardened(plan, SIDECAR_MEMORY, SIDECAR_NANO_CPUS, SIDECAR_PIDS);
+    // The egress directory (CA, routes.json): the host writes, the sidecar
+    // reads.
+    host.mounts = Some(vec![Mount {
+        typ: Some(MountType::BIND),
+        source: Some(egress_dir.display().to_string()),
+        target: Some(crate::backends::egress::SIDECAR_EGRESS_DIR.into()),
+        read_only: Some(true),
+        ..Default::default()
+    }]);
     // The engine's default runtime: the sidecar binds port 53 with no
     // capability through a namespaced sysctl that gVisor ignores. gVisor
     // is for the untrusted party, the agent.

@@ -8,3 +8,4 @@ pub mod dlp;
 pub mod proxy;
 pub mod routes;
 pub mod ssrf;
+pub mod standin;

@@ -47,10 +47,18 @@ pub struct Egress {
     pub upstream_tls: Arc<rustls::ClientConfig>,
     /// Where the route's `secret` files are (the sidecar's tmpfs).
     pub secrets_dir: PathBuf,
-    pub scanner: Scanner,
+    /// Rebuilt when the secrets directory changes (its values are canaries).
+    pub scanner: RwLock<Arc<Scanner>>,
 }
 
 impl Egress {
+    fn scanner(&self) -> Arc<Scanner> {
+        self.scanner
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     fn table(&self) -> Arc<Table> {
         self.table
             .read()
@@ -240,7 +248,10 @@ async fn intercept(
     port: u16,
     eg: Arc<Egress>,
 ) {
-    let Some(name) = super::routes::normalize_host(&host) else {
+    // A name, or an IP literal (IPv6 too: refused inside, with the JSON).
+    let Some(name) = super::routes::normalize_host(&host)
+        .or_else(|| host.parse::<IpAddr>().ok().map(|ip| ip.to_string()))
+    else {
         return;
     };
     let config = match eg.minter.config_for(&name) {
@@ -380,7 +391,7 @@ async fn forward(
     parts.headers.remove(AUTHORIZATION);
     parts.headers.remove(PROXY_AUTHORIZATION);
     parts.headers.remove("proxy-connection");
-    let scanner = eg.scanner.for_route(&route.dlp_exempt);
+    let scanner = eg.scanner().for_route(&route.dlp_exempt);
     // DLP on what the agent sent: the target, the headers, then the body.
     let mut head = String::new();
     for (k, v) in &parts.headers {
@@ -747,12 +758,14 @@ fn client_hello_sni(b: &[u8]) -> SniParse {
     }
 }
 
-/// Reloads `routes.json` when it changes (checked twice a second); a bad
-/// file is reported and the previous table kept. Open connections go on.
-pub async fn watch_routes(path: PathBuf, egress: Arc<Egress>) {
+/// Reloads `routes.json` when it changes (checked twice a second; a bad
+/// file is reported and the previous table kept; open connections go on),
+/// and rebuilds the DLP scanner when the secrets directory changes.
+pub async fn watch(routes: PathBuf, egress: Arc<Egress>) {
     let mut last: Option<Vec<u8>> = None;
+    let mut last_secrets: Option<Vec<(String, String)>> = None;
     loop {
-        if let Ok(bytes) = tokio::fs::read(&path).await {
+        if let Ok(bytes) = tokio::fs::read(&routes).await {
             if last.as_ref() != Some(&bytes) {
                 match Table::parse(&String::from_utf8_lossy(&bytes)) {
                     Ok(t) => {
@@ -767,8 +780,75 @@ pub async fn watch_routes(path: PathBuf, egress: Arc<Egress>) {
                 last = Some(bytes);
             }
         }
+        let secrets = read_secrets(&egress.secrets_dir);
+        if last_secrets.as_ref() != Some(&secrets) {
+            let scanner = Scanner::new(&secrets, &[]);
+            if let Ok(mut cur) = egress.scanner.write() {
+                *cur = Arc::new(scanner);
+            }
+            println!(
+                "{}",
+                serde_json::json!({"event": "secrets", "count": secrets.len()})
+            );
+            last_secrets = Some(secrets);
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// (name, value) of every file in the secrets directory.
+fn read_secrets(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with('.') {
+                        return None;
+                    }
+                    let value = std::fs::read_to_string(e.path()).ok()?;
+                    Some((name, value.trim().to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Writes secret values handed over on stdin (a JSON object of name →
+/// value) into the secrets directory: 0600 files in a 0700 directory, each
+/// by temp file + rename. Run inside the sidecar by `docker exec`.
+pub fn put_secrets(dir: &std::path::Path, json: &str) -> anyhow::Result<usize> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let values: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(json).map_err(|e| anyhow::anyhow!("secrets on stdin: {e}"))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    for (name, value) in &values {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !plain {
+            anyhow::bail!("secret name `{name}` is not a plain file name");
+        }
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(value.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(values.len())
 }
 
 #[cfg(test)]

@@ -1,0 +1,242 @@
+//! The host's half of the egress proxy: `state/<slug>/egress/` holds the
+//! bottle's CA (minted once, kept across resumes so the agent's bundle stays
+//! valid; the key 0600, read-only to the sidecar, never in the agent),
+//! `routes.json` (written only here, under a lock, by temp file + rename)
+//! and `upstream_ca.pem`. The secret values routes inject are read from the
+//! host's environment at launch and handed to the sidecar after it starts
+//! (never in a file here, never in configuration).
+
+use crate::backends::plan::Plan;
+use crate::manifest::Route;
+use crate::secret::Secret;
+use crate::sidecar::egress::routes::{RouteAuth, RouteEntry, RoutesFile, VERSION};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Where the sidecar sees the egress directory (read-only).
+pub const SIDECAR_EGRESS_DIR: &str = "/etc/bottle/egress";
+/// Where the sidecar keeps secret values: its own tmpfs.
+pub const SIDECAR_SECRETS_DIR: &str = "/tmp/secrets";
+
+/// What a launch needs from the egress setup.
+pub struct EgressSetup {
+    /// `state/<slug>/egress/`, bound read-only into the sidecar.
+    pub dir: PathBuf,
+    /// The bottle CA's certificate (for the agent's CA bundle).
+    pub ca_pem: String,
+    /// Values for the sidecar's secrets directory: route credentials
+    /// (`t0`, `t1`, …) and `canary-<NAME>` for the session's `?`/`${}`
+    /// values that DLP watches for.
+    pub secrets: Vec<(String, Secret)>,
+}
+
+pub fn egress_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("egress")
+}
+
+/// Mints the CA if this bottle has none, writes routes.json from the plan
+/// (keeping routes the operator approved earlier) and collects the secret
+/// values. `session_env`: the session's `?`/`${}` values (DLP canaries).
+pub fn prepare(
+    state_dir: &Path,
+    plan: &Plan,
+    session_env: &[(String, Secret)],
+    host_home: &Path,
+) -> Result<EgressSetup> {
+    let dir = egress_dir(state_dir);
+    crate::state::create_private_dir(&dir)?;
+    let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key"));
+    if !cert_path.exists() || !key_path.exists() {
+        let (cert, key) = crate::sidecar::egress::ca::mint_ca(plan.slug.as_str())
+            .context("minting the bottle's CA")?;
+        crate::state::write_atomic(&key_path, key.as_bytes(), 0o600)?;
+        crate::state::write_atomic(&cert_path, cert.as_bytes(), 0o644)?;
+    }
+    let ca_pem = std::fs::read_to_string(&cert_path)
+        .with_context(|| format!("reading {}", cert_path.display()))?;
+    let mut secrets = Vec::new();
+    let mut routes = Vec::new();
+    for (i, r) in plan.bottle.egress.routes.iter().enumerate() {
+        let auth = match &r.auth {
+            Some(a) => {
+                let var = &a.token_ref.value;
+                let Ok(value) = std::env::var(var) else {
+                    bail!(
+                        "egress route {}: token_ref {var} is not set in this environment",
+                        r.display_host()
+                    );
+                };
+                let name = format!("t{i}");
+                secrets.push((name.clone(), Secret::new(value)));
+                Some(RouteAuth {
+                    scheme: a.scheme.to_string(),
+                    secret: name,
+                })
+            }
+            None => None,
+        };
+        routes.push(entry(r, auth, "definition"));
+    }
+    for (name, value) in session_env {
+        if value.expose().len() >= crate::sidecar::egress::dlp::MIN_CANARY {
+            secrets.push((format!("canary-{name}"), value.clone()));
+        }
+    }
+    if let Some(ca) = &plan.bottle.egress.upstream_ca {
+        let path = expand(&ca.value, host_home, &plan.bottle.egress.path);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("egress.upstream_ca: reading {}", path.display()))?;
+        crate::state::write_atomic(&dir.join("upstream_ca.pem"), &bytes, 0o644)?;
+    }
+    write_routes(&dir, routes)?;
+    Ok(EgressSetup {
+        dir,
+        ca_pem,
+        secrets,
+    })
+}
+
+fn entry(r: &Route, auth: Option<RouteAuth>, source: &str) -> RouteEntry {
+    RouteEntry {
+        host: r.display_host(),
+        ports: r.ports.clone(),
+        path_allowlist: r.path_allowlist.clone(),
+        methods: r.methods.clone(),
+        auth,
+        tls_passthrough: r.tls_passthrough,
+        ssrf_ip_allowlist: r.ssrf_ip_allowlist.iter().map(|n| n.to_string()).collect(),
+        websocket: r.websocket,
+        dlp_exempt: r.dlp_exempt.clone(),
+        source: source.to_string(),
+    }
+}
+
+/// `~/x` from the operator's home; a relative path from the definition's
+/// directory.
+fn expand(p: &str, host_home: &Path, definition: &Path) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        return host_home.join(rest);
+    }
+    let path = PathBuf::from(p);
+    if path.is_absolute() {
+        path
+    } else {
+        definition.parent().map_or(path.clone(), |d| d.join(&path))
+    }
+}
+
+/// Writes routes.json under the directory's lock: the definition's routes
+/// replace the old ones, routes the operator approved (`approved:<id>`)
+/// are kept.
+pub fn write_routes(dir: &Path, definition_routes: Vec<RouteEntry>) -> Result<()> {
+    let _lock = lock(dir)?;
+    let path = dir.join("routes.json");
+    let mut routes = definition_routes;
+    if let Ok(old) = std::fs::read_to_string(&path) {
+        if let Ok(file) = serde_json::from_str::<RoutesFile>(&old) {
+            routes.extend(
+                file.routes
+                    .into_iter()
+                    .filter(|r| r.source.starts_with("approved:")),
+            );
+        }
+    }
+    let text = serde_json::to_string_pretty(&RoutesFile {
+        version: VERSION,
+        routes,
+    })?;
+    // What the sidecar will accept, checked before it is written.
+    crate::sidecar::egress::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
+    crate::state::write_atomic(&path, text.as_bytes(), 0o644)
+}
+
+/// An exclusive lock on `dir/routes.lock`, held while the guard lives.
+pub struct RoutesLock(std::fs::File);
+
+impl Drop for RoutesLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking the descriptor this guard owns.
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+pub fn lock(dir: &Path) -> Result<RoutesLock> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("routes.lock"))
+        .with_context(|| format!("locking {}", dir.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        bail!(
+            "locking {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(RoutesLock(f))
+}
+
+/// The agent's CA bundle: the host's system roots (for passthrough routes)
+/// and the bottle's CA (for everything the proxy intercepts).
+pub fn ca_bundle(ca_pem: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for system in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+    ] {
+        if let Ok(b) = std::fs::read(system) {
+            out.extend_from_slice(&b);
+            if !out.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+            break;
+        }
+    }
+    out.extend_from_slice(b"# bottle egress CA (this bottle's proxy)\n");
+    out.extend_from_slice(ca_pem.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approved_routes_survive_a_rewrite_and_bad_routes_are_not_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let route = |host: &str, source: &str| RouteEntry {
+            host: host.into(),
+            ports: vec![],
+            path_allowlist: vec![],
+            methods: vec![],
+            auth: None,
+            tls_passthrough: false,
+            ssrf_ip_allowlist: vec![],
+            websocket: false,
+            dlp_exempt: vec![],
+            source: source.into(),
+        };
+        write_routes(
+            dir.path(),
+            vec![
+                route("a.example", "definition"),
+                route("b.example", "approved:01J"),
+            ],
+        )
+        .expect("write");
+        write_routes(dir.path(), vec![route("c.example", "definition")]).expect("rewrite");
+        let text = std::fs::read_to_string(dir.path().join("routes.json")).expect("read");
+        let table = crate::sidecar::egress::routes::Table::parse(&text).expect("valid");
+        let hosts: Vec<&str> = table.routes.iter().map(|r| r.host.as_str()).collect();
+        assert_eq!(hosts, vec!["c.example", "b.example"]);
+        assert!(write_routes(dir.path(), vec![route("BAD host", "definition")]).is_err());
+        let after = std::fs::read_to_string(dir.path().join("routes.json")).expect("read");
+        assert_eq!(after, text, "a refused write leaves the file as it was");
+    }
+}

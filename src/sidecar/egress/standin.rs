@@ -1,0 +1,107 @@
+//! `bottle debug upstream`: a stand-in HTTPS server for tests of the egress
+//! proxy, run in a container on an internal test network. It mints its own
+//! CA and a certificate for `--name`, prints the CA (for `upstream_ca`) as
+//! its first output line (JSON), logs every request it gets (method, path,
+//! headers) as a JSON line, and answers `upstream ok`. `/sse` streams two
+//! events, the second only after the client asked for `/sse-ack`.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+pub async fn run(name: &str, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let (ca_pem, ca_key) = super::ca::mint_ca("stand-in").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let minter = super::ca::LeafMinter::new(&ca_pem, &ca_key).map_err(anyhow::Error::msg)?;
+    let config = minter.config_for(name).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::json!({"event": "ca", "pem": ca_pem}));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!(
+        "{}",
+        serde_json::json!({"event": "listening", "addr": listen.to_string()})
+    );
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let acked = Arc::new(tokio::sync::Notify::new());
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let (acceptor, acked) = (acceptor.clone(), acked.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |req| answer(req, acked.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    req: Request<hyper::body::Incoming>,
+    acked: Arc<tokio::sync::Notify>,
+) -> Result<Response<Body>, BoxError> {
+    let headers: serde_json::Map<String, serde_json::Value> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                serde_json::Value::from(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let method = req.method().to_string();
+    let path = req.uri().to_string();
+    let body = req.into_body().collect().await?.to_bytes();
+    println!(
+        "{}",
+        serde_json::json!({"event": "request", "method": method, "path": path, "headers": headers, "body": String::from_utf8_lossy(&body)})
+    );
+    if path == "/sse-ack" {
+        acked.notify_one();
+    }
+    if path == "/redirect" {
+        let mut r = Response::new(full("moved\n"));
+        *r.status_mut() = hyper::StatusCode::FOUND;
+        r.headers_mut().insert(
+            "location",
+            hyper::header::HeaderValue::from_static("https://unrouted.invalid/"),
+        );
+        return Ok(r);
+    }
+    if path == "/sse" {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(2);
+        tokio::spawn(async move {
+            let _ = tx
+                .send(Ok(Frame::data(Bytes::from_static(b"data: event-1\n\n"))))
+                .await;
+            acked.notified().await;
+            let _ = tx
+                .send(Ok(Frame::data(Bytes::from_static(b"data: event-2\n\n"))))
+                .await;
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            let item: Option<Result<Frame<Bytes>, BoxError>> = rx.recv().await;
+            item.map(|i| (i, rx))
+        });
+        let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("text/event-stream"),
+        );
+        return Ok(r);
+    }
+    Ok(Response::new(full("upstream ok\n")))
+}
+
+fn full(text: &'static str) -> Body {
+    Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed()
+}

@@ -1,0 +1,404 @@
+//! SPEC §4.3–4.5 and §5.3 attacked from inside a real bottle: the egress
+//! proxy in front of a stand-in HTTPS upstream (`bottle debug upstream`,
+//! its own CA given as `upstream_ca`) that lives only on an internal test
+//! network the sidecar is connected to. Nothing leaves this machine.
+
+mod common;
+
+use common::Engine;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TOKEN_VAR: &str = "BOTTLE_TEST_UPSTREAM_TOKEN";
+const HOST: &str = "api.upstream.test";
+const PASS: &str = "pass.upstream.test";
+
+struct Upstream {
+    net: String,
+    container: String,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.container])
+            .output();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.net])
+            .output();
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < common::TIMEOUT * 2 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The stand-in on its own internal network; its CA's PEM.
+fn start_upstream(tag: &str) -> (Upstream, String, String) {
+    let net = format!("bottle-test-upstream-{tag}");
+    docker(&[
+        "network",
+        "create",
+        "--internal",
+        "--label",
+        "dev.bottle.test=egress",
+        &net,
+    ]);
+    let subnet = docker(&[
+        "network",
+        "inspect",
+        &net,
+        "--format",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+    ]);
+    let container = format!("bottle-test-upstream-{tag}");
+    let bin = common::bottle_bin().display().to_string();
+    let up = Upstream {
+        net: net.clone(),
+        container: container.clone(),
+    };
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &container,
+        "--label",
+        "dev.bottle.test=egress",
+        "--network",
+        &net,
+        "--network-alias",
+        HOST,
+        "--network-alias",
+        PASS,
+        "--network-alias",
+        "private.upstream.test",
+        "-e",
+        "HOME=/tmp",
+        "-e",
+        "BOTTLE_HOME=/tmp/bottle",
+        "-v",
+        &format!("{bin}:/usr/local/bin/bottle:ro"),
+        "debian:bookworm-slim",
+        "/usr/local/bin/bottle",
+        "debug",
+        "upstream",
+        "--name",
+        HOST,
+    ]);
+    let mut ca = String::new();
+    wait_until("the stand-in upstream", || {
+        let logs = docker(&["logs", &container]);
+        if !logs.contains("listening") {
+            return false;
+        }
+        let first: serde_json::Value =
+            serde_json::from_str(logs.lines().next().unwrap_or_default()).expect("json");
+        ca = first["pem"].as_str().expect("pem").to_string();
+        true
+    });
+    (up, ca, subnet)
+}
+
+/// Every request the stand-in saw, as JSON.
+fn seen(container: &str) -> Vec<serde_json::Value> {
+    docker(&["logs", container])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "request")
+        .collect()
+}
+
+struct Bottle<'a> {
+    e: &'a Engine,
+    home: PathBuf,
+    slug: String,
+}
+
+impl Drop for Bottle<'_> {
+    fn drop(&mut self) {
+        let _ = self.e.bottle(&self.home, None, &["rm", &self.slug]);
+    }
+}
+
+impl Bottle<'_> {
+    /// `sh -c script` in the agent, as the agent; (status, stdout).
+    fn sh(&self, script: &str) -> (i32, String) {
+        let out = self.e.bottle(
+            &self.home,
+            None,
+            &["exec", &self.slug, "--", "sh", "-c", script],
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    fn curl(&self, args: &str) -> String {
+        self.sh(&format!("curl -sS --max-time 20 {args} 2>&1")).1
+    }
+}
+
+fn write_definitions(home: &Path, ca_path: &Path, subnet: &str, control: &str) {
+    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
+    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
+    std::fs::write(
+        home.join("bottles/up.md"),
+        format!(
+            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\"]\n      methods: [GET, POST]\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: {control}\n---\n",
+            ca = ca_path.display()
+        ),
+    )
+    .expect("write");
+    std::fs::write(home.join("agents/up.md"), "---\nbottle: up\n---\nTests.\n").expect("write");
+}
+
+#[test]
+fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
+    let e = Engine::default_docker();
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ca_path = dir.path().join("upstream-ca.pem");
+    std::fs::write(&ca_path, &ca).expect("write");
+    let control = format!("control-{}.test", &tag[tag.len() - 10..]);
+    write_definitions(&home, &ca_path, &subnet, &control);
+    let token = format!("tok-{}-injected", &tag[tag.len() - 12..]);
+    let note = format!("note-canary-{}", &tag[tag.len() - 8..]);
+    let out = e
+        .bottle_cmd(
+            &home,
+            None,
+            &["start", "up", "--detach", "-y", "--no-workspace"],
+        )
+        .env(TOKEN_VAR, &token)
+        .env("BOTTLE_ANSWER_NOTE", &note)
+        .output()
+        .expect("start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let b = Bottle {
+        e: &e,
+        home: home.clone(),
+        slug: slug.clone(),
+    };
+    let names = bottle::backends::names::Names::for_slug(
+        &bottle::backends::names::Slug::parse(&slug).expect("slug"),
+    );
+    // The stand-in is reachable from the sidecar only.
+    docker(&["network", "connect", &up.net, &names.sidecar_container]);
+
+    // Unrouted: the egress_denied JSON, over HTTPS (the CA is trusted) and
+    // plain HTTP.
+    let body = b.curl("https://x.invalid/");
+    assert!(body.contains("\"error\":\"egress_denied\""), "{body}");
+    assert!(body.contains("request_egress"), "{body}");
+    let body = b.curl("http://x.invalid/a?b=c");
+    assert!(body.contains("egress_denied"), "{body}");
+
+    // Routed: it works, and the upstream got the injected token, not the
+    // agent's own header.
+    let body = b.curl(&format!(
+        "-H 'Authorization: Bearer agent-made' https://{HOST}/repos/acme/app?x=1"
+    ));
+    assert_eq!(body.trim(), "upstream ok", "{body}");
+    let got = seen(&up.container);
+    let last = got.last().expect("a request");
+    assert_eq!(last["path"], "/repos/acme/app?x=1");
+    assert_eq!(last["headers"]["authorization"], format!("Bearer {token}"));
+    assert!(!docker(&["logs", &up.container]).contains("agent-made"));
+
+    // Refused, with the JSON, and the upstream sees none of them.
+    let before = seen(&up.container).len();
+    for (args, why) in [
+        ("https://other.invalid/".to_string(), "another host"),
+        (format!("https://{HOST}:8443/repos/acme/x"), "another port"),
+        (
+            format!("https://{HOST}/repos/acme-evil"),
+            "a segment-boundary prefix",
+        ),
+        (
+            format!("--path-as-is https://{HOST}/repos/acme/../evil"),
+            "dot segments",
+        ),
+        (
+            format!("--path-as-is https://{HOST}/repos/acme/%2e%2e/evil"),
+            "encoded dots",
+        ),
+        (
+            format!("--path-as-is https://{HOST}/repos/acme%2F..%2Fevil"),
+            "an encoded slash",
+        ),
+        (format!("-X DELETE https://{HOST}/repos/acme/x"), "a method"),
+        ("https://10.0.0.1/".to_string(), "an IP literal"),
+        (
+            "https://[::ffff:10.0.0.1]/".to_string(),
+            "an IPv4-mapped literal",
+        ),
+        ("https://[64:ff9b::a00:1]/".to_string(), "a NAT64 literal"),
+        ("https://0.0.0.0/".to_string(), "0.0.0.0"),
+        (
+            format!("-H 'Host: other.test' https://{HOST}/repos/acme/x"),
+            "another Host in the tunnel",
+        ),
+    ] {
+        let body = b.curl(&args);
+        assert!(body.contains("egress_denied"), "{why}: {args}: {body}");
+    }
+    // A name resolving to a private address (its route has no allowlist).
+    let body = b.curl("https://private.upstream.test/");
+    assert!(
+        body.contains("not globally routable"),
+        "a private address must be refused: {body}"
+    );
+    assert_eq!(
+        seen(&up.container).len(),
+        before,
+        "nothing refused reached the upstream"
+    );
+
+    // DLP: shapes and the bottle's own values (a `?` value lives only in
+    // the agent's session; here it is typed), in URL, header and body,
+    // also split across chunks; compressed bodies refused.
+    let aws = format!("{}{}", "AKIA", "IOSFODNN7EXAMPLE");
+    for (args, rule) in [
+        (
+            format!("'https://{HOST}/repos/acme/x?k={aws}'"),
+            "aws-access-key",
+        ),
+        (
+            format!("-H 'X-Key: {aws}' https://{HOST}/repos/acme/x"),
+            "aws-access-key",
+        ),
+        (
+            format!("-d '{note}' https://{HOST}/upload"),
+            "canary:canary-NOTE",
+        ),
+        (
+            format!("-H 'X-Note: {note}' https://{HOST}/repos/acme/x"),
+            "canary:canary-NOTE",
+        ),
+        (
+            format!("'https://{HOST}/repos/acme/x?n={note}'"),
+            "canary:canary-NOTE",
+        ),
+        (
+            format!("--data-binary @/tmp/big https://{HOST}/upload"),
+            "canary:canary-NOTE",
+        ),
+        (
+            format!("-H 'Content-Encoding: gzip' --data-binary @/tmp/big.gz https://{HOST}/upload"),
+            "compressed-body",
+        ),
+    ] {
+        // A 200 KiB body with the value at its end (many chunks).
+        b.sh(&format!("head -c 200000 /dev/zero | tr '\\0' x > /tmp/big; printf %s '{note}' >> /tmp/big; gzip -c /tmp/big > /tmp/big.gz"));
+        let body = b.curl(&args);
+        assert!(
+            body.contains("dlp_blocked") && body.contains(rule),
+            "{rule}: {args}: {body}"
+        );
+    }
+    let leaked = docker(&["logs", &up.container]);
+    assert!(
+        !leaked.contains(&note) && !leaked.contains(&aws),
+        "a canary reached the upstream"
+    );
+
+    // Redirects are passed on, not followed.
+    let code = b.curl(&format!(
+        "-o /dev/null -w '%{{http_code}}' https://{HOST}/redirect"
+    ));
+    assert_eq!(code.trim(), "302");
+
+    // Server-sent events arrive one by one.
+    let (status, out) = b.sh(&format!(
+        "curl -sS -N --max-time 60 https://{HOST}/sse > /tmp/sse & \
+         for i in $(seq 1 100); do grep -q event-1 /tmp/sse && break; sleep 0.2; done; \
+         grep -q event-2 /tmp/sse && echo early; grep -q event-1 /tmp/sse && echo first; \
+         curl -sS https://{HOST}/sse-ack >/dev/null; \
+         for i in $(seq 1 100); do grep -q event-2 /tmp/sse && break; sleep 0.2; done; \
+         grep -q event-2 /tmp/sse && echo second; kill %1 2>/dev/null; true"
+    ));
+    assert_eq!(
+        (status, out.split_whitespace().collect::<Vec<_>>()),
+        (0, vec!["first", "second"])
+    );
+
+    // Passthrough: a blind tunnel when the SNI is the CONNECT host; closed
+    // when it is not.
+    let body = b.curl(&format!("-k https://{PASS}/repos/acme/x"));
+    assert_eq!(body.trim(), "upstream ok", "{body}");
+    let body = b.curl(&format!(
+        "-k --connect-to {HOST}:443:{PASS}:443 https://{HOST}/repos/acme/x"
+    ));
+    assert!(
+        !body.contains("upstream ok"),
+        "a mismatched SNI got through: {body}"
+    );
+
+    // The token and the CA key are nowhere in the agent.
+    let (_, found) = b.sh(&format!(
+        "grep -l '{}' /proc/*/environ 2>/dev/null; find / -name ca.key 2>/dev/null; grep -rl '{}' /home /workspace /tmp /etc 2>/dev/null; true",
+        &token[..token.len() - 1],
+        &token[..token.len() - 1]
+    ));
+    assert_eq!(found.trim(), "", "found in the agent");
+
+    // A route written to routes.json becomes live (waited for).
+    let state = home.join("state").join(&slug).join("egress");
+    let body = b.curl(&format!("https://{HOST}/later/x"));
+    assert!(body.contains("egress_denied"), "{body}");
+    let text = std::fs::read_to_string(state.join("routes.json")).expect("routes");
+    let mut file: serde_json::Value = serde_json::from_str(&text).expect("json");
+    file["routes"][0]["path_allowlist"]
+        .as_array_mut()
+        .expect("list")
+        .push("/later/".into());
+    std::fs::write(state.join("routes.json"), file.to_string()).expect("write");
+    wait_until("the new route to be live", || {
+        b.curl(&format!("https://{HOST}/later/x")).trim() == "upstream ok"
+    });
+
+    // Unrouted names are never resolved; a routed one is (the control).
+    let stub = common::DnsStub::get();
+    if common::require(
+        "a recording DNS stub as dockerd's resolver (BOTTLE_TEST_DNS_STUB, set up by .ci/run)",
+        stub.is_some(),
+    ) {
+        let stub = stub.expect("stub");
+        let nonce = format!("never-{}.test", &tag[tag.len() - 10..]);
+        b.curl(&format!("https://{nonce}/"));
+        b.curl(&format!("https://{control}/"));
+        assert!(
+            stub.wait_for(&control),
+            "the routed control name was never resolved"
+        );
+        assert!(!stub.saw(&nonce), "an unrouted name was resolved");
+    }
+    drop(b);
+    drop(up);
+}
