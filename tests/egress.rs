@@ -383,6 +383,27 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
         b.curl(&format!("https://{HOST}/later/x")).trim() == "upstream ok"
     });
 
+    // `bottle routes` shows the live routes; `--revoke` removes one, and the
+    // proxy drops it (waited for).
+    let listed = e.bottle(&home, None, &["routes", &slug]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.contains(HOST) && listed.contains("Bearer injected") && listed.contains(PASS),
+        "{listed}"
+    );
+    let revoked = e.bottle(&home, None, &["routes", &slug, "--revoke", PASS]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    wait_until("the revoked route to be refused", || {
+        b.curl(&format!("-k https://{PASS}/repos/acme/x"))
+            .contains("egress_denied")
+    });
+    let again = e.bottle(&home, None, &["routes", &slug, "--revoke", PASS]);
+    assert!(!again.status.success(), "revoking twice is an error");
+
     // Unrouted names are never resolved; a routed one is (the control).
     let stub = common::DnsStub::get();
     if common::require(

@@ -77,6 +77,42 @@ pub fn prepare(
         };
         routes.push(entry(r, auth, "definition"));
     }
+    // Provider routes (SPEC §5.3): Claude's API with the operator's token,
+    // only when `auth_token` names one; a definition route for the same
+    // host wins.
+    let provider = &plan.bottle.agent_provider;
+    if let (crate::manifest::Template::Claude, Some(var)) =
+        (provider.template, &provider.auth_token)
+    {
+        const HOST: &str = "api.anthropic.com";
+        if !routes.iter().any(|r| r.host == HOST) {
+            let Ok(value) = std::env::var(&var.value) else {
+                bail!(
+                    "agent_provider.auth_token: {} is not set in this environment",
+                    var.value
+                );
+            };
+            secrets.push(("provider".into(), Secret::new(value)));
+            routes.insert(
+                0,
+                RouteEntry {
+                    host: HOST.into(),
+                    ports: vec![443],
+                    path_allowlist: vec![],
+                    methods: vec![],
+                    auth: Some(RouteAuth {
+                        scheme: "Bearer".into(),
+                        secret: "provider".into(),
+                    }),
+                    tls_passthrough: false,
+                    ssrf_ip_allowlist: vec![],
+                    websocket: false,
+                    dlp_exempt: vec![],
+                    source: "provider".into(),
+                },
+            );
+        }
+    }
     for (name, value) in session_env {
         if value.expose().len() >= crate::sidecar::egress::dlp::MIN_CANARY {
             secrets.push((format!("canary-{name}"), value.clone()));

@@ -9,7 +9,7 @@ use crate::state::Home;
 use std::path::Path;
 
 /// What the sidecar serves today (SPEC §5.3–5.5 add to it).
-pub const SIDECAR_SERVICES: &[&str] = &["dns"];
+pub const SIDECAR_SERVICES: &[&str] = &["dns", "egress"];
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct BottleInfo {
@@ -221,7 +221,7 @@ mod tests {
                     status: "starting".into(),
                     sidecar_running: true,
                     backend: "podman".into(),
-                    services: vec!["dns".into()],
+                    services: vec!["dns".into(), "egress".into()],
                     pending: 2,
                 },
                 BottleInfo {

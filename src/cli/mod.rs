@@ -8,6 +8,7 @@ mod definitions;
 mod doctor;
 mod export;
 mod init;
+mod routes;
 mod start;
 
 use anyhow::Result;
@@ -385,7 +386,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             to,
             include_flagged,
         } => export::export(&ctx, slug, to.as_deref(), *include_flagged),
-        Command::Routes { .. } => needs("routes"),
+        Command::Routes { slug, revoke } => routes::routes(&ctx, slug, revoke.as_deref()),
         Command::Cleanup {
             yes,
             all,
