@@ -231,6 +231,25 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     assert_eq!(last["headers"]["authorization"], format!("Bearer {token}"));
     assert!(!docker(&["logs", &up.container]).contains("agent-made"));
 
+    // git over HTTPS goes the same way (it trusts the bundle through
+    // GIT_SSL_CAINFO) and gets the token injected.
+    b.sh(&format!(
+        "git ls-remote https://{HOST}/repos/acme/app.git >/dev/null 2>&1; true"
+    ));
+    let got = seen(&up.container);
+    let git = got
+        .iter()
+        .find(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/repos/acme/app.git/info/refs"))
+        })
+        .expect("git's request reached the upstream");
+    assert!(git["headers"]["user-agent"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("git/")));
+    assert_eq!(git["headers"]["authorization"], format!("Bearer {token}"));
+
     // Refused, with the JSON, and the upstream sees none of them.
     let before = seen(&up.container).len();
     for (args, why) in [
