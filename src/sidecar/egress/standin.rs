@@ -3,7 +3,8 @@
 //! CA and a certificate for `--name`, prints the CA (for `upstream_ca`) as
 //! its first output line (JSON), logs every request it gets (method, path,
 //! headers) as a JSON line, and answers `upstream ok`. `/sse` streams two
-//! events, the second only after the client asked for `/sse-ack`.
+//! events, the second only after the client asked for `/sse-ack`;
+//! `/bytes/N` answers N bytes (for benchmarks).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -16,15 +17,37 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
 pub async fn run(name: &str, listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    let (ca_pem, ca_key) = super::ca::mint_ca("stand-in").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let minter = super::ca::LeafMinter::new(&ca_pem, &ca_key).map_err(anyhow::Error::msg)?;
-    let config = minter.config_for(name).map_err(anyhow::Error::msg)?;
-    println!("{}", serde_json::json!({"event": "ca", "pem": ca_pem}));
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    let (ca_pem, serve) = start(name, listener, true)?;
+    println!("{}", serde_json::json!({"event": "ca", "pem": ca_pem}));
     println!(
         "{}",
         serde_json::json!({"event": "listening", "addr": listen.to_string()})
     );
+    serve.await
+}
+
+/// The stand-in on `listener`: its CA's PEM, and the future that serves
+/// (`log`: print each request).
+pub fn start(
+    name: &str,
+    listener: tokio::net::TcpListener,
+    log: bool,
+) -> anyhow::Result<(
+    String,
+    impl std::future::Future<Output = anyhow::Result<()>>,
+)> {
+    let (ca_pem, ca_key) = super::ca::mint_ca("stand-in").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let minter = super::ca::LeafMinter::new(&ca_pem, &ca_key).map_err(anyhow::Error::msg)?;
+    let config = minter.config_for(name).map_err(anyhow::Error::msg)?;
+    Ok((ca_pem, serve(listener, config, log)))
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    log: bool,
+) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let acked = Arc::new(tokio::sync::Notify::new());
     loop {
@@ -34,7 +57,7 @@ pub async fn run(name: &str, listen: std::net::SocketAddr) -> anyhow::Result<()>
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let service = hyper::service::service_fn(move |req| answer(req, acked.clone()));
+            let service = hyper::service::service_fn(move |req| answer(req, acked.clone(), log));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
@@ -45,6 +68,7 @@ pub async fn run(name: &str, listen: std::net::SocketAddr) -> anyhow::Result<()>
 async fn answer(
     req: Request<hyper::body::Incoming>,
     acked: Arc<tokio::sync::Notify>,
+    log: bool,
 ) -> Result<Response<Body>, BoxError> {
     let headers: serde_json::Map<String, serde_json::Value> = req
         .headers()
@@ -59,6 +83,20 @@ async fn answer(
     let method = req.method().to_string();
     let path = req.uri().to_string();
     let body = req.into_body().collect().await?.to_bytes();
+    if let Some(n) = path
+        .strip_prefix("/bytes/")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        // n bytes of text, in 64 KiB frames.
+        let stream = futures_util::stream::iter((0..n.div_ceil(65536)).map(move |i| {
+            let len = (n - i * 65536).min(65536);
+            Ok::<_, BoxError>(Frame::data(Bytes::from(vec![b'a' + (i % 26) as u8; len])))
+        }));
+        return Ok(Response::new(BodyExt::boxed(StreamBody::new(stream))));
+    }
+    if !log {
+        return Ok(Response::new(full("upstream ok\n")));
+    }
     println!(
         "{}",
         serde_json::json!({"event": "request", "method": method, "path": path, "headers": headers, "body": String::from_utf8_lossy(&body)})
