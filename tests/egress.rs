@@ -287,6 +287,15 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
         let body = b.curl(&args);
         assert!(body.contains("egress_denied"), "{why}: {args}: {body}");
     }
+    // A second request with another Host on the same keep-alive tunnel.
+    let body = b.curl(&format!(
+        "https://{HOST}/repos/acme/x --next -H 'Host: other.test' https://{HOST}/repos/acme/y"
+    ));
+    assert!(
+        body.contains("upstream ok") && body.contains("Host differs"),
+        "the first passes, the second is refused: {body}"
+    );
+    let before = before + 1;
     // A name resolving to a private address (its route has no allowlist).
     let body = b.curl("https://private.upstream.test/");
     assert!(
