@@ -90,6 +90,8 @@ fn start_upstream(tag: &str) -> (Upstream, String, String) {
         PASS,
         "--network-alias",
         "private.upstream.test",
+        "--network-alias",
+        "nows.upstream.test",
         "-e",
         "HOME=/tmp",
         "-e",
@@ -163,7 +165,7 @@ fn write_definitions(home: &Path, ca_path: &Path, subnet: &str, control: &str) {
     std::fs::write(
         home.join("bottles/up.md"),
         format!(
-            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\"]\n      methods: [GET, POST]\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: {control}\n---\n",
+            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\", \"/ws\"]\n      methods: [GET, POST]\n      websocket: true\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: nows.upstream.test\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {control}\n---\n",
             ca = ca_path.display()
         ),
     )
@@ -354,6 +356,26 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     assert!(
         !leaked.contains(&note) && !leaked.contains(&aws),
         "a canary reached the upstream"
+    );
+
+    // WebSocket: through on a `websocket: true` route, client messages
+    // scanned (a canary closes the connection and never arrives), refused
+    // on a route without it.
+    let ws =
+        |url: &str, msg: &str| b.sh(&format!("/opt/bottle/bottle debug ws '{url}' '{msg}' 2>&1"));
+    let (code, out) = ws(&format!("https://{HOST}/ws"), "hello-ws");
+    assert_eq!(
+        (code, out.trim().lines().last()),
+        (0, Some("echo: hello-ws")),
+        "{out}"
+    );
+    let (code, out) = ws(&format!("https://{HOST}/ws"), &format!("leak {note} now"));
+    assert_eq!(code, 3, "the connection is closed: {out}");
+    let (code, out) = ws("https://nows.upstream.test/ws", "hi");
+    assert!(code != 0 && out.contains("403"), "{out}");
+    assert!(
+        !docker(&["logs", &up.container]).contains(&note),
+        "the canary reached the upstream"
     );
 
     // Redirects are passed on, not followed.

@@ -272,6 +272,10 @@ pub enum DebugCommand {
         #[arg(long, default_value = "0.0.0.0:443")]
         listen: std::net::SocketAddr,
     },
+    /// A WebSocket client for egress tests: send one message through the
+    /// proxy, print the first answer.
+    #[command(hide = true)]
+    Ws { url: String, message: String },
 }
 
 /// The error printed for commands whose backend has not landed yet.
@@ -357,6 +361,12 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 .block_on(crate::sidecar::egress::standin::run(name, *listen))?;
             Ok(0)
         }
+        Command::Debug {
+            command: DebugCommand::Ws { url, message },
+        } => Ok(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(crate::sidecar::egress::ws::client(url, message))?),
         Command::Debug {
             command: DebugCommand::Keymap,
         } => {

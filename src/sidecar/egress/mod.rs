@@ -9,3 +9,4 @@ pub mod proxy;
 pub mod routes;
 pub mod ssrf;
 pub mod standin;
+pub mod ws;

@@ -324,7 +324,7 @@ async fn tunneled(
 
 /// Checks, scans, injects and forwards one request; streams the answer.
 async fn forward(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     host: &str,
     port: u16,
     target: &str,
@@ -371,12 +371,8 @@ async fn forward(
         .headers()
         .get(hyper::header::UPGRADE)
         .is_some_and(|v| !v.is_empty());
-    if upgrade {
-        let reason = if route.websocket {
-            "WebSocket is not proxied by this sidecar yet"
-        } else {
-            "upgrade (WebSocket) not allowed on this route"
-        };
+    if upgrade && !route.websocket {
+        let reason = "upgrade (WebSocket) not allowed on this route";
         log(
             "denied",
             host,
@@ -387,6 +383,7 @@ async fn forward(
         );
         return Ok(denied(host, reason));
     }
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.headers.remove(AUTHORIZATION);
     parts.headers.remove(PROXY_AUTHORIZATION);
@@ -466,6 +463,27 @@ async fn forward(
         Err(_) => return Ok(denied(host, "the path is not a valid request target")),
     };
     parts.version = hyper::Version::HTTP_11;
+    if let Some(client_upgrade) = client_upgrade {
+        let out_req = Request::from_parts(
+            parts,
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        return websocket(
+            out_req,
+            client_upgrade,
+            host,
+            port,
+            tls,
+            &route,
+            &eg,
+            scanner,
+            &method,
+            &path,
+        )
+        .await;
+    }
     // The body, released only as it is scanned.
     let blocked = Arc::new(AtomicBool::new(false));
     let hit_rule: Arc<std::sync::Mutex<Option<Hit>>> = Arc::default();
@@ -570,6 +588,127 @@ async fn forward(
             ))
         }
     }
+}
+
+/// A WebSocket upgrade on a `websocket: true` route: the handshake goes
+/// upstream (checked and injected like any request); after a 101 the
+/// upstream's frames pass to the agent as they come, and the agent's frames
+/// pass only after DLP scanned each message. A hit closes both sides.
+#[allow(clippy::too_many_arguments)]
+async fn websocket(
+    req: Request<Body>,
+    client_upgrade: hyper::upgrade::OnUpgrade,
+    host: &str,
+    port: u16,
+    tls: bool,
+    route: &Route,
+    eg: &Egress,
+    scanner: Scanner,
+    method: &str,
+    path: &str,
+) -> Result<Response<Body>, BoxError> {
+    let tcp = match connect_checked(host, port, route).await {
+        Ok(t) => t,
+        Err(e) => {
+            log(
+                "denied",
+                host,
+                port,
+                method,
+                path,
+                serde_json::json!({"reason": e.clone()}),
+            );
+            return Ok(full(
+                StatusCode::BAD_GATEWAY,
+                serde_json::json!({"error": "egress_upstream", "host": host, "reason": e}),
+            ));
+        }
+    };
+    let sent = if tls {
+        let name = rustls_pki_types::ServerName::try_from(host.to_string())?;
+        let stream = tokio_rustls::TlsConnector::from(eg.upstream_tls.clone())
+            .connect(name, tcp)
+            .await?;
+        upgrade_exchange(TokioIo::new(stream), req).await
+    } else {
+        upgrade_exchange(TokioIo::new(tcp), req).await
+    };
+    let mut resp = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            log(
+                "denied",
+                host,
+                port,
+                method,
+                path,
+                serde_json::json!({"reason": e.clone()}),
+            );
+            return Ok(full(
+                StatusCode::BAD_GATEWAY,
+                serde_json::json!({"error": "egress_upstream", "host": host, "reason": e}),
+            ));
+        }
+    };
+    log(
+        "allowed",
+        host,
+        port,
+        method,
+        path,
+        serde_json::json!({"status": resp.status().as_u16(), "websocket": true}),
+    );
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed()));
+    }
+    let upstream_upgrade = hyper::upgrade::on(&mut resp);
+    let mut back = Response::new(
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *back.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *back.headers_mut() = resp.headers().clone();
+    let (host, path) = (host.to_string(), path.to_string());
+    tokio::spawn(async move {
+        let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
+            return;
+        };
+        let (client_r, mut client_w) = tokio::io::split(TokioIo::new(client));
+        let (mut upstream_r, upstream_w) = tokio::io::split(TokioIo::new(upstream));
+        let down = tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut upstream_r, &mut client_w).await;
+        });
+        match super::ws::relay_scanned(client_r, upstream_w, &scanner).await {
+            Ok(Some(hit)) => {
+                log(
+                    "dlp_blocked",
+                    &host,
+                    port,
+                    "WS",
+                    &path,
+                    serde_json::json!({"rule": hit.rule}),
+                );
+                // Both sides close: the agent's half goes with the task.
+                down.abort();
+            }
+            _ => {
+                let _ = down.await;
+            }
+        }
+    });
+    Ok(back)
+}
+
+async fn upgrade_exchange<I>(io: I, req: Request<Body>) -> Result<Response<Incoming>, String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn.with_upgrades());
+    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 fn dlp_error() -> BoxError {

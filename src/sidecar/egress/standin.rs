@@ -60,16 +60,71 @@ async fn serve(
             let service = hyper::service::service_fn(move |req| answer(req, acked.clone(), log));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
+                .with_upgrades()
                 .await;
         });
     }
 }
 
 async fn answer(
-    req: Request<hyper::body::Incoming>,
+    mut req: Request<hyper::body::Incoming>,
     acked: Arc<tokio::sync::Notify>,
     log: bool,
 ) -> Result<Response<Body>, BoxError> {
+    if let Some(key) = req
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|k| k.to_str().ok())
+        .map(str::to_string)
+    {
+        // A WebSocket echo: each text message comes back as `echo: …`.
+        println!(
+            "{}",
+            serde_json::json!({"event": "request", "method": "GET", "path": req.uri().to_string(), "websocket": true})
+        );
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let Ok(up) = upgrade.await else { return };
+            let mut io = TokioIo::new(up);
+            let mut buf = Vec::new();
+            let mut chunk = vec![0u8; 65536];
+            loop {
+                while let Ok(Some(f)) = super::ws::parse(&buf) {
+                    buf.drain(..f.len);
+                    if f.opcode == 8 {
+                        return;
+                    }
+                    let text = String::from_utf8_lossy(&f.payload).into_owned();
+                    println!("{}", serde_json::json!({"event": "ws", "text": text}));
+                    let reply = super::ws::encode(1, format!("echo: {text}").as_bytes(), None);
+                    if io.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+                match io.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
+        let mut r = Response::new(full(""));
+        *r.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+        let h = r.headers_mut();
+        h.insert(
+            "upgrade",
+            hyper::header::HeaderValue::from_static("websocket"),
+        );
+        h.insert(
+            "connection",
+            hyper::header::HeaderValue::from_static("Upgrade"),
+        );
+        h.insert(
+            "sec-websocket-accept",
+            hyper::header::HeaderValue::from_str(&super::ws::accept_key(&key))?,
+        );
+        return Ok(r);
+    }
     let headers: serde_json::Map<String, serde_json::Value> = req
         .headers()
         .iter()
