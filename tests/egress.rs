@@ -473,3 +473,135 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     drop(b);
     drop(up);
 }
+
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+/// `egress.upstream_proxy`: every upstream connection is a CONNECT through
+/// the operator's proxy (with its credentials from the URL); the route
+/// check still comes first, so unrouted hosts never reach it.
+#[test]
+fn an_upstream_proxy_carries_the_upstream_connections() {
+    let e = Engine::default_docker();
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (up, ca, _subnet) = start_upstream(&tag[tag.len() - 8..]);
+    let bin = common::bottle_bin().display().to_string();
+    let fwd = Container(format!("bottle-test-fwd-{}", &tag[tag.len() - 8..]));
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &fwd.0,
+        "--label",
+        "dev.bottle.test=egress",
+        "--network",
+        &up.net,
+        "--network-alias",
+        "fwd.upstream.test",
+        "-e",
+        "HOME=/tmp",
+        "-e",
+        "BOTTLE_HOME=/tmp/bottle",
+        "-v",
+        &format!("{bin}:/usr/local/bin/bottle:ro"),
+        "debian:bookworm-slim",
+        "/usr/local/bin/bottle",
+        "debug",
+        "connect-proxy",
+    ]);
+    wait_until("the stand-in proxy", || {
+        docker(&["logs", &fwd.0]).contains("listening")
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ca_path = dir.path().join("upstream-ca.pem");
+    std::fs::write(&ca_path, &ca).expect("write");
+    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
+    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
+    std::fs::write(
+        home.join("bottles/via.md"),
+        format!(
+            "---\nagent_provider: {{ template: shell }}\negress:\n  upstream_ca: {}\n  upstream_proxy: \"http://op:p%40ss@fwd.upstream.test:3128\"\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\"]\n---\n",
+            ca_path.display()
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        home.join("agents/via.md"),
+        "---\nbottle: via\n---\nTests.\n",
+    )
+    .expect("write");
+    let out = e.bottle(
+        &home,
+        None,
+        &["start", "via", "--detach", "-y", "--no-workspace"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let b = Bottle {
+        e: &e,
+        home: home.clone(),
+        slug: slug.clone(),
+    };
+    let names = bottle::backends::names::Names::for_slug(
+        &bottle::backends::names::Slug::parse(&slug).expect("slug"),
+    );
+    docker(&["network", "connect", &up.net, &names.sidecar_container]);
+    let body = b.curl(&format!("https://{HOST}/repos/acme/x"));
+    assert_eq!(body.trim(), "upstream ok", "{body}");
+    let body = b.curl("https://elsewhere.invalid/");
+    assert!(body.contains("egress_denied"), "{body}");
+    let log = docker(&["logs", &fwd.0]);
+    let connects: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "connect")
+        .collect();
+    assert_eq!(connects.len(), 1, "one tunnel, for the routed host: {log}");
+    assert_eq!(connects[0]["target"], format!("{HOST}:443"));
+    assert_eq!(connects[0]["proxy_authorization"], "Basic b3A6cEBzcw==");
+    // The preflight names the proxy without its credentials, and nothing
+    // under $BOTTLE_HOME but the definition holds them.
+    let meta = std::fs::read_to_string(home.join("state").join(&slug).join("metadata.json"))
+        .expect("metadata");
+    assert!(
+        meta.contains("through the proxy http://fwd.upstream.test:3128  (credentials not shown)"),
+        "{meta}"
+    );
+    for entry in walk(&home) {
+        if entry.ends_with("via.md") {
+            continue;
+        }
+        let text = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("p%40ss"),
+            "the proxy password is in {}",
+            entry.display()
+        );
+    }
+    drop(b);
+    drop(fwd);
+    drop(up);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

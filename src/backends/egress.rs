@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 pub const SIDECAR_EGRESS_DIR: &str = "/etc/bottle/egress";
 /// Where the sidecar keeps secret values: its own tmpfs.
 pub const SIDECAR_SECRETS_DIR: &str = "/tmp/secrets";
+/// The secrets entry holding `egress.upstream_proxy`.
+pub const UPSTREAM_PROXY: &str = crate::sidecar::egress::proxy::UPSTREAM_PROXY;
 
 /// What a launch needs from the egress setup.
 pub struct EgressSetup {
@@ -117,6 +119,17 @@ pub fn prepare(
         if value.expose().len() >= crate::sidecar::egress::dlp::MIN_CANARY {
             secrets.push((format!("canary-{name}"), value.clone()));
         }
+    }
+    // The operator's proxy (SPEC §3.1 `upstream_proxy`): its URL may carry
+    // credentials, so it travels like a secret.
+    if let Some(url) = &plan.bottle.egress.upstream_proxy {
+        if !url.value.starts_with("http://") {
+            bail!(
+                "egress.upstream_proxy {}: only http:// proxies are supported (the connection to the upstream inside it is TLS)",
+                url.value
+            );
+        }
+        secrets.push((UPSTREAM_PROXY.into(), Secret::new(url.value.clone())));
     }
     if let Some(ca) = &plan.bottle.egress.upstream_ca {
         let path = expand(&ca.value, host_home, &plan.bottle.egress.path);

@@ -163,6 +163,28 @@ pub fn render(plan: &Plan) -> String {
     for (host, route) in routes {
         line("egress", route_text(plan, &host, route));
     }
+    if let Some(p) = &b.egress.upstream_proxy {
+        // The URL may carry credentials: never shown.
+        let shown = match p.value.split_once("://") {
+            Some((scheme, rest)) => {
+                let hostport = rest.rsplit('@').next().unwrap_or(rest);
+                let hidden = if rest.contains('@') {
+                    "  (credentials not shown)"
+                } else {
+                    ""
+                };
+                format!("{scheme}://{hostport}{hidden}")
+            }
+            None => p.value.clone(),
+        };
+        line("upstream", format!("through the proxy {}", inline(&shown)));
+    }
+    if let Some(ca) = &b.egress.upstream_ca {
+        line(
+            "upstream",
+            format!("also trusts the CA in {}", inline(&ca.value)),
+        );
+    }
     line(
         "supervise",
         if b.supervise {

@@ -276,6 +276,12 @@ pub enum DebugCommand {
     /// proxy, print the first answer.
     #[command(hide = true)]
     Ws { url: String, message: String },
+    /// A stand-in for an operator's HTTP CONNECT proxy (egress tests).
+    #[command(hide = true)]
+    ConnectProxy {
+        #[arg(long, default_value = "0.0.0.0:3128")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// The error printed for commands whose backend has not landed yet.
@@ -359,6 +365,16 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 .enable_all()
                 .build()?
                 .block_on(crate::sidecar::egress::standin::run(name, *listen))?;
+            Ok(0)
+        }
+        Command::Debug {
+            command: DebugCommand::ConnectProxy { listen },
+        } => {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+                .block_on(crate::sidecar::egress::standin::connect_proxy(*listen))?;
             Ok(0)
         }
         Command::Debug {

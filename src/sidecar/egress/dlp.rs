@@ -256,6 +256,11 @@ fn canary_forms(value: &[u8]) -> Vec<Vec<u8>> {
     forms
 }
 
+/// Percent-decodes text (invalid escapes are kept as they are).
+pub fn percent_decode_str(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode(s.as_bytes())).into_owned()
+}
+
 fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -38,6 +38,10 @@ use tokio::net::{TcpListener, TcpStream};
 type Body = BoxBody<Bytes, BoxError>;
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The secrets entry naming the operator's upstream proxy (`http://[user:
+/// pass@]host:port`), when there is one.
+pub const UPSTREAM_PROXY: &str = "upstream-proxy";
+
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -216,7 +220,10 @@ async fn front(mut req: Request<Incoming>, eg: Arc<Egress>) -> Result<Response<B
             };
             let io = TokioIo::new(upgraded);
             match route {
-                Ok(r) if r.tls_passthrough => passthrough(io, host, port, r).await,
+                Ok(r) if r.tls_passthrough => {
+                    let dir = eg2.secrets_dir.clone();
+                    passthrough(io, host, port, r, dir).await
+                }
                 _ => intercept(io, host, port, eg2).await,
             }
         });
@@ -607,7 +614,7 @@ async fn websocket(
     method: &str,
     path: &str,
 ) -> Result<Response<Body>, BoxError> {
-    let tcp = match connect_checked(host, port, route).await {
+    let tcp = match connect_checked(host, port, route, &eg.secrets_dir).await {
         Ok(t) => t,
         Err(e) => {
             log(
@@ -716,8 +723,25 @@ fn dlp_error() -> BoxError {
 }
 
 /// Resolves `host` (no lookup for an IP literal), keeps the addresses the
-/// SSRF guard allows, connects to one of them.
-async fn connect_checked(host: &str, port: u16, route: &Route) -> Result<TcpStream, String> {
+/// SSRF guard allows, connects to one of them. With an upstream proxy the
+/// connection is a CONNECT tunnel through it instead; the proxy resolves
+/// names then (an IP literal is still checked here).
+async fn connect_checked(
+    host: &str,
+    port: u16,
+    route: &Route,
+    secrets_dir: &std::path::Path,
+) -> Result<TcpStream, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        if !ssrf::allowed(ip, &route.ssrf_ip_allowlist) {
+            return Err(format!(
+                "{ip} is not globally routable (not in the route's ssrf_ip_allowlist)"
+            ));
+        }
+    }
+    if let Ok(url) = std::fs::read_to_string(secrets_dir.join(UPSTREAM_PROXY)) {
+        return via_upstream_proxy(url.trim(), host, port).await;
+    }
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) => tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host, port)))
@@ -744,6 +768,58 @@ async fn connect_checked(host: &str, port: u16, route: &Route) -> Result<TcpStre
     Err(last)
 }
 
+/// A CONNECT tunnel to `host:port` through the operator's proxy.
+async fn via_upstream_proxy(url: &str, host: &str, port: u16) -> Result<TcpStream, String> {
+    use base64::Engine as _;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("the upstream proxy is not an http:// URL")?
+        .trim_end_matches('/');
+    let (userinfo, authority) = match rest.rsplit_once('@') {
+        Some((u, a)) => (Some(u), a),
+        None => (None, rest),
+    };
+    let proxy_addr = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&proxy_addr))
+        .await
+        .map_err(|_| "connecting to the upstream proxy timed out".to_string())?
+        .map_err(|e| format!("connecting to the upstream proxy: {e}"))?;
+    let mut head = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
+    if let Some(u) = userinfo {
+        let decoded: String = super::dlp::percent_decode_str(u);
+        head.push_str(&format!(
+            "Proxy-Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(decoded)
+        ));
+    }
+    head.push_str("\r\n");
+    tcp.write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("upstream proxy: {e}"))?;
+    let mut reply = Vec::new();
+    while !reply.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        let n = tokio::time::timeout(CONNECT_TIMEOUT, tcp.read(&mut b))
+            .await
+            .map_err(|_| "the upstream proxy did not answer".to_string())?
+            .map_err(|e| format!("upstream proxy: {e}"))?;
+        if n == 0 || reply.len() > 16384 {
+            return Err("the upstream proxy closed the connection".into());
+        }
+        reply.push(b[0]);
+    }
+    let status = String::from_utf8_lossy(&reply);
+    let first = status.lines().next().unwrap_or_default();
+    if first.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("the upstream proxy refused: {first}"));
+    }
+    Ok(tcp)
+}
+
 async fn send_upstream(
     req: Request<Body>,
     host: &str,
@@ -752,7 +828,7 @@ async fn send_upstream(
     route: &Route,
     eg: &Egress,
 ) -> Result<Response<Incoming>, String> {
-    let tcp = connect_checked(host, port, route).await?;
+    let tcp = connect_checked(host, port, route, &eg.secrets_dir).await?;
     if tls {
         let name = rustls_pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| format!("{host}: {e}"))?;
@@ -784,6 +860,7 @@ async fn passthrough(
     host: String,
     port: u16,
     route: Route,
+    secrets_dir: PathBuf,
 ) {
     let mut hello = vec![0u8; 0];
     let mut buf = [0u8; 4096];
@@ -812,7 +889,7 @@ async fn passthrough(
         );
         return;
     }
-    let mut upstream = match connect_checked(&host, port, &route).await {
+    let mut upstream = match connect_checked(&host, port, &route, &secrets_dir).await {
         Ok(s) => s,
         Err(e) => {
             log(
@@ -942,7 +1019,8 @@ fn read_secrets(dir: &std::path::Path) -> Vec<(String, String)> {
             r.flatten()
                 .filter_map(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    if name.starts_with('.') {
+                    // Hidden temp files, and the proxy URL (not a canary).
+                    if name.starts_with('.') || name == UPSTREAM_PROXY {
                         return None;
                     }
                     let value = std::fs::read_to_string(e.path()).ok()?;

@@ -198,3 +198,59 @@ fn full(text: &'static str) -> Body {
         .map_err(|never| match never {})
         .boxed()
 }
+
+/// `bottle debug connect-proxy`: a stand-in for an operator's HTTP proxy
+/// (tests of `egress.upstream_proxy`): it logs each CONNECT (target and the
+/// Proxy-Authorization it got) as a JSON line and tunnels it.
+pub async fn connect_proxy(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!(
+        "{}",
+        serde_json::json!({"event": "listening", "addr": listen.to_string()})
+    );
+    loop {
+        let (mut tcp, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                match tcp.read(&mut b).await {
+                    Ok(1) if head.len() < 16384 => head.push(b[0]),
+                    _ => return,
+                }
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let target = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("CONNECT "))
+                .and_then(|l| l.split_whitespace().next())
+                .unwrap_or_default()
+                .to_string();
+            let auth = text
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with("proxy-authorization:")
+                        .then(|| l["proxy-authorization:".len()..].trim().to_string())
+                })
+                .unwrap_or_default();
+            println!(
+                "{}",
+                serde_json::json!({"event": "connect", "target": target, "proxy_authorization": auth})
+            );
+            let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                let _ = tcp.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                return;
+            };
+            if tcp
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_ok()
+            {
+                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut upstream).await;
+            }
+        });
+    }
+}
