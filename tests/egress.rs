@@ -159,13 +159,13 @@ impl Bottle<'_> {
     }
 }
 
-fn write_definitions(home: &Path, ca_path: &Path, subnet: &str, control: &str) {
+fn write_definitions(home: &Path, ca_path: &Path, subnet: &str, control: &str, multi: &str) {
     std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
     std::fs::create_dir_all(home.join("agents")).expect("mkdir");
     std::fs::write(
         home.join("bottles/up.md"),
         format!(
-            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\", \"/ws\"]\n      methods: [GET, POST]\n      websocket: true\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: nows.upstream.test\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {control}\n---\n",
+            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\", \"/ws\"]\n      methods: [GET, POST]\n      websocket: true\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: nows.upstream.test\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {control}\n    - host: {multi}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n---\n",
             ca = ca_path.display()
         ),
     )
@@ -183,7 +183,8 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     let ca_path = dir.path().join("upstream-ca.pem");
     std::fs::write(&ca_path, &ca).expect("write");
     let control = format!("control-{}.test", &tag[tag.len() - 10..]);
-    write_definitions(&home, &ca_path, &subnet, &control);
+    let multi = format!("multi-{}.test", &tag[tag.len() - 10..]);
+    write_definitions(&home, &ca_path, &subnet, &control, &multi);
     let token = format!("tok-{}-injected", &tag[tag.len() - 12..]);
     let note = format!("note-canary-{}", &tag[tag.len() - 8..]);
     let out = e

@@ -380,9 +380,34 @@ pub fn engine(which: &str) -> Option<Engine> {
 
 /// A recording DNS stub on the address dockerd uses as its upstream
 /// resolver (`BOTTLE_TEST_DNS_STUB`, set up by .ci/run): every query name
-/// it receives is kept. It never answers.
+/// it receives is kept. It answers only names a test registered (A
+/// records, TTL 0), and never forwards.
 pub struct DnsStub {
     seen: Arc<Mutex<Vec<String>>>,
+    answers: Arc<Mutex<std::collections::HashMap<String, Vec<std::net::Ipv4Addr>>>>,
+}
+
+/// A DNS answer to `query` with these A records (TTL 0), for an A query;
+/// an empty answer for anything else.
+fn dns_answer(query: &[u8], ips: &[std::net::Ipv4Addr]) -> Option<Vec<u8>> {
+    let mut at = 12;
+    while *query.get(at)? != 0 {
+        at += 1 + usize::from(*query.get(at)?);
+    }
+    let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
+    let question_end = at + 5;
+    let ips: &[std::net::Ipv4Addr] = if qtype == 1 { ips } else { &[] };
+    let mut out = Vec::new();
+    out.extend_from_slice(query.get(..2)?);
+    out.extend_from_slice(&[0x81, 0x80, 0, 1]);
+    out.extend_from_slice(&(ips.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(query.get(12..question_end)?);
+    for ip in ips {
+        out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
+        out.extend_from_slice(&ip.octets());
+    }
+    Some(out)
 }
 
 static DNS_STUB: std::sync::OnceLock<Option<DnsStub>> = std::sync::OnceLock::new();
@@ -412,18 +437,33 @@ impl DnsStub {
                     .map_err(|e| eprintln!("DNS stub on {addr}:53: {e}"))
                     .ok()?;
                 let seen = Arc::new(Mutex::new(Vec::new()));
-                let record = seen.clone();
+                let answers: Arc<
+                    Mutex<std::collections::HashMap<String, Vec<std::net::Ipv4Addr>>>,
+                > = Arc::default();
+                let (record, known) = (seen.clone(), answers.clone());
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 1500];
-                    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    while let Ok((n, from)) = sock.recv_from(&mut buf) {
                         if let Some(name) = query_name(&buf[..n]) {
+                            let ips = known.lock().expect("stub").get(&name).cloned();
                             record.lock().expect("stub").push(name);
+                            if let Some(reply) = ips.and_then(|ips| dns_answer(&buf[..n], &ips)) {
+                                let _ = sock.send_to(&reply, from);
+                            }
                         }
                     }
                 });
-                Some(DnsStub { seen })
+                Some(DnsStub { seen, answers })
             })
             .as_ref()
+    }
+
+    /// From now on, answer `name` with these addresses.
+    pub fn answer(&self, name: &str, ips: &[std::net::Ipv4Addr]) {
+        self.answers
+            .lock()
+            .expect("stub")
+            .insert(name.to_lowercase(), ips.to_vec());
     }
 
     /// Whether any query name received so far contains `needle`.
