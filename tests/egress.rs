@@ -51,6 +51,37 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Runs `bottle debug <args>` (this build's binary, bound in) in a
+/// labelled container on `net` under these names.
+fn run_tool(name: &str, net: &str, aliases: &[&str], args: &[&str]) {
+    let bin = format!(
+        "{}:/usr/local/bin/bottle:ro",
+        common::bottle_bin().display()
+    );
+    let mut cmd: Vec<&str> = vec![
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        "dev.bottle.test=egress",
+        "--network",
+        net,
+        "-e",
+        "HOME=/tmp",
+        "-e",
+        "BOTTLE_HOME=/tmp/bottle",
+        "-v",
+        &bin,
+    ];
+    for a in aliases {
+        cmd.extend(["--network-alias", a]);
+    }
+    cmd.extend(["debian:bookworm-slim", "/usr/local/bin/bottle", "debug"]);
+    cmd.extend(args);
+    docker(&cmd);
+}
+
 /// The stand-in on its own internal network; its CA's PEM.
 fn start_upstream(tag: &str) -> (Upstream, String, String) {
     let net = format!("bottle-test-upstream-{tag}");
@@ -70,41 +101,16 @@ fn start_upstream(tag: &str) -> (Upstream, String, String) {
         "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
     ]);
     let container = format!("bottle-test-upstream-{tag}");
-    let bin = common::bottle_bin().display().to_string();
     let up = Upstream {
         net: net.clone(),
         container: container.clone(),
     };
-    docker(&[
-        "run",
-        "-d",
-        "--name",
+    run_tool(
         &container,
-        "--label",
-        "dev.bottle.test=egress",
-        "--network",
         &net,
-        "--network-alias",
-        HOST,
-        "--network-alias",
-        PASS,
-        "--network-alias",
-        "private.upstream.test",
-        "--network-alias",
-        "nows.upstream.test",
-        "-e",
-        "HOME=/tmp",
-        "-e",
-        "BOTTLE_HOME=/tmp/bottle",
-        "-v",
-        &format!("{bin}:/usr/local/bin/bottle:ro"),
-        "debian:bookworm-slim",
-        "/usr/local/bin/bottle",
-        "debug",
-        "upstream",
-        "--name",
-        HOST,
-    ]);
+        &[HOST, PASS, "private.upstream.test", "nows.upstream.test"],
+        &["upstream", "--name", HOST],
+    );
     let mut ca = String::new();
     wait_until("the stand-in upstream", || {
         let logs = docker(&["logs", &container]);
@@ -140,7 +146,43 @@ impl Drop for Bottle<'_> {
     }
 }
 
-impl Bottle<'_> {
+impl<'a> Bottle<'a> {
+    /// Starts a bottle of `agent` (with these environment variables for
+    /// `bottle start`) and connects its sidecar, and only its sidecar, to
+    /// the stand-ins' network.
+    fn start(
+        e: &'a Engine,
+        home: &Path,
+        agent: &str,
+        env: &[(&str, &str)],
+        net: &str,
+    ) -> Bottle<'a> {
+        let out = e
+            .bottle_cmd(
+                home,
+                None,
+                &["start", agent, "--detach", "-y", "--no-workspace"],
+            )
+            .envs(env.iter().copied())
+            .output()
+            .expect("start");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let names = bottle::backends::names::Names::for_slug(
+            &bottle::backends::names::Slug::parse(&slug).expect("slug"),
+        );
+        docker(&["network", "connect", net, &names.sidecar_container]);
+        Bottle {
+            e,
+            home: home.to_path_buf(),
+            slug,
+        }
+    }
+
     /// `sh -c script` in the agent, as the agent; (status, stdout).
     fn sh(&self, script: &str) -> (i32, String) {
         let out = self.e.bottle(
@@ -187,32 +229,17 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     write_definitions(&home, &ca_path, &subnet, &control, &multi);
     let token = format!("tok-{}-injected", &tag[tag.len() - 12..]);
     let note = format!("note-canary-{}", &tag[tag.len() - 8..]);
-    let out = e
-        .bottle_cmd(
-            &home,
-            None,
-            &["start", "up", "--detach", "-y", "--no-workspace"],
-        )
-        .env(TOKEN_VAR, &token)
-        .env("BOTTLE_ANSWER_NOTE", &note)
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let b = Bottle::start(
+        &e,
+        &home,
+        "up",
+        &[
+            (TOKEN_VAR, token.as_str()),
+            ("BOTTLE_ANSWER_NOTE", note.as_str()),
+        ],
+        &up.net,
     );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let b = Bottle {
-        e: &e,
-        home: home.clone(),
-        slug: slug.clone(),
-    };
-    let names = bottle::backends::names::Names::for_slug(
-        &bottle::backends::names::Slug::parse(&slug).expect("slug"),
-    );
-    // The stand-in is reachable from the sidecar only.
-    docker(&["network", "connect", &up.net, &names.sidecar_container]);
+    let slug = b.slug.clone();
 
     // Unrouted: the egress_denied JSON, over HTTPS (the CA is trusted) and
     // plain HTTP.
@@ -491,30 +518,8 @@ fn an_upstream_proxy_carries_the_upstream_connections() {
     let e = Engine::default_docker();
     let tag = ulid::Ulid::new().to_string().to_lowercase();
     let (up, ca, _subnet) = start_upstream(&tag[tag.len() - 8..]);
-    let bin = common::bottle_bin().display().to_string();
     let fwd = Container(format!("bottle-test-fwd-{}", &tag[tag.len() - 8..]));
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &fwd.0,
-        "--label",
-        "dev.bottle.test=egress",
-        "--network",
-        &up.net,
-        "--network-alias",
-        "fwd.upstream.test",
-        "-e",
-        "HOME=/tmp",
-        "-e",
-        "BOTTLE_HOME=/tmp/bottle",
-        "-v",
-        &format!("{bin}:/usr/local/bin/bottle:ro"),
-        "debian:bookworm-slim",
-        "/usr/local/bin/bottle",
-        "debug",
-        "connect-proxy",
-    ]);
+    run_tool(&fwd.0, &up.net, &["fwd.upstream.test"], &["connect-proxy"]);
     wait_until("the stand-in proxy", || {
         docker(&["logs", &fwd.0]).contains("listening")
     });
@@ -537,26 +542,8 @@ fn an_upstream_proxy_carries_the_upstream_connections() {
         "---\nbottle: via\n---\nTests.\n",
     )
     .expect("write");
-    let out = e.bottle(
-        &home,
-        None,
-        &["start", "via", "--detach", "-y", "--no-workspace"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let b = Bottle {
-        e: &e,
-        home: home.clone(),
-        slug: slug.clone(),
-    };
-    let names = bottle::backends::names::Names::for_slug(
-        &bottle::backends::names::Slug::parse(&slug).expect("slug"),
-    );
-    docker(&["network", "connect", &up.net, &names.sidecar_container]);
+    let b = Bottle::start(&e, &home, "via", &[], &up.net);
+    let slug = b.slug.clone();
     let body = b.curl(&format!("https://{HOST}/repos/acme/x"));
     assert_eq!(body.trim(), "upstream ok", "{body}");
     let body = b.curl("https://elsewhere.invalid/");

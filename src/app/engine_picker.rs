@@ -50,10 +50,7 @@ impl EnginePicker {
     }
 
     fn step(&mut self, by: isize) {
-        let n = self.engines.len() as isize;
-        if n > 0 {
-            self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
-        }
+        self.selected = super::picker::wrap(self.selected, by, self.engines.len());
     }
 }
 

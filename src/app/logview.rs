@@ -169,11 +169,10 @@ impl LogViewer {
     }
 
     fn switch(&mut self, by: isize) -> LogOutcome {
-        let n = self.sources.len() as isize;
-        if n == 0 {
+        if self.sources.is_empty() {
             return LogOutcome::Stay;
         }
-        self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
+        self.selected = super::picker::wrap(self.selected, by, self.sources.len());
         self.lines.clear();
         self.loaded = None;
         self.error = None;

@@ -161,11 +161,17 @@ impl Picker {
     }
 
     fn step(&mut self, by: isize) {
-        let n = self.matches.len() as isize;
-        if n > 0 {
-            self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
-        }
+        self.selected = wrap(self.selected, by, self.matches.len());
     }
+}
+
+/// `selected` moved by `by` in a list of `n`, wrapping around (0 when
+/// the list is empty). Shared by the workspace's list modals.
+pub fn wrap(selected: usize, by: isize, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    (selected as isize + by).rem_euclid(n as isize) as usize
 }
 
 #[cfg(test)]

@@ -105,26 +105,23 @@ pub async fn engine_bottles(
     home_hash: &str,
 ) -> Result<(Vec<super::docker::engines::Engine>, Vec<EngineBottle>), super::docker::EngineError> {
     use super::docker::{self, engines};
-    let found = engines::discover().await;
+    let found = engines::discover_connected().await;
     if found.is_empty() {
         // Say why the default engine does not answer.
         docker::connect().await?;
     }
     let mut rows = Vec::new();
     let mut last_error = None;
-    for e in &found {
-        let listed = async {
-            let d = engines::connect_host(&e.host).await?;
-            docker::list_bottles(&d, Some(home_hash)).await
-        };
-        match listed.await {
+    for (_, d) in &found {
+        match docker::list_bottles(d, Some(home_hash)).await {
             Ok(r) => rows.extend(r),
             Err(err) => last_error = Some(err),
         }
     }
+    let engines = found.into_iter().map(|(e, _)| e).collect::<Vec<_>>();
     match last_error {
-        Some(err) if rows.is_empty() && found.len() == 1 => Err(err),
-        _ => Ok((found, rows)),
+        Some(err) if rows.is_empty() && engines.len() == 1 => Err(err),
+        _ => Ok((engines, rows)),
     }
 }
 

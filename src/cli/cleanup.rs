@@ -23,21 +23,20 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
     let rt = runtime()?;
     // Every engine that answers: a bottle on Podman is not an orphan
     // because the default engine does not know it.
-    let engines = rt.block_on(docker::engines::discover());
+    let engines = rt.block_on(docker::engines::discover_connected());
     if engines.is_empty() {
         rt.block_on(docker::connect())?;
     }
     let mut objects: Vec<(BottleObjects, String)> = Vec::new();
-    for e in &engines {
-        let d = rt.block_on(docker::engines::connect_host(&e.host))?;
+    for (e, d) in &engines {
         for o in rt.block_on(docker::bottle_objects(
-            &d,
+            d,
             if all_homes { None } else { Some(&hash) },
         ))? {
             objects.push((o, e.host.clone()));
         }
     }
-    let answering: BTreeSet<String> = engines.iter().map(|e| e.host.clone()).collect();
+    let answering: BTreeSet<String> = engines.iter().map(|(e, _)| e.host.clone()).collect();
     let state_root = ctx.home.root.join("state");
     let states: BTreeSet<String> = std::fs::read_dir(&state_root)
         .map(|r| {

@@ -126,23 +126,35 @@ pub async fn kind_of(docker: &Docker) -> Result<(String, String), EngineError> {
     Ok((kind.to_string(), version.version.unwrap_or_default()))
 }
 
-async fn probe(host: String, default: bool) -> Option<Engine> {
+async fn probe(host: String, default: bool) -> Option<(Engine, Docker)> {
     let d = connect_within(&host, PROBE_TIMEOUT).await.ok()?;
     let (kind, version) = tokio::time::timeout(PROBE_TIMEOUT, kind_of(&d))
         .await
         .ok()?
         .ok()?;
-    Some(Engine {
-        kind,
-        host,
-        version,
-        default,
-    })
+    Some((
+        Engine {
+            kind,
+            host,
+            version,
+            default,
+        },
+        d,
+    ))
 }
 
 /// The local engines that answer, the default first. Each is asked at most
 /// `PROBE_TIMEOUT`, all at once.
 pub async fn discover() -> Vec<Engine> {
+    discover_connected()
+        .await
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect()
+}
+
+/// `discover`, keeping each engine's connection for the calls that follow.
+pub async fn discover_connected() -> Vec<(Engine, Docker)> {
     let default = default_host();
     let probes = candidate_hosts()
         .into_iter()

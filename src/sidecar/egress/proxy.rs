@@ -29,7 +29,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -121,23 +120,10 @@ fn full(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     r
 }
 
-fn denied(host: &str, reason: &str) -> Response<Body> {
-    full(
-        StatusCode::FORBIDDEN,
-        serde_json::json!({
-            "error": "egress_denied",
-            "host": host,
-            "reason": reason,
-            "hint": "ask the operator with the supervise tool request_egress",
-        }),
-    )
-}
-
-fn dlp_blocked(hit: &Hit) -> Response<Body> {
-    full(
-        StatusCode::FORBIDDEN,
-        serde_json::json!({"error": "dlp_blocked", "rule": hit.rule}),
-    )
+fn empty() -> Body {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// The path for the log: query values are never written.
@@ -154,31 +140,65 @@ fn loggable(target: &str) -> String {
     }
 }
 
-/// One decision line on stdout.
-fn log(
-    decision: &str,
-    host: &str,
+/// Who asked for what: every decision about it is logged (one JSON line on
+/// stdout) and answered through here.
+struct Ask<'a> {
+    host: &'a str,
     port: u16,
-    method: &str,
-    target: &str,
-    extra: serde_json::Value,
-) {
-    let mut line = serde_json::json!({
-        "ts": time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        "decision": decision,
-        "host": host,
-        "port": port,
-        "method": method,
-        "path": loggable(target),
-    });
-    if let (Some(l), Some(e)) = (line.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            l.insert(k.clone(), v.clone());
+    method: &'a str,
+}
+
+impl Ask<'_> {
+    fn log(&self, decision: &str, target: &str, extra: serde_json::Value) {
+        let mut line = serde_json::json!({
+            "ts": time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            "decision": decision,
+            "host": self.host,
+            "port": self.port,
+            "method": self.method,
+            "path": loggable(target),
+        });
+        if let (Some(l), Some(e)) = (line.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                l.insert(k.clone(), v.clone());
+            }
         }
+        println!("{line}");
     }
-    println!("{line}");
+
+    /// `403 egress_denied`.
+    fn deny(&self, target: &str, reason: &str) -> Response<Body> {
+        self.log("denied", target, serde_json::json!({"reason": reason}));
+        full(
+            StatusCode::FORBIDDEN,
+            serde_json::json!({
+                "error": "egress_denied",
+                "host": self.host,
+                "reason": reason,
+                "hint": "ask the operator with the supervise tool request_egress",
+            }),
+        )
+    }
+
+    /// `403 dlp_blocked` (the rule, never the value).
+    fn block(&self, target: &str, hit: &Hit) -> Response<Body> {
+        self.log("dlp_blocked", target, serde_json::json!({"rule": hit.rule}));
+        full(
+            StatusCode::FORBIDDEN,
+            serde_json::json!({"error": "dlp_blocked", "rule": hit.rule}),
+        )
+    }
+
+    /// `502 egress_upstream`: allowed, but the upstream could not be had.
+    fn upstream_failed(&self, target: &str, reason: String) -> Response<Body> {
+        self.log("denied", target, serde_json::json!({"reason": reason}));
+        full(
+            StatusCode::BAD_GATEWAY,
+            serde_json::json!({"error": "egress_upstream", "host": self.host, "reason": reason}),
+        )
+    }
 }
 
 /// `host:port` of a CONNECT or an absolute URI (the port by scheme).
@@ -196,56 +216,53 @@ fn authority_of(req: &Request<Incoming>) -> Option<(String, u16)> {
 /// plain-HTTP request.
 async fn front(mut req: Request<Incoming>, eg: Arc<Egress>) -> Result<Response<Body>, BoxError> {
     let Some((host, port)) = authority_of(&req) else {
-        log(
-            "denied",
-            "",
-            0,
-            req.method().as_str(),
+        let ask = Ask {
+            host: "",
+            port: 0,
+            method: req.method().as_str(),
+        };
+        let mut r = ask.deny(
             &req.uri().to_string(),
-            serde_json::json!({"reason": "not a proxy request"}),
+            "send requests through the proxy (absolute-form or CONNECT)",
         );
-        return Ok(full(
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({"error": "egress_denied", "reason": "send requests through the proxy (absolute-form or CONNECT)"}),
-        ));
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        return Ok(r);
     };
     if req.method() == Method::CONNECT {
         let table = eg.table();
         let route = table.find(&host, port).cloned();
         let upgrade = hyper::upgrade::on(&mut req);
-        let eg2 = eg.clone();
         tokio::spawn(async move {
             let Ok(upgraded) = upgrade.await else {
                 return;
             };
             let io = TokioIo::new(upgraded);
             match route {
-                Ok(r) if r.tls_passthrough => {
-                    let dir = eg2.secrets_dir.clone();
-                    passthrough(io, host, port, r, dir).await
-                }
-                _ => intercept(io, host, port, eg2).await,
+                Ok(r) if r.tls_passthrough => passthrough(io, &host, port, &r, &eg).await,
+                _ => intercept(io, host, port, eg).await,
             }
         });
-        return Ok(Response::new(
-            Full::new(Bytes::new())
-                .map_err(|never| match never {})
-                .boxed(),
-        ));
+        return Ok(Response::new(empty()));
     }
-    // Plain HTTP through the proxy.
-    if req.uri().scheme_str() != Some("http") {
-        return Ok(denied(
-            &host,
-            "only http:// is proxied in absolute form; use CONNECT for https",
-        ));
-    }
+    let method = req.method().as_str().to_string();
+    let ask = Ask {
+        host: &host,
+        port,
+        method: &method,
+    };
     let target = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    forward(req, &host, port, &target, false, eg).await
+    // Plain HTTP through the proxy.
+    if req.uri().scheme_str() != Some("http") {
+        return Ok(ask.deny(
+            &target,
+            "only http:// is proxied in absolute form; use CONNECT for https",
+        ));
+    }
+    forward(req, &ask, &target, false, &eg).await
 }
 
 /// A terminated TLS tunnel: every request inside is checked on its own.
@@ -287,25 +304,18 @@ async fn tunneled(
     port: u16,
     eg: Arc<Egress>,
 ) -> Result<Response<Body>, BoxError> {
-    let host = host.as_str();
     let method = req.method().as_str().to_string();
-    let target = req.uri().to_string();
-    let refuse = |reason: &str| {
-        log(
-            "denied",
-            host,
-            port,
-            &method,
-            &target,
-            serde_json::json!({"reason": reason}),
-        );
-        Ok(denied(host, reason))
+    let ask = Ask {
+        host: &host,
+        port,
+        method: &method,
     };
+    let target = req.uri().to_string();
     if req.method() == Method::CONNECT {
-        return refuse("CONNECT inside a tunnel");
+        return Ok(ask.deny(&target, "CONNECT inside a tunnel"));
     }
     if req.uri().scheme().is_some() || req.uri().authority().is_some() {
-        return refuse("absolute-form request inside a tunnel");
+        return Ok(ask.deny(&target, "absolute-form request inside a tunnel"));
     }
     // The Host header names the tunnel's host (and its port, if any).
     let named = req
@@ -321,74 +331,40 @@ async fn tunneled(
         _ => (named.clone(), None),
     };
     let same_host = super::routes::normalize_host(&named_host)
-        == super::routes::normalize_host(host)
+        == super::routes::normalize_host(&host)
         && named_port.is_none_or(|p| p == port);
     if !same_host {
-        return refuse("Host differs from the tunnel's host");
+        return Ok(ask.deny(&target, "Host differs from the tunnel's host"));
     }
-    forward(req, host, port, &target, true, eg).await
+    forward(req, &ask, &target, true, &eg).await
 }
 
 /// Checks, scans, injects and forwards one request; streams the answer.
 async fn forward(
     mut req: Request<Incoming>,
-    host: &str,
-    port: u16,
+    ask: &Ask<'_>,
     target: &str,
     tls: bool,
-    eg: Arc<Egress>,
+    eg: &Egress,
 ) -> Result<Response<Body>, BoxError> {
-    let method = req.method().as_str().to_string();
     let table = eg.table();
-    let route: Route = match table.find(host, port) {
+    let route: Route = match table.find(ask.host, ask.port) {
         Ok(r) => r.clone(),
-        Err(d) => {
-            log(
-                "denied",
-                host,
-                port,
-                &method,
-                target,
-                serde_json::json!({"reason": d.reason()}),
-            );
-            return Ok(denied(host, d.reason()));
-        }
+        Err(d) => return Ok(ask.deny(target, d.reason())),
     };
-    let path = match route.check(&method, target) {
+    let path = match route.check(ask.method, target) {
         Ok(p) => p,
-        Err(d) => {
-            log(
-                "denied",
-                host,
-                port,
-                &method,
-                target,
-                serde_json::json!({"reason": d.reason()}),
-            );
-            return Ok(denied(host, d.reason()));
-        }
+        Err(d) => return Ok(ask.deny(target, d.reason())),
     };
     if route.tls_passthrough {
-        return Ok(denied(
-            host,
-            "a passthrough route is reached by CONNECT only",
-        ));
+        return Ok(ask.deny(target, "a passthrough route is reached by CONNECT only"));
     }
     let upgrade = req
         .headers()
         .get(hyper::header::UPGRADE)
         .is_some_and(|v| !v.is_empty());
     if upgrade && !route.websocket {
-        let reason = "upgrade (WebSocket) not allowed on this route";
-        log(
-            "denied",
-            host,
-            port,
-            &method,
-            target,
-            serde_json::json!({"reason": reason}),
-        );
-        return Ok(denied(host, reason));
+        return Ok(ask.deny(target, "upgrade (WebSocket) not allowed on this route"));
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -408,15 +384,7 @@ async fn forward(
         .scan_target(target)
         .or_else(|| scanner.scan(head.as_bytes()))
     {
-        log(
-            "dlp_blocked",
-            host,
-            port,
-            &method,
-            &path,
-            serde_json::json!({"rule": hit.rule}),
-        );
-        return Ok(dlp_blocked(&hit));
+        return Ok(ask.block(&path, &hit));
     }
     let encoded = parts
         .headers
@@ -427,120 +395,78 @@ async fn forward(
         let hit = Hit {
             rule: "compressed-body".into(),
         };
-        log(
-            "dlp_blocked",
-            host,
-            port,
-            &method,
-            &path,
-            serde_json::json!({"rule": hit.rule}),
-        );
-        return Ok(dlp_blocked(&hit));
+        return Ok(ask.block(&path, &hit));
     }
-    let mut injected = false;
+    let injected = route.auth.is_some();
     if let Some(auth) = &route.auth {
-        match std::fs::read_to_string(eg.secrets_dir.join(&auth.secret)) {
-            Ok(token) => {
-                let value = format!("{} {}", auth.scheme, token.trim());
-                let Ok(mut v) = HeaderValue::from_str(&value) else {
-                    return Ok(denied(host, "the route's credential is not a header value"));
-                };
-                v.set_sensitive(true);
-                parts.headers.insert(AUTHORIZATION, v);
-                injected = true;
-            }
-            Err(_) => {
-                log(
-                    "denied",
-                    host,
-                    port,
-                    &method,
-                    &path,
-                    serde_json::json!({"reason": "the route's credential is missing in the sidecar"}),
-                );
-                return Ok(denied(
-                    host,
-                    "the route's credential is missing in the sidecar",
-                ));
-            }
-        }
+        let Ok(token) = std::fs::read_to_string(eg.secrets_dir.join(&auth.secret)) else {
+            return Ok(ask.deny(&path, "the route's credential is missing in the sidecar"));
+        };
+        let Ok(mut v) = HeaderValue::from_str(&format!("{} {}", auth.scheme, token.trim())) else {
+            return Ok(ask.deny(&path, "the route's credential is not a header value"));
+        };
+        v.set_sensitive(true);
+        parts.headers.insert(AUTHORIZATION, v);
     }
     parts.uri = match path.parse() {
         Ok(u) => u,
-        Err(_) => return Ok(denied(host, "the path is not a valid request target")),
+        Err(_) => return Ok(ask.deny(&path, "the path is not a valid request target")),
     };
     parts.version = hyper::Version::HTTP_11;
     if let Some(client_upgrade) = client_upgrade {
-        let out_req = Request::from_parts(
-            parts,
-            Full::new(Bytes::new())
-                .map_err(|never| match never {})
-                .boxed(),
-        );
+        let out_req = Request::from_parts(parts, empty());
         return websocket(
             out_req,
             client_upgrade,
-            host,
-            port,
+            ask,
+            &path,
             tls,
             &route,
-            &eg,
+            eg,
             scanner,
-            &method,
-            &path,
         )
         .await;
     }
-    // The body, released only as it is scanned.
-    let blocked = Arc::new(AtomicBool::new(false));
-    let hit_rule: Arc<std::sync::Mutex<Option<Hit>>> = Arc::default();
+    // The body, released only as it is scanned; a hit is kept for the
+    // answer and aborts the upstream request.
+    let hit: Arc<std::sync::Mutex<Option<Hit>>> = Arc::default();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(8);
     {
-        let (blocked, hit_rule) = (blocked.clone(), hit_rule.clone());
-        let scanner = scanner.clone();
+        let (hit, scanner) = (hit.clone(), scanner.clone());
         let mut body = body;
         tokio::spawn(async move {
             let mut scan = scanner.stream();
-            loop {
-                match body.frame().await {
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            match scan.push(&data) {
-                                Ok(out) if out.is_empty() => {}
-                                Ok(out) => {
-                                    if tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                Err(hit) => {
-                                    blocked.store(true, Ordering::SeqCst);
-                                    if let Ok(mut h) = hit_rule.lock() {
-                                        *h = Some(hit);
-                                    }
-                                    let _ = tx.send(Err(dlp_error())).await;
-                                    return;
-                                }
-                            }
-                        }
-                    }
+            let outcome = loop {
+                let data = match body.frame().await {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(d) => d,
+                        Err(_) => continue,
+                    },
                     Some(Err(e)) => {
                         let err: BoxError = Box::new(e);
                         let _ = tx.send(Err(err)).await;
                         return;
                     }
-                    None => break,
-                }
-            }
-            match scan.finish() {
-                Ok(rest) => {
-                    if !rest.is_empty() {
-                        let _ = tx.send(Ok(Frame::data(Bytes::from(rest)))).await;
+                    None => break scan.finish(),
+                };
+                match scan.push(&data) {
+                    Ok(out) if out.is_empty() => {}
+                    Ok(out) => {
+                        if tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
+                            return;
+                        }
                     }
+                    Err(h) => break Err(h),
                 }
-                Err(hit) => {
-                    blocked.store(true, Ordering::SeqCst);
-                    if let Ok(mut h) = hit_rule.lock() {
-                        *h = Some(hit);
+            };
+            match outcome {
+                Ok(rest) if rest.is_empty() => {}
+                Ok(rest) => {
+                    let _ = tx.send(Ok(Frame::data(Bytes::from(rest)))).await;
+                }
+                Err(h) => {
+                    if let Ok(mut slot) = hit.lock() {
+                        *slot = Some(h);
                     }
                     let _ = tx.send(Err(dlp_error())).await;
                 }
@@ -551,49 +477,21 @@ async fn forward(
         let item: Option<Result<Frame<Bytes>, BoxError>> = rx.recv().await;
         item.map(|item| (item, rx))
     });
-    let out_body: Body = BodyExt::boxed(StreamBody::new(stream));
-    let out_req = Request::from_parts(parts, out_body);
-    let sent = send_upstream(out_req, host, port, tls, &route, &eg).await;
-    if blocked.load(Ordering::SeqCst) {
-        let hit = hit_rule.lock().ok().and_then(|h| h.clone()).unwrap_or(Hit {
-            rule: "body".into(),
-        });
-        log(
-            "dlp_blocked",
-            host,
-            port,
-            &method,
-            &path,
-            serde_json::json!({"rule": hit.rule}),
-        );
-        return Ok(dlp_blocked(&hit));
+    let out_req = Request::from_parts(parts, BodyExt::boxed(StreamBody::new(stream)));
+    let sent = send_upstream(out_req, ask.host, ask.port, tls, &route, eg).await;
+    if let Some(h) = hit.lock().ok().and_then(|h| h.clone()) {
+        return Ok(ask.block(&path, &h));
     }
     match sent {
         Ok(resp) => {
-            log(
+            ask.log(
                 if injected { "injected" } else { "allowed" },
-                host,
-                port,
-                &method,
                 &path,
                 serde_json::json!({"status": resp.status().as_u16()}),
             );
             Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed()))
         }
-        Err(e) => {
-            log(
-                "denied",
-                host,
-                port,
-                &method,
-                &path,
-                serde_json::json!({"reason": e.clone()}),
-            );
-            Ok(full(
-                StatusCode::BAD_GATEWAY,
-                serde_json::json!({"error": "egress_upstream", "host": host, "reason": e}),
-            ))
-        }
+        Err(e) => Ok(ask.upstream_failed(&path, e)),
     }
 }
 
@@ -605,63 +503,19 @@ async fn forward(
 async fn websocket(
     req: Request<Body>,
     client_upgrade: hyper::upgrade::OnUpgrade,
-    host: &str,
-    port: u16,
+    ask: &Ask<'_>,
+    path: &str,
     tls: bool,
     route: &Route,
     eg: &Egress,
     scanner: Scanner,
-    method: &str,
-    path: &str,
 ) -> Result<Response<Body>, BoxError> {
-    let tcp = match connect_checked(host, port, route, &eg.secrets_dir).await {
-        Ok(t) => t,
-        Err(e) => {
-            log(
-                "denied",
-                host,
-                port,
-                method,
-                path,
-                serde_json::json!({"reason": e.clone()}),
-            );
-            return Ok(full(
-                StatusCode::BAD_GATEWAY,
-                serde_json::json!({"error": "egress_upstream", "host": host, "reason": e}),
-            ));
-        }
-    };
-    let sent = if tls {
-        let name = rustls_pki_types::ServerName::try_from(host.to_string())?;
-        let stream = tokio_rustls::TlsConnector::from(eg.upstream_tls.clone())
-            .connect(name, tcp)
-            .await?;
-        upgrade_exchange(TokioIo::new(stream), req).await
-    } else {
-        upgrade_exchange(TokioIo::new(tcp), req).await
-    };
-    let mut resp = match sent {
+    let mut resp = match send_upstream(req, ask.host, ask.port, tls, route, eg).await {
         Ok(r) => r,
-        Err(e) => {
-            log(
-                "denied",
-                host,
-                port,
-                method,
-                path,
-                serde_json::json!({"reason": e.clone()}),
-            );
-            return Ok(full(
-                StatusCode::BAD_GATEWAY,
-                serde_json::json!({"error": "egress_upstream", "host": host, "reason": e}),
-            ));
-        }
+        Err(e) => return Ok(ask.upstream_failed(path, e)),
     };
-    log(
+    ask.log(
         "allowed",
-        host,
-        port,
-        method,
         path,
         serde_json::json!({"status": resp.status().as_u16(), "websocket": true}),
     );
@@ -669,14 +523,10 @@ async fn websocket(
         return Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed()));
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
-    let mut back = Response::new(
-        Full::new(Bytes::new())
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut back = Response::new(empty());
     *back.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *back.headers_mut() = resp.headers().clone();
-    let (host, path) = (host.to_string(), path.to_string());
+    let (host, port, path) = (ask.host.to_string(), ask.port, path.to_string());
     tokio::spawn(async move {
         let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
             return;
@@ -688,14 +538,12 @@ async fn websocket(
         });
         match super::ws::relay_scanned(client_r, upstream_w, &scanner).await {
             Ok(Some(hit)) => {
-                log(
-                    "dlp_blocked",
-                    &host,
+                let ask = Ask {
+                    host: &host,
                     port,
-                    "WS",
-                    &path,
-                    serde_json::json!({"rule": hit.rule}),
-                );
+                    method: "WS",
+                };
+                ask.log("dlp_blocked", &path, serde_json::json!({"rule": hit.rule}));
                 // Both sides close: the agent's half goes with the task.
                 down.abort();
             }
@@ -705,17 +553,6 @@ async fn websocket(
         }
     });
     Ok(back)
-}
-
-async fn upgrade_exchange<I>(io: I, req: Request<Body>) -> Result<Response<Incoming>, String>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn.with_upgrades());
-    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 fn dlp_error() -> BoxError {
@@ -849,7 +686,8 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
+    // Upgrades allowed: a WebSocket handshake's connection carries on.
+    tokio::spawn(conn.with_upgrades());
     sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
@@ -857,11 +695,16 @@ where
 /// the CONNECT host; then bytes are copied both ways.
 async fn passthrough(
     mut io: TokioIo<hyper::upgrade::Upgraded>,
-    host: String,
+    host: &str,
     port: u16,
-    route: Route,
-    secrets_dir: PathBuf,
+    route: &Route,
+    eg: &Egress,
 ) {
+    let ask = Ask {
+        host,
+        port,
+        method: "CONNECT",
+    };
     let mut hello = vec![0u8; 0];
     let mut buf = [0u8; 4096];
     // Read until the whole first record is in (bounded).
@@ -877,40 +720,23 @@ async fn passthrough(
         }
     };
     let matches = sni.as_deref().and_then(super::routes::normalize_host)
-        == super::routes::normalize_host(&host);
+        == super::routes::normalize_host(host);
     if !matches {
-        log(
+        ask.log(
             "denied",
-            &host,
-            port,
-            "CONNECT",
             "",
             serde_json::json!({"reason": "passthrough SNI differs from the CONNECT host", "sni": sni}),
         );
         return;
     }
-    let mut upstream = match connect_checked(&host, port, &route, &secrets_dir).await {
+    let mut upstream = match connect_checked(host, port, route, &eg.secrets_dir).await {
         Ok(s) => s,
         Err(e) => {
-            log(
-                "denied",
-                &host,
-                port,
-                "CONNECT",
-                "",
-                serde_json::json!({"reason": e}),
-            );
+            ask.log("denied", "", serde_json::json!({"reason": e}));
             return;
         }
     };
-    log(
-        "allowed",
-        &host,
-        port,
-        "CONNECT",
-        "",
-        serde_json::json!({"passthrough": true}),
-    );
+    ask.log("allowed", "", serde_json::json!({"passthrough": true}));
     if upstream.write_all(&hello).await.is_err() {
         return;
     }
