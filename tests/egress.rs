@@ -125,6 +125,21 @@ fn start_upstream(tag: &str) -> (Upstream, String, String) {
     (up, ca, subnet)
 }
 
+/// The stand-in's address on its network.
+fn standin_ip(up: &Upstream) -> std::net::Ipv4Addr {
+    docker(&[
+        "inspect",
+        &up.container,
+        "--format",
+        &format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            up.net
+        ),
+    ])
+    .parse()
+    .expect("the stand-in's address")
+}
+
 /// Every request the stand-in saw, as JSON.
 fn seen(container: &str) -> Vec<serde_json::Value> {
     docker(&["logs", container])
@@ -201,13 +216,14 @@ impl<'a> Bottle<'a> {
     }
 }
 
-fn write_definitions(home: &Path, ca_path: &Path, subnet: &str, control: &str, multi: &str) {
+fn write_definitions(home: &Path, ca_path: &Path, subnet: &str, names: [&str; 3]) {
+    let [control, multi, rebind] = names;
     std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
     std::fs::create_dir_all(home.join("agents")).expect("mkdir");
     std::fs::write(
         home.join("bottles/up.md"),
         format!(
-            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\", \"/ws\"]\n      methods: [GET, POST]\n      websocket: true\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: nows.upstream.test\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {control}\n    - host: {multi}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n---\n",
+            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\", \"/ws\"]\n      methods: [GET, POST]\n      websocket: true\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: nows.upstream.test\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {control}\n    - host: {multi}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {rebind}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n---\n",
             ca = ca_path.display()
         ),
     )
@@ -226,7 +242,8 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     std::fs::write(&ca_path, &ca).expect("write");
     let control = format!("control-{}.test", &tag[tag.len() - 10..]);
     let multi = format!("multi-{}.test", &tag[tag.len() - 10..]);
-    write_definitions(&home, &ca_path, &subnet, &control, &multi);
+    let rebind = format!("rebind-{}.test", &tag[tag.len() - 10..]);
+    write_definitions(&home, &ca_path, &subnet, [&control, &multi, &rebind]);
     let token = format!("tok-{}-injected", &tag[tag.len() - 12..]);
     let note = format!("note-canary-{}", &tag[tag.len() - 8..]);
     let b = Bottle::start(
@@ -411,6 +428,9 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
         "-o /dev/null -w '%{{http_code}}' https://{HOST}/redirect"
     ));
     assert_eq!(code.trim(), "302");
+    // A client that follows it to an unrouted host is refused there.
+    let body = b.curl(&format!("-L https://{HOST}/redirect"));
+    assert!(body.contains("egress_denied"), "{body}");
 
     // Server-sent events arrive one by one.
     let (status, out) = b.sh(&format!(
@@ -497,6 +517,46 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
             "the routed control name was never resolved"
         );
         assert!(!stub.saw(&nonce), "an unrouted name was resolved");
+
+        // A multi-address answer: the metadata and loopback addresses are
+        // dropped, and the allowlisted stand-in is the one connected.
+        let standin = standin_ip(&up);
+        stub.answer(
+            &multi,
+            &[
+                "169.254.169.254".parse().expect("ip"),
+                "127.0.0.1".parse().expect("ip"),
+                standin,
+            ],
+        );
+        let body = b.curl(&format!("https://{multi}/m"));
+        assert_eq!(body.trim(), "upstream ok", "{body}");
+        assert!(seen(&up.container)
+            .iter()
+            .any(|r| r["headers"]["host"] == multi.as_str()));
+
+        // DNS rebinding: the name answers the allowlisted stand-in first and
+        // the metadata address after. The proxy resolves once per
+        // connection and connects to the address it checked, so the first
+        // request reaches the stand-in (one A query) and the second, seeing
+        // the rebound answer, is refused; nothing reaches 169.254.169.254.
+        stub.answer_in_turn(
+            &rebind,
+            &[&[standin], &["169.254.169.254".parse().expect("ip")]],
+        );
+        let body = b.curl(&format!("https://{rebind}/first"));
+        assert_eq!(body.trim(), "upstream ok", "{body}");
+        assert_eq!(
+            stub.a_queries(&rebind),
+            1,
+            "one lookup, then the checked address"
+        );
+        let body = b.curl(&format!("https://{rebind}/second"));
+        assert!(
+            body.contains("egress_upstream") && body.contains("not globally routable"),
+            "the rebound answer must be refused: {body}"
+        );
+        assert!(!seen(&up.container).iter().any(|r| r["path"] == "/second"));
     }
     drop(b);
     drop(up);
@@ -592,4 +652,197 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Streams `tar` of these paths under `base` into `dest` in the agent's
+/// container (as the agent).
+fn put_into(agent_container: &str, base: &Path, paths: &[&str], dest: &str) {
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(base)
+        .args([
+            "-c",
+            "--exclude=site-packages",
+            "--exclude=test",
+            "--exclude=__pycache__",
+            "--exclude=idlelib",
+            "--exclude=tkinter",
+            "--exclude=ensurepip",
+        ])
+        .args(paths)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tar");
+    let out = Command::new("docker")
+        .args([
+            "exec",
+            "-i",
+            agent_container,
+            "sh",
+            "-c",
+            &format!("mkdir -p {dest} && tar -C {dest} -x"),
+        ])
+        .stdin(tar.stdout.take().expect("tar's output"))
+        .output()
+        .expect("docker exec");
+    assert!(tar.wait().expect("tar").success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The clients agents are written in: Node (what Claude Code and Codex's
+/// launchers run on) and Python, the host's own builds copied into a real
+/// bottle. Through `HTTPS_PROXY` they reach an allowed route with the
+/// token injected and trust the bottle's CA only through the bundle the
+/// environment names; an unrouted host answers them with the JSON.
+#[test]
+fn node_and_python_go_through_the_proxy_and_trust_the_bundle() {
+    let node = PathBuf::from("/usr/bin/node");
+    let python = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,sysconfig; print(sys.base_prefix); print(sysconfig.get_config_var('INSTSONAME') or ''); print('python%d.%d' % sys.version_info[:2])",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+    let has_node = common::require(
+        "Node.js at /usr/bin/node (for a node client inside a bottle)",
+        node.exists(),
+    );
+    let has_python = common::require(
+        "python3 (for a python client inside a bottle)",
+        python.as_ref().is_some_and(|p| p.len() == 3),
+    );
+    if !has_node && !has_python {
+        return;
+    }
+    let e = Engine::default_docker();
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ca_path = dir.path().join("upstream-ca.pem");
+    std::fs::write(&ca_path, &ca).expect("write");
+    write_definitions(
+        &home,
+        &ca_path,
+        &subnet,
+        ["control.invalid", "multi.invalid", "rebind.invalid"],
+    );
+    let token = format!("tok-{}-clients", &tag[tag.len() - 12..]);
+    let b = Bottle::start(
+        &e,
+        &home,
+        "up",
+        &[
+            (TOKEN_VAR, token.as_str()),
+            ("BOTTLE_ANSWER_NOTE", "unused-note"),
+        ],
+        &up.net,
+    );
+    let agent = bottle::backends::names::Names::for_slug(
+        &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+    )
+    .agent_container;
+    let injected = |path: &str| {
+        seen(&up.container).iter().any(|r| {
+            r["path"] == path && r["headers"]["authorization"] == format!("Bearer {token}").as_str()
+        })
+    };
+
+    if has_node {
+        put_into(
+            &agent,
+            Path::new("/usr/bin"),
+            &["node"],
+            "/workspace/.clients",
+        );
+        // Node's https through a CONNECT tunnel to the proxy (Node 20 has
+        // no proxy support of its own; the agent CLIs bring theirs).
+        let script = r#"
+const http = require('http'), https = require('https'), tls = require('tls');
+const [host, path] = process.argv.slice(2);
+const proxy = new URL(process.env.HTTPS_PROXY);
+const req = http.request({ host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: host + ':443' });
+req.on('connect', (_res, socket) => {
+  https.get({ host, port: 443, path, createConnection: () => tls.connect({ socket, servername: host }) }, (res) => {
+    let body = '';
+    res.on('data', (d) => (body += d));
+    res.on('end', () => console.log(res.statusCode + ' ' + body.trim()));
+  }).on('error', (e) => console.log('error ' + e.code));
+});
+req.on('error', (e) => console.log('error ' + e.code));
+req.end();
+"#;
+        std::fs::write(dir.path().join("get.js"), script).expect("write");
+        put_into(&agent, dir.path(), &["get.js"], "/workspace/.clients");
+        let node = |env: &str, host: &str, path: &str| {
+            b.sh(&format!(
+                "{env} /workspace/.clients/node /workspace/.clients/get.js {host} {path} 2>&1"
+            ))
+            .1
+        };
+        let out = node("", HOST, "/repos/acme/node");
+        assert_eq!(out.trim(), "200 upstream ok", "{out}");
+        assert!(injected("/repos/acme/node"), "node's request got the token");
+        let out = node("", "x.invalid", "/");
+        assert!(
+            out.starts_with("403 ") && out.contains("egress_denied"),
+            "{out}"
+        );
+        // Without the bundle Node does not trust the bottle's CA: the trust
+        // comes from NODE_EXTRA_CA_CERTS and nowhere else.
+        let out = node("env -u NODE_EXTRA_CA_CERTS", HOST, "/repos/acme/untrusted");
+        assert!(out.contains("error"), "{out}");
+        assert!(!injected("/repos/acme/untrusted"));
+    }
+
+    if let Some(python) = python.filter(|_| has_python) {
+        let (prefix, lib, version) = (&python[0], &python[1], &python[2]);
+        let mut paths = vec![format!("bin/{version}"), format!("lib/{version}")];
+        if !lib.is_empty() && Path::new(prefix).join("lib").join(lib).exists() {
+            paths.push(format!("lib/{lib}"));
+        }
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        put_into(&agent, Path::new(prefix), &paths, "/workspace/.py");
+        // urllib takes the proxy from HTTPS_PROXY and the trust from
+        // SSL_CERT_FILE, as most Python tools do.
+        let script = "import sys, urllib.request, urllib.error\ntry:\n    r = urllib.request.urlopen(sys.argv[1], timeout=30)\n    print(r.status, r.read().decode().strip())\nexcept urllib.error.HTTPError as e:\n    print(e.code, e.read().decode().strip())\nexcept Exception as e:\n    print('error', type(e).__name__, e)\n";
+        std::fs::write(dir.path().join("get.py"), script).expect("write");
+        put_into(&agent, dir.path(), &["get.py"], "/workspace/.py");
+        let py = |env: &str, url: &str| {
+            b.sh(&format!(
+                "{env} LD_LIBRARY_PATH=/workspace/.py/lib /workspace/.py/bin/{version} /workspace/.py/get.py {url} 2>&1"
+            ))
+            .1
+        };
+        let out = py("", &format!("https://{HOST}/repos/acme/python"));
+        assert_eq!(out.trim(), "200 upstream ok", "{out}");
+        assert!(
+            injected("/repos/acme/python"),
+            "python's request got the token"
+        );
+        let out = py("", "https://x.invalid/");
+        assert!(
+            out.starts_with("403 ") && out.contains("egress_denied"),
+            "{out}"
+        );
+        let out = py(
+            "env -u SSL_CERT_FILE",
+            &format!("https://{HOST}/repos/acme/untrusted-py"),
+        );
+        assert!(out.contains("CERTIFICATE_VERIFY_FAILED"), "{out}");
+    }
+    drop(b);
+    drop(up);
 }

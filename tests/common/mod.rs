@@ -383,20 +383,27 @@ pub fn engine(which: &str) -> Option<Engine> {
 /// it receives is kept. It answers only names a test registered (A
 /// records, TTL 0), and never forwards.
 pub struct DnsStub {
-    seen: Arc<Mutex<Vec<String>>>,
-    answers: Arc<Mutex<std::collections::HashMap<String, Vec<std::net::Ipv4Addr>>>>,
+    seen: Arc<Mutex<Vec<(String, u16)>>>,
+    answers: Arc<Mutex<std::collections::HashMap<String, Answers>>>,
 }
 
-/// A DNS answer to `query` with these A records (TTL 0), for an A query;
-/// an empty answer for anything else.
-fn dns_answer(query: &[u8], ips: &[std::net::Ipv4Addr]) -> Option<Vec<u8>> {
+/// A registered name's answers: each A query takes the next one; the last
+/// one stays.
+type Answers = std::collections::VecDeque<Vec<std::net::Ipv4Addr>>;
+
+/// The first question's end and type.
+fn question(query: &[u8]) -> Option<(usize, u16)> {
     let mut at = 12;
     while *query.get(at)? != 0 {
         at += 1 + usize::from(*query.get(at)?);
     }
     let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
-    let question_end = at + 5;
-    let ips: &[std::net::Ipv4Addr] = if qtype == 1 { ips } else { &[] };
+    Some((at + 5, qtype))
+}
+
+/// A DNS answer to `query` with these A records (TTL 0).
+fn dns_answer(query: &[u8], ips: &[std::net::Ipv4Addr]) -> Option<Vec<u8>> {
+    let (question_end, _) = question(query)?;
     let mut out = Vec::new();
     out.extend_from_slice(query.get(..2)?);
     out.extend_from_slice(&[0x81, 0x80, 0, 1]);
@@ -437,19 +444,30 @@ impl DnsStub {
                     .map_err(|e| eprintln!("DNS stub on {addr}:53: {e}"))
                     .ok()?;
                 let seen = Arc::new(Mutex::new(Vec::new()));
-                let answers: Arc<
-                    Mutex<std::collections::HashMap<String, Vec<std::net::Ipv4Addr>>>,
-                > = Arc::default();
+                let answers: Arc<Mutex<std::collections::HashMap<String, Answers>>> =
+                    Arc::default();
                 let (record, known) = (seen.clone(), answers.clone());
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 1500];
                     while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                        if let Some(name) = query_name(&buf[..n]) {
-                            let ips = known.lock().expect("stub").get(&name).cloned();
-                            record.lock().expect("stub").push(name);
-                            if let Some(reply) = ips.and_then(|ips| dns_answer(&buf[..n], &ips)) {
-                                let _ = sock.send_to(&reply, from);
-                            }
+                        let packet = &buf[..n];
+                        let (Some(name), Some((_, qtype))) = (query_name(packet), question(packet))
+                        else {
+                            continue;
+                        };
+                        let ips =
+                            known
+                                .lock()
+                                .expect("stub")
+                                .get_mut(&name)
+                                .map(|list| match qtype {
+                                    1 if list.len() > 1 => list.pop_front().unwrap_or_default(),
+                                    1 => list.front().cloned().unwrap_or_default(),
+                                    _ => Vec::new(),
+                                });
+                        record.lock().expect("stub").push((name, qtype));
+                        if let Some(reply) = ips.and_then(|ips| dns_answer(packet, &ips)) {
+                            let _ = sock.send_to(&reply, from);
                         }
                     }
                 });
@@ -460,10 +478,26 @@ impl DnsStub {
 
     /// From now on, answer `name` with these addresses.
     pub fn answer(&self, name: &str, ips: &[std::net::Ipv4Addr]) {
-        self.answers
+        self.answer_in_turn(name, &[ips]);
+    }
+
+    /// From now on, answer `name`'s A queries with these address lists in
+    /// turn; the last one stays (a rebinding name).
+    pub fn answer_in_turn(&self, name: &str, turns: &[&[std::net::Ipv4Addr]]) {
+        self.answers.lock().expect("stub").insert(
+            name.to_lowercase(),
+            turns.iter().map(|ips| ips.to_vec()).collect(),
+        );
+    }
+
+    /// How many A queries for exactly `name` arrived so far.
+    pub fn a_queries(&self, name: &str) -> usize {
+        self.seen
             .lock()
             .expect("stub")
-            .insert(name.to_lowercase(), ips.to_vec());
+            .iter()
+            .filter(|(n, t)| n == name && *t == 1)
+            .count()
     }
 
     /// Whether any query name received so far contains `needle`.
@@ -472,7 +506,7 @@ impl DnsStub {
             .lock()
             .expect("stub")
             .iter()
-            .any(|n| n.contains(needle))
+            .any(|(n, _)| n.contains(needle))
     }
 
     pub fn wait_for(&self, needle: &str) -> bool {

@@ -1,6 +1,7 @@
 //! `bottle debug upstream`: a stand-in HTTPS server for tests of the egress
 //! proxy, run in a container on an internal test network. It mints its own
-//! CA and a certificate for `--name`, prints the CA (for `upstream_ca`) as
+//! CA and a certificate for the name each client asks for (SNI; `--name`
+//! without one), prints the CA (for `upstream_ca`) as
 //! its first output line (JSON), logs every request it gets (method, path,
 //! headers) as a JSON line, and answers `upstream ok`. `/sse` streams two
 //! events, the second only after the client asked for `/sse-ack`;
@@ -39,22 +40,37 @@ pub fn start(
 )> {
     let (ca_pem, ca_key) = super::ca::mint_ca("stand-in").map_err(|e| anyhow::anyhow!("{e}"))?;
     let minter = super::ca::LeafMinter::new(&ca_pem, &ca_key).map_err(anyhow::Error::msg)?;
-    let config = minter.config_for(name).map_err(anyhow::Error::msg)?;
-    Ok((ca_pem, serve(listener, config, log)))
+    Ok((
+        ca_pem,
+        serve(listener, Arc::new(minter), name.to_string(), log),
+    ))
 }
 
 async fn serve(
     listener: tokio::net::TcpListener,
-    config: Arc<rustls::ServerConfig>,
+    minter: Arc<super::ca::LeafMinter>,
+    name: String,
     log: bool,
 ) -> anyhow::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let acked = Arc::new(tokio::sync::Notify::new());
     loop {
         let (tcp, _) = listener.accept().await?;
-        let (acceptor, acked) = (acceptor.clone(), acked.clone());
+        let (minter, name, acked) = (minter.clone(), name.clone(), acked.clone());
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
+            let acceptor =
+                tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+            let Ok(start) = acceptor.await else {
+                return;
+            };
+            let host = start
+                .client_hello()
+                .server_name()
+                .unwrap_or(&name)
+                .to_string();
+            let Ok(config) = minter.config_for(&host) else {
+                return;
+            };
+            let Ok(tls) = start.into_stream(config).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |req| answer(req, acked.clone(), log));
