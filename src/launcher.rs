@@ -278,6 +278,14 @@ pub fn launch(
     let state_dir = home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&state_dir)?;
     let egress = crate::backends::egress::prepare(&state_dir, plan, &session_env, &p.host_home)?;
+    // Supervise: the sidecar gets this bottle's queue directory and only it.
+    let queue_dir = if plan.bottle.supervise {
+        let dir = home.queue_dir().join(plan.slug.as_str());
+        crate::state::create_private_dir(&dir)?;
+        Some(dir)
+    } else {
+        None
+    };
     let input = LaunchInput {
         plan,
         bottle_bin: &bin,
@@ -290,6 +298,7 @@ pub fn launch(
         resume,
         engine_host: p.engine_host.clone(),
         egress: &egress,
+        queue_dir,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,7 +2,7 @@
 //! no escape sequences, no control, bidi or zero-width characters. Each is
 //! replaced by a visible `\u{…}` so the operator sees that it was there.
 
-fn is_hidden(c: char) -> bool {
+pub fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{200b}'..='\u{200f}' // zero-width, LRM/RLM

@@ -44,6 +44,16 @@ impl Home {
     pub fn trust_file(&self) -> PathBuf {
         self.root.join("trust.json")
     }
+    /// `queue/`: one directory per supervised bottle.
+    pub fn queue_dir(&self) -> PathBuf {
+        self.root.join("queue")
+    }
+
+    /// `audit/`: the authoritative decision log (host only).
+    pub fn audit_dir(&self) -> PathBuf {
+        self.root.join("audit")
+    }
+
     pub fn state_dir(&self, slug: &str) -> PathBuf {
         self.root.join("state").join(slug)
     }

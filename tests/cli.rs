@@ -223,11 +223,11 @@ fn debug_emulate_prints_one_line_per_row() {
 #[test]
 fn backend_commands_say_so_plainly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = bottle(dir.path(), &["queue"]);
+    let out = bottle(dir.path(), &["approve", "01ARZ3NDEK"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("bottle: error: `bottle queue` needs the container backend"),
+        err.starts_with("bottle: error: no pending request `01ARZ3NDEK`"),
         "{err}"
     );
     assert!(!err.contains("backtrace"));

@@ -324,6 +324,7 @@ fn container_specs_are_hardened_and_carry_no_session_values() {
         "1001:1001",
         "172.30.0.0/16",
         Path::new("/h/state/x/egress"),
+        Some(Path::new("/h/queue/x")),
     );
     for (name, c) in [("agent", &agent), ("sidecar", &sidecar)] {
         let h = c.host_config.as_ref().expect("host config");

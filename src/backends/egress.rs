@@ -73,6 +73,7 @@ pub fn prepare(
                 Some(RouteAuth {
                     scheme: a.scheme.to_string(),
                     secret: name,
+                    token_ref: Some(var.clone()),
                 })
             }
             None => None,
@@ -105,6 +106,7 @@ pub fn prepare(
                     auth: Some(RouteAuth {
                         scheme: "Bearer".into(),
                         secret: "provider".into(),
+                        token_ref: Some(var.value.clone()),
                     }),
                     tls_passthrough: false,
                     ssrf_ip_allowlist: vec![],
@@ -195,6 +197,56 @@ pub fn write_routes(dir: &Path, definition_routes: Vec<RouteEntry>) -> Result<()
         routes,
     })?;
     // What the sidecar will accept, checked before it is written.
+    crate::sidecar::egress::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
+    crate::state::write_atomic(&path, text.as_bytes(), 0o644)
+}
+
+/// The route an approved `request_egress` adds (`approved:<id>`). It takes
+/// the ports, credential and SSRF allowlist of the bottle's own route for
+/// the same host, if there is one (never a credential on a wildcard), so
+/// the operator sees and grants exactly what will be live.
+pub fn approved_route(dir: &Path, id: &str, ask: &crate::queue::EgressAsk) -> Result<RouteEntry> {
+    let text = std::fs::read_to_string(dir.join("routes.json"))
+        .with_context(|| format!("reading {}", dir.join("routes.json").display()))?;
+    let file: RoutesFile = serde_json::from_str(&text).context("routes.json")?;
+    let wildcard = ask.host.starts_with("*.");
+    let bare = ask.host.strip_prefix("*.").unwrap_or(&ask.host);
+    let host = crate::sidecar::egress::routes::normalize_host(bare)
+        .with_context(|| format!("`{bare}` is not a host name"))?;
+    let host = if wildcard { format!("*.{host}") } else { host };
+    let own = file
+        .routes
+        .iter()
+        .find(|r| r.host == host && !r.source.starts_with("approved:"));
+    Ok(RouteEntry {
+        host,
+        ports: own.map(|r| r.ports.clone()).unwrap_or_default(),
+        path_allowlist: ask.path_prefix.iter().cloned().collect(),
+        methods: ask.methods.clone().unwrap_or_default(),
+        auth: own
+            .filter(|r| !wildcard && !r.tls_passthrough)
+            .and_then(|r| r.auth.clone()),
+        tls_passthrough: false,
+        ssrf_ip_allowlist: own.map(|r| r.ssrf_ip_allowlist.clone()).unwrap_or_default(),
+        websocket: false,
+        dlp_exempt: vec![],
+        source: format!("approved:{id}"),
+    })
+}
+
+/// Adds `route` to routes.json under the lock (checked with the sidecar's
+/// parser first). The sidecar serves it within a second.
+pub fn add_route(dir: &Path, route: RouteEntry) -> Result<()> {
+    let _lock = lock(dir)?;
+    let path = dir.join("routes.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut file: RoutesFile = serde_json::from_str(&text).context("routes.json")?;
+    if file.routes.iter().any(|r| r.source == route.source) {
+        bail!("{} is already in routes.json", route.source);
+    }
+    file.routes.push(route);
+    let text = serde_json::to_string_pretty(&file)?;
     crate::sidecar::egress::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
     crate::state::write_atomic(&path, text.as_bytes(), 0o644)
 }

@@ -1,5 +1,4 @@
-//! Command-line definitions (clap) and dispatch. Every command of SPEC §8
-//! exists; those that need the container backend say so until it lands.
+//! Command-line definitions (clap) and dispatch: every command of SPEC §8.
 
 mod bottles;
 mod build;
@@ -8,6 +7,7 @@ mod definitions;
 mod doctor;
 mod export;
 mod init;
+mod queue;
 mod routes;
 mod start;
 
@@ -176,6 +176,13 @@ pub enum Command {
         /// The egress proxy's port on the sidecar's address.
         #[arg(long, default_value_t = 9099)]
         egress_port: u16,
+        /// This bottle's supervise queue directory (the MCP server runs
+        /// when it exists).
+        #[arg(long, default_value = crate::sidecar::supervise::QUEUE_DIR)]
+        queue_dir: PathBuf,
+        /// The supervise MCP server's port on the sidecar's address.
+        #[arg(long, default_value_t = 9100)]
+        supervise_port: u16,
     },
     /// Inside the sidecar: store secret values given as a JSON object on
     /// stdin (run by the launch through the engine, never with values in
@@ -285,10 +292,6 @@ pub enum DebugCommand {
 }
 
 /// The error printed for commands whose backend has not landed yet.
-#[derive(Debug, thiserror::Error)]
-#[error("`bottle {0}` needs the container backend, which is not part of this build yet")]
-pub struct NeedsBackend(pub &'static str);
-
 /// Runs a subcommand; returns the process exit code.
 pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
     if let Command::SidecarSecrets { dir } = command {
@@ -306,6 +309,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         egress_dir,
         secrets_dir,
         egress_port,
+        queue_dir,
+        supervise_port,
     } = command
     {
         let service_addr = match (address, address_in) {
@@ -320,6 +325,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             egress_dir: egress_dir.clone(),
             secrets_dir: secrets_dir.clone(),
             egress_port: *egress_port,
+            queue_dir: queue_dir.clone(),
+            supervise_port: *supervise_port,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -346,7 +353,6 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         });
     }
     let ctx = definitions::Context::new(cli.workspace.clone())?;
-    let needs = |name| Err(NeedsBackend(name).into());
     match command {
         Command::Check => definitions::check(&ctx),
         Command::List { json } => definitions::list(&ctx, *json),
@@ -418,10 +424,22 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             all,
             all_homes,
         } => cleanup::cleanup(&ctx, *yes, *all, *all_homes),
-        Command::Queue { .. } => needs("queue"),
-        Command::Approve(_) => needs("approve"),
-        Command::Reject(_) => needs("reject"),
-        Command::Answer { .. } => needs("answer"),
+        Command::Queue { json } => queue::list(&ctx, *json),
+        Command::Approve(a) => queue::decide(
+            &ctx,
+            &a.id,
+            crate::control::Intent::Approve,
+            a.note.as_deref(),
+        ),
+        Command::Reject(a) => queue::decide(
+            &ctx,
+            &a.id,
+            crate::control::Intent::Reject,
+            a.note.as_deref(),
+        ),
+        Command::Answer { id, text } => {
+            queue::decide(&ctx, id, crate::control::Intent::Answer(text.clone()), None)
+        }
         Command::Build { no_cache } => build::build(*no_cache),
         Command::Doctor => doctor::doctor(&ctx),
     }

@@ -1,9 +1,11 @@
 //! What runs inside the sidecar container (`bottle sidecar`): the DNS
-//! refuser, a health listener and the egress proxy; the supervise server
-//! and git gate come later. Never imports `ui`, `session` or `app`.
+//! refuser, a health listener, the egress proxy and the supervise MCP
+//! server; the git gate comes later. Never imports `ui`, `session` or
+//! `app`.
 
 pub mod dns;
 pub mod egress;
+pub mod supervise;
 
 use anyhow::{Context, Result};
 use std::net::{IpAddr, SocketAddr};
@@ -22,10 +24,18 @@ pub struct SidecarConfig {
     pub secrets_dir: std::path::PathBuf,
     /// The proxy's port on `service_addr`.
     pub egress_port: u16,
+    /// This bottle's queue directory; the MCP server runs when it exists.
+    pub queue_dir: std::path::PathBuf,
+    /// The MCP server's port on `service_addr`.
+    pub supervise_port: u16,
 }
 
+type Task = tokio::task::JoinHandle<()>;
+
 /// Starts the egress proxy when the egress directory holds a CA.
-async fn start_egress(config: &SidecarConfig) -> Result<Option<tokio::task::JoinHandle<()>>> {
+async fn start_egress(
+    config: &SidecarConfig,
+) -> Result<Option<(Task, std::sync::Arc<egress::proxy::Egress>)>> {
     let dir = &config.egress_dir;
     let (Ok(cert), Ok(key)) = (
         std::fs::read_to_string(dir.join("ca.pem")),
@@ -52,11 +62,54 @@ async fn start_egress(config: &SidecarConfig) -> Result<Option<tokio::task::Join
         "{}",
         serde_json::json!({"event": "egress", "listen": listen.to_string()})
     );
+    let serving = eg.clone();
+    Ok(Some((
+        tokio::spawn(async move {
+            if let Err(e) = egress::proxy::serve(listener, serving).await {
+                eprintln!("egress proxy: {e}");
+            }
+        }),
+        eg,
+    )))
+}
+
+/// Starts the MCP server when this bottle is supervised (its queue
+/// directory is mounted).
+async fn start_supervise(
+    config: &SidecarConfig,
+    eg: Option<std::sync::Arc<egress::proxy::Egress>>,
+) -> Result<Option<Task>> {
+    if !config.queue_dir.is_dir() {
+        return Ok(None);
+    }
+    let listen = SocketAddr::new(config.service_addr, config.supervise_port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the supervise server on {listen}"))?;
+    let sv = std::sync::Arc::new(supervise::Supervise::new(
+        config.queue_dir.clone(),
+        eg.map(|e| (e, config.egress_dir.join("routes.json"))),
+        supervise::WAIT,
+    ));
+    println!(
+        "{}",
+        serde_json::json!({"event": "supervise", "listen": listen.to_string()})
+    );
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = egress::proxy::serve(listener, eg).await {
-            eprintln!("egress proxy: {e}");
+        if let Err(e) = supervise::serve(listener, sv).await {
+            eprintln!("supervise: {e}");
         }
     })))
+}
+
+/// Waits for a task that may not exist (then forever).
+async fn maybe(task: Option<Task>) {
+    match task {
+        Some(t) => {
+            let _ = t.await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// This host's IPv4 address inside `net` (from the interface list).
@@ -100,7 +153,11 @@ pub async fn run(config: SidecarConfig) -> Result<()> {
     let health = tokio::net::TcpListener::bind(config.health_listen)
         .await
         .with_context(|| format!("binding health on {}", config.health_listen))?;
-    let egress_task = start_egress(&config).await?;
+    let (egress_task, eg) = match start_egress(&config).await? {
+        Some((t, eg)) => (Some(t), Some(eg)),
+        None => (None, None),
+    };
+    let supervise_task = start_supervise(&config, eg).await?;
     tracing::info!(dns = %config.dns_listen, health = %config.health_listen, "sidecar up");
     println!(
         "{}",
@@ -117,12 +174,8 @@ pub async fn run(config: SidecarConfig) -> Result<()> {
         r = dns::serve_udp(udp, refuser.clone()) => r.context("DNS over UDP")?,
         r = dns::serve_tcp(tcp, refuser) => r.context("DNS over TCP")?,
         _ = health_task => {}
-        _ = async {
-            match egress_task {
-                Some(t) => { let _ = t.await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
+        _ = maybe(egress_task) => {}
+        _ = maybe(supervise_task) => {}
     }
     Ok(())
 }

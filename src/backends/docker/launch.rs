@@ -49,6 +49,9 @@ pub struct LaunchInput<'a> {
     pub engine_host: String,
     /// The egress proxy's files and the secret values for the sidecar.
     pub egress: &'a crate::backends::egress::EgressSetup,
+    /// `queue/<slug>/` when the bottle is supervised: bound read-write into
+    /// the sidecar (and nothing else of the queue).
+    pub queue_dir: Option<std::path::PathBuf>,
 }
 
 fn to_map(m: std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
@@ -340,7 +343,13 @@ async fn launch_inner(
         .build();
     timed(docker.create_container(
         Some(create),
-        spec::sidecar(plan, &input.operator, &subnet, &input.egress.dir),
+        spec::sidecar(
+            plan,
+            &input.operator,
+            &subnet,
+            &input.egress.dir,
+            input.queue_dir.as_deref(),
+        ),
     ))
     .await?;
     let connect = NetworkConnectRequest {

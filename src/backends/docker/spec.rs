@@ -170,17 +170,30 @@ pub fn sidecar(
     operator: &str,
     subnet: &str,
     egress_dir: &std::path::Path,
+    queue_dir: Option<&std::path::Path>,
 ) -> ContainerCreateBody {
     let mut host = hardened(plan, SIDECAR_MEMORY, SIDECAR_NANO_CPUS, SIDECAR_PIDS);
     // The egress directory (CA, routes.json): the host writes, the sidecar
     // reads.
-    host.mounts = Some(vec![Mount {
+    let mut mounts = vec![Mount {
         typ: Some(MountType::BIND),
         source: Some(egress_dir.display().to_string()),
         target: Some(crate::backends::egress::SIDECAR_EGRESS_DIR.into()),
         read_only: Some(true),
         ..Default::default()
-    }]);
+    }];
+    // Supervise: this bottle's queue directory, where the sidecar writes
+    // requests and reads decisions.
+    if let Some(q) = queue_dir {
+        mounts.push(Mount {
+            typ: Some(MountType::BIND),
+            source: Some(q.display().to_string()),
+            target: Some(crate::sidecar::supervise::QUEUE_DIR.into()),
+            read_only: Some(false),
+            ..Default::default()
+        });
+    }
+    host.mounts = Some(mounts);
     // The engine's default runtime: the sidecar binds port 53 with no
     // capability through a namespaced sysctl that gVisor ignores. gVisor
     // is for the untrusted party, the agent.

@@ -62,11 +62,23 @@ impl Egress {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    fn table(&self) -> Arc<Table> {
+    pub fn table(&self) -> Arc<Table> {
         self.table
             .read()
             .map(|t| t.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Parses `routes.json` text and makes it the live table (a bad file
+    /// keeps the previous table). Open connections keep their tunnel; each
+    /// next request is checked against the new table.
+    pub fn load_routes(&self, text: &str) -> Result<usize, String> {
+        let t = Table::parse(text)?;
+        let n = t.routes.len();
+        if let Ok(mut cur) = self.table.write() {
+            *cur = Arc::new(t);
+        }
+        Ok(n)
     }
 }
 
@@ -348,14 +360,11 @@ async fn forward(
     eg: &Egress,
 ) -> Result<Response<Body>, BoxError> {
     let table = eg.table();
-    let route: Route = match table.find(ask.host, ask.port) {
-        Ok(r) => r.clone(),
-        Err(d) => return Ok(ask.deny(target, d.reason())),
-    };
-    let path = match route.check(ask.method, target) {
-        Ok(p) => p,
-        Err(d) => return Ok(ask.deny(target, d.reason())),
-    };
+    let (route, path): (Route, String) =
+        match table.route_for(ask.host, ask.port, ask.method, target) {
+            Ok((r, p)) => (r.clone(), p),
+            Err(d) => return Ok(ask.deny(target, d.reason())),
+        };
     if route.tls_passthrough {
         return Ok(ask.deny(target, "a passthrough route is reached by CONNECT only"));
     }
@@ -809,12 +818,8 @@ pub async fn watch(routes: PathBuf, egress: Arc<Egress>) {
     loop {
         if let Ok(bytes) = tokio::fs::read(&routes).await {
             if last.as_ref() != Some(&bytes) {
-                match Table::parse(&String::from_utf8_lossy(&bytes)) {
-                    Ok(t) => {
-                        let n = t.routes.len();
-                        if let Ok(mut cur) = egress.table.write() {
-                            *cur = Arc::new(t);
-                        }
+                match egress.load_routes(&String::from_utf8_lossy(&bytes)) {
+                    Ok(n) => {
                         println!("{}", serde_json::json!({"event": "routes", "routes": n}));
                     }
                     Err(e) => eprintln!("egress: keeping the previous routes: {e}"),

@@ -51,6 +51,9 @@ pub struct RouteAuth {
     pub scheme: String,
     /// A file name in the sidecar's secrets tmpfs, never a value.
     pub secret: String,
+    /// The host variable the value came from (a name, for display).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ref: Option<String>,
 }
 
 /// A route ready for checking.
@@ -137,6 +140,37 @@ impl Table {
             }
         }
         Err(if any_host { Denial::Port } else { Denial::Host })
+    }
+
+    /// The route that lets this request through, and the path to forward.
+    /// A host may have several routes (the bottle's own and approved
+    /// ones): the first, in file order, whose methods and paths allow the
+    /// request wins; otherwise the first route's refusal.
+    pub fn route_for(
+        &self,
+        host: &str,
+        port: u16,
+        method: &str,
+        target: &str,
+    ) -> Result<(&Route, String), Denial> {
+        let first = self.find(host, port)?;
+        let normal = normalize_host(host).ok_or(Denial::Host)?;
+        let same = self.routes.iter().filter(|r| {
+            r.ports.contains(&port)
+                && r.wildcard == first.wildcard
+                && r.host == first.host
+                && (!r.wildcard || normal.ends_with(&format!(".{}", r.host)))
+        });
+        let mut refusal = None;
+        for r in same {
+            match r.check(method, target) {
+                Ok(path) => return Ok((r, path)),
+                Err(d) => {
+                    refusal.get_or_insert(d);
+                }
+            }
+        }
+        Err(refusal.unwrap_or(Denial::Host))
     }
 }
 

@@ -1,0 +1,103 @@
+//! What a decision will change, as plain lines for the workspace's prompt
+//! and `bottle queue`. Built from the same functions that apply it, so the
+//! operator approves exactly what becomes live. Every piece of agent text
+//! is sanitized; hosts are shown in punycode with the Unicode form beside.
+
+use crate::queue::{Payload, Request};
+use crate::sanitize::inline;
+use crate::sidecar::egress::routes::RouteEntry;
+use crate::state::Home;
+
+/// `xn--…` names with their Unicode form beside them.
+pub fn host(ascii: &str) -> String {
+    let (wild, bare) = match ascii.strip_prefix("*.") {
+        Some(b) => ("*.", b),
+        None => ("", ascii),
+    };
+    let (unicode, res) = idna::domain_to_unicode(bare);
+    if res.is_ok() && unicode != bare {
+        format!("{wild}{bare} ({wild}{})", inline(&unicode))
+    } else {
+        format!("{wild}{}", inline(bare))
+    }
+}
+
+/// One route as a line: host, ports, paths, methods.
+pub fn route_line(r: &RouteEntry) -> String {
+    let list = |v: &[String], none: &str| {
+        if v.is_empty() {
+            none.to_string()
+        } else {
+            inline(&v.join(","))
+        }
+    };
+    let ports = if r.ports.is_empty() {
+        "443,80".to_string()
+    } else {
+        r.ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "{}:{ports}  paths {}  methods {}",
+        host(&r.host),
+        list(&r.path_allowlist, "any"),
+        list(&r.methods, "any")
+    )
+}
+
+/// The change an approval of `req` makes, line by line.
+pub fn describe(home: &Home, req: &Request) -> Vec<String> {
+    match &req.payload {
+        Payload::Egress(ask) => {
+            let dir = crate::backends::egress::egress_dir(&home.state_dir(&req.slug));
+            match crate::backends::egress::approved_route(&dir, &req.id.to_string(), ask) {
+                Ok(route) => {
+                    let mut out = vec![format!("+ route {}", route_line(&route))];
+                    let on = format!(
+                        "{}{}",
+                        host(&route.host),
+                        route.path_allowlist.first().map_or("", String::as_str)
+                    );
+                    out.push(match &route.auth {
+                        Some(a) => format!(
+                            "{} will be injected on {on} ({} scheme)",
+                            a.token_ref.as_deref().unwrap_or("the bottle's credential"),
+                            inline(&a.scheme)
+                        ),
+                        None => format!("no credential is injected on {on}"),
+                    });
+                    if !route.ssrf_ip_allowlist.is_empty() {
+                        out.push(format!(
+                            "private addresses allowed (from the bottle's route): {}",
+                            route.ssrf_ip_allowlist.join(", ")
+                        ));
+                    }
+                    out
+                }
+                Err(e) => vec![format!("cannot be applied: {}", inline(&format!("{e:#}")))],
+            }
+        }
+        Payload::Question(q) => q.question.lines().map(inline).collect(),
+        Payload::Capability(c) => {
+            let mut out = vec![format!("summary: {}", inline(&c.summary))];
+            let key = |l: &str| {
+                let t = l.trim_start().to_ascii_uppercase();
+                t.starts_with("FROM ")
+                    || t.starts_with("ADD ")
+                    || t.starts_with("COPY ")
+                    || (t.starts_with("RUN ") && t.contains("--MOUNT"))
+            };
+            out.extend(
+                c.dockerfile
+                    .lines()
+                    .filter(|l| key(l))
+                    .map(|l| format!("! {}", inline(l))),
+            );
+            out.extend(c.dockerfile.lines().map(|l| format!("+ {}", inline(l))));
+            out
+        }
+    }
+}
