@@ -242,9 +242,9 @@ pub fn add_route(dir: &Path, route: RouteEntry) -> Result<()> {
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut file: RoutesFile = serde_json::from_str(&text).context("routes.json")?;
-    if file.routes.iter().any(|r| r.source == route.source) {
-        bail!("{} is already in routes.json", route.source);
-    }
+    // Idempotent: a decider that died after this write and before its
+    // decision was published is followed by one that writes it again.
+    file.routes.retain(|r| r.source != route.source);
     file.routes.push(route);
     let text = serde_json::to_string_pretty(&file)?;
     crate::sidecar::egress::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
