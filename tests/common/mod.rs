@@ -3,6 +3,8 @@
 //! (generous timeouts, never bare sleeps) and the screen dumped on failure.
 #![allow(dead_code)]
 
+pub mod standin;
+
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,231 @@
+//! Supervise end to end in a real bottle (SPEC §5.4, §4.7): from inside the
+//! agent, an MCP `tools/call request_egress` waits; the operator decides
+//! with `bottle approve`/`reject`; the call returns, and an approved host
+//! is reachable through the proxy at once (with the bottle's credential for
+//! that host injected). The sidecar mounts only this bottle's queue
+//! directory and the agent none of it; a sidecar killed mid-request comes
+//! back with the request still pending and decidable.
+
+mod common;
+
+use common::standin::{docker, seen, start_upstream, wait_until, Bottle, HOST, TOKEN_VAR};
+use common::Engine;
+use serde_json::Value;
+use std::path::Path;
+
+fn write_definitions(home: &Path, ca: &Path, subnet: &str) {
+    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
+    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
+    std::fs::write(
+        home.join("bottles/sup.md"),
+        format!(
+            "---\nagent_provider: {{ template: shell }}\nsupervise: true\negress:\n  upstream_ca: {}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\"]\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n---\n",
+            ca.display()
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        home.join("agents/sup.md"),
+        "---\nbottle: sup\n---\nTests.\n",
+    )
+    .expect("write");
+}
+
+/// An MCP session from inside the agent with curl: initialize, then one
+/// `tools/call`; prints the JSON-RPC answer.
+fn mcp_call(tool: &str, args: &str) -> String {
+    format!(
+        r#"H='-sS -H Content-Type:application/json -H Accept:application/json,text/event-stream'
+sid=$(curl $H -D - -o /dev/null -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"sh","version":"1"}}}}}}' http://supervise:9100/mcp | tr -d '\r' | sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: //p')
+curl $H -H "Mcp-Session-Id: $sid" -d '{{"jsonrpc":"2.0","method":"notifications/initialized"}}' http://supervise:9100/mcp
+curl $H --max-time 120 -H "Mcp-Session-Id: $sid" -d '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"{tool}","arguments":{args}}}}}' http://supervise:9100/mcp"#
+    )
+}
+
+fn queue_json(b: &Bottle) -> Value {
+    let out = b.e.bottle(&b.home, None, &["queue", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("queue json")
+}
+
+/// Waits for exactly one pending request and returns its id.
+fn next_request(b: &Bottle) -> String {
+    let mut id = String::new();
+    wait_until("the request to reach the queue", || {
+        let q = queue_json(b);
+        match q["pending"].as_array().map(Vec::as_slice) {
+            Some([one]) => {
+                id = one["id"].as_str().expect("id").to_string();
+                true
+            }
+            _ => false,
+        }
+    });
+    id
+}
+
+fn result_text(answer: &str) -> String {
+    let v: Value = serde_json::from_str(answer.trim()).unwrap_or(Value::Null);
+    v["result"]["content"][0]["text"]
+        .as_str()
+        .map_or_else(|| answer.to_string(), str::to_string)
+}
+
+#[test]
+fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
+    let e = Engine::default_docker();
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ca_path = dir.path().join("upstream-ca.pem");
+    std::fs::write(&ca_path, &ca).expect("write");
+    write_definitions(&home, &ca_path, &subnet);
+    let token = format!("tok-{}-sup", &tag[tag.len() - 12..]);
+    let b = Bottle::start(&e, &home, "sup", &[(TOKEN_VAR, token.as_str())], &up.net);
+    let names = bottle::backends::names::Names::for_slug(
+        &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+    );
+
+    // The sidecar mounts this bottle's queue directory and nothing else of
+    // the queue; the agent mounts none of it.
+    let mounts = docker(&[
+        "inspect",
+        &names.sidecar_container,
+        "--format",
+        "{{range .Mounts}}{{.Source}}={{.Destination}}:{{.RW}} {{end}}",
+    ]);
+    let queue = home.join("queue").join(&b.slug);
+    assert!(
+        mounts.contains(&format!("{}=/run/bottle/queue:true", queue.display())),
+        "{mounts}"
+    );
+    let agent_mounts = docker(&[
+        "inspect",
+        &names.agent_container,
+        "--format",
+        "{{range .Mounts}}{{.Source}} {{end}}",
+    ]);
+    assert!(!agent_mounts.contains("queue"), "{agent_mounts}");
+
+    // Before: refused.
+    let body = b.curl(&format!("https://{HOST}/repos/other/x"));
+    assert!(body.contains("egress_denied"), "{body}");
+
+    // The agent asks and waits; the operator approves from the CLI.
+    let call = mcp_call(
+        "request_egress",
+        r#"{"host":"api.upstream.test","path_prefix":"/repos/other/","methods":["GET"],"reason":"read the other repo"}"#,
+    );
+    let asking = std::thread::scope(|s| {
+        let waiting = s.spawn(|| b.sh(&call).1);
+        let id = next_request(&b);
+        let out = e.bottle(&home, None, &["approve", &format!("{}/{id}", b.slug)]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        waiting.join().expect("the waiting call")
+    });
+    let text = result_text(&asking);
+    assert!(
+        text.starts_with("approved") && text.contains("live"),
+        "{asking}"
+    );
+    // Reachable at once (no waiting), with the bottle's credential for
+    // that host injected.
+    let body = b.curl(&format!("https://{HOST}/repos/other/x"));
+    assert_eq!(body.trim(), "upstream ok", "{body}");
+    let got = seen(&up.container);
+    let last = got.last().expect("a request");
+    assert_eq!(last["path"], "/repos/other/x");
+    assert_eq!(last["headers"]["authorization"], format!("Bearer {token}"));
+    // Only what was approved: another method is still refused.
+    let body = b.curl(&format!("-X POST https://{HOST}/repos/other/x"));
+    assert!(body.contains("egress_denied"), "{body}");
+
+    // Rejected with a note: the call says so, the host stays refused.
+    let call = mcp_call(
+        "request_egress",
+        r#"{"host":"api.upstream.test","path_prefix":"/repos/secret/","reason":"need it"}"#,
+    );
+    let refused = std::thread::scope(|s| {
+        let waiting = s.spawn(|| b.sh(&call).1);
+        let id = next_request(&b);
+        let out = e.bottle(&home, None, &["reject", &id, "--note", "not that repo"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        waiting.join().expect("the waiting call")
+    });
+    let text = result_text(&refused);
+    assert!(
+        text.starts_with("rejected") && text.contains("not that repo"),
+        "{refused}"
+    );
+    let body = b.curl(&format!("https://{HOST}/repos/secret/x"));
+    assert!(body.contains("egress_denied"), "{body}");
+
+    // The sidecar killed while a call waits: the request survives; after
+    // stop and resume it is still pending, is decided, and the agent reads
+    // the decision with check_request.
+    let call = mcp_call("ask_operator", r#"{"question":"Which branch?"}"#);
+    let id = std::thread::scope(|s| {
+        let waiting = s.spawn(|| b.sh(&call));
+        let id = next_request(&b);
+        docker(&["kill", &names.sidecar_container]);
+        let (_, out) = waiting.join().expect("the waiting call");
+        assert!(!out.contains("answered"), "{out}");
+        id
+    });
+    let stop = e.bottle(&home, None, &["stop", &b.slug]);
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    let resume = e
+        .bottle_cmd(&home, None, &["resume", &b.slug, "-y", "--detach"])
+        .env(TOKEN_VAR, &token)
+        .output()
+        .expect("resume");
+    assert!(
+        resume.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resume.stderr)
+    );
+    assert_eq!(next_request(&b), id, "the request is still pending");
+    let out = e.bottle(&home, None, &["answer", &id, "main"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let check = mcp_call("check_request", &format!(r#"{{"id":"{id}"}}"#));
+    let (_, answer) = b.sh(&check);
+    assert!(
+        result_text(&answer).contains("the operator answered: main"),
+        "{answer}"
+    );
+    // The approved route survived the restart.
+    // (A resumed sidecar may be a new container, off the test network.)
+    let _ = std::process::Command::new("docker")
+        .args(["network", "connect", &up.net, &names.sidecar_container])
+        .output();
+    let body = b.curl(&format!("https://{HOST}/repos/other/y"));
+    assert_eq!(body.trim(), "upstream ok", "{body}");
+
+    // Every decision is in the audit log, on the host only.
+    let audit = std::fs::read_to_string(home.join("audit").join(format!("{}.jsonl", b.slug)))
+        .expect("audit");
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+    drop(b);
+    drop(up);
+}
