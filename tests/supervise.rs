@@ -229,3 +229,126 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
     drop(b);
     drop(up);
 }
+
+/// SPEC §7 in a real PTY: a request raised from pane A shows as a banner
+/// while the operator types into pane B; every key typed meanwhile reaches
+/// B; prefix `a` then one key, `y`, approves it, and the call in pane A
+/// returns approved.
+#[test]
+fn in_the_workspace_one_key_approves_while_another_pane_keeps_its_keystrokes() {
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
+    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
+    std::fs::write(
+        home.join("bottles/sup.md"),
+        "---\nagent_provider: { template: shell }\nsupervise: true\n---\n",
+    )
+    .expect("write");
+    std::fs::write(
+        home.join("agents/sup.md"),
+        "---\nbottle: sup\n---\nTests.\n",
+    )
+    .expect("write");
+    let out = e.bottle(
+        &home,
+        None,
+        &["start", "sup", "--detach", "-y", "--no-workspace"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    struct Rm<'a>(&'a Engine, &'a Path, String);
+    impl Drop for Rm<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.bottle(self.1, None, &["rm", &self.2]);
+        }
+    }
+    let _rm = Rm(&e, &home, slug.clone());
+    // The agent's side of the exchange, ready in the work volume.
+    let script = format!(
+        "{} > /tmp/out\ngrep -q '\"status\":\"approved\"' /tmp/out && echo RESULT-APPROVED || {{ echo RESULT-OTHER; cat /tmp/out; }}\n",
+        mcp_call(
+            "request_egress",
+            r#"{"host":"docs.example.test","path_prefix":"/guide/","reason":"read the guide"}"#
+        )
+    );
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(script);
+    let put = e.bottle(
+        &home,
+        None,
+        &[
+            "exec",
+            &slug,
+            "--",
+            "sh",
+            "-c",
+            &format!("echo {encoded} | base64 -d > /workspace/ask.sh"),
+        ],
+    );
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+
+    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
+    let mut app = common::Pty::open(40, 160).spawn(
+        &[],
+        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
+        &ws,
+    );
+    app.wait_for("the bottle in the sidebar", |s| s.contains(&slug));
+    // Agents first (the three built in and `sup`), then the bottle.
+    for _ in 0..4 {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("pane A's prompt", |s| s.contains(&format!("agent@{slug}")));
+    app.send(b"sh /workspace/ask.sh\r");
+    // Pane B: a shell beside it, focused.
+    app.send(b"\x02%");
+    app.wait_for("pane B's prompt", |s| {
+        s.matches(&format!("agent@{slug}")).count() >= 2
+    });
+    app.send(b"echo typed-");
+    app.wait_for("the request's banner", |s| {
+        s.contains("asks for network access to docs.example.test/guide/")
+    });
+    // Typing goes on into pane B while the banner shows.
+    for c in "while-the-banner-shows".bytes() {
+        app.send(&[c]);
+    }
+    app.wait_for("pane B got every key", |s| {
+        s.contains("echo typed-while-the-banner-shows")
+    });
+    app.send(b"\x02a");
+    app.wait_for("the prompt", |s| s.contains("y approve"));
+    // Decision keys are ignored for 500 ms after a request is shown.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    app.send(b"y");
+    app.wait_for("the call in pane A returns approved", |s| {
+        s.contains("RESULT-APPROVED")
+    });
+    app.send(b"-after\r");
+    // The echo's output, at the start of a row of pane B: nothing typed
+    // was lost or taken by the prompt.
+    app.wait_for("pane B's line, whole", |s| {
+        s.contains("│typed-while-the-banner-shows-after ")
+    });
+    let routes = std::fs::read_to_string(home.join("state").join(&slug).join("egress/routes.json"))
+        .expect("routes");
+    assert!(
+        routes.contains("docs.example.test") && routes.contains("approved:"),
+        "{routes}"
+    );
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+}

@@ -14,6 +14,7 @@ pub mod keymap;
 pub mod launch;
 pub mod logview;
 pub mod picker;
+pub mod requests;
 mod run;
 
 pub use run::{run, RunContext, RunOutcome};
@@ -72,6 +73,16 @@ pub enum AppEvent {
     LaunchProgress(PaneId, String),
     /// The launched bottle's session is up: attach the pane.
     Launched(PaneId),
+    /// Something changed under `queue/` (the watcher).
+    QueueChanged,
+    /// The queue's pending requests (with what approving each changes)
+    /// and how many files there are not valid requests.
+    QueueScanned {
+        pending: Vec<requests::Pending>,
+        invalid: usize,
+    },
+    /// A decision was made (its summary), or why not.
+    Decided(Result<String, String>),
 }
 
 /// What the operator wants.
@@ -107,12 +118,22 @@ pub enum Action {
     Problems,
     /// The log viewer.
     Logs,
+    /// Give the keyboard to the agents' requests prompt.
+    Requests,
 }
 
 /// I/O for the loop to carry out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Exit(RunOutcome),
+    /// Read the queue (off the loop), then `QueueScanned`.
+    ScanQueue,
+    /// Decide a request through `control` (off the loop), then `Decided`.
+    Decide {
+        request: Box<crate::queue::Request>,
+        intent: crate::control::Intent,
+        note: String,
+    },
     Redraw,
     OpenPane {
         id: PaneId,
@@ -299,6 +320,8 @@ pub struct App {
     awaiting_engines: Option<(String, Option<String>)>,
     /// Desktop notifications when a pane starts to need input.
     pub notify: crate::config::Notify,
+    /// The agents' pending requests and the prompt.
+    pub requests: requests::Requests,
 }
 
 impl App {
@@ -348,6 +371,7 @@ impl App {
             engines: None,
             awaiting_engines: None,
             notify: crate::config::Notify::Off,
+            requests: requests::Requests::default(),
         }
     }
 
@@ -590,12 +614,19 @@ impl App {
                 }
                 vec![Effect::Redraw]
             }
+            AppEvent::QueueChanged => self.queue_changed(),
+            AppEvent::QueueScanned { pending, invalid } => self.queue_scanned(pending, invalid),
+            AppEvent::Decided(result) => self.decided(result),
             AppEvent::Engines(engines) => {
                 self.engines = Some(engines);
                 match self.awaiting_engines.take() {
                     Some((agent, task)) => self.choose_backend(agent, task),
                     None => Vec::new(),
                 }
+            }
+            AppEvent::Paste(_) if self.requests.focused => {
+                self.requests_paste();
+                Vec::new()
             }
             AppEvent::Paste(text) => match self.focused_pane() {
                 Some(id) if self.overlay.is_none() => {
@@ -720,6 +751,7 @@ impl App {
                         effects.push(Effect::LoadLog(k.clone()));
                     }
                 }
+                effects.extend(self.queue_changed());
                 let waiting = self.quiet_prompts();
                 if !waiting.is_empty() {
                     effects.push(Effect::Redraw);
@@ -1068,6 +1100,11 @@ impl App {
             }
             return vec![Effect::Redraw];
         }
+        // The requests prompt has the keyboard only once the operator gave
+        // it (prefix `a`); the prefix still works from there.
+        if self.requests.focused && !self.prefix_armed && !self.keymap.prefix.matches(&key) {
+            return self.requests_key(key);
+        }
         if let Some(id) = self.copy_mode {
             if self.pane(id).is_some() && !self.prefix_armed && !self.keymap.prefix.matches(&key) {
                 return self.copy_mode_key(id, key);
@@ -1327,6 +1364,7 @@ impl App {
             }
             Action::Problems => self.overlay = Some(Overlay::Problems(0)),
             Action::Logs => return vec![self.list_logs(None)],
+            Action::Requests => return self.focus_requests(),
             Action::NewAgent => {
                 let items = self
                     .agents
@@ -2181,5 +2219,103 @@ mod tests {
         assert!(a.notice.as_deref().is_some_and(|n| n.contains("no more")));
         a.update(key(KeyCode::Char('N'), KeyModifiers::NONE));
         assert_eq!(top(&a), "line 107 NEEDLE");
+    }
+
+    fn pending(slug: &str, host: &str) -> requests::Pending {
+        let id = crate::queue::RequestId::generate();
+        let bytes = format!(
+            r#"{{"id":"{id}","kind":"egress","payload":{{"host":"{host}"}},"reason":"need it","created_at":"t"}}"#
+        );
+        requests::Pending {
+            request: crate::queue::Request::parse(slug, id, bytes.as_bytes()).expect("request"),
+            change: vec![format!("+ route {host}:443,80  paths any  methods any")],
+        }
+    }
+
+    #[test]
+    fn a_request_waits_for_the_operator_without_taking_the_panes_keys() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        let fx = a.apply(Action::OpenSelected);
+        let Some(Effect::OpenPane { id, .. }) = fx.first().cloned() else {
+            panic!("{fx:?}");
+        };
+        a.update(AppEvent::PaneReady(id));
+        let first = pending("shell-aaaaaa", "a.test");
+        let fx = a.update(AppEvent::QueueScanned {
+            pending: vec![first.clone()],
+            invalid: 0,
+        });
+        assert!(fx.contains(&Effect::Bell), "{fx:?}");
+        assert_eq!(a.requests.shown, Some(first.request.key()));
+        assert!(!a.requests.focused);
+        // Typing goes on into the pane, decision keys included.
+        assert_eq!(
+            a.update(key(KeyCode::Char('y'), KeyModifiers::NONE)),
+            vec![Effect::PaneInput(id, b"y".to_vec())]
+        );
+        // Prefix a: the prompt has the keyboard, but not for 500 ms.
+        a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        a.update(key(KeyCode::Char('a'), KeyModifiers::NONE));
+        assert!(a.requests.focused);
+        assert_eq!(
+            a.update(key(KeyCode::Char('y'), KeyModifiers::NONE)),
+            vec![Effect::Redraw]
+        );
+        // A newer request does not replace the one on display; no bell for
+        // the one already seen.
+        let second = pending("shell-bbbbbb", "b.test");
+        let fx = a.update(AppEvent::QueueScanned {
+            pending: vec![first.clone(), second.clone()],
+            invalid: 0,
+        });
+        assert_eq!(fx.iter().filter(|e| **e == Effect::Bell).count(), 1);
+        assert_eq!(a.requests.shown, Some(first.request.key()));
+        // Keys during a paste's guard do nothing either.
+        a.requests.age();
+        a.update(AppEvent::Paste("yyy".into()));
+        assert_eq!(
+            a.update(key(KeyCode::Char('y'), KeyModifiers::NONE)),
+            vec![Effect::Redraw]
+        );
+        a.requests.age();
+        let fx = a.update(key(KeyCode::Char('y'), KeyModifiers::NONE));
+        assert_eq!(
+            fx.first(),
+            Some(&Effect::Decide {
+                request: Box::new(first.request.clone()),
+                intent: crate::control::Intent::Approve,
+                note: String::new(),
+            })
+        );
+        // Decided: the next request takes its place, guarded again.
+        a.update(AppEvent::Decided(Ok("route added".into())));
+        a.update(AppEvent::QueueScanned {
+            pending: vec![second.clone()],
+            invalid: 0,
+        });
+        assert_eq!(a.requests.shown, Some(second.request.key()));
+        assert!(a.requests.focused);
+        assert_eq!(
+            a.update(key(KeyCode::Char('n'), KeyModifiers::NONE)),
+            vec![Effect::Redraw]
+        );
+        // N: a note, then Enter rejects with it; Esc gives the keys back.
+        a.requests.age();
+        a.update(key(KeyCode::Char('N'), KeyModifiers::NONE));
+        for c in "no".chars() {
+            a.update(key(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(matches!(
+            fx.first(),
+            Some(Effect::Decide { intent: crate::control::Intent::Reject, note, .. }) if note == "no"
+        ));
+        a.update(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(!a.requests.focused);
+        assert_eq!(
+            a.update(key(KeyCode::Char('z'), KeyModifiers::NONE)),
+            vec![Effect::PaneInput(id, b"z".to_vec())]
+        );
     }
 }

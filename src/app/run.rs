@@ -456,6 +456,36 @@ impl Io {
             });
     }
 
+    /// Reads the queue and what approving each request would change.
+    fn scan_queue(&self) {
+        let (tx, home) = (self.tx.clone(), self.ctx.home.clone());
+        std::thread::spawn(move || {
+            let scan = crate::queue::scan(&home.queue_dir());
+            let pending = scan
+                .pending
+                .into_iter()
+                .map(|request| super::requests::Pending {
+                    change: crate::control::describe(&home, &request),
+                    request,
+                })
+                .collect();
+            let _ = tx.send(AppEvent::QueueScanned {
+                pending,
+                invalid: scan.invalid.len(),
+            });
+        });
+    }
+
+    fn decide(&self, request: crate::queue::Request, intent: crate::control::Intent, note: String) {
+        let (tx, home) = (self.tx.clone(), self.ctx.home.clone());
+        std::thread::spawn(move || {
+            let result = crate::control::decide(&home, &request, intent, &note, "workspace")
+                .map(|d| d.summary)
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(AppEvent::Decided(result));
+        });
+    }
+
     fn save(&self, layout: &SavedLayout) {
         let Ok(text) = serde_json::to_vec_pretty(layout) else {
             return;
@@ -512,6 +542,14 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
         next_ticket: 0,
     };
     spawn_ticker(tx.clone())?;
+    // Requests arrive as files under queue/: a watcher (kept for the whole
+    // run) asks for a scan; the tick scans too, in case an event is missed.
+    let watch_tx = tx.clone();
+    let _watcher = crate::queue::watch(&io.ctx.home.queue_dir(), move || {
+        let _ = watch_tx.try_send(AppEvent::QueueChanged);
+    })
+    .map_err(|e| tracing::warn!("watching the queue: {e:#}"))
+    .ok();
     let mut initial = vec![AppEvent::Resize {
         rows: size.height,
         cols: size.width,
@@ -672,6 +710,12 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                     io.restart(id, slug);
                 }
                 Effect::SaveLayout(layout) => io.save(&layout),
+                Effect::ScanQueue => io.scan_queue(),
+                Effect::Decide {
+                    request,
+                    intent,
+                    note,
+                } => io.decide(*request, intent, note),
             }
         }
         if typed {

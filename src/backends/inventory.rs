@@ -91,7 +91,7 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
     for r in &mut rows {
         let meta = read_metadata(&home.state_dir(&r.slug));
         r.backend = meta["backend"].as_str().unwrap_or("docker").to_string();
-        r.pending = pending_requests(&home.root.join("queue").join(&r.slug));
+        r.pending = crate::queue::pending_count(&home.queue_dir().join(&r.slug));
     }
     rows.sort_by(|a, b| a.slug.cmp(&b.slug));
     rows
@@ -154,22 +154,6 @@ pub fn restart_env(meta: &serde_json::Value) -> Result<Vec<(String, Secret)>, St
     Ok(out)
 }
 
-/// `<id>.request.json` files without a `<id>.decision.json` (SPEC §5.4).
-pub fn pending_requests(queue: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(queue) else {
-        return 0;
-    };
-    let names: std::collections::BTreeSet<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names
-        .iter()
-        .filter_map(|n| n.strip_suffix(".request.json"))
-        .filter(|id| !names.contains(&format!("{id}.decision.json")))
-        .count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,13 +175,15 @@ mod tests {
         }
         let queue = dir.path().join("queue/dev-aaaaaa");
         std::fs::create_dir_all(&queue).expect("queue");
+        let [a, b, c] = [0; 3].map(|_| crate::queue::RequestId::generate());
         for f in [
-            "01A.request.json",
-            "01B.request.json",
-            "01B.claim",
-            "01B.decision.json",
-            "01C.request.json",
-            "stray.tmp",
+            format!("{a}.request.json"),
+            format!("{b}.request.json"),
+            format!("{b}.claim"),
+            format!("{b}.decision.json"),
+            format!("{c}.request.json"),
+            "stray.tmp".into(),
+            "not-an-id.request.json".into(),
         ] {
             std::fs::write(queue.join(f), "{}").expect("file");
         }

@@ -8,6 +8,7 @@
 
 pub mod disk;
 pub mod request;
+pub mod watch;
 
 pub use disk::{
     append_audit, claim, pending_count, publish, read_decision, read_limited, read_request,
@@ -17,6 +18,7 @@ pub use request::{
     CapabilityAsk, Decision, EgressAsk, Invalid, Kind, Payload, QuestionAsk, Request, RequestFile,
     RequestId, Verdict,
 };
+pub use watch::watch;
 
 /// The largest request or decision file either side reads.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;

@@ -5,6 +5,7 @@ mod help;
 mod launch;
 mod logs;
 mod panes;
+mod requests;
 mod sidebar;
 mod status_bar;
 pub mod terminal;
@@ -29,6 +30,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         panes::render(frame, app);
     }
     status_bar::render(frame, status, app);
+    requests::render(frame, main, app);
     match &app.overlay {
         Some(Overlay::Help) => help::render(frame, app),
         Some(Overlay::ConfirmStop(id)) => confirm_stop(frame, app, *id),
@@ -535,5 +537,44 @@ mod tests {
         info.preflight.push_str("workspace  kept in the work volume\nchanges since the last launch:\n  - egress     api.github.com:443\n  + egress     api.github.com:443  methods GET\n");
         a.update(AppEvent::Prepared(Ok(info)));
         insta::assert_snapshot!("resume_preflight", draw_at(&a, 100, 18));
+    }
+
+    #[test]
+    fn an_agents_request_as_a_banner_then_as_the_focused_prompt() {
+        use crate::app::requests::Pending;
+        use crate::app::AppEvent;
+        let mut a = with_panes(
+            18,
+            100,
+            &[
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::SelectNext,
+                Action::OpenSelected,
+            ],
+        );
+        let id = crate::queue::RequestId::parse("01KAQ3ZRZ5M8W9XJ6T0B2C4D6E").expect("id");
+        let bytes = format!(
+            r#"{{"id":"{id}","kind":"egress","payload":{{"host":"api.github.com","path_prefix":"/repos/acme/other/","methods":["GET"]}},"reason":"r","created_at":"t"}}"#
+        );
+        let mut request =
+            crate::queue::Request::parse("claude-aaaaaa", id, bytes.as_bytes()).expect("request");
+        // A request file with hidden characters is refused; were one to
+        // reach the display, it would be escaped.
+        request.reason = "I need the issues of the other repo \u{1b}[31mto fix #12\u{202e}.".into();
+        a.update(AppEvent::QueueScanned {
+            pending: vec![Pending {
+                request,
+                change: vec![
+                    "+ route api.github.com:443  paths /repos/acme/other/  methods GET".into(),
+                    "GH_PAT will be injected on api.github.com/repos/acme/other/ (Bearer scheme)"
+                        .into(),
+                ],
+            }],
+            invalid: 0,
+        });
+        insta::assert_snapshot!("request_banner", draw_at(&a, 100, 18));
+        a.apply(Action::Requests);
+        insta::assert_snapshot!("request_prompt", draw_at(&a, 100, 18));
     }
 }

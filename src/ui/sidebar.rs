@@ -25,14 +25,16 @@ fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
         .fg(Color::Yellow)
         .add_modifier(Modifier::BOLD);
     let dim = Style::default().fg(Color::DarkGray);
-    let mut spans = vec![if app.bottle_needs_input(&b.slug) || b.pending > 0 {
-        Span::styled("  needs input", attention)
-    } else {
-        Span::styled(
-            format!("  {}", crate::sanitize::inline(&b.status)),
-            status_style(&b.status),
-        )
-    }];
+    let mut spans = vec![
+        if app.bottle_needs_input(&b.slug) || app.requests.count_for(&b.slug) > 0 {
+            Span::styled("  needs input", attention)
+        } else {
+            Span::styled(
+                format!("  {}", crate::sanitize::inline(&b.status)),
+                status_style(&b.status),
+            )
+        },
+    ];
     spans.push(Span::styled(
         format!(" · {}", crate::sanitize::inline(&b.backend)),
         dim,
@@ -99,7 +101,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         Style::default().fg(Color::Cyan),
                     ),
                     Span::styled(
-                        match b.pending {
+                        match app.requests.count_for(&b.slug) {
                             0 => String::new(),
                             1 => " 1 request".into(),
                             n => format!(" {n} requests"),

@@ -1,0 +1,231 @@
+//! Supervise requests in the workspace (SPEC §7): the queue's pending
+//! requests (scanned off the loop whenever the watcher or the tick says
+//! so), a banner that never takes the keyboard from the pane being typed
+//! in, and, once the operator focuses it (prefix `a`), a prompt where one
+//! key decides. A new request never replaces the request on display;
+//! decision keys are ignored for 500 ms after a request is put on display
+//! and after a paste. Deciding goes through `control` off the loop.
+
+use super::{App, Effect};
+use crate::control::Intent;
+use crate::queue::{Kind, Request};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::time::{Duration, Instant};
+
+/// Decision keys do nothing this long after a request appears in the
+/// prompt or after a paste.
+pub const GUARD: Duration = Duration::from_millis(500);
+
+/// A pending request and the exact change an approval makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub request: Request,
+    pub change: Vec<String>,
+}
+
+/// Text being typed in the prompt: an answer, or a rejection's note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Typing {
+    Answer(String),
+    Note(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Requests {
+    pub pending: Vec<Pending>,
+    /// Queue files that are not valid requests (never decided).
+    pub invalid: usize,
+    /// The request on display (`<slug>/<id>`).
+    pub shown: Option<String>,
+    shown_since: Option<Instant>,
+    /// The prompt has the keyboard.
+    pub focused: bool,
+    pub typing: Option<Typing>,
+    /// A decision on its way (its key).
+    pub deciding: Option<String>,
+    /// Keys seen in earlier scans (a new one rings the bell).
+    seen: std::collections::HashSet<String>,
+    scanning: bool,
+    rescan: bool,
+    last_paste: Option<Instant>,
+}
+
+impl Requests {
+    pub fn current(&self) -> Option<&Pending> {
+        let key = self.shown.as_ref()?;
+        self.pending.iter().find(|p| &p.request.key() == key)
+    }
+
+    fn show(&mut self, key: Option<String>) {
+        self.shown = key;
+        self.shown_since = Some(Instant::now());
+        self.typing = None;
+    }
+
+    fn guarded(&self) -> bool {
+        let recent = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() < GUARD);
+        recent(self.shown_since) || recent(self.last_paste)
+    }
+
+    /// Tests: as if the request on display and the last paste were older
+    /// than the guard.
+    #[cfg(test)]
+    pub fn age(&mut self) {
+        let past = Instant::now().checked_sub(GUARD * 2);
+        self.shown_since = past;
+        self.last_paste = self.last_paste.and(past);
+    }
+
+    /// Pending requests of one bottle (the sidebar's badge).
+    pub fn count_for(&self, slug: &str) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| p.request.slug == slug)
+            .count()
+    }
+}
+
+impl App {
+    /// The watcher or the tick: scan again (one scan at a time).
+    pub(super) fn queue_changed(&mut self) -> Vec<Effect> {
+        if self.requests.scanning {
+            self.requests.rescan = true;
+            return Vec::new();
+        }
+        self.requests.scanning = true;
+        vec![Effect::ScanQueue]
+    }
+
+    pub(super) fn queue_scanned(&mut self, pending: Vec<Pending>, invalid: usize) -> Vec<Effect> {
+        let r = &mut self.requests;
+        r.scanning = false;
+        let mut effects = vec![Effect::Redraw];
+        if std::mem::take(&mut r.rescan) {
+            r.scanning = true;
+            effects.push(Effect::ScanQueue);
+        }
+        let fresh: Vec<String> = pending
+            .iter()
+            .map(|p| p.request.key())
+            .filter(|k| !r.seen.contains(k))
+            .collect();
+        r.seen.extend(fresh.iter().cloned());
+        r.pending = pending;
+        r.invalid = invalid;
+        if !fresh.is_empty() {
+            effects.push(Effect::Bell);
+            let first = &fresh[0];
+            let slug = first.split('/').next().unwrap_or_default();
+            effects.extend(
+                self.notify
+                    .sequence(&format!("{slug} asks the operator"))
+                    .map(Effect::Notify),
+            );
+        }
+        // The request on display stays until it is decided (here or
+        // elsewhere); only then does the next one take its place.
+        if r.current().is_none() {
+            let next = r.pending.first().map(|p| p.request.key());
+            if next.is_none() {
+                r.focused = false;
+            }
+            if next != r.shown {
+                r.show(next);
+            }
+        }
+        effects
+    }
+
+    /// Prefix `a` / sidebar `a`: the prompt takes the keyboard.
+    pub(super) fn focus_requests(&mut self) -> Vec<Effect> {
+        if self.requests.current().is_none() {
+            self.notice = Some("no requests are waiting".into());
+        } else {
+            self.requests.focused = true;
+        }
+        vec![Effect::Redraw]
+    }
+
+    pub(super) fn requests_paste(&mut self) {
+        self.requests.last_paste = Some(Instant::now());
+    }
+
+    /// A key while the prompt has the keyboard.
+    pub(super) fn requests_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(cur) = self.requests.current().cloned() else {
+            self.requests.focused = false;
+            return vec![Effect::Redraw];
+        };
+        if let Some(t) = &mut self.requests.typing {
+            let text = match t {
+                Typing::Answer(s) | Typing::Note(s) => s,
+            };
+            match key.code {
+                KeyCode::Esc => self.requests.typing = None,
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
+                KeyCode::Enter if !self.requests.guarded() => {
+                    let intent = match self.requests.typing.take() {
+                        Some(Typing::Answer(a)) => (Intent::Answer(a), String::new()),
+                        Some(Typing::Note(n)) => (Intent::Reject, n),
+                        None => return vec![Effect::Redraw],
+                    };
+                    return self.decide(cur, intent.0, intent.1);
+                }
+                _ => {}
+            }
+            return vec![Effect::Redraw];
+        }
+        let question = cur.request.payload.kind() == Kind::Question;
+        match key.code {
+            KeyCode::Esc => self.requests.focused = false,
+            KeyCode::Tab | KeyCode::Char('j') | KeyCode::Down => {
+                let r = &mut self.requests;
+                let keys: Vec<String> = r.pending.iter().map(|p| p.request.key()).collect();
+                let at = keys
+                    .iter()
+                    .position(|k| Some(k) == r.shown.as_ref())
+                    .unwrap_or(0);
+                let next = keys.get((at + 1) % keys.len().max(1)).cloned();
+                r.show(next);
+            }
+            _ if self.requests.guarded() || self.requests.deciding.is_some() => {}
+            KeyCode::Char('y') if !question => {
+                return self.decide(cur, Intent::Approve, String::new())
+            }
+            KeyCode::Char('n') => return self.decide(cur, Intent::Reject, String::new()),
+            KeyCode::Char('N') => self.requests.typing = Some(Typing::Note(String::new())),
+            KeyCode::Char('a') | KeyCode::Enter if question => {
+                self.requests.typing = Some(Typing::Answer(String::new()))
+            }
+            _ => {}
+        }
+        vec![Effect::Redraw]
+    }
+
+    fn decide(&mut self, cur: Pending, intent: Intent, note: String) -> Vec<Effect> {
+        self.requests.deciding = Some(cur.request.key());
+        vec![
+            Effect::Decide {
+                request: Box::new(cur.request),
+                intent,
+                note,
+            },
+            Effect::Redraw,
+        ]
+    }
+
+    /// A decision came back (its summary, or why it failed).
+    pub(super) fn decided(&mut self, result: Result<String, String>) -> Vec<Effect> {
+        self.requests.deciding = None;
+        self.notice = Some(match result {
+            Ok(summary) => summary,
+            Err(e) => format!("not decided: {e}"),
+        });
+        let mut effects = self.queue_changed();
+        effects.push(Effect::Redraw);
+        effects
+    }
+}
