@@ -47,6 +47,8 @@ pub struct Requests {
     seen: std::collections::HashSet<String>,
     scanning: bool,
     rescan: bool,
+    /// A scan has come back (until then the bottle list's counts stand).
+    pub scanned: bool,
     last_paste: Option<Instant>,
 }
 
@@ -86,6 +88,16 @@ impl Requests {
 }
 
 impl App {
+    /// Requests waiting for this bottle: from the queue scan, or the
+    /// bottle list's count before the first scan.
+    pub fn pending_for(&self, b: &super::BottleRow) -> usize {
+        if self.requests.scanned {
+            self.requests.count_for(&b.slug)
+        } else {
+            b.pending
+        }
+    }
+
     /// The watcher or the tick: scan again (one scan at a time).
     pub(super) fn queue_changed(&mut self) -> Vec<Effect> {
         if self.requests.scanning {
@@ -99,6 +111,7 @@ impl App {
     pub(super) fn queue_scanned(&mut self, pending: Vec<Pending>, invalid: usize) -> Vec<Effect> {
         let r = &mut self.requests;
         r.scanning = false;
+        r.scanned = true;
         let mut effects = vec![Effect::Redraw];
         if std::mem::take(&mut r.rescan) {
             r.scanning = true;

@@ -26,7 +26,7 @@ fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
         .add_modifier(Modifier::BOLD);
     let dim = Style::default().fg(Color::DarkGray);
     let mut spans = vec![
-        if app.bottle_needs_input(&b.slug) || app.requests.count_for(&b.slug) > 0 {
+        if app.bottle_needs_input(&b.slug) || app.pending_for(b) > 0 {
             Span::styled("  needs input", attention)
         } else {
             Span::styled(
@@ -101,7 +101,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         Style::default().fg(Color::Cyan),
                     ),
                     Span::styled(
-                        match app.requests.count_for(&b.slug) {
+                        match app.pending_for(b) {
                             0 => String::new(),
                             1 => " 1 request".into(),
                             n => format!(" {n} requests"),
