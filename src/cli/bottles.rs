@@ -116,9 +116,15 @@ pub fn rm(ctx: &Context, slug_text: &str) -> Result<i32> {
         let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
         docker::launch::remove_bottle(&d, &slug, &hash).await
     })?;
-    let dir = ctx.home.state_dir(slug.as_str());
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    // Its state and its queue (undecided requests die with it); the audit
+    // log stays.
+    for dir in [
+        ctx.home.state_dir(slug.as_str()),
+        ctx.home.queue_dir().join(slug.as_str()),
+    ] {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
     }
     eprintln!("bottle: removed {slug}");
     Ok(0)

@@ -121,12 +121,22 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
                 let d = rt.block_on(docker::engines::connect_host(host))?;
                 rt.block_on(docker::remove_objects(&d, o))?;
                 if *state {
-                    std::fs::remove_dir_all(state_root.join(&o.slug))?;
+                    remove_state(&ctx.home, &o.slug)?;
                 }
             }
-            Removal::State(slug) => std::fs::remove_dir_all(state_root.join(slug))?,
+            Removal::State(slug) => remove_state(&ctx.home, slug)?,
         }
     }
     eprintln!("bottle: removed {} item(s)", plan.len());
     Ok(0)
+}
+
+/// A bottle's state directory and its queue (the audit log stays).
+fn remove_state(home: &crate::state::Home, slug: &str) -> Result<()> {
+    std::fs::remove_dir_all(home.state_dir(slug))?;
+    let queue = home.queue_dir().join(slug);
+    if queue.exists() {
+        std::fs::remove_dir_all(queue)?;
+    }
+    Ok(())
 }
