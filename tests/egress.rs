@@ -6,7 +6,7 @@
 mod common;
 
 use common::standin::{
-    docker, run_tool, seen, standin_ip, start_upstream, wait_until, Bottle, HOST, PASS,
+    docker, run_tool, seen, standin_ip, wait_until, world, Bottle, World, HOST, PASS,
 };
 use common::Engine;
 use std::path::{Path, PathBuf};
@@ -14,39 +14,33 @@ use std::process::Command;
 
 const TOKEN_VAR: &str = common::standin::TOKEN_VAR;
 
-fn write_definitions(home: &Path, ca_path: &Path, subnet: &str, names: [&str; 3]) {
+fn write_definitions(w: &World, names: [&str; 3]) {
     let [control, multi, rebind] = names;
-    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
-    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
-    std::fs::write(
-        home.join("bottles/up.md"),
-        format!(
-            "---\nagent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\", \"/ws\"]\n      methods: [GET, POST]\n      websocket: true\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: nows.upstream.test\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {control}\n    - host: {multi}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {rebind}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n---\n",
-            ca = ca_path.display()
+    common::define(
+        &w.home,
+        "up",
+        &format!(
+            "agent_provider: {{ template: shell }}\nenv:\n  NOTE: \"?A note\"\negress:\n  upstream_ca: {ca}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\", \"/sse\", \"/sse-ack\", \"/redirect\", \"/upload\", \"/ws\"]\n      methods: [GET, POST]\n      websocket: true\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {PASS}\n      tls_passthrough: true\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: private.upstream.test\n    - host: nows.upstream.test\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {control}\n    - host: {multi}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: {rebind}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n",
+            ca = w.ca_path.display(),
+            subnet = w.subnet,
         ),
-    )
-    .expect("write");
-    std::fs::write(home.join("agents/up.md"), "---\nbottle: up\n---\nTests.\n").expect("write");
+    );
 }
 
 #[test]
 fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     let e = Engine::default_docker();
-    let tag = ulid::Ulid::new().to_string().to_lowercase();
-    let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let ca_path = dir.path().join("upstream-ca.pem");
-    std::fs::write(&ca_path, &ca).expect("write");
+    let w = world();
+    let (tag, up, home) = (&w.tag, &w.up, &w.home);
     let control = format!("control-{}.test", &tag[tag.len() - 10..]);
     let multi = format!("multi-{}.test", &tag[tag.len() - 10..]);
     let rebind = format!("rebind-{}.test", &tag[tag.len() - 10..]);
-    write_definitions(&home, &ca_path, &subnet, [&control, &multi, &rebind]);
+    write_definitions(&w, [&control, &multi, &rebind]);
     let token = format!("tok-{}-injected", &tag[tag.len() - 12..]);
     let note = format!("note-canary-{}", &tag[tag.len() - 8..]);
     let b = Bottle::start(
         &e,
-        &home,
+        home,
         "up",
         &[
             (TOKEN_VAR, token.as_str()),
@@ -281,13 +275,13 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
 
     // `bottle routes` shows the live routes; `--revoke` removes one, and the
     // proxy drops it (waited for).
-    let listed = e.bottle(&home, None, &["routes", &slug]);
+    let listed = e.bottle(home, None, &["routes", &slug]);
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert!(
         listed.contains(HOST) && listed.contains("Bearer injected") && listed.contains(PASS),
         "{listed}"
     );
-    let revoked = e.bottle(&home, None, &["routes", &slug, "--revoke", PASS]);
+    let revoked = e.bottle(home, None, &["routes", &slug, "--revoke", PASS]);
     assert!(
         revoked.status.success(),
         "{}",
@@ -297,7 +291,7 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
         b.curl(&format!("-k https://{PASS}/repos/acme/x"))
             .contains("egress_denied")
     });
-    let again = e.bottle(&home, None, &["routes", &slug, "--revoke", PASS]);
+    let again = e.bottle(home, None, &["routes", &slug, "--revoke", PASS]);
     assert!(!again.status.success(), "revoking twice is an error");
 
     // Unrouted names are never resolved; a routed one is (the control).
@@ -318,7 +312,7 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
 
         // A multi-address answer: the metadata and loopback addresses are
         // dropped, and the allowlisted stand-in is the one connected.
-        let standin = standin_ip(&up);
+        let standin = standin_ip(up);
         stub.answer(
             &multi,
             &[
@@ -357,7 +351,7 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
         assert!(!seen(&up.container).iter().any(|r| r["path"] == "/second"));
     }
     drop(b);
-    drop(up);
+    drop(w);
 }
 
 struct Container(String);
@@ -374,33 +368,22 @@ impl Drop for Container {
 #[test]
 fn an_upstream_proxy_carries_the_upstream_connections() {
     let e = Engine::default_docker();
-    let tag = ulid::Ulid::new().to_string().to_lowercase();
-    let (up, ca, _subnet) = start_upstream(&tag[tag.len() - 8..]);
-    let fwd = Container(format!("bottle-test-fwd-{}", &tag[tag.len() - 8..]));
+    let w = world();
+    let (up, home) = (&w.up, &w.home);
+    let fwd = Container(format!("bottle-test-fwd-{}", w.short(8)));
     run_tool(&fwd.0, &up.net, &["fwd.upstream.test"], &["connect-proxy"]);
     wait_until("the stand-in proxy", || {
         docker(&["logs", &fwd.0]).contains("listening")
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let ca_path = dir.path().join("upstream-ca.pem");
-    std::fs::write(&ca_path, &ca).expect("write");
-    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
-    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
-    std::fs::write(
-        home.join("bottles/via.md"),
-        format!(
-            "---\nagent_provider: {{ template: shell }}\negress:\n  upstream_ca: {}\n  upstream_proxy: \"http://op:p%40ss@fwd.upstream.test:3128\"\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\"]\n---\n",
-            ca_path.display()
+    common::define(
+        home,
+        "via",
+        &format!(
+            "agent_provider: {{ template: shell }}\negress:\n  upstream_ca: {}\n  upstream_proxy: \"http://op:p%40ss@fwd.upstream.test:3128\"\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\"]\n",
+            w.ca_path.display()
         ),
-    )
-    .expect("write");
-    std::fs::write(
-        home.join("agents/via.md"),
-        "---\nbottle: via\n---\nTests.\n",
-    )
-    .expect("write");
-    let b = Bottle::start(&e, &home, "via", &[], &up.net);
+    );
+    let b = Bottle::start(&e, home, "via", &[], &up.net);
     let slug = b.slug.clone();
     let body = b.curl(&format!("https://{HOST}/repos/acme/x"));
     assert_eq!(body.trim(), "upstream ok", "{body}");
@@ -423,7 +406,7 @@ fn an_upstream_proxy_carries_the_upstream_connections() {
         meta.contains("through the proxy http://fwd.upstream.test:3128  (credentials not shown)"),
         "{meta}"
     );
-    for entry in walk(&home) {
+    for entry in walk(home) {
         if entry.ends_with("via.md") {
             continue;
         }
@@ -436,7 +419,7 @@ fn an_upstream_proxy_carries_the_upstream_connections() {
     }
     drop(b);
     drop(fwd);
-    drop(up);
+    drop(w);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -525,22 +508,13 @@ fn node_and_python_go_through_the_proxy_and_trust_the_bundle() {
         return;
     }
     let e = Engine::default_docker();
-    let tag = ulid::Ulid::new().to_string().to_lowercase();
-    let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let ca_path = dir.path().join("upstream-ca.pem");
-    std::fs::write(&ca_path, &ca).expect("write");
-    write_definitions(
-        &home,
-        &ca_path,
-        &subnet,
-        ["control.invalid", "multi.invalid", "rebind.invalid"],
-    );
+    let w = world();
+    let (tag, up, home, dir) = (&w.tag, &w.up, &w.home, &w.dir);
+    write_definitions(&w, ["control.invalid", "multi.invalid", "rebind.invalid"]);
     let token = format!("tok-{}-clients", &tag[tag.len() - 12..]);
     let b = Bottle::start(
         &e,
-        &home,
+        home,
         "up",
         &[
             (TOKEN_VAR, token.as_str()),
@@ -642,5 +616,5 @@ req.end();
         assert!(out.contains("CERTIFICATE_VERIFY_FAILED"), "{out}");
     }
     drop(b);
-    drop(up);
+    drop(w);
 }

@@ -8,28 +8,10 @@
 
 mod common;
 
-use common::standin::{docker, seen, start_upstream, wait_until, Bottle, HOST, TOKEN_VAR};
+use common::standin::{docker, seen, wait_until, world, Bottle, HOST, TOKEN_VAR};
 use common::Engine;
 use serde_json::Value;
 use std::path::Path;
-
-fn write_definitions(home: &Path, ca: &Path, subnet: &str) {
-    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
-    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
-    std::fs::write(
-        home.join("bottles/sup.md"),
-        format!(
-            "---\nagent_provider: {{ template: shell }}\nsupervise: true\negress:\n  upstream_ca: {}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\"]\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{subnet}\"]\n---\n",
-            ca.display()
-        ),
-    )
-    .expect("write");
-    std::fs::write(
-        home.join("agents/sup.md"),
-        "---\nbottle: sup\n---\nTests.\n",
-    )
-    .expect("write");
-}
 
 /// An MCP session from inside the agent with curl: initialize, then one
 /// `tools/call`; prints the JSON-RPC answer.
@@ -78,15 +60,19 @@ fn result_text(answer: &str) -> String {
 #[test]
 fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
     let e = Engine::default_docker();
-    let tag = ulid::Ulid::new().to_string().to_lowercase();
-    let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let ca_path = dir.path().join("upstream-ca.pem");
-    std::fs::write(&ca_path, &ca).expect("write");
-    write_definitions(&home, &ca_path, &subnet);
-    let token = format!("tok-{}-sup", &tag[tag.len() - 12..]);
-    let b = Bottle::start(&e, &home, "sup", &[(TOKEN_VAR, token.as_str())], &up.net);
+    let w = world();
+    let (up, home) = (&w.up, &w.home);
+    common::define(
+        home,
+        "sup",
+        &format!(
+            "agent_provider: {{ template: shell }}\nsupervise: true\negress:\n  upstream_ca: {}\n  routes:\n    - host: {HOST}\n      path_allowlist: [\"/repos/acme/\"]\n      auth: {{ scheme: Bearer, token_ref: {TOKEN_VAR} }}\n      ssrf_ip_allowlist: [\"{}\"]\n",
+            w.ca_path.display(),
+            w.subnet
+        ),
+    );
+    let token = format!("tok-{}-sup", w.short(12));
+    let b = Bottle::start(&e, home, "sup", &[(TOKEN_VAR, token.as_str())], &up.net);
     let names = bottle::backends::names::Names::for_slug(
         &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
     );
@@ -112,6 +98,29 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
     ]);
     assert!(!agent_mounts.contains("queue"), "{agent_mounts}");
 
+    // From inside, the agent cannot reach the queue: no request or
+    // decision file anywhere it can see, and ids that try to name other
+    // paths, or arguments that claim another bottle, are refused.
+    let (_, found) =
+        b.sh("find / -name '*.request.json' -o -name '*.decision.json' 2>/dev/null; true");
+    assert_eq!(found.trim(), "", "queue files visible to the agent");
+    for (tool, args) in [
+        (
+            "check_request",
+            r#"{"id":"../../../../state/x/routes.json"}"#,
+        ),
+        ("check_request", r#"{"id":"01ARZ3NDEKTSV4RRFFQ69G5FA/"}"#),
+        (
+            "request_egress",
+            r#"{"host":"x.test","reason":"r","slug":"other-abc123"}"#,
+        ),
+    ] {
+        let (_, out) = b.sh(&mcp_call(tool, args));
+        let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+        assert_eq!(v["result"]["isError"], true, "{tool} {args}: {out}");
+    }
+    assert_eq!(queue_json(&b)["pending"], serde_json::json!([]));
+
     // Before: refused.
     let body = b.curl(&format!("https://{HOST}/repos/other/x"));
     assert!(body.contains("egress_denied"), "{body}");
@@ -124,7 +133,7 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
     let asking = std::thread::scope(|s| {
         let waiting = s.spawn(|| b.sh(&call).1);
         let id = next_request(&b);
-        let out = e.bottle(&home, None, &["approve", &format!("{}/{id}", b.slug)]);
+        let out = e.bottle(home, None, &["approve", &format!("{}/{id}", b.slug)]);
         assert!(
             out.status.success(),
             "{}",
@@ -157,7 +166,7 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
     let refused = std::thread::scope(|s| {
         let waiting = s.spawn(|| b.sh(&call).1);
         let id = next_request(&b);
-        let out = e.bottle(&home, None, &["reject", &id, "--note", "not that repo"]);
+        let out = e.bottle(home, None, &["reject", &id, "--note", "not that repo"]);
         assert!(
             out.status.success(),
             "{}",
@@ -185,14 +194,14 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
         assert!(!out.contains("answered"), "{out}");
         id
     });
-    let stop = e.bottle(&home, None, &["stop", &b.slug]);
+    let stop = e.bottle(home, None, &["stop", &b.slug]);
     assert!(
         stop.status.success(),
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
     let resume = e
-        .bottle_cmd(&home, None, &["resume", &b.slug, "-y", "--detach"])
+        .bottle_cmd(home, None, &["resume", &b.slug, "-y", "--detach"])
         .env(TOKEN_VAR, &token)
         .output()
         .expect("resume");
@@ -202,7 +211,7 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
         String::from_utf8_lossy(&resume.stderr)
     );
     assert_eq!(next_request(&b), id, "the request is still pending");
-    let out = e.bottle(&home, None, &["answer", &id, "main"]);
+    let out = e.bottle(home, None, &["answer", &id, "main"]);
     assert!(
         out.status.success(),
         "{}",
@@ -227,7 +236,7 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
         .expect("audit");
     assert_eq!(audit.lines().count(), 3, "{audit}");
     drop(b);
-    drop(up);
+    drop(w);
 }
 
 /// SPEC §7 in a real PTY: a request raised from pane A shows as a banner
@@ -241,18 +250,11 @@ fn in_the_workspace_one_key_approves_while_another_pane_keeps_its_keystrokes() {
     let home = dir.path().join("home");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("mkdir");
-    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
-    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
-    std::fs::write(
-        home.join("bottles/sup.md"),
-        "---\nagent_provider: { template: shell }\nsupervise: true\n---\n",
-    )
-    .expect("write");
-    std::fs::write(
-        home.join("agents/sup.md"),
-        "---\nbottle: sup\n---\nTests.\n",
-    )
-    .expect("write");
+    common::define(
+        &home,
+        "sup",
+        "agent_provider: { template: shell }\nsupervise: true\n",
+    );
     let out = e.bottle(
         &home,
         None,

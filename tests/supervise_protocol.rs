@@ -16,7 +16,6 @@ use bottle::state::Home;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -493,14 +492,6 @@ fn a_request_rewritten_after_display_is_flagged_and_not_applied() {
     assert!(audit.contains("\"event\":\"tampered\""), "{audit}");
 }
 
-fn bottle(home: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_bottle"))
-        .args(args)
-        .env("BOTTLE_HOME", home)
-        .output()
-        .expect("run bottle")
-}
-
 #[test]
 fn hostile_queue_files_are_listed_as_invalid_and_never_applied() {
     let (_d, home) = home();
@@ -550,7 +541,7 @@ fn hostile_queue_files_are_listed_as_invalid_and_never_applied() {
     )
     .expect("write");
 
-    let out = bottle(&home.root, &["queue", "--json"]);
+    let out = common::run_bottle(&home.root, None, &["queue", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -566,26 +557,26 @@ fn hostile_queue_files_are_listed_as_invalid_and_never_applied() {
         "{listed}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
-    let text = bottle(&home.root, &["queue"]);
+    let text = common::run_bottle(&home.root, None, &["queue"]);
     let shown = String::from_utf8_lossy(&text.stdout);
     assert!(
         !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
         "{shown}"
     );
     for id in &bad {
-        let out = bottle(&home.root, &["approve", &id.to_string()]);
+        let out = common::run_bottle(&home.root, None, &["approve", &id.to_string()]);
         assert!(!out.status.success(), "{id} was approved");
     }
     assert!(!routes(&home).contains("bad.test"));
     // The good one, by `<slug>/<id>` and by a prefix.
-    let out = bottle(&home.root, &["approve", &format!("{SLUG}/{good}")]);
+    let out = common::run_bottle(&home.root, None, &["approve", &format!("{SLUG}/{good}")]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(routes(&home).contains("good.test"));
-    let again = bottle(&home.root, &["approve", &good.to_string()]);
+    let again = common::run_bottle(&home.root, None, &["approve", &good.to_string()]);
     assert!(!again.status.success());
 }
 
@@ -605,10 +596,14 @@ fn ambiguous_ids_are_refused() {
             .join(format!("{a}.request.json")),
     )
     .expect("copy");
-    let out = bottle(&home.root, &["answer", &a.to_string(), "yes"]);
+    let out = common::run_bottle(&home.root, None, &["answer", &a.to_string(), "yes"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ambiguous"));
-    let out = bottle(&home.root, &["answer", &format!("{other}/{a}"), "yes"]);
+    let out = common::run_bottle(
+        &home.root,
+        None,
+        &["answer", &format!("{other}/{a}"), "yes"],
+    );
     assert!(
         out.status.success(),
         "{}",

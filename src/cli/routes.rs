@@ -62,15 +62,7 @@ pub fn routes(ctx: &Context, slug_text: &str, revoke: Option<&str>) -> Result<i3
                 v.join(",")
             }
         };
-        let ports = if r.ports.is_empty() {
-            "443,80".to_string()
-        } else {
-            r.ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let ports = r.ports_text();
         let mut cred = r
             .auth
             .as_ref()

@@ -31,15 +31,7 @@ pub fn route_line(r: &RouteEntry) -> String {
             inline(&v.join(","))
         }
     };
-    let ports = if r.ports.is_empty() {
-        "443,80".to_string()
-    } else {
-        r.ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let ports = r.ports_text();
     format!(
         "{}:{ports}  paths {}  methods {}",
         host(&r.host),

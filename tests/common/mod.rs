@@ -241,6 +241,23 @@ pub fn engine_runtimes() -> String {
 /// Runs `bottle [--workspace WS] ARGS` with `BOTTLE_HOME=home` and `HOME`
 /// its parent (so the workspace refusals see a real home), no
 /// `BOTTLE_RUNTIME` from the caller's environment.
+/// Writes `bottles/<name>.md` with this frontmatter and an agent of the
+/// same name that uses it.
+pub fn define(home: &Path, name: &str, frontmatter: &str) {
+    std::fs::create_dir_all(home.join("bottles")).expect("mkdir");
+    std::fs::create_dir_all(home.join("agents")).expect("mkdir");
+    std::fs::write(
+        home.join(format!("bottles/{name}.md")),
+        format!("---\n{frontmatter}---\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        home.join(format!("agents/{name}.md")),
+        format!("---\nbottle: {name}\n---\nTests.\n"),
+    )
+    .expect("write");
+}
+
 pub fn run_bottle(home: &Path, ws: Option<&Path>, args: &[&str]) -> std::process::Output {
     Engine::default_docker().bottle(home, ws, args)
 }

@@ -120,6 +120,41 @@ pub fn start_upstream(tag: &str) -> (Upstream, String, String) {
     (up, ca, subnet)
 }
 
+/// A stand-in upstream and an empty home beside its CA (`upstream-ca.pem`),
+/// under a unique tag.
+pub struct World {
+    pub tag: String,
+    pub up: Upstream,
+    pub subnet: String,
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub ca_path: PathBuf,
+}
+
+pub fn world() -> World {
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ca_path = dir.path().join("upstream-ca.pem");
+    std::fs::write(&ca_path, &ca).expect("write");
+    World {
+        tag,
+        up,
+        subnet,
+        dir,
+        home,
+        ca_path,
+    }
+}
+
+impl World {
+    /// The tag's last `n` characters (unique names per run).
+    pub fn short(&self, n: usize) -> &str {
+        &self.tag[self.tag.len() - n..]
+    }
+}
+
 /// The stand-in's address on its network.
 pub fn standin_ip(up: &Upstream) -> std::net::Ipv4Addr {
     docker(&[

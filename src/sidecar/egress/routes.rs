@@ -45,6 +45,22 @@ pub struct RouteEntry {
     pub source: String,
 }
 
+impl RouteEntry {
+    /// The ports as shown to the operator: the route's, or the defaults.
+    pub fn ports_text(&self) -> String {
+        let ports = if self.ports.is_empty() {
+            DEFAULT_PORTS
+        } else {
+            &self.ports
+        };
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteAuth {
