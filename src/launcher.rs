@@ -199,6 +199,16 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
     {
         resumed = plan_with(last_runtime)?;
     }
+    // An approved capability stays with the bottle: it resumes on that
+    // image (built again, without network, if the engine lost it).
+    if let Some((reference, dockerfile)) = crate::control::capability::approved(home, slug.as_str())
+    {
+        resumed.agent_image = crate::backends::plan::ImagePlan {
+            build: !engine.images.contains(&reference),
+            reference,
+            source: crate::backends::plan::ImageSource::Capability(dockerfile),
+        };
+    }
     const KEPT: &str = "workspace  kept in the work volume";
     let mut text = preflight::render(&resumed).replace("workspace  not copied", KEPT);
     let old = meta["preflight"]

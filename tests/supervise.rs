@@ -354,3 +354,148 @@ fn in_the_workspace_one_key_approves_while_another_pane_keeps_its_keystrokes() {
     app.send(b"\x02q");
     assert_eq!(app.wait_exit(), 0);
 }
+
+/// A capability request approved in the workspace (SPEC §5.4): the prompt
+/// shows what the Dockerfile brings in, then the diff against the current
+/// one; the image is built with no network from the Dockerfile alone; the
+/// agent container is recreated on it with the same volumes (the work
+/// survives) and the hardening of §4.8 whatever the Dockerfile says; the
+/// pane re-attaches by itself; a resume keeps the new image.
+#[test]
+fn a_capability_approval_recreates_the_agent_keeping_its_work_and_the_pane_re_attaches() {
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    common::define(
+        &home,
+        "cap",
+        "agent_provider: { template: shell }\nsupervise: true\n",
+    );
+    let out = e.bottle(
+        &home,
+        None,
+        &["start", "cap", "--detach", "-y", "--no-workspace"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let b = Bottle {
+        e: &e,
+        home: home.clone(),
+        slug: slug.clone(),
+    };
+    let names = bottle::backends::names::Names::for_slug(
+        &bottle::backends::names::Slug::parse(&slug).expect("slug"),
+    );
+    let (_, image) = b.sh("echo \"$BOTTLE_AGENT_IMAGE\"; echo work-kept > /workspace/keep.txt");
+    let image = image.trim().to_string();
+    assert!(image.starts_with("bottle/agent-shell:"), "{image}");
+    let before = docker(&["inspect", &names.agent_container, "--format", "{{.Id}}"]);
+
+    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
+    let mut app = common::Pty::open(50, 160).spawn(
+        &[],
+        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
+        &ws,
+    );
+    app.wait_for("the bottle in the sidebar", |s| s.contains(&slug));
+    for _ in 0..4 {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("the pane's prompt", |s| {
+        s.contains(&format!("agent@{slug}"))
+    });
+
+    // The agent proposes its image plus one file; it says USER root, which
+    // the recreated agent does not get.
+    let args = format!(
+        r#"{{"summary":"a marker tool","dockerfile":"FROM {image}\nUSER root\nRUN echo capability-built > /opt/cap-marker\n","reason":"needs the marker"}}"#
+    );
+    let call = mcp_call("request_capability", &args);
+    app.send(b"echo OLD-SCREEN-MARK\r");
+    app.wait_for("the mark on the old screen", |s| {
+        s.contains("│OLD-SCREEN-MARK")
+    });
+    // The call ends with the old container (not joined: whatever the
+    // engine does with an exec whose container goes, the test goes on).
+    let (home2, slug2) = (home.clone(), slug.clone());
+    let e2 = e.clone();
+    std::thread::spawn(move || {
+        let _ = e2.bottle(&home2, None, &["exec", &slug2, "--", "sh", "-c", &call]);
+    });
+    app.wait_for("the request's banner", |s| {
+        s.contains("asks for a new agent image: a marker tool")
+    });
+    app.send(b"\x02a");
+    app.wait_for("the prompt with what comes in, then the diff", |s| {
+        let from = s.find(&format!("! FROM {image}"));
+        let diff = s.find("+ RUN echo capability-built > /opt/cap-marker");
+        let old = s.find("- FROM debian:bookworm-slim");
+        s.contains("y approve")
+            && from.is_some()
+            && from < diff
+            && old.is_some()
+            && s.contains("diff against the Dockerfile of the current image")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    app.send(b"y");
+    // The pane comes back by itself on the new container: a new screen.
+    app.wait_for("the summary", |s| {
+        s.contains("the agent was recreated on it")
+    });
+    app.wait_for("the pane's prompt on a new screen", |s| {
+        s.contains(&format!("agent@{slug}")) && !s.contains("OLD-SCREEN-MARK")
+    });
+    let after = docker(&["inspect", &names.agent_container, "--format", "{{.Id}}"]);
+    assert_ne!(before, after, "the agent container was recreated");
+    app.send(b"cat /opt/cap-marker /workspace/keep.txt; id -u; grep CapEff /proc/self/status\r");
+    app.wait_for(
+        "the new image's file, the kept work, uid 1000, no capabilities",
+        |s| {
+            s.contains("capability-built")
+                && s.contains("work-kept")
+                && s.contains("│1000 ")
+                && s.contains("CapEff:")
+                && s.contains("0000000000000000")
+        },
+    );
+    let inspect = docker(&[
+        "inspect",
+        &names.agent_container,
+        "--format",
+        "{{.Config.Image}} {{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.NetworkMode}}",
+    ]);
+    assert!(
+        inspect.starts_with("bottle/agent-capability:")
+            && inspect.contains(" 1000:1000 [ALL] [no-new-privileges:true] ")
+            && inspect.ends_with(&names.internal_network),
+        "{inspect}"
+    );
+    let audit =
+        std::fs::read_to_string(home.join("audit").join(format!("{slug}.jsonl"))).expect("audit");
+    assert!(audit.contains("\"kind\":\"capability\""), "{audit}");
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+
+    // Stopped and resumed: still on the approved image.
+    let stop = e.bottle(&home, None, &["stop", &slug]);
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    let resume = e.bottle(&home, None, &["resume", &slug, "-y", "--detach"]);
+    assert!(
+        resume.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resume.stderr)
+    );
+    let (_, out) = b.sh("cat /opt/cap-marker /workspace/keep.txt");
+    assert_eq!(out, "capability-built\nwork-kept\n");
+}

@@ -27,6 +27,7 @@ use crate::session::screen::Screen;
 use crossterm::event::{KeyEvent, KeyEventKind};
 use keymap::Keymap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// How long a pane's output must be quiet, with its cursor after a prompt,
 /// before an unwatched pane counts as waiting for the operator.
@@ -34,6 +35,9 @@ pub const QUIET_AFTER_PROMPT: std::time::Duration = std::time::Duration::from_se
 
 /// Columns the sidebar takes.
 pub const SIDEBAR_WIDTH: u16 = 32;
+/// How long after its agent container started again a pane still on the
+/// old container re-attaches when that connection ends.
+pub const REATTACH_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What happened.
 #[derive(Debug, Clone)]
@@ -83,6 +87,10 @@ pub enum AppEvent {
     },
     /// A decision was made (its summary), or why not.
     Decided(Result<String, String>),
+    /// A line of a decision's effect in progress (a capability's build).
+    DecideProgress(String),
+    /// A bottle's agent container started (engine events).
+    AgentStarted(String),
 }
 
 /// What the operator wants.
@@ -262,6 +270,10 @@ pub struct PaneView {
     seen_bells: u64,
     /// Output arrived since the operator last looked at the pane.
     unseen_output: bool,
+    /// Its agent container started again (a capability approval recreated
+    /// it) while the pane was still on the old one: re-attach when the old
+    /// connection ends, until then.
+    reattach_by: Option<Instant>,
 }
 
 /// What is saved per workspace directory to restore its panes.
@@ -517,6 +529,7 @@ impl App {
             seen_attention: 0,
             seen_bells: 0,
             unseen_output: false,
+            reattach_by: None,
         });
         self.focus = Focus::Pane(id);
         // Size it first, then open it at that size.
@@ -617,6 +630,15 @@ impl App {
             AppEvent::QueueChanged => self.queue_changed(),
             AppEvent::QueueScanned { pending, invalid } => self.queue_scanned(pending, invalid),
             AppEvent::Decided(result) => self.decided(result),
+            AppEvent::DecideProgress(line) => {
+                if let Some(key) = &self.requests.deciding {
+                    self.notice = Some(format!(
+                        "approving {key}: {}",
+                        crate::sanitize::inline(&line)
+                    ));
+                }
+                vec![Effect::Redraw]
+            }
             AppEvent::Engines(engines) => {
                 self.engines = Some(engines);
                 match self.awaiting_engines.take() {
@@ -674,14 +696,19 @@ impl App {
                 effects
             }
             AppEvent::Pane(PaneNotice::Ended(id, status)) => {
+                let mut effects = vec![Effect::RefreshBottles, Effect::Redraw];
                 if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
                     p.state = match status {
                         Some(code) => PaneState::Exited(code),
                         None => PaneState::Lost,
                     };
+                    if p.reattach_by.take().is_some_and(|t| Instant::now() < t) {
+                        effects.extend(self.reopen(id));
+                    }
                 }
-                vec![Effect::RefreshBottles, Effect::Redraw]
+                effects
             }
+            AppEvent::AgentStarted(slug) => self.agent_started(&slug),
             AppEvent::PaneReady(id) => {
                 if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
                     if p.state == PaneState::Connecting {
@@ -845,6 +872,7 @@ impl App {
                 seen_attention: 0,
                 seen_bells: 0,
                 unseen_output: false,
+                reattach_by: None,
             });
         }
         self.layout = Some(tree);
@@ -1253,6 +1281,25 @@ impl App {
             },
             Effect::Redraw,
         ]
+    }
+
+    /// `slug`'s agent container started (engine events): its ended panes
+    /// re-attach; panes still on the old container re-attach when that
+    /// connection ends. Panes launching or connecting are on their way.
+    fn agent_started(&mut self, slug: &str) -> Vec<Effect> {
+        let mut reopen = Vec::new();
+        for p in self.panes.iter_mut().filter(|p| p.slug == slug) {
+            match p.state {
+                PaneState::Exited(_) | PaneState::Lost | PaneState::Failed(_) => reopen.push(p.id),
+                PaneState::Live => p.reattach_by = Some(Instant::now() + REATTACH_WINDOW),
+                PaneState::Launching | PaneState::Connecting => {}
+            }
+        }
+        let mut effects = Vec::new();
+        for id in reopen {
+            effects.extend(self.reopen(id));
+        }
+        effects
     }
 
     /// `r` on an ended pane: a session runs again in its bottle (or is just

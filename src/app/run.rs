@@ -129,6 +129,8 @@ struct Io {
     /// threads that prepare them).
     prepared: Arc<Mutex<HashMap<u64, crate::launcher::Prepared>>>,
     next_ticket: u64,
+    /// Engines whose events are followed (agent containers starting).
+    followed_engines: std::collections::HashSet<String>,
 }
 
 impl Io {
@@ -456,6 +458,41 @@ impl Io {
             });
     }
 
+    /// Follows the agent container starts on `slug`'s engine (once per
+    /// engine, for the whole run), so panes re-attach to a recreated agent.
+    fn follow_engine(&mut self, slug: &str) {
+        let host = crate::backends::docker::engines::host_of(&self.ctx.home.state_dir(slug));
+        if !self.followed_engines.insert(host.clone()) {
+            return;
+        }
+        let (tx, hash) = (self.tx.clone(), self.ctx.home.label_hash());
+        let _ = std::thread::Builder::new()
+            .name("engine-events".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                let mut open = true;
+                while open {
+                    let mut started = |slug: String| {
+                        open = tx.send(AppEvent::AgentStarted(slug)).is_ok();
+                        open
+                    };
+                    let followed = rt.block_on(async {
+                        let d = crate::backends::docker::engines::connect_host(&host).await?;
+                        crate::backends::docker::follow_agent_starts(&d, &hash, &mut started).await
+                    });
+                    if let Err(e) = followed {
+                        tracing::debug!("following {host}'s events: {e}");
+                    }
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+            });
+    }
+
     /// Reads the queue and what approving each request would change.
     fn scan_queue(&self) {
         let (tx, home) = (self.tx.clone(), self.ctx.home.clone());
@@ -479,9 +516,22 @@ impl Io {
     fn decide(&self, request: crate::queue::Request, intent: crate::control::Intent, note: String) {
         let (tx, home) = (self.tx.clone(), self.ctx.home.clone());
         std::thread::spawn(move || {
-            let result = crate::control::decide(&home, &request, intent, &note, "workspace")
-                .map(|d| d.summary)
-                .map_err(|e| format!("{e:#}"));
+            let progress_tx = std::sync::Mutex::new(tx.clone());
+            let mut progress = move |line: &str| {
+                if let Ok(t) = progress_tx.lock() {
+                    let _ = t.send(AppEvent::DecideProgress(line.to_string()));
+                }
+            };
+            let result = crate::control::decide_with(
+                &home,
+                &request,
+                intent,
+                &note,
+                "workspace",
+                &mut progress,
+            )
+            .map(|d| d.summary)
+            .map_err(|e| format!("{e:#}"));
             let _ = tx.send(AppEvent::Decided(result));
         });
     }
@@ -540,6 +590,7 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
         ready_tx,
         prepared: Arc::new(Mutex::new(HashMap::new())),
         next_ticket: 0,
+        followed_engines: std::collections::HashSet::new(),
     };
     spawn_ticker(tx.clone())?;
     // Requests arrive as files under queue/: a watcher (kept for the whole
@@ -642,7 +693,10 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                     kind,
                     rows,
                     cols,
-                } => io.open(&app, id, slug, kind, rows, cols),
+                } => {
+                    io.follow_engine(&slug);
+                    io.open(&app, id, slug, kind, rows, cols)
+                }
                 Effect::PaneInput(id, bytes) => {
                     io.collect_ready();
                     match io.handles.get(&id) {

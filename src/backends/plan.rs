@@ -56,6 +56,9 @@ pub enum ImageSource {
     Dockerfile(PathBuf),
     /// The definition's prebuilt `image`.
     Prebuilt,
+    /// An approved capability's Dockerfile (`state/<slug>/agent.Dockerfile`),
+    /// built without network.
+    Capability(PathBuf),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -76,6 +76,11 @@ pub fn render(plan: &Plan) -> String {
         }
         (ImageSource::Prebuilt, false) => "present".to_string(),
         (ImageSource::Prebuilt, true) => "not present: will be pulled".to_string(),
+        (ImageSource::Capability(_), false) => "an approved capability, present".to_string(),
+        (ImageSource::Capability(p), true) => format!(
+            "an approved capability, will be built without network from {}",
+            inline(&p.display().to_string())
+        ),
     };
     line("image", format!("{}  ({how})", inline(&img.reference)));
     let sidecar = if plan.sidecar_image.build {

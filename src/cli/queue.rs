@@ -62,7 +62,14 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
 pub fn decide(ctx: &Context, id: &str, intent: Intent, note: Option<&str>) -> Result<i32> {
     let scan = queue::scan(&ctx.home.queue_dir());
     let req = control::find(&scan, id)?;
-    let done = control::decide(&ctx.home, req, intent, note.unwrap_or(""), "cli")?;
+    let done = control::decide_with(
+        &ctx.home,
+        req,
+        intent,
+        note.unwrap_or(""),
+        "cli",
+        &mut |line| eprintln!("bottle: {}", inline(line)),
+    )?;
     eprintln!("bottle: {}", done.summary);
     Ok(0)
 }

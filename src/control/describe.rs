@@ -73,23 +73,6 @@ pub fn describe(home: &Home, req: &Request) -> Vec<String> {
             }
         }
         Payload::Question(q) => q.question.lines().map(inline).collect(),
-        Payload::Capability(c) => {
-            let mut out = vec![format!("summary: {}", inline(&c.summary))];
-            let key = |l: &str| {
-                let t = l.trim_start().to_ascii_uppercase();
-                t.starts_with("FROM ")
-                    || t.starts_with("ADD ")
-                    || t.starts_with("COPY ")
-                    || (t.starts_with("RUN ") && t.contains("--MOUNT"))
-            };
-            out.extend(
-                c.dockerfile
-                    .lines()
-                    .filter(|l| key(l))
-                    .map(|l| format!("! {}", inline(l))),
-            );
-            out.extend(c.dockerfile.lines().map(|l| format!("+ {}", inline(l))));
-            out
-        }
+        Payload::Capability(c) => super::capability::describe(home, &req.slug, c),
     }
 }

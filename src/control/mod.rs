@@ -5,6 +5,7 @@
 //! will change is described by the same code that applies it. Never
 //! imports `ui` or `app`.
 
+pub mod capability;
 pub mod describe;
 
 use crate::queue::{self, Decision, Payload, QueueError, Request, Verdict};
@@ -42,6 +43,20 @@ pub fn decide(
     note: &str,
     decider: &str,
 ) -> Result<Decided> {
+    decide_with(home, shown, intent, note, decider, &mut |line| {
+        tracing::info!("{}: {line}", shown.key());
+    })
+}
+
+/// `decide`, with the effect's progress (image builds) line by line.
+pub fn decide_with(
+    home: &Home,
+    shown: &Request,
+    intent: Intent,
+    note: &str,
+    decider: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Decided> {
     check_intent(shown, &intent)?;
     queue::request::text("note", if note.is_empty() { "-" } else { note }, 2000, true)
         .context("the note")?;
@@ -68,7 +83,7 @@ pub fn decide(
         Intent::Reject => (Verdict::Rejected, shown.payload.clone()),
         Intent::Answer(_) => (Verdict::Answered, shown.payload.clone()),
     };
-    let summary = match apply(home, shown, &intent, &payload) {
+    let summary = match apply(home, shown, &intent, &payload, progress) {
         Ok(s) => s,
         Err(e) => {
             queue::release_claim(claim);
@@ -123,7 +138,13 @@ fn check_intent(shown: &Request, intent: &Intent) -> Result<()> {
 }
 
 /// The effect of an approval; rejections and answers change nothing here.
-fn apply(home: &Home, shown: &Request, intent: &Intent, payload: &Payload) -> Result<String> {
+fn apply(
+    home: &Home,
+    shown: &Request,
+    intent: &Intent,
+    payload: &Payload,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<String> {
     if matches!(intent, Intent::Reject) {
         return Ok(format!("rejected {}", shown.key()));
     }
@@ -136,10 +157,7 @@ fn apply(home: &Home, shown: &Request, intent: &Intent, payload: &Payload) -> Re
             crate::backends::egress::add_route(&dir, route)?;
             Ok(format!("{}: route added: {line}", shown.slug))
         }
-        Payload::Capability(_) => bail!(
-            "capability requests cannot be applied by this build yet; reject {} with a note",
-            shown.key()
-        ),
+        Payload::Capability(c) => capability::apply(home, &shown.slug, c, progress),
     }
 }
 

@@ -68,15 +68,37 @@ fn tty_size() -> Option<(u16, u16)> {
     None
 }
 
+/// How long `attach` waits for a session holder that is starting.
+pub const HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `initial`: the size the host client has (the exec's TTY may still
 /// report a default); later changes come as SIGWINCH.
 pub fn attach(socket: &Path, initial: Option<(u16, u16)>) -> Result<i32> {
-    let stream = UnixStream::connect(socket).with_context(|| {
-        format!(
-            "no session holder at {} (is this a bottle's agent container?)",
-            socket.display()
-        )
-    })?;
+    // A container that just started may not have its holder listening
+    // yet (panes re-attach on the engine's start event): wait a little.
+    let deadline = std::time::Instant::now() + HOLDER_WAIT;
+    let stream = loop {
+        match UnixStream::connect(socket) {
+            Ok(s) => break s,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "no session holder at {} (is this a bottle's agent container?)",
+                        socket.display()
+                    )
+                })
+            }
+        }
+    };
     let mut writer = stream.try_clone()?;
     // Size changes from here on are seen.
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])?;

@@ -58,6 +58,9 @@ pub struct BuildRequest<'a> {
     pub context: Vec<u8>,
     pub labels: HashMap<String, String>,
     pub no_cache: bool,
+    /// The build's network (`none` for capability builds); the engine's
+    /// default when absent.
+    pub network: Option<&'a str>,
 }
 
 /// Builds and tags an image; every line of build output goes to
@@ -68,7 +71,11 @@ pub async fn build_image(
     req: BuildRequest<'_>,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), EngineError> {
-    let options = BuildImageOptionsBuilder::default()
+    let mut options = BuildImageOptionsBuilder::default();
+    if let Some(network) = req.network {
+        options = options.networkmode(network);
+    }
+    let options = options
         .dockerfile("Dockerfile")
         .t(req.tag)
         .rm(true)
@@ -135,6 +142,7 @@ pub async fn build_template(
         context,
         labels: image_labels(backend),
         no_cache,
+        network: None,
     };
     build_image(docker, req, progress).await
 }
@@ -163,4 +171,35 @@ pub async fn build_sidecar(
         progress,
     )
     .await
+}
+
+/// Builds `dockerfile` with a context holding only it: nothing else of the
+/// host is sent to the engine. `network: Some("none")` builds without any
+/// network (capability builds, SPEC §5.4).
+pub async fn build_dockerfile(
+    docker: &Docker,
+    dockerfile: &[u8],
+    tag: &str,
+    backend: &str,
+    network: Option<&str>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    let file = [ContextFile {
+        path: "Dockerfile",
+        bytes: dockerfile,
+        mode: 0o644,
+    }];
+    let context = context_tar(&file).map_err(|e| EngineError::Build {
+        tag: tag.to_string(),
+        message: e.to_string(),
+    })?;
+    progress(&format!("building {tag}"));
+    let req = BuildRequest {
+        tag,
+        context,
+        labels: image_labels(backend),
+        no_cache: false,
+        network,
+    };
+    build_image(docker, req, progress).await
 }

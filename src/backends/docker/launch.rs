@@ -3,10 +3,7 @@
 //! object of a bottle by its slug label. A launch that fails part way
 //! removes what it created.
 
-use super::build::{
-    build_image, build_sidecar, build_template, context_tar, image_labels, BuildRequest,
-    ContextFile,
-};
+use super::build::{build_dockerfile, build_sidecar, build_template};
 use super::{provision, spec, timed, EngineError};
 use crate::backends::images;
 use crate::backends::names::{labels, Role, Slug};
@@ -89,23 +86,30 @@ async fn ensure_images(
                     tag: image.reference.clone(),
                     message: format!("{}: {e}", path.display()),
                 })?;
-                let file = [ContextFile {
-                    path: "Dockerfile",
-                    bytes: &bytes,
-                    mode: 0o644,
-                }];
-                let context = context_tar(&file).map_err(|e| EngineError::Build {
+                build_dockerfile(
+                    docker,
+                    &bytes,
+                    &image.reference,
+                    &plan.engine,
+                    None,
+                    progress,
+                )
+                .await?;
+            }
+            ImageSource::Capability(path) => {
+                let bytes = std::fs::read(path).map_err(|e| EngineError::Build {
                     tag: image.reference.clone(),
-                    message: e.to_string(),
+                    message: format!("{}: {e}", path.display()),
                 })?;
-                progress(&format!("building {}", image.reference));
-                let req = BuildRequest {
-                    tag: &image.reference,
-                    context,
-                    labels: image_labels(&plan.engine),
-                    no_cache: false,
-                };
-                build_image(docker, req, progress).await?;
+                build_dockerfile(
+                    docker,
+                    &bytes,
+                    &image.reference,
+                    &plan.engine,
+                    Some("none"),
+                    progress,
+                )
+                .await?;
             }
             ImageSource::Prebuilt => {
                 return Err(EngineError::Build {
@@ -371,22 +375,12 @@ async fn launch_inner(
     let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&n.agent_container)
         .build();
-    timed(docker.create_container(
-        Some(create),
-        spec::agent(plan, &dns, &resolv_conf, input.cmd.clone()),
-    ))
-    .await?;
-    let passwd = read_file(docker, &n.agent_container, "/etc/passwd").await?;
-    let group = read_file(docker, &n.agent_container, "/etc/group").await?;
+    let body = spec::agent(plan, &dns, &resolv_conf, input.cmd.clone());
+    timed(docker.create_container(Some(create), body.clone())).await?;
+    remember_agent(&input.state_dir, &body, agent_dockerfile(plan).as_deref())?;
+    provision_system(docker, &n.agent_container, input.bottle_bin).await?;
     let io =
         |e: std::io::Error| EngineError::Local(format!("building the provisioning archive: {e}"));
-    upload(
-        docker,
-        &n.agent_container,
-        "/",
-        provision::system_archive(&passwd, &group, input.bottle_bin).map_err(io)?,
-    )
-    .await?;
     upload(
         docker,
         &n.agent_container,
@@ -410,6 +404,179 @@ async fn launch_inner(
     }
     progress("starting the agent");
     start_holder(docker, &n.agent_container, &input.session_env).await
+}
+
+/// Where the agent container's creation body is kept (no secrets: only
+/// literal values are in it), so a capability approval can recreate the
+/// container exactly, on another image.
+pub const AGENT_BODY_FILE: &str = "agent.json";
+/// The Dockerfile of the agent's current image, the base of a capability
+/// request's diff (absent for a prebuilt image).
+pub const AGENT_DOCKERFILE: &str = "agent.Dockerfile";
+
+/// The Dockerfile the plan's agent image comes from, when there is one.
+fn agent_dockerfile(plan: &Plan) -> Option<Vec<u8>> {
+    match &plan.agent_image.source {
+        ImageSource::Template(_) => images::agent_template(plan.bottle.agent_provider.template)
+            .and_then(|t| t.files.iter().find(|(p, _)| *p == "Dockerfile"))
+            .map(|(_, b)| b.to_vec()),
+        ImageSource::Dockerfile(p) | ImageSource::Capability(p) => std::fs::read(p).ok(),
+        ImageSource::Prebuilt => None,
+    }
+}
+
+/// Writes `agent.json` and `agent.Dockerfile` into `state/<slug>/`.
+fn remember_agent(
+    state_dir: &std::path::Path,
+    body: &bollard::models::ContainerCreateBody,
+    dockerfile: Option<&[u8]>,
+) -> Result<(), EngineError> {
+    let local = |what: &str, e: &dyn std::fmt::Display| {
+        EngineError::Local(format!("writing {}/{what}: {e}", state_dir.display()))
+    };
+    let json = serde_json::to_vec_pretty(body).map_err(|e| local(AGENT_BODY_FILE, &e))?;
+    crate::state::write_atomic(&state_dir.join(AGENT_BODY_FILE), &json, 0o600)
+        .map_err(|e| local(AGENT_BODY_FILE, &format!("{e:#}")))?;
+    let path = state_dir.join(AGENT_DOCKERFILE);
+    match dockerfile {
+        // Already in place when it is the file itself (a capability).
+        Some(bytes) if std::fs::read(&path).ok().as_deref() != Some(bytes) => {
+            crate::state::write_atomic(&path, bytes, 0o600)
+                .map_err(|e| local(AGENT_DOCKERFILE, &format!("{e:#}")))?;
+        }
+        Some(_) => {}
+        None => {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    Ok(())
+}
+
+/// Adds the agent user and the session holder to a created agent
+/// container's root filesystem.
+async fn provision_system(
+    docker: &Docker,
+    container: &str,
+    bottle_bin: &[u8],
+) -> Result<(), EngineError> {
+    let passwd = read_file(docker, container, "/etc/passwd").await?;
+    let group = read_file(docker, container, "/etc/group").await?;
+    let archive = provision::system_archive(&passwd, &group, bottle_bin)
+        .map_err(|e| EngineError::Local(format!("building the provisioning archive: {e}")))?;
+    upload(docker, container, "/", archive).await
+}
+
+/// What a capability approval runs on the engine.
+pub struct Recreate<'a> {
+    pub slug: &'a Slug,
+    pub engine: &'a str,
+    /// `state/<slug>/`.
+    pub state_dir: &'a std::path::Path,
+    /// The approved Dockerfile.
+    pub dockerfile: &'a [u8],
+    /// The tag it is built as.
+    pub image: &'a str,
+    /// The `bottle` executable (the session holder).
+    pub bottle_bin: &'a [u8],
+    /// The session's `?`/`${}` values.
+    pub env: &'a [(String, crate::secret::Secret)],
+}
+
+/// A capability approval (SPEC §5.4): builds the Dockerfile with a context
+/// holding only it and no network, then, when the bottle runs, replaces
+/// its agent container by one on the new image with the same body (same
+/// volumes, network, resolver, limits; the hardening set again), and starts
+/// the session. The new container is created and provisioned under a
+/// temporary name before the old one is removed, so a failure before that
+/// leaves the bottle as it was. Returns whether a container was replaced
+/// (a stopped bottle gets the image at its next resume).
+pub async fn recreate_agent(
+    docker: &Docker,
+    r: &Recreate<'_>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<bool, EngineError> {
+    build_dockerfile(
+        docker,
+        r.dockerfile,
+        r.image,
+        r.engine,
+        Some("none"),
+        progress,
+    )
+    .await?;
+    let names = crate::backends::names::Names::for_slug(r.slug);
+    let agent = &names.agent_container;
+    match timed(docker.inspect_container(agent, None)).await {
+        Ok(_) => {}
+        Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        })) => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let path = r.state_dir.join(AGENT_BODY_FILE);
+    let launched: bollard::models::ContainerCreateBody = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            EngineError::Local(format!(
+                "{}: {e} (a bottle launched by an older bottle: stop and resume it first)",
+                path.display()
+            ))
+        })?;
+    let body = spec::agent_on_image(&launched, r.image);
+    let next = format!("{agent}-next");
+    let _ = timed(
+        docker.remove_container(
+            &next,
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .build(),
+            ),
+        ),
+    )
+    .await;
+    progress("creating the new agent container");
+    let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&next)
+        .build();
+    timed(docker.create_container(Some(create), body.clone())).await?;
+    let provisioned = provision_system(docker, &next, r.bottle_bin).await;
+    if let Err(e) = provisioned {
+        let _ = timed(docker.remove_container(&next, None)).await;
+        return Err(e);
+    }
+    progress("replacing the agent container (the volumes stay)");
+    let stop = bollard::query_parameters::StopContainerOptionsBuilder::default()
+        .t(5)
+        .build();
+    let _ = timed(docker.stop_container(agent, Some(stop))).await;
+    timed(
+        docker.remove_container(
+            agent,
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(false)
+                    .build(),
+            ),
+        ),
+    )
+    .await?;
+    timed(
+        docker.rename_container(
+            &next,
+            bollard::query_parameters::RenameContainerOptionsBuilder::default()
+                .name(agent)
+                .build(),
+        ),
+    )
+    .await?;
+    remember_agent(r.state_dir, &body, Some(r.dockerfile))?;
+    progress("starting the agent");
+    start_holder(docker, agent, r.env).await?;
+    Ok(true)
 }
 
 /// Starts the agent container and hands its session holder the session's

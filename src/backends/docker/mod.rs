@@ -354,3 +354,43 @@ pub async fn remove_objects(docker: &Docker, o: &BottleObjects) -> Result<(), En
     }
     Ok(())
 }
+
+/// Follows the engine's events: calls `started(slug)` each time an agent
+/// container of this home starts, until `started` returns false or the
+/// stream ends (an error, or the engine went away).
+pub async fn follow_agent_starts(
+    docker: &Docker,
+    home_hash: &str,
+    started: &mut (dyn FnMut(String) -> bool + Send),
+) -> Result<(), EngineError> {
+    use crate::backends::names::{Role, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
+    use futures_util::StreamExt;
+    let filters = std::collections::HashMap::from([
+        ("type".to_string(), vec!["container".to_string()]),
+        ("event".to_string(), vec!["start".to_string()]),
+        (
+            "label".to_string(),
+            vec![
+                format!("{LABEL_HOME}={home_hash}"),
+                format!("{LABEL_ROLE}={}", Role::Agent.as_str()),
+            ],
+        ),
+    ]);
+    let options = bollard::query_parameters::EventsOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let mut events = docker.events(Some(options));
+    while let Some(event) = events.next().await {
+        let event = event?;
+        let slug = event
+            .actor
+            .and_then(|a| a.attributes)
+            .and_then(|mut a| a.remove(LABEL_SLUG));
+        if let Some(slug) = slug {
+            if !started(slug) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

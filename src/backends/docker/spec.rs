@@ -114,6 +114,7 @@ pub fn agent(
         EnvPlan::Literal { name, value } => Some(format!("{name}={value}")),
         EnvPlan::Prompt { .. } | EnvPlan::Host { .. } => None,
     }));
+    env.push(format!("{AGENT_IMAGE_VAR}={}", plan.agent_image.reference));
     let r = &plan.resources;
     let mut host = hardened(
         plan,
@@ -159,6 +160,44 @@ pub fn agent(
         host_config: Some(host),
         ..Default::default()
     }
+}
+
+/// Names the agent's own image inside the bottle, so a capability request
+/// can start `FROM` it.
+pub const AGENT_IMAGE_VAR: &str = "BOTTLE_AGENT_IMAGE";
+
+/// The agent container of `launched` (the body it was created from) on
+/// `image`: everything else stays, and the hardening of SPEC §4.8 is set
+/// again whatever the stored body or the new image say: uid:gid
+/// 1000:1000, every capability dropped, no-new-privileges, not
+/// privileged, no host namespaces or devices, no entrypoint of the image.
+pub fn agent_on_image(launched: &ContainerCreateBody, image: &str) -> ContainerCreateBody {
+    let mut body = launched.clone();
+    body.image = Some(image.to_string());
+    body.user = Some(AGENT_USER.into());
+    body.entrypoint = Some(Vec::new());
+    let mut env: Vec<String> = body
+        .env
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !e.starts_with(&format!("{AGENT_IMAGE_VAR}=")))
+        .collect();
+    env.push(format!("{AGENT_IMAGE_VAR}={image}"));
+    body.env = Some(env);
+    let host = body.host_config.get_or_insert_with(Default::default);
+    host.cap_drop = Some(vec!["ALL".into()]);
+    host.cap_add = None;
+    host.security_opt = Some(vec!["no-new-privileges:true".into()]);
+    host.privileged = Some(false);
+    host.ipc_mode = Some("private".into());
+    host.pid_mode = None;
+    host.uts_mode = None;
+    host.userns_mode = None;
+    host.devices = None;
+    host.binds = None;
+    host.volumes_from = None;
+    body
 }
 
 /// The sidecar container, first attached to the internal network (with its
