@@ -192,3 +192,158 @@ fn a_definitions_directory_full_of_errors_still_opens() {
     assert_eq!(app.wait_exit(), 0);
     assert_eq!(app.stty(), before);
 }
+
+/// SPEC §5.4: nothing is lost when the workspace is killed mid-request.
+/// The workspace is SIGKILLed while the operator types an answer, and a
+/// decider killed between its claim and its decision left a claim behind;
+/// the workspace started again shows the request, and one answer decides
+/// it (published, audited).
+#[test]
+fn a_request_survives_the_workspace_killed_mid_answer_and_is_decided_after_restart() {
+    let env = Env::new();
+    let home = bottle::state::Home {
+        root: env.dir.path().join("home"),
+    };
+    let slug = "dev-aaaaaa";
+    let dir = home.queue_dir().join(slug);
+    std::fs::create_dir_all(&dir).expect("queue dir");
+    let id = bottle::queue::RequestId::generate();
+    bottle::queue::write_request(
+        &dir,
+        &bottle::queue::RequestFile {
+            id: id.to_string(),
+            kind: serde_json::from_value(serde_json::json!("question")).expect("kind"),
+            payload: serde_json::json!({"question": "Which branch?"}),
+            reason: "a question for the operator".into(),
+            created_at: "2026-11-23T00:00:00Z".into(),
+        },
+    )
+    .expect("write");
+    let banner = format!("agent {slug} asks for a question");
+
+    let (mut app, _) = env.start(&[]);
+    app.wait_for("the banner", |s| s.contains(&banner));
+    app.send(b"\x02a");
+    app.wait_for("the prompt", |s| s.contains("a answer"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    app.send(b"a");
+    app.send(b"half an ans");
+    app.wait_for("the answer being typed", |s| {
+        s.contains("answer: half an ans")
+    });
+    app.signal(libc::SIGKILL);
+    app.wait_exit();
+    // A decider that died between its claim and its decision.
+    let mut gone = std::process::Command::new("true").spawn().expect("true");
+    let dead = gone.id();
+    gone.wait().expect("wait");
+    std::fs::write(dir.join(format!("{id}.claim")), format!("{dead}\n")).expect("claim");
+
+    let (mut app, _) = env.start(&[]);
+    app.wait_for("the banner again", |s| s.contains(&banner));
+    app.send(b"\x02a");
+    app.wait_for("the prompt", |s| s.contains("a answer"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    app.send(b"a");
+    app.send(b"main\r");
+    let decision = dir.join(format!("{id}.decision.json"));
+    common::standin::wait_until("the decision", || decision.exists());
+    let d: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&decision).expect("read")).expect("json");
+    assert_eq!(d["decision"], "answered", "{d}");
+    assert_eq!(d["payload"]["answer"], "main", "{d}");
+    let audit =
+        std::fs::read_to_string(home.audit_dir().join(format!("{slug}.jsonl"))).expect("audit");
+    assert_eq!(audit.lines().count(), 1, "{audit}");
+    app.wait_for("the banner gone", |s| !s.contains(&banner));
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+}
+
+/// Modify (SPEC §7): `e` opens the request in the operator's editor (here
+/// a script named `vim`, so it is told to ignore modelines) in a private
+/// directory under `$BOTTLE_HOME/tmp`; the workspace stops reading the
+/// terminal meanwhile and takes it back after; the edited request is
+/// approved as modified, and only what the operator wrote becomes a route.
+#[test]
+fn a_request_edited_in_the_editor_is_approved_as_modified() {
+    let env = Env::new();
+    let root = env.dir.path().join("home");
+    let home = bottle::state::Home { root: root.clone() };
+    let slug = "dev-abc123";
+    let dir = home.queue_dir().join(slug);
+    std::fs::create_dir_all(&dir).expect("queue dir");
+    let egress = home.state_dir(slug).join("egress");
+    std::fs::create_dir_all(&egress).expect("egress dir");
+    std::fs::write(egress.join("routes.json"), r#"{"version":1,"routes":[]}"#).expect("routes");
+    let id = bottle::queue::RequestId::generate();
+    bottle::queue::write_request(
+        &dir,
+        &bottle::queue::RequestFile {
+            id: id.to_string(),
+            kind: serde_json::from_value(serde_json::json!("egress")).expect("kind"),
+            payload: serde_json::json!({"host": "docs.example.test", "path_prefix": "/guide/"}),
+            reason: "read the guide".into(),
+            created_at: "2026-11-23T00:00:00Z".into(),
+        },
+    )
+    .expect("write");
+    // The "editor": logs its arguments and its directory's mode, reads a
+    // line from the terminal (the workspace must not take it), narrows
+    // the path.
+    let bin = env.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let log = env.dir.path().join("editor.log");
+    let editor = bin.join("vim");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\nfor f; do :; done\n{{ printf '%s|' \"$@\"; echo; stat -c %a \"$(dirname \"$f\")\"; }} > {log}\necho EDITOR-OPEN\nread line\necho \"$line\" >> {log}\nsed -i 's#/guide/#/guide/v2/#' \"$f\"\n",
+            log = log.display()
+        ),
+    )
+    .expect("editor");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let editor = editor.display().to_string();
+    let (mut app, _) = env.start(&[("EDITOR", editor.as_str()), ("VISUAL", "")]);
+    app.wait_for("the banner", |s| {
+        s.contains("agent dev-abc123 asks for network")
+    });
+    app.send(b"\x02a");
+    app.wait_for("the prompt", |s| s.contains("e edit"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    app.send(b"e");
+    app.wait_for("the editor", |s| s.contains("EDITOR-OPEN"));
+    app.send(b"typed-in-the-editor\r");
+    app.wait_for("the decision", |s| s.contains("route added"));
+    let logged = std::fs::read_to_string(&log).expect("log");
+    let mut lines = logged.lines();
+    let args = lines.next().unwrap_or_default();
+    assert!(args.starts_with("--cmd|set nomodeline|"), "{logged}");
+    let file = args.split('|').nth(2).unwrap_or_default();
+    assert!(
+        file.starts_with(&format!("{}/tmp/edit-", root.display()))
+            && file.ends_with("/request.json"),
+        "{logged}"
+    );
+    assert_eq!(lines.next(), Some("700"), "{logged}");
+    assert_eq!(lines.next(), Some("typed-in-the-editor"), "{logged}");
+    assert!(
+        !std::path::Path::new(file).exists(),
+        "the private copy is removed"
+    );
+    let d: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join(format!("{id}.decision.json"))).expect("decision"),
+    )
+    .expect("json");
+    assert_eq!(d["decision"], "modified", "{d}");
+    assert_eq!(d["payload"]["path_prefix"], "/guide/v2/", "{d}");
+    let routes = std::fs::read_to_string(egress.join("routes.json")).expect("routes");
+    assert!(
+        routes.contains("/guide/v2/") && !routes.contains("\"/guide/\""),
+        "{routes}"
+    );
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+}

@@ -183,7 +183,7 @@ impl Action {
             Action::NewAgent => "new agent: pick one, answer its prompts, confirm the preflight",
             Action::Problems => "definition and config problems (as `bottle check` prints them)",
             Action::Logs => "logs: app log, crash reports, sidecar decisions (search, follow)",
-            Action::Requests => "agents' requests: y approve · n reject · N reject with a note · a answer · Tab next · Esc back",
+            Action::Requests => "agents' requests: y approve · e edit in $EDITOR, then approve · n reject · N reject with a note · a answer · PgUp PgDn scroll · Tab next · Esc back",
             Action::Quit => "quit the workspace (bottles keep running)",
             Action::OpenSelected => "open the selected bottle in a pane (an agent: launch one)",
             Action::NewShell => "a shell into the bottle selected in the sidebar",

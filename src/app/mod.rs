@@ -91,6 +91,9 @@ pub enum AppEvent {
     DecideProgress(String),
     /// A bottle's agent container started (engine events).
     AgentStarted(String),
+    /// The editor returned for a request (`<slug>/<id>`): the edited
+    /// payload, `None` when unchanged, or why not.
+    Edited(String, Result<Option<crate::queue::Payload>, String>),
 }
 
 /// What the operator wants.
@@ -142,6 +145,9 @@ pub enum Effect {
         intent: crate::control::Intent,
         note: String,
     },
+    /// Give the terminal to the operator's editor for this request's
+    /// payload, then `Edited`.
+    EditRequest(Box<crate::queue::Request>),
     Redraw,
     OpenPane {
         id: PaneId,
@@ -709,6 +715,7 @@ impl App {
                 effects
             }
             AppEvent::AgentStarted(slug) => self.agent_started(&slug),
+            AppEvent::Edited(key, result) => self.edited(&key, result),
             AppEvent::PaneReady(id) => {
                 if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
                     if p.state == PaneState::Connecting {

@@ -41,6 +41,8 @@ pub struct Requests {
     /// The prompt has the keyboard.
     pub focused: bool,
     pub typing: Option<Typing>,
+    /// Rows scrolled down in a prompt taller than the screen (PgUp/PgDn).
+    pub scroll: u16,
     /// A decision on its way (its key).
     pub deciding: Option<String>,
     /// Keys seen in earlier scans (a new one rings the bell).
@@ -62,6 +64,7 @@ impl Requests {
         self.shown = key;
         self.shown_since = Some(Instant::now());
         self.typing = None;
+        self.scroll = 0;
     }
 
     fn guarded(&self) -> bool {
@@ -204,11 +207,17 @@ impl App {
                 let next = keys.get((at + 1) % keys.len().max(1)).cloned();
                 r.show(next);
             }
+            KeyCode::PageDown => self.requests.scroll = self.requests.scroll.saturating_add(10),
+            KeyCode::PageUp => self.requests.scroll = self.requests.scroll.saturating_sub(10),
             _ if self.requests.guarded() || self.requests.deciding.is_some() => {}
             KeyCode::Char('y') if !question => {
                 return self.decide(cur, Intent::Approve, String::new())
             }
             KeyCode::Char('n') => return self.decide(cur, Intent::Reject, String::new()),
+            KeyCode::Char('e') if !question => {
+                self.requests.deciding = Some(cur.request.key());
+                return vec![Effect::EditRequest(Box::new(cur.request))];
+            }
             KeyCode::Char('N') => self.requests.typing = Some(Typing::Note(String::new())),
             KeyCode::Char('a') | KeyCode::Enter if question => {
                 self.requests.typing = Some(Typing::Answer(String::new()))
@@ -228,6 +237,37 @@ impl App {
             },
             Effect::Redraw,
         ]
+    }
+
+    /// The editor returned: an edited payload is approved as modified;
+    /// unchanged, nothing is decided.
+    pub(super) fn edited(
+        &mut self,
+        key: &str,
+        result: Result<Option<crate::queue::Payload>, String>,
+    ) -> Vec<Effect> {
+        self.requests.deciding = None;
+        let cur = self
+            .requests
+            .pending
+            .iter()
+            .find(|p| p.request.key() == key)
+            .cloned();
+        match (result, cur) {
+            (Ok(Some(payload)), Some(cur)) => {
+                return self.decide(cur, Intent::Modify(payload), String::new())
+            }
+            (Ok(Some(_)), None) => {
+                self.notice = Some(format!("{key} was decided meanwhile; the edit is dropped"))
+            }
+            (Ok(None), _) => {
+                self.notice = Some(format!("{key} unchanged in the editor: nothing decided"))
+            }
+            (Err(e), _) => self.notice = Some(format!("not decided: {e}")),
+        }
+        // The editor had the terminal: the guard starts again.
+        self.requests.show(self.requests.shown.clone());
+        vec![Effect::Redraw]
     }
 
     /// A decision came back (its summary, or why it failed).

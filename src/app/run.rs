@@ -69,10 +69,67 @@ fn spawn_signals(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
 
 /// Started only after the terminal is set up: the setup may query the
 /// terminal, and a concurrent reader would swallow the reply.
-fn spawn_input(tx: mpsc::SyncSender<AppEvent>) -> Result<()> {
+/// Lets the loop stop the input thread from reading the terminal while
+/// another program (the operator's editor) has it.
+#[derive(Default)]
+struct InputGate {
+    /// (paused, the input thread is parked)
+    state: Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl InputGate {
+    /// Parks the input thread; returns once it no longer reads.
+    fn pause(&self) {
+        let Ok(mut s) = self.state.lock() else { return };
+        s.0 = true;
+        while !s.1 {
+            match self.changed.wait(s) {
+                Ok(g) => s = g,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn resume(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = false;
+        }
+        self.changed.notify_all();
+    }
+
+    /// The input thread: waits here while paused.
+    fn wait_while_paused(&self) {
+        let Ok(mut s) = self.state.lock() else { return };
+        if !s.0 {
+            return;
+        }
+        s.1 = true;
+        self.changed.notify_all();
+        while s.0 {
+            match self.changed.wait(s) {
+                Ok(g) => s = g,
+                Err(_) => return,
+            }
+        }
+        s.1 = false;
+    }
+}
+
+fn spawn_input(tx: mpsc::SyncSender<AppEvent>, gate: Arc<InputGate>) -> Result<()> {
     std::thread::Builder::new()
         .name("input".into())
         .spawn(move || loop {
+            gate.wait_while_paused();
+            // Poll first, so a pause is noticed within this long.
+            match event::poll(Duration::from_millis(50)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!("terminal input failed: {e}");
+                    return;
+                }
+            }
             let ev = match event::read() {
                 Ok(Event::Key(k)) => AppEvent::Key(k),
                 Ok(Event::Paste(text)) => AppEvent::Paste(text),
@@ -577,7 +634,8 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
         .context("starting the terminal UI")?;
     terminal.clear()?;
     let size = terminal.size()?;
-    spawn_input(tx.clone())?;
+    let gate = Arc::new(InputGate::default());
+    spawn_input(tx.clone(), gate.clone())?;
     let saved = load_layout(&ctx.layout_file);
     let (ready_tx, ready) = mpsc::channel();
     let mut io = Io {
@@ -770,6 +828,29 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
                     intent,
                     note,
                 } => io.decide(*request, intent, note),
+                Effect::EditRequest(request) => {
+                    // The editor gets the terminal: input stops being read,
+                    // the screen is handed back, and taken again after.
+                    gate.pause();
+                    guard.suspend();
+                    let edited = crate::control::edit::edit(&io.ctx.home, &request.payload)
+                        .map_err(|e| format!("{e:#}"));
+                    if let Err(e) = guard.resume() {
+                        tracing::warn!("taking the terminal back: {e}");
+                    }
+                    let _ = terminal.clear();
+                    gate.resume();
+                    // The terminal may have been resized meanwhile.
+                    if let Ok(size) = terminal.size() {
+                        queue.push_back(AppEvent::Resize {
+                            rows: size.height,
+                            cols: size.width,
+                        });
+                    }
+                    queue.push_back(AppEvent::Edited(request.key(), edited));
+                    dirty = true;
+                    urgent = true;
+                }
             }
         }
         if typed {

@@ -7,6 +7,7 @@
 
 pub mod capability;
 pub mod describe;
+pub mod edit;
 
 use crate::queue::{self, Decision, Payload, QueueError, Request, Verdict};
 use crate::state::Home;

@@ -577,4 +577,45 @@ mod tests {
         a.apply(Action::Requests);
         insta::assert_snapshot!("request_prompt", draw_at(&a, 100, 18));
     }
+
+    #[test]
+    fn a_prompt_taller_than_the_screen_scrolls() {
+        use crate::app::requests::Pending;
+        use crate::app::AppEvent;
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut a = with_panes(18, 100, &[]);
+        let id = crate::queue::RequestId::parse("01KAQ3ZRZ5M8W9XJ6T0B2C4D6E").expect("id");
+        let bytes = format!(
+            r#"{{"id":"{id}","kind":"capability","payload":{{"summary":"tools","dockerfile":"FROM x\n"}},"reason":"r","created_at":"t"}}"#
+        );
+        let request =
+            crate::queue::Request::parse("claude-aaaaaa", id, bytes.as_bytes()).expect("request");
+        let change: Vec<String> = (1..=40).map(|n| format!("+ RUN step-{n}")).collect();
+        a.update(AppEvent::QueueScanned {
+            pending: vec![Pending { request, change }],
+            invalid: 0,
+        });
+        a.apply(Action::Requests);
+        let top = draw_at(&a, 100, 18);
+        assert!(top.contains("step-1\"") || top.contains("step-1 "), "{top}");
+        assert!(
+            top.contains("PgUp PgDn") && !top.contains("step-40"),
+            "{top}"
+        );
+        a.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::PageDown,
+            KeyModifiers::NONE,
+        )));
+        for _ in 0..5 {
+            a.update(AppEvent::Key(KeyEvent::new(
+                KeyCode::PageDown,
+                KeyModifiers::NONE,
+            )));
+        }
+        let bottom = draw_at(&a, 100, 18);
+        assert!(
+            bottom.contains("step-40") && !bottom.contains("step-1 "),
+            "{bottom}"
+        );
+    }
 }

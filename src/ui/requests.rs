@@ -96,13 +96,18 @@ pub fn render(frame: &mut Frame, main: Rect, app: &App) {
     if let Some(d) = &r.deciding {
         lines.push(Line::styled(format!("deciding {d}…"), dim));
     }
+    let tab = if others > 0 {
+        format!(" · Tab next{more}")
+    } else {
+        String::new()
+    };
     let hints = match (&r.typing, question) {
         (Some(_), _) => " Enter sends · Esc cancels ".to_string(),
         (None, true) => {
-            format!(" a answer · n reject · N reject with a note · Tab next{more} · Esc back ")
+            format!(" a answer · n reject · N reject+note{tab} · Esc back ")
         }
         (None, false) => {
-            format!(" y approve · n reject · N reject with a note · Tab next{more} · Esc back ")
+            format!(" y approve · e edit · n reject · N reject+note{tab} · Esc back ")
         }
     };
     let inner = usize::from(main.width.saturating_sub(2)).max(1);
@@ -117,15 +122,31 @@ pub fn render(frame: &mut Frame, main: Rect, app: &App) {
         main.width,
         height.min(main.height),
     );
+    // Taller than the screen (a long Dockerfile diff): PgUp/PgDn scroll.
+    let visible = usize::from(area.height.saturating_sub(2));
+    let max_scroll = u16::try_from(rows.saturating_sub(visible)).unwrap_or(u16::MAX);
+    let scroll = r.scroll.min(max_scroll);
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::Yellow))
+        .title(format!(" agent {slug} says: "))
+        .title_bottom(hints);
+    if max_scroll > 0 {
+        block = block.title_top(
+            Line::from(format!(
+                " rows {}-{} of {rows} · PgUp PgDn ",
+                scroll + 1,
+                usize::from(scroll) + visible
+            ))
+            .right_aligned(),
+        );
+    }
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(Style::default().fg(Color::Yellow))
-                .title(format!(" agent {slug} says: "))
-                .title_bottom(hints),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(block),
         area,
     );
 }

@@ -13,19 +13,33 @@ pub struct TerminalGuard(());
 
 impl TerminalGuard {
     pub fn enter() -> io::Result<TerminalGuard> {
-        terminal::enable_raw_mode()?;
-        ACTIVE.store(true, Ordering::SeqCst);
         let guard = TerminalGuard(());
-        execute!(
-            io::stdout(),
-            terminal::EnterAlternateScreen,
-            event::EnableBracketedPaste,
-            event::EnableFocusChange,
-            event::EnableMouseCapture,
-            cursor::Hide
-        )?;
+        take()?;
         Ok(guard)
     }
+
+    /// Gives the terminal to another program (an editor) until `resume`.
+    pub fn suspend(&self) {
+        restore();
+    }
+
+    /// Takes the terminal back after `suspend`.
+    pub fn resume(&self) -> io::Result<()> {
+        take()
+    }
+}
+
+fn take() -> io::Result<()> {
+    terminal::enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    execute!(
+        io::stdout(),
+        terminal::EnterAlternateScreen,
+        event::EnableBracketedPaste,
+        event::EnableFocusChange,
+        event::EnableMouseCapture,
+        cursor::Hide
+    )
 }
 
 impl Drop for TerminalGuard {
