@@ -50,6 +50,14 @@ fn next_request(b: &Bottle) -> String {
     id
 }
 
+fn e_sh(e: &Engine, home: &Path, slug: &str, script: &str) -> (i32, String) {
+    let out = e.bottle(home, None, &["exec", slug, "--", "sh", "-c", script]);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn result_text(answer: &str) -> String {
     let v: Value = serde_json::from_str(answer.trim()).unwrap_or(Value::Null);
     v["result"]["content"][0]["text"]
@@ -281,25 +289,28 @@ fn in_the_workspace_one_key_approves_while_another_pane_keeps_its_keystrokes() {
             r#"{"host":"docs.example.test","path_prefix":"/guide/","reason":"read the guide"}"#
         )
     );
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(script);
-    let put = e.bottle(
-        &home,
-        None,
-        &[
-            "exec",
-            &slug,
-            "--",
-            "sh",
-            "-c",
-            &format!("echo {encoded} | base64 -d > /workspace/ask.sh"),
-        ],
-    );
+    // Piped into `bottle exec` (input that is not a terminal is forwarded).
+    let mut put = e
+        .bottle_cmd(
+            &home,
+            None,
+            &["exec", &slug, "--", "sh", "-c", "cat > /workspace/ask.sh"],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("exec");
+    std::io::Write::write_all(&mut put.stdin.take().expect("stdin"), script.as_bytes())
+        .expect("write");
+    let put = put.wait_with_output().expect("exec");
     assert!(
         put.status.success(),
         "{}",
         String::from_utf8_lossy(&put.stderr)
     );
+    let (_, back) = e_sh(&e, &home, &slug, "cat /workspace/ask.sh");
+    assert_eq!(back, script, "the script arrived whole");
 
     let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
     let mut app = common::Pty::open(40, 160).spawn(

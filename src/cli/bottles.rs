@@ -32,9 +32,13 @@ pub fn exec(
     let names = Names::for_slug(&slug);
     runtime()?.block_on(async {
         let d = docker::engines::connect_bottle(home, slug.as_str()).await?;
+        // Input that is not a terminal (a pipe, a file) goes to the
+        // command, as with `docker exec -i`.
+        let forward = !std::io::IsTerminal::is_terminal(&std::io::stdin());
         let config = ExecConfig {
             cmd: Some(cmd.to_vec()),
             user: user.map(String::from),
+            attach_stdin: Some(forward),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             ..Default::default()
@@ -52,7 +56,35 @@ pub fn exec(
             }),
         ))
         .await?;
-        if let StartExecResults::Attached { mut output, .. } = started {
+        if let StartExecResults::Attached { mut output, input } = started {
+            let feeding = forward.then(|| {
+                // A plain thread reads (a pipe that never closes must not
+                // keep the runtime from ending); a task writes.
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => {
+                                if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut input = input;
+                    while let Some(chunk) = rx.recv().await {
+                        if input.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = input.shutdown().await;
+                })
+            });
             while let Some(chunk) = output.next().await {
                 match chunk? {
                     bollard::container::LogOutput::StdErr { message } => {
@@ -60,6 +92,9 @@ pub fn exec(
                     }
                     other => std::io::stdout().write_all(&other.into_bytes())?,
                 }
+            }
+            if let Some(f) = feeding {
+                f.abort();
             }
         }
         std::io::stdout().flush()?;
