@@ -80,7 +80,7 @@ fn shell_plan_builds_the_template_and_picks_the_runtime() {
     assert!(plan.agent_image.build);
     assert_eq!(
         plan.agent_image.reference,
-        images::agent_tag(&images::SHELL)
+        images::agent_tag(&images::SHELL, &images::CliSource::None)
     );
     assert_eq!(
         (plan.runtime.name.as_str(), plan.runtime.automatic),
@@ -169,11 +169,19 @@ fn launch_conditions_and_unavailable_pieces_are_errors() {
         prepare(input(&d, "git", &["runc"], None)),
         Err(PrepareError::GitGateUnavailable(_))
     ));
+    // The built-in Claude Code template: built from its registry unless
+    // BOTTLE_AGENT_CLIS names an npm prefix (the fake host sets none).
     let d = defs(&[], &[]);
-    assert!(matches!(
-        prepare(input(&d, "claude", &["runc"], None)),
-        Err(PrepareError::TemplateUnavailable(_))
-    ));
+    let claude = prepare(input(&d, "claude", &["runc"], None)).expect("claude");
+    assert!(
+        claude
+            .agent_image
+            .reference
+            .starts_with("bottle/agent-claude:")
+            && claude.agent_image.build,
+        "{:?}",
+        claude.agent_image
+    );
     let err = prepare(input(&d, "shel", &["runc"], None)).expect_err("unknown");
     assert!(err.to_string().contains("did you mean `shell`?"), "{err}");
 }
@@ -185,7 +193,10 @@ fn rich_preflight() -> (Definitions, String, Vec<(String, String)>) {
     let d = defs(&[("dev", RICH_BOTTLE)], &[("reviewer", RICH_AGENT)]);
     let plan = prepare(input(&d, "reviewer", &["runc", "runsc"], None)).expect("plan");
     let text = preflight::render(&plan)
-        .replace(&images::agent_tag(&images::SHELL), "<shell-tag>")
+        .replace(
+            &images::agent_tag(&images::SHELL, &images::CliSource::None),
+            "<shell-tag>",
+        )
         .replace(&plan.sidecar_image.reference, "<sidecar-tag>");
     let prompts = bottle::launcher::prompts(&plan);
     (d, text, prompts)

@@ -145,6 +145,8 @@ pub enum PrepareError {
     GitGateUnavailable(String),
     #[error("the `{0}` agent image is not part of this build yet; use `template: shell`, or `image:` / `dockerfile:` in the bottle")]
     TemplateUnavailable(String),
+    #[error("the agent CLI: {0}")]
+    AgentCli(String),
     #[error("runtime `{wanted}` is not offered by the engine (it offers: {offered})")]
     UnknownRuntime { wanted: String, offered: String },
 }
@@ -259,7 +261,9 @@ fn agent_image(
     }
     let t = images::agent_template(p.template)
         .ok_or_else(|| PrepareError::TemplateUnavailable(p.template.to_string()))?;
-    let reference = images::agent_tag(t);
+    let cli = images::cli_source(p.template, host.env(images::AGENT_CLIS_VAR).as_deref())
+        .map_err(PrepareError::AgentCli)?;
+    let reference = images::agent_tag(t, &cli);
     let build = !engine.images.contains(&reference);
     Ok(ImagePlan {
         reference,

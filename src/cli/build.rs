@@ -15,7 +15,7 @@ pub fn build(no_cache: bool) -> Result<i32> {
         let d = docker::connect().await?;
         let engine = docker::engine_facts(&d).await?.engine;
         let mut progress = |line: &str| eprintln!("  {}", crate::sanitize::inline(line));
-        let shell_tag = images::agent_tag(&images::SHELL);
+        let shell_tag = images::agent_tag(&images::SHELL, &images::CliSource::None);
         build_template(
             &d,
             &images::SHELL,

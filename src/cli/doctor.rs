@@ -223,7 +223,7 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
             }
         ),
     );
-    let shell = images::agent_tag(&images::SHELL);
+    let shell = images::agent_tag(&images::SHELL, &images::CliSource::None);
     r.say(
         Level::Ok,
         "image",
@@ -236,11 +236,36 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
             }
         ),
     );
-    r.say(
-        Level::Ok,
-        "agents",
-        "Claude Code and Codex images are not part of this build yet",
-    );
+    let clis = std::env::var(images::AGENT_CLIS_VAR).ok();
+    for (template, t) in [
+        (crate::manifest::Template::Claude, &images::CLAUDE),
+        (crate::manifest::Template::Codex, &images::CODEX),
+    ] {
+        match images::cli_source(template, clis.as_deref()) {
+            Ok(cli) => {
+                let tag = images::agent_tag(t, &cli);
+                let from = match &cli {
+                    images::CliSource::Context { version, .. } => {
+                        format!("{version} from {}", clis.as_deref().unwrap_or_default())
+                    }
+                    _ => "the pinned release from its registry".into(),
+                };
+                r.say(
+                    Level::Ok,
+                    "image",
+                    format!(
+                        "{tag}: {} (CLI: {from})",
+                        if present(&tag) {
+                            "present"
+                        } else {
+                            "built on first launch"
+                        }
+                    ),
+                );
+            }
+            Err(e) => r.say(Level::Fail, "image", e),
+        }
+    }
 }
 
 /// Docker's bridge netfilter is on in this kernel (Docker is running here).

@@ -61,6 +61,8 @@ pub struct BuildRequest<'a> {
     /// The build's network (`none` for capability builds); the engine's
     /// default when absent.
     pub network: Option<&'a str>,
+    /// `ARG` values.
+    pub args: HashMap<String, String>,
 }
 
 /// Builds and tags an image; every line of build output goes to
@@ -74,6 +76,9 @@ pub async fn build_image(
     let mut options = BuildImageOptionsBuilder::default();
     if let Some(network) = req.network {
         options = options.networkmode(network);
+    }
+    if !req.args.is_empty() {
+        options = options.buildargs(&req.args);
     }
     let options = options
         .dockerfile("Dockerfile")
@@ -132,6 +137,31 @@ pub async fn build_template(
     no_cache: bool,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), EngineError> {
+    build_template_with(
+        docker,
+        template,
+        extra,
+        HashMap::new(),
+        tag,
+        backend,
+        no_cache,
+        progress,
+    )
+    .await
+}
+
+/// `build_template` with `ARG` values.
+#[allow(clippy::too_many_arguments)]
+pub async fn build_template_with(
+    docker: &Docker,
+    template: &ImageTemplate,
+    extra: &[ContextFile<'_>],
+    args: HashMap<String, String>,
+    tag: &str,
+    backend: &str,
+    no_cache: bool,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
     let context = template_context(template, extra).map_err(|e| EngineError::Build {
         tag: tag.to_string(),
         message: e.to_string(),
@@ -143,6 +173,7 @@ pub async fn build_template(
         labels: image_labels(backend),
         no_cache,
         network: None,
+        args,
     };
     build_image(docker, req, progress).await
 }
@@ -200,6 +231,61 @@ pub async fn build_dockerfile(
         labels: image_labels(backend),
         no_cache: false,
         network,
+        args: HashMap::new(),
     };
     build_image(docker, req, progress).await
+}
+
+/// Builds the agent image of `template` as `tag`, its CLI from `cli`: the
+/// CLI's files under `cli/` in the context (or only a note there, for the
+/// registry), and `CLI_SOURCE` set accordingly.
+pub async fn build_agent(
+    docker: &Docker,
+    template: &ImageTemplate,
+    cli: &crate::backends::images::CliSource,
+    tag: &str,
+    backend: &str,
+    no_cache: bool,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
+    use crate::backends::images::CliSource;
+    let local = |e: String| EngineError::Build {
+        tag: tag.to_string(),
+        message: e,
+    };
+    let mut owned: Vec<(String, Vec<u8>, u32)> = Vec::new();
+    match cli {
+        CliSource::Context { files, .. } => {
+            for (rel, path, mode) in files {
+                let bytes =
+                    std::fs::read(path).map_err(|e| local(format!("{}: {e}", path.display())))?;
+                owned.push((format!("cli/{rel}"), bytes, *mode));
+            }
+            progress(&format!(
+                "the CLI comes from this machine ({} files)",
+                files.len()
+            ));
+        }
+        CliSource::Registry | CliSource::None => owned.push((
+            "cli/README".into(),
+            b"The CLI is installed from its registry (CLI_SOURCE=registry).\n".to_vec(),
+            0o644,
+        )),
+    }
+    let extra: Vec<ContextFile> = owned
+        .iter()
+        .map(|(path, bytes, mode)| ContextFile {
+            path,
+            bytes,
+            mode: *mode,
+        })
+        .collect();
+    let args = cli
+        .build_arg()
+        .map(|a| HashMap::from([("CLI_SOURCE".to_string(), a.to_string())]))
+        .unwrap_or_default();
+    build_template_with(
+        docker, template, &extra, args, tag, backend, no_cache, progress,
+    )
+    .await
 }

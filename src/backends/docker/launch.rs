@@ -3,7 +3,7 @@
 //! object of a bottle by its slug label. A launch that fails part way
 //! removes what it created.
 
-use super::build::{build_dockerfile, build_sidecar, build_template};
+use super::build::{build_agent, build_dockerfile, build_sidecar};
 use super::{provision, spec, timed, EngineError};
 use crate::backends::images;
 use crate::backends::names::{labels, Role, Slug};
@@ -65,15 +65,21 @@ async fn ensure_images(
     if image.build {
         match &image.source {
             ImageSource::Template(_) => {
-                let template = images::agent_template(plan.bottle.agent_provider.template)
-                    .ok_or_else(|| EngineError::Build {
-                        tag: image.reference.clone(),
-                        message: "no built-in template for this provider".into(),
-                    })?;
-                build_template(
+                let t = plan.bottle.agent_provider.template;
+                let template = images::agent_template(t).ok_or_else(|| EngineError::Build {
+                    tag: image.reference.clone(),
+                    message: "no built-in template for this provider".into(),
+                })?;
+                let cli =
+                    images::cli_source(t, std::env::var(images::AGENT_CLIS_VAR).ok().as_deref())
+                        .map_err(|message| EngineError::Build {
+                            tag: image.reference.clone(),
+                            message,
+                        })?;
+                build_agent(
                     docker,
                     template,
-                    &[],
+                    &cli,
                     &image.reference,
                     &plan.engine,
                     false,
