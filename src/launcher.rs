@@ -74,6 +74,9 @@ pub struct Prepared {
     /// A stopped bottle coming back: its volumes and state exist and must
     /// survive a failed launch.
     pub resume: bool,
+    /// The agent CLI's session id (Claude Code's `--session-id`): new for
+    /// a new bottle, the recorded one on resume.
+    pub session_id: String,
 }
 
 /// Resolves the plan for a new bottle of `opts.agent`.
@@ -135,6 +138,7 @@ pub fn prepare(
         engine_host,
         task,
         resume: false,
+        session_id: crate::backends::provider::new_session_id(),
     })
 }
 
@@ -231,6 +235,9 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
         engine_host,
         task: None,
         resume: true,
+        session_id: meta["session_id"]
+            .as_str()
+            .map_or_else(crate::backends::provider::new_session_id, String::from),
     })
 }
 
@@ -284,7 +291,7 @@ pub fn launch(
     let bin = std::fs::read(sidecar_binary()?).context("reading the bottle executable")?;
     // SAFETY: getuid/getgid cannot fail.
     let operator = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
-    let cmd = agent_command(p.task.as_deref());
+    let cmd = crate::backends::provider::command(&p.session_id, p.task.as_deref());
     let state_dir = home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&state_dir)?;
     let egress = crate::backends::egress::prepare(&state_dir, plan, &session_env, &p.host_home)?;
@@ -318,24 +325,6 @@ pub fn launch(
             docker::launch::launch(&d, &input, progress).await
         })?;
     write_metadata(home, p)
-}
-
-/// The agent's command: a login shell (provider templates bring their own
-/// CLIs later). A first task is run as a command in that shell before it
-/// turns interactive, so its output stays on the pane's screen.
-pub fn agent_command(task: Option<&str>) -> Vec<String> {
-    const SHELL: &str = "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi";
-    const WITH_TASK: &str = "if [ -x /bin/bash ]; then /bin/bash -lc \"$1\"; exec /bin/bash -l; else /bin/sh -lc \"$1\"; exec /bin/sh -l; fi";
-    match task {
-        Some(t) => vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            WITH_TASK.into(),
-            "sh".into(),
-            t.to_string(),
-        ],
-        None => vec!["/bin/sh".into(), "-c".into(), SHELL.into()],
-    }
 }
 
 /// Each skill directory, listed without following symlinks, only from
@@ -386,6 +375,8 @@ fn write_metadata(home: &Home, p: &Prepared) -> Result<()> {
         "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },
         "runtime": plan.runtime.name,
         "preflight": preflight,
+        // The agent CLI's session, resumed exactly (never `--continue`).
+        "session_id": p.session_id,
         // Names only: where a restart finds the session's `?`/`${}` values.
         "session_env": plan.env.iter().filter_map(|e| match e {
             crate::backends::plan::EnvPlan::Literal { .. } => None,

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod names;
 pub mod plan;
 pub mod preflight;
+pub mod provider;
 pub mod workdiff;
 pub mod workspace_copy;
 

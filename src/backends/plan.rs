@@ -366,7 +366,11 @@ pub fn prepare(input: PrepareInput) -> Result<Plan, PrepareError> {
         agent_image,
         sidecar_image,
         runtime,
-        base_env: base_env(),
+        base_env: {
+            let mut env = base_env();
+            env.extend(super::provider::env(&bottle.agent_provider));
+            env
+        },
         env,
         resources,
         git_user,

@@ -161,6 +161,11 @@ pub fn home_archive(
         u,
         g,
     )?;
+    // The provider's start script and first-run seeds.
+    a.dir("home/agent/.bottle/seed", 0o700, u, g)?;
+    for (path, bytes, mode) in crate::backends::provider::home_files(plan) {
+        a.file(&path, &bytes, mode, u, g)?;
+    }
     if !skills.is_empty() {
         a.dir("home/agent/.claude", 0o755, u, g)?;
         a.dir("home/agent/.claude/skills", 0o755, u, g)?;
