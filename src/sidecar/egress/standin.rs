@@ -206,7 +206,41 @@ async fn answer(
         );
         return Ok(r);
     }
+    // Anthropic's Messages API, as far as a Claude Code turn needs it: a
+    // streamed reply with one text block.
+    if method == "POST" && path.starts_with("/v1/messages/count_tokens") {
+        return Ok(json_response(r#"{"input_tokens":12}"#));
+    }
+    if method == "POST" && path.starts_with("/v1/messages") {
+        let mut r = Response::new(full(MESSAGES_SSE));
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("text/event-stream"),
+        );
+        return Ok(r);
+    }
     Ok(Response::new(full("upstream ok\n")))
+}
+
+/// The text of the stand-in's Messages API reply.
+pub const MESSAGES_REPLY: &str = "Hello from the stand-in upstream.";
+
+const MESSAGES_SSE: &str = concat!(
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_standin\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello from the stand-in upstream.\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":8}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+
+fn json_response(text: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(text));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn full(text: &'static str) -> Body {
