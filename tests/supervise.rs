@@ -50,12 +50,51 @@ fn next_request(b: &Bottle) -> String {
     id
 }
 
-fn e_sh(e: &Engine, home: &Path, slug: &str, script: &str) -> (i32, String) {
-    let out = e.bottle(home, None, &["exec", slug, "--", "sh", "-c", script]);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+/// A supervised shell bottle of a new agent `name`, in a fresh home
+/// (`<dir>/home`, with a workspace directory `<dir>/ws`); removed on drop.
+fn supervised<'a>(e: &'a Engine, dir: &Path, name: &str) -> Bottle<'a> {
+    let home = dir.join("home");
+    std::fs::create_dir_all(dir.join("ws")).expect("mkdir");
+    common::define(
+        &home,
+        name,
+        "agent_provider: { template: shell }\nsupervise: true\n",
+    );
+    let out = e.bottle(
+        &home,
+        None,
+        &["start", name, "--detach", "-y", "--no-workspace"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Bottle {
+        e,
+        home,
+        slug: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    }
+}
+
+/// The workspace in a PTY of `rows`×`cols` (run from `<dir>/ws`), with
+/// `b`'s pane opened from the sidebar (after the four agents).
+fn workspace_on(b: &Bottle, dir: &Path, rows: u16, cols: u16) -> common::PtyApp {
+    let (h, hh) = (b.home.display().to_string(), dir.display().to_string());
+    let mut app = common::Pty::open(rows, cols).spawn(
+        &[],
+        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
+        &dir.join("ws"),
+    );
+    app.wait_for("the bottle in the sidebar", |s| s.contains(&b.slug));
+    for _ in 0..4 {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("the pane's prompt", |s| {
+        s.contains(&format!("agent@{}", b.slug))
+    });
+    app
 }
 
 fn result_text(answer: &str) -> String {
@@ -255,32 +294,8 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
 fn in_the_workspace_one_key_approves_while_another_pane_keeps_its_keystrokes() {
     let e = Engine::default_docker();
     let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let ws = dir.path().join("ws");
-    std::fs::create_dir_all(&ws).expect("mkdir");
-    common::define(
-        &home,
-        "sup",
-        "agent_provider: { template: shell }\nsupervise: true\n",
-    );
-    let out = e.bottle(
-        &home,
-        None,
-        &["start", "sup", "--detach", "-y", "--no-workspace"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    struct Rm<'a>(&'a Engine, &'a Path, String);
-    impl Drop for Rm<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.bottle(self.1, None, &["rm", &self.2]);
-        }
-    }
-    let _rm = Rm(&e, &home, slug.clone());
+    let b = supervised(&e, dir.path(), "sup");
+    let (home, slug) = (b.home.clone(), b.slug.clone());
     // The agent's side of the exchange, ready in the work volume.
     let script = format!(
         "{} > /tmp/out\ngrep -q '\"status\":\"approved\"' /tmp/out && echo RESULT-APPROVED || {{ echo RESULT-OTHER; cat /tmp/out; }}\n",
@@ -309,22 +324,11 @@ fn in_the_workspace_one_key_approves_while_another_pane_keeps_its_keystrokes() {
         "{}",
         String::from_utf8_lossy(&put.stderr)
     );
-    let (_, back) = e_sh(&e, &home, &slug, "cat /workspace/ask.sh");
+    let (_, back) = b.sh("cat /workspace/ask.sh");
     assert_eq!(back, script, "the script arrived whole");
 
-    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
-    let mut app = common::Pty::open(40, 160).spawn(
-        &[],
-        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
-        &ws,
-    );
-    app.wait_for("the bottle in the sidebar", |s| s.contains(&slug));
-    // Agents first (the three built in and `sup`), then the bottle.
-    for _ in 0..4 {
-        app.send(b"\x1b[B");
-    }
-    app.send(b"\r");
-    app.wait_for("pane A's prompt", |s| s.contains(&format!("agent@{slug}")));
+    // Pane A: the bottle's session.
+    let mut app = workspace_on(&b, dir.path(), 40, 160);
     app.send(b"sh /workspace/ask.sh\r");
     // Pane B: a shell beside it, focused.
     app.send(b"\x02%");
@@ -376,30 +380,8 @@ fn in_the_workspace_one_key_approves_while_another_pane_keeps_its_keystrokes() {
 fn a_capability_approval_recreates_the_agent_keeping_its_work_and_the_pane_re_attaches() {
     let e = Engine::default_docker();
     let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    let ws = dir.path().join("ws");
-    std::fs::create_dir_all(&ws).expect("mkdir");
-    common::define(
-        &home,
-        "cap",
-        "agent_provider: { template: shell }\nsupervise: true\n",
-    );
-    let out = e.bottle(
-        &home,
-        None,
-        &["start", "cap", "--detach", "-y", "--no-workspace"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let b = Bottle {
-        e: &e,
-        home: home.clone(),
-        slug: slug.clone(),
-    };
+    let b = supervised(&e, dir.path(), "cap");
+    let (home, slug) = (b.home.clone(), b.slug.clone());
     let names = bottle::backends::names::Names::for_slug(
         &bottle::backends::names::Slug::parse(&slug).expect("slug"),
     );
@@ -408,20 +390,7 @@ fn a_capability_approval_recreates_the_agent_keeping_its_work_and_the_pane_re_at
     assert!(image.starts_with("bottle/agent-shell:"), "{image}");
     let before = docker(&["inspect", &names.agent_container, "--format", "{{.Id}}"]);
 
-    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
-    let mut app = common::Pty::open(50, 160).spawn(
-        &[],
-        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
-        &ws,
-    );
-    app.wait_for("the bottle in the sidebar", |s| s.contains(&slug));
-    for _ in 0..4 {
-        app.send(b"\x1b[B");
-    }
-    app.send(b"\r");
-    app.wait_for("the pane's prompt", |s| {
-        s.contains(&format!("agent@{slug}"))
-    });
+    let mut app = workspace_on(&b, dir.path(), 50, 160);
 
     // The agent proposes its image plus one file; it says USER root, which
     // the recreated agent does not get.

@@ -106,8 +106,8 @@ pub fn home_files(plan: &Plan) -> Vec<(String, Vec<u8>, u32)> {
 }
 
 const SHELL_START: &str = r#"
-if [ -n "${1:-}" ]; then
-  if [ -x /bin/bash ]; then /bin/bash -lc "$1"; else /bin/sh -lc "$1"; fi
+if [ -n "${2:-}" ]; then
+  if [ -x /bin/bash ]; then /bin/bash -lc "$2"; else /bin/sh -lc "$2"; fi
 fi
 if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi
 "#;
@@ -189,9 +189,7 @@ fi"#;
 pub fn start_script(plan: &Plan) -> String {
     let supervise = plan.bottle.supervise;
     let body = match plan.bottle.agent_provider.template {
-        Template::Shell => SHELL_START
-            .replace("\"$1\"", "\"$2\"")
-            .replace("${1:-}", "${2:-}"),
+        Template::Shell => SHELL_START.to_string(),
         Template::Claude => CLAUDE_START.replace(
             "@REGISTER@",
             &if supervise {

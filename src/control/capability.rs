@@ -124,11 +124,15 @@ pub fn apply(
             let d = crate::backends::docker::engines::connect_host(&host).await?;
             crate::backends::docker::launch::recreate_agent(&d, &input, progress).await
         })?;
-    crate::state::write_atomic(
-        &state_dir.join(AGENT_DOCKERFILE),
-        c.dockerfile.as_bytes(),
-        0o600,
-    )?;
+    // A replaced container recorded its body and Dockerfile; a stopped
+    // bottle gets its Dockerfile here, for the resume.
+    if !replaced {
+        crate::state::write_atomic(
+            &state_dir.join(AGENT_DOCKERFILE),
+            c.dockerfile.as_bytes(),
+            0o600,
+        )?;
+    }
     let record = serde_json::json!({
         "image": image,
         "dockerfile_sha256": hex::encode(Sha256::digest(c.dockerfile.as_bytes())),

@@ -166,13 +166,31 @@ pub async fn build_template_with(
         tag: tag.to_string(),
         message: e.to_string(),
     })?;
+    build_context(
+        docker, context, tag, backend, no_cache, None, args, progress,
+    )
+    .await
+}
+
+/// Builds a ready context as `tag`, with the image labels of `backend`.
+#[allow(clippy::too_many_arguments)]
+async fn build_context(
+    docker: &Docker,
+    context: Vec<u8>,
+    tag: &str,
+    backend: &str,
+    no_cache: bool,
+    network: Option<&str>,
+    args: HashMap<String, String>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), EngineError> {
     progress(&format!("building {tag}"));
     let req = BuildRequest {
         tag,
         context,
         labels: image_labels(backend),
         no_cache,
-        network: None,
+        network,
         args,
     };
     build_image(docker, req, progress).await
@@ -224,16 +242,17 @@ pub async fn build_dockerfile(
         tag: tag.to_string(),
         message: e.to_string(),
     })?;
-    progress(&format!("building {tag}"));
-    let req = BuildRequest {
-        tag,
+    build_context(
+        docker,
         context,
-        labels: image_labels(backend),
-        no_cache: false,
+        tag,
+        backend,
+        false,
         network,
-        args: HashMap::new(),
-    };
-    build_image(docker, req, progress).await
+        HashMap::new(),
+        progress,
+    )
+    .await
 }
 
 /// Builds the agent image of `template` as `tag`, its CLI from `cli`: the
