@@ -77,24 +77,10 @@ fn supervised<'a>(e: &'a Engine, dir: &Path, name: &str) -> Bottle<'a> {
     }
 }
 
-/// The workspace in a PTY of `rows`×`cols` (run from `<dir>/ws`), with
-/// `b`'s pane opened from the sidebar (after the four agents).
+/// The workspace with `b`'s shell pane open (after the four agents).
 fn workspace_on(b: &Bottle, dir: &Path, rows: u16, cols: u16) -> common::PtyApp {
-    let (h, hh) = (b.home.display().to_string(), dir.display().to_string());
-    let mut app = common::Pty::open(rows, cols).spawn(
-        &[],
-        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
-        &dir.join("ws"),
-    );
-    app.wait_for("the bottle in the sidebar", |s| s.contains(&b.slug));
-    for _ in 0..4 {
-        app.send(b"\x1b[B");
-    }
-    app.send(b"\r");
-    app.wait_for("the pane's prompt", |s| {
-        s.contains(&format!("agent@{}", b.slug))
-    });
-    app
+    let prompt = format!("agent@{}", b.slug);
+    b.workspace(dir, rows, cols, 4, |s| s.contains(&prompt))
 }
 
 fn result_text(answer: &str) -> String {

@@ -81,40 +81,35 @@ pub fn prepare(
         routes.push(entry(r, auth, "definition"));
     }
     // Provider routes (SPEC §5.3): Claude's API with the operator's token,
-    // only when `auth_token` names one; a definition route for the same
-    // host wins.
+    // only when `auth_token` names one. A definition route for the same
+    // host refines it (paths, methods, `ssrf_ip_allowlist`) and gets the
+    // provider's credential unless it carries its own.
     let provider = &plan.bottle.agent_provider;
     if let (crate::manifest::Template::Claude, Some(var)) =
         (provider.template, &provider.auth_token)
     {
         const HOST: &str = "api.anthropic.com";
-        if !routes.iter().any(|r| r.host == HOST) {
-            let Ok(value) = std::env::var(&var.value) else {
-                bail!(
-                    "agent_provider.auth_token: {} is not set in this environment",
-                    var.value
-                );
-            };
-            secrets.push(("provider".into(), Secret::new(value)));
-            routes.insert(
-                0,
-                RouteEntry {
-                    host: HOST.into(),
-                    ports: vec![443],
-                    path_allowlist: vec![],
-                    methods: vec![],
-                    auth: Some(RouteAuth {
-                        scheme: "Bearer".into(),
-                        secret: "provider".into(),
-                        token_ref: Some(var.value.clone()),
-                    }),
-                    tls_passthrough: false,
-                    ssrf_ip_allowlist: vec![],
-                    websocket: false,
-                    dlp_exempt: vec![],
-                    source: "provider".into(),
-                },
+        let Ok(value) = std::env::var(&var.value) else {
+            bail!(
+                "agent_provider.auth_token: {} is not set in this environment",
+                var.value
             );
+        };
+        let auth = RouteAuth {
+            scheme: "Bearer".into(),
+            secret: "provider".into(),
+            token_ref: Some(var.value.clone()),
+        };
+        match routes.iter_mut().find(|r| r.host == HOST) {
+            Some(r) if r.auth.is_some() => {}
+            Some(r) => {
+                secrets.push(("provider".into(), Secret::new(value)));
+                r.auth = Some(auth);
+            }
+            None => {
+                secrets.push(("provider".into(), Secret::new(value)));
+                routes.insert(0, provider_route(HOST, auth));
+            }
         }
     }
     for (name, value) in session_env {
@@ -145,6 +140,21 @@ pub fn prepare(
         ca_pem,
         secrets,
     })
+}
+
+fn provider_route(host: &str, auth: RouteAuth) -> RouteEntry {
+    RouteEntry {
+        host: host.into(),
+        ports: vec![443],
+        path_allowlist: vec![],
+        methods: vec![],
+        auth: Some(auth),
+        tls_passthrough: false,
+        ssrf_ip_allowlist: vec![],
+        websocket: false,
+        dlp_exempt: vec![],
+        source: "provider".into(),
+    }
 }
 
 fn entry(r: &Route, auth: Option<RouteAuth>, source: &str) -> RouteEntry {

@@ -220,7 +220,9 @@ fn route_text(plan: &Plan, host: &str, route: Option<&crate::manifest::Route>) -
         parts.push(format!("({})", inline(u)));
     }
     let p = &plan.bottle.agent_provider;
-    if p.provider_hosts().contains(&host) {
+    // The provider's credential, unless the definition's route for the
+    // host brings its own (backends::egress).
+    if p.provider_hosts().contains(&host) && route.is_none_or(|r| r.auth.is_none()) {
         match p.template {
             Template::Claude => parts.push(format!(
                 "{} will be injected (provider)",

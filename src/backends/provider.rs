@@ -37,13 +37,20 @@ pub fn new_session_id() -> String {
 /// The agent container's environment that the provider adds (no secret:
 /// placeholders only).
 pub fn env(p: &crate::manifest::AgentProvider) -> Vec<(String, String)> {
-    match p.template {
-        Template::Claude if p.auth_token.is_some() => vec![(
-            "CLAUDE_CODE_OAUTH_TOKEN".into(),
-            CLAUDE_TOKEN_PLACEHOLDER.into(),
-        )],
-        _ => Vec::new(),
+    let mut env: Vec<(String, String)> = Vec::new();
+    if p.template == Template::Claude {
+        env.push((
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+            "1".into(),
+        ));
+        if p.auth_token.is_some() {
+            env.push((
+                "CLAUDE_CODE_OAUTH_TOKEN".into(),
+                CLAUDE_TOKEN_PLACEHOLDER.into(),
+            ));
+        }
     }
+    env
 }
 
 /// `~/.claude.json` as seeded for a new home volume: onboarding done, the
@@ -105,6 +112,11 @@ pub fn home_files(plan: &Plan) -> Vec<(String, Vec<u8>, u32)> {
     out
 }
 
+/// Whether a glob matched: `ls` is no test under gVisor (its `statx`
+/// fails there), the shell's own globbing and `[ -e ]` are.
+const ANY: &str = r#"any() { for f in "$@"; do [ -e "$f" ] && return 0; done; return 1; }
+"#;
+
 const SHELL_START: &str = r#"
 if [ -n "${2:-}" ]; then
   if [ -x /bin/bash ]; then /bin/bash -lc "$2"; else /bin/sh -lc "$2"; fi
@@ -122,7 +134,7 @@ set --
 if [ -s "$HOME/.bottle/prompt.txt" ]; then
   set -- --append-system-prompt-file "$HOME/.bottle/prompt.txt"
 fi
-if ls "$HOME"/.claude/projects/*/"$sid".jsonl >/dev/null 2>&1; then
+if any "$HOME"/.claude/projects/*/"$sid".jsonl; then
   exec claude --dangerously-skip-permissions --resume "$sid" "$@"
 fi
 if [ -e "$HOME/.bottle/session-started" ]; then
@@ -154,7 +166,7 @@ fi
 idfile="$HOME/.bottle/codex-session"
 if [ -s "$idfile" ]; then
   id=$(cat "$idfile")
-  if ls "$HOME"/.codex/sessions/*/*/*/rollout-*"$id".jsonl >/dev/null 2>&1; then
+  if any "$HOME"/.codex/sessions/*/*/*/rollout-*"$id".jsonl; then
     exec codex --dangerously-bypass-approvals-and-sandbox resume "$id"
   fi
   printf 'bottle: the earlier session %s was not found; starting a fresh one\n' "$id"
@@ -208,7 +220,7 @@ pub fn start_script(plan: &Plan) -> String {
         ),
     };
     format!(
-        "#!/bin/sh\n# Written by bottle at each launch: starts the agent's CLI.\nset -u\n{body}"
+        "#!/bin/sh\n# Written by bottle at each launch: starts the agent's CLI.\nset -u\n{ANY}{body}"
     )
 }
 

@@ -154,8 +154,14 @@ impl PtyApp {
     }
 
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        self.wait_for_within(what, TIMEOUT, pred)
+    }
+
+    /// `wait_for` with a longer limit (a real agent CLI's first screen or
+    /// turn).
+    pub fn wait_for_within(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) {
         let start = Instant::now();
-        while start.elapsed() < TIMEOUT {
+        while start.elapsed() < limit {
             if pred(&self.screen_text()) {
                 return;
             }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 pub const TOKEN_VAR: &str = "BOTTLE_TEST_UPSTREAM_TOKEN";
 pub const HOST: &str = "api.upstream.test";
 pub const PASS: &str = "pass.upstream.test";
+/// The stand-in answers as Anthropic's API too, but only on its internal
+/// network: the real host is unreachable from there.
+pub const ANTHROPIC: &str = "api.anthropic.com";
 
 pub struct Upstream {
     pub net: String,
@@ -103,7 +106,13 @@ pub fn start_upstream(tag: &str) -> (Upstream, String, String) {
     run_tool(
         &container,
         &net,
-        &[HOST, PASS, "private.upstream.test", "nows.upstream.test"],
+        &[
+            HOST,
+            PASS,
+            "private.upstream.test",
+            "nows.upstream.test",
+            ANTHROPIC,
+        ],
         &["upstream", "--name", HOST],
     );
     let mut ca = String::new();
@@ -134,7 +143,10 @@ pub struct World {
 pub fn world() -> World {
     let tag = ulid::Ulid::new().to_string().to_lowercase();
     let (up, ca, subnet) = start_upstream(&tag[tag.len() - 8..]);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .disable_cleanup(std::env::var_os("BOTTLE_TEST_KEEP").is_some())
+        .tempdir()
+        .expect("tempdir");
     let home = dir.path().join("home");
     let ca_path = dir.path().join("upstream-ca.pem");
     std::fs::write(&ca_path, &ca).expect("write");
@@ -187,6 +199,14 @@ pub struct Bottle<'a> {
 
 impl Drop for Bottle<'_> {
     fn drop(&mut self) {
+        if std::env::var_os("BOTTLE_TEST_KEEP").is_some() {
+            eprintln!(
+                "BOTTLE_TEST_KEEP: kept {} in {}",
+                self.slug,
+                self.home.display()
+            );
+            return;
+        }
         let _ = self.e.bottle(&self.home, None, &["rm", &self.slug]);
     }
 }
@@ -239,6 +259,33 @@ impl<'a> Bottle<'a> {
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
+    }
+
+    /// The workspace in a PTY of `rows`×`cols` (run from `<dir>/ws`, with
+    /// `HOME` = `dir`), with this bottle's pane opened from the sidebar
+    /// (after `agents` agents), once `ready` holds for the screen.
+    pub fn workspace(
+        &self,
+        dir: &Path,
+        rows: u16,
+        cols: u16,
+        agents: usize,
+        ready: impl Fn(&str) -> bool,
+    ) -> super::PtyApp {
+        let (h, hh) = (self.home.display().to_string(), dir.display().to_string());
+        std::fs::create_dir_all(dir.join("ws")).expect("mkdir");
+        let mut app = super::Pty::open(rows, cols).spawn(
+            &[],
+            &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
+            &dir.join("ws"),
+        );
+        app.wait_for("the bottle in the sidebar", |s| s.contains(&self.slug));
+        for _ in 0..agents {
+            app.send(b"\x1b[B");
+        }
+        app.send(b"\r");
+        app.wait_for("the pane", ready);
+        app
     }
 
     pub fn curl(&self, args: &str) -> String {

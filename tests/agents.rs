@@ -1,0 +1,208 @@
+//! The real agent CLIs in real bottles (issue 9): Claude Code and Codex,
+//! installed on this machine by npm (`BOTTLE_AGENT_CLIS`, an npm prefix;
+//! `.ci/run` installs the pinned versions), built into their images with
+//! `CLI_SOURCE=context`, driven through a workspace pane. Anthropic's API
+//! is a stand-in on an internal test network (it answers the Messages API
+//! with a canned streamed reply); nothing leaves this machine.
+
+mod common;
+
+use common::standin::{docker, seen, world, Bottle, ANTHROPIC, TOKEN_VAR};
+use common::Engine;
+use std::time::Duration;
+
+const SLOW: Duration = Duration::from_secs(120);
+
+/// The npm prefix holding the pinned CLIs, or NOT RUN.
+fn agent_clis() -> bool {
+    let prefix = std::env::var_os("BOTTLE_AGENT_CLIS").map(std::path::PathBuf::from);
+    common::require(
+        "the real agent CLIs (BOTTLE_AGENT_CLIS: an npm prefix with @anthropic-ai/claude-code and @openai/codex; .ci/run installs them)",
+        prefix.is_some_and(|p| p.join("node_modules").is_dir()),
+    )
+}
+
+fn metadata(b: &Bottle) -> serde_json::Value {
+    let text = std::fs::read_to_string(b.home.join("state").join(&b.slug).join("metadata.json"))
+        .expect("metadata.json");
+    serde_json::from_str(&text).expect("metadata json")
+}
+
+fn connect_sidecar(b: &Bottle, net: &str) {
+    let names = bottle::backends::names::Names::for_slug(
+        &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+    );
+    // Already connected when the sidecar container survived a stop.
+    let _ = std::process::Command::new("docker")
+        .args(["network", "connect", net, &names.sidecar_container])
+        .output();
+}
+
+/// Whether the real token appears anywhere the agent can read: its
+/// environment, its files, any process's environment or arguments. The
+/// pattern is assembled inside so no command line carries it whole.
+fn agent_can_find(b: &Bottle, token: &str) -> String {
+    let (a, z) = token.split_at(token.len() / 2);
+    let (_, out) = b.sh(&format!(
+        "d=$(mktemp -d /tmp/.pat-XXXXXX); printf '%s%s' '{a}' '{z}' > $d/p; \
+         {{ env | grep -F -f $d/p; \
+            grep -rslF -f $d/p --exclude-dir=$(basename $d) /home /workspace /tmp /etc /root /run /var /opt /usr/local 2>/dev/null; \
+            grep -slF -f $d/p /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null; }} | grep -v \"^$d\"; rm -rf $d; true"
+    ));
+    out
+}
+
+#[test]
+fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
+    if !agent_clis() {
+        return;
+    }
+    let e = Engine::default_docker();
+    let w = world();
+    let home = &w.home;
+    common::define(
+        home,
+        "claude",
+        &format!(
+            "agent_provider: {{ template: claude, auth_token: {TOKEN_VAR} }}\nsupervise: true\negress:\n  upstream_ca: {}\n  routes:\n    - host: {ANTHROPIC}\n      ssrf_ip_allowlist: [\"{}\"]\n",
+            w.ca_path.display(),
+            w.subnet
+        ),
+    );
+    // With the recording stub as dockerd's resolver, the name answers the
+    // stand-in even before the sidecar joins its network.
+    if let Some(stub) = common::DnsStub::get() {
+        stub.answer(ANTHROPIC, &[common::standin::standin_ip(&w.up)]);
+    }
+    let token = format!("sk-ant-oat01-real-{}-operator-token", w.short(12));
+    let b = Bottle::start(
+        &e,
+        home,
+        "claude",
+        &[(TOKEN_VAR, token.as_str())],
+        &w.up.net,
+    );
+    let sid = metadata(&b)["session_id"]
+        .as_str()
+        .expect("session_id in metadata.json")
+        .to_string();
+
+    // The welcome screen in a workspace pane, with no onboarding, trust or
+    // bypass-consent dialog in the way.
+    let welcome = |s: &str| s.contains("Claude Code") && s.contains("bypass permissions");
+    let mut app = b.workspace(w.dir.path(), 50, 160, 3, |s| {
+        s.contains("Claude Code") || s.contains("trust") || s.contains("theme")
+    });
+    app.wait_for_within("Claude Code's welcome screen", SLOW, welcome);
+    let screen = app.screen_text();
+    for dialog in [
+        "Choose the text style",
+        "Do you trust",
+        "Yes, I accept",
+        "Select login method",
+        "Detected a custom API key",
+        "Bypass Permissions mode",
+    ] {
+        assert!(!screen.contains(dialog), "{dialog}:\n{screen}");
+    }
+
+    // A real turn, through the proxy, answered by the stand-in.
+    let question = "Please greet the stand-in";
+    app.send(question.as_bytes());
+    std::thread::sleep(Duration::from_millis(500));
+    app.send(b"\r");
+    let reply = bottle::sidecar::egress::standin::MESSAGES_REPLY;
+    app.wait_for_within("the stand-in's reply in the pane", SLOW, |s| {
+        s.contains(reply)
+    });
+    let requests = seen(&w.up.container);
+    let turn = requests
+        .iter()
+        .find(|r| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/v1/messages") && !p.contains("count_tokens"))
+        })
+        .unwrap_or_else(|| panic!("no Messages request: {requests:#?}"));
+    assert_eq!(turn["headers"]["host"], ANTHROPIC);
+    assert_eq!(
+        turn["headers"]["authorization"],
+        format!("Bearer {token}"),
+        "{turn:#?}"
+    );
+    let logs = docker(&["logs", &w.up.container]);
+    assert!(
+        !logs.contains(bottle::backends::provider::CLAUDE_TOKEN_PLACEHOLDER),
+        "the placeholder reached the upstream"
+    );
+
+    // Inside: only the placeholder, anywhere the agent can look.
+    let (_, env) = b.sh("printenv CLAUDE_CODE_OAUTH_TOKEN");
+    assert_eq!(
+        env.trim(),
+        bottle::backends::provider::CLAUDE_TOKEN_PLACEHOLDER
+    );
+    let found = agent_can_find(&b, &token);
+    assert_eq!(found.trim(), "", "the real token is visible to the agent");
+
+    // Supervise is registered with Claude Code (and answers).
+    let (_, mcp) = b.sh("claude mcp list 2>&1");
+    assert!(mcp.contains("supervise"), "{mcp}");
+    assert!(mcp.contains("http://supervise:9100/mcp"), "{mcp}");
+
+    // Stop, resume: the same session, with the earlier turn on screen.
+    drop(app);
+    let out = e.bottle(home, None, &["stop", &b.slug]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = e
+        .bottle_cmd(home, None, &["resume", &b.slug, "--detach", "-y"])
+        .env(TOKEN_VAR, &token)
+        .output()
+        .expect("resume");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    connect_sidecar(&b, &w.up.net);
+    assert_eq!(metadata(&b)["session_id"], sid.as_str());
+    let resumed = (0..150).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        b.sh("ps -eo args").1.contains(&format!("--resume {sid}"))
+    });
+    if !resumed {
+        let names = bottle::backends::names::Names::for_slug(
+            &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+        );
+        let vol = format!("bottle-{}-home:/h", b.slug);
+        let files = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "-v",
+                &vol,
+                "debian:bookworm-slim",
+                "sh",
+                "-c",
+                "find /h/.claude/projects /h/.bottle; tail -c 4000 /h/.claude/projects/*/*.jsonl",
+            ])
+            .output()
+            .expect("docker run");
+        panic!(
+            "claude --resume {sid} is not running:\n{}\n{}",
+            String::from_utf8_lossy(&files.stdout),
+            docker(&["logs", "--tail", "40", &names.agent_container])
+        );
+    }
+    let app = b.workspace(w.dir.path(), 50, 160, 3, |s| {
+        s.contains("Claude Code") || s.contains(question)
+    });
+    app.wait_for_within("the earlier turn after resume", SLOW, |s| {
+        s.contains(question) && s.contains(reply)
+    });
+}
