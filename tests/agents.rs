@@ -153,23 +153,7 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
 
     // Stop, resume: the same session, with the earlier turn on screen.
     drop(app);
-    let out = e.bottle(home, None, &["stop", &b.slug]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = e
-        .bottle_cmd(home, None, &["resume", &b.slug, "--detach", "-y"])
-        .env(TOKEN_VAR, &token)
-        .output()
-        .expect("resume");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    connect_sidecar(&b, &w.up.net);
+    stop_and_resume(&b, &[(TOKEN_VAR, token.as_str())], &w.up.net);
     assert_eq!(metadata(&b)["session_id"], sid.as_str());
     let resumed = (0..150).any(|_| {
         std::thread::sleep(Duration::from_millis(200));
@@ -201,6 +185,186 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
     }
     let app = b.workspace(w.dir.path(), 50, 160, 3, |s| {
         s.contains("Claude Code") || s.contains(question)
+    });
+    app.wait_for_within("the earlier turn after resume", SLOW, |s| {
+        s.contains(question) && s.contains(reply)
+    });
+}
+
+/// `bottle stop` then `bottle resume --detach` (with these variables), the
+/// sidecar joined to the stand-in's network again.
+fn stop_and_resume(b: &Bottle, env: &[(&str, &str)], net: &str) {
+    let out = b.e.bottle(&b.home, None, &["stop", &b.slug]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out =
+        b.e.bottle_cmd(&b.home, None, &["resume", &b.slug, "--detach", "-y"])
+            .envs(env.iter().copied())
+            .output()
+            .expect("resume");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    connect_sidecar(b, net);
+}
+
+#[test]
+fn codex_sign_in_screen_takes_the_arrow_keys_through_the_pane() {
+    if !agent_clis() {
+        return;
+    }
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    common::define(
+        &home,
+        "codex",
+        "agent_provider: { template: codex }\nsupervise: true\n",
+    );
+    let out = e.bottle(
+        &home,
+        None,
+        &["start", "codex", "--detach", "-y", "--no-workspace"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = Bottle {
+        e: &e,
+        home: home.clone(),
+        slug: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    };
+    // Without a login Codex opens on its sign-in choice; ↓ through the pane
+    // moves the selection (and Codex got the cursor-position answer it
+    // needs to start at all).
+    let app = b.workspace(dir.path(), 45, 160, 3, |s| s.contains("Sign in with"));
+    let selected =
+        |s: &str, n: &str| s.contains(&format!("> {n}. ")) || s.contains(&format!("› {n}. "));
+    app.wait_for_within("the sign-in choice", SLOW, |s| selected(s, "1"));
+    let mut app = app;
+    app.send(b"\x1b[B");
+    app.wait_for("↓ to move the selection", |s| {
+        selected(s, "2") && !selected(s, "1")
+    });
+
+    // Supervise is in Codex's configuration.
+    let (_, mcp) = b.sh("codex mcp list 2>&1");
+    assert!(
+        mcp.contains("supervise") && mcp.contains("http://supervise:9100/mcp"),
+        "{mcp}"
+    );
+}
+
+#[test]
+fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
+    if !agent_clis() {
+        return;
+    }
+    let e = Engine::default_docker();
+    let w = world();
+    let home = &w.home;
+    common::define(
+        home,
+        "codex",
+        &format!(
+            "agent_provider: {{ template: codex, forward_host_credentials: true }}\nsupervise: true\negress:\n  upstream_ca: {}\n  routes:\n    - host: chatgpt.com\n      ssrf_ip_allowlist: [\"{subnet}\"]\n    - host: api.openai.com\n      ssrf_ip_allowlist: [\"{subnet}\"]\n",
+            w.ca_path.display(),
+            subnet = w.subnet
+        ),
+    );
+    if let Some(stub) = common::DnsStub::get() {
+        let ip = common::standin::standin_ip(&w.up);
+        stub.answer("chatgpt.com", &[ip]);
+        stub.answer("api.openai.com", &[ip]);
+    }
+    // The operator's login on this machine (HOME is the home's parent).
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    let secret = format!("sig-{}", w.short(12));
+    let host_auth = bottle::backends::codex_auth::example_host_auth(&secret, exp, "acct-test");
+    std::fs::create_dir_all(w.dir.path().join(".codex")).expect("mkdir");
+    std::fs::write(w.dir.path().join(".codex/auth.json"), &host_auth).expect("write");
+    let v: serde_json::Value = serde_json::from_str(&host_auth).expect("json");
+    let access = v["tokens"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    let b = Bottle::start(&e, home, "codex", &[], &w.up.net);
+
+    // Signed in with the placeholders; no real token, refresh token or
+    // signature anywhere inside.
+    let (_, status) = b.sh("codex login status 2>&1");
+    assert!(status.to_lowercase().contains("chatgpt"), "{status}");
+    for needle in [access.as_str(), secret.as_str()] {
+        let found = agent_can_find(&b, needle);
+        assert_eq!(
+            found.trim(),
+            "",
+            "a real credential is visible to the agent"
+        );
+    }
+
+    let mut app = b.workspace(w.dir.path(), 45, 160, 3, |s| s.contains("Codex"));
+    app.wait_for_within("Codex's prompt", SLOW, |s| {
+        s.contains("OpenAI Codex") && !s.contains("Sign in with")
+    });
+    let question = "Please greet the stand-in";
+    app.send(question.as_bytes());
+    std::thread::sleep(Duration::from_millis(500));
+    app.send(b"\r");
+    let reply = bottle::sidecar::egress::standin::MESSAGES_REPLY;
+    app.wait_for_within("the stand-in's reply in the pane", SLOW, |s| {
+        s.contains(reply)
+    });
+    let requests = seen(&w.up.container);
+    let turn = requests
+        .iter()
+        .find(|r| {
+            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.contains("/responses"))
+        })
+        .unwrap_or_else(|| panic!("no Responses request: {requests:#?}"));
+    assert_eq!(
+        turn["headers"]["authorization"],
+        format!("Bearer {access}"),
+        "{turn:#?}"
+    );
+
+    // The id recorded from Codex's session file is the one resumed.
+    let mut id = String::new();
+    common::standin::wait_until("Codex's session id to be recorded", || {
+        id = b
+            .sh("cat ~/.bottle/codex-session 2>/dev/null")
+            .1
+            .trim()
+            .to_string();
+        !id.is_empty()
+    });
+    let (_, files) = b.sh(&format!("find ~/.codex/sessions -name '*{id}.jsonl'"));
+    assert!(files.contains(&id), "{files}");
+    drop(app);
+    stop_and_resume(&b, &[], &w.up.net);
+    let resumed = (0..150).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        b.sh("ps -eo args").1.contains(&format!("resume {id}"))
+    });
+    assert!(
+        resumed,
+        "codex resume {id} is not running: {}",
+        b.sh("ps -eo args").1
+    );
+    let app = b.workspace(w.dir.path(), 45, 160, 3, |s| {
+        s.contains("Codex") || s.contains(question)
     });
     app.wait_for_within("the earlier turn after resume", SLOW, |s| {
         s.contains(question) && s.contains(reply)

@@ -149,7 +149,8 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
 
     // DLP: shapes and the bottle's own values (a `?` value lives only in
     // the agent's session; here it is typed), in URL, header and body,
-    // also split across chunks; compressed bodies refused.
+    // also split across chunks, and inside compressed bodies (decoded to be
+    // scanned); a coding the proxy cannot decode is refused.
     let aws = format!("{}{}", "AKIA", "IOSFODNN7EXAMPLE");
     for (args, rule) in [
         (
@@ -178,6 +179,10 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
         ),
         (
             format!("-H 'Content-Encoding: gzip' --data-binary @/tmp/big.gz https://{HOST}/upload"),
+            "canary:canary-NOTE",
+        ),
+        (
+            format!("-H 'Content-Encoding: br' --data-binary @/tmp/big.gz https://{HOST}/upload"),
             "compressed-body",
         ),
     ] {
@@ -193,6 +198,17 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     assert!(
         !leaked.contains(&note) && !leaked.contains(&aws),
         "a canary reached the upstream"
+    );
+    // A clean compressed body goes through as it was sent.
+    b.sh("printf 'a clean body' | gzip -c > /tmp/ok.gz");
+    let body = b.curl(&format!(
+        "-H 'Content-Encoding: gzip' --data-binary @/tmp/ok.gz https://{HOST}/upload"
+    ));
+    assert_eq!(body.trim(), "upstream ok", "{body}");
+    let got = seen(&up.container);
+    assert_eq!(
+        got.last().expect("a request")["headers"]["content-encoding"],
+        "gzip"
     );
 
     // WebSocket: through on a `websocket: true` route, client messages

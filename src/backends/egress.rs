@@ -30,6 +30,9 @@ pub struct EgressSetup {
     /// (`t0`, `t1`, …) and `canary-<NAME>` for the session's `?`/`${}`
     /// values that DLP watches for.
     pub secrets: Vec<(String, Secret)>,
+    /// Files for the agent's home that depend on the operator's machine
+    /// (path under `/`, bytes, mode): Codex's placeholder login.
+    pub agent_files: Vec<(String, Vec<u8>, u32)>,
 }
 
 pub fn egress_dir(state_dir: &Path) -> PathBuf {
@@ -80,36 +83,76 @@ pub fn prepare(
         };
         routes.push(entry(r, auth, "definition"));
     }
-    // Provider routes (SPEC §5.3): Claude's API with the operator's token,
-    // only when `auth_token` names one. A definition route for the same
-    // host refines it (paths, methods, `ssrf_ip_allowlist`) and gets the
-    // provider's credential unless it carries its own.
+    // Provider routes (SPEC §5.3): Claude's API with the operator's token
+    // when `auth_token` names one; OpenAI's hosts with the operator's Codex
+    // login when `forward_host_credentials` is on. A definition route for
+    // the same host refines it (paths, methods, `ssrf_ip_allowlist`) and
+    // gets the provider's credential unless it carries its own.
     let provider = &plan.bottle.agent_provider;
-    if let (crate::manifest::Template::Claude, Some(var)) =
-        (provider.template, &provider.auth_token)
-    {
-        const HOST: &str = "api.anthropic.com";
-        let Ok(value) = std::env::var(&var.value) else {
-            bail!(
-                "agent_provider.auth_token: {} is not set in this environment",
-                var.value
+    let mut agent_files = Vec::new();
+    let credential = match provider.template {
+        crate::manifest::Template::Claude => match &provider.auth_token {
+            Some(var) => {
+                let Ok(value) = std::env::var(&var.value) else {
+                    bail!(
+                        "agent_provider.auth_token: {} is not set in this environment",
+                        var.value
+                    );
+                };
+                Some((&["api.anthropic.com"][..], value, Some(var.value.clone())))
+            }
+            None => None,
+        },
+        crate::manifest::Template::Codex if provider.forward_host_credentials => {
+            let path = super::codex_auth::auth_path(
+                host_home,
+                std::env::var("CODEX_HOME").ok().as_deref(),
             );
-        };
+            let now = time::OffsetDateTime::now_utc();
+            let iso = format!(
+                "{}Z",
+                now.format(&time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]"
+                ))
+                .unwrap_or_default()
+            );
+            let login = super::codex_auth::load(&path, now.unix_timestamp().max(0) as u64, &iso)
+                .map_err(anyhow::Error::msg)?;
+            agent_files.push((
+                super::provider::CODEX_AUTH_SEED.to_string(),
+                login.dummy.into_bytes(),
+                0o600,
+            ));
+            Some((
+                &super::codex_auth::HOSTS[..],
+                login.access_token.expose().to_string(),
+                None,
+            ))
+        }
+        _ => None,
+    };
+    if let Some((hosts, value, token_ref)) = credential {
         let auth = RouteAuth {
             scheme: "Bearer".into(),
             secret: "provider".into(),
-            token_ref: Some(var.value.clone()),
+            token_ref,
         };
-        match routes.iter_mut().find(|r| r.host == HOST) {
-            Some(r) if r.auth.is_some() => {}
-            Some(r) => {
-                secrets.push(("provider".into(), Secret::new(value)));
-                r.auth = Some(auth);
+        let mut used = false;
+        for (i, host) in hosts.iter().enumerate() {
+            match routes.iter_mut().find(|r| r.host == *host) {
+                Some(r) if r.auth.is_some() => {}
+                Some(r) => {
+                    r.auth = Some(auth.clone());
+                    used = true;
+                }
+                None => {
+                    routes.insert(i, provider_route(host, auth.clone()));
+                    used = true;
+                }
             }
-            None => {
-                secrets.push(("provider".into(), Secret::new(value)));
-                routes.insert(0, provider_route(HOST, auth));
-            }
+        }
+        if used {
+            secrets.push(("provider".into(), Secret::new(value)));
         }
     }
     for (name, value) in session_env {
@@ -139,6 +182,7 @@ pub fn prepare(
         dir,
         ca_pem,
         secrets,
+        agent_files,
     })
 }
 

@@ -2,6 +2,7 @@
 //! pure launch plan and its preflight text, the workspace copy, and the
 //! Docker Engine connection. Must not import `ui`, `app` or `session`.
 
+pub mod codex_auth;
 pub mod docker;
 pub mod egress;
 pub mod images;

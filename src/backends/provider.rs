@@ -16,6 +16,9 @@ pub const START_SCRIPT: &str = ".bottle/start.sh";
 /// accepts it; the proxy replaces the header on the wire.
 pub const CLAUDE_TOKEN_PLACEHOLDER: &str =
     "sk-ant-oat01-bottle-placeholder-the-egress-proxy-injects-the-real-token-AAAAAAAA";
+/// Codex's placeholder login (backends::codex_auth), written at every
+/// launch; the start script installs it as `~/.codex/auth.json`.
+pub const CODEX_AUTH_SEED: &str = "home/agent/.bottle/seed/codex-auth.json";
 pub const SUPERVISE_URL: &str = "http://supervise:9100/mcp";
 
 /// A fresh random UUID (v4), for Claude Code's `--session-id`.
@@ -160,6 +163,7 @@ if [ ! -s "$HOME/.codex/config.toml" ]; then
   cp "$HOME/.bottle/seed/codex-config.toml" "$HOME/.codex/config.toml"
 fi
 @REGISTER@
+@LOGIN@
 if [ -s "$HOME/.bottle/prompt.txt" ] && [ ! -s "$HOME/.codex/AGENTS.md" ]; then
   cp "$HOME/.bottle/prompt.txt" "$HOME/.codex/AGENTS.md"
 fi
@@ -192,6 +196,13 @@ fi
 exec codex --dangerously-bypass-approvals-and-sandbox
 "#;
 
+/// The operator's login, as placeholders, replaces the agent's; Codex's
+/// runtime databases are reset so no cached state contradicts it.
+const CODEX_LOGIN: &str = r#"if [ -s "$HOME/.bottle/seed/codex-auth.json" ]; then
+  (umask 077 && cp "$HOME/.bottle/seed/codex-auth.json" "$HOME/.codex/auth.json")
+  rm -f "$HOME"/.codex/*.sqlite "$HOME"/.codex/*.sqlite-* "$HOME"/.codex/*.codex-repair-*.bak
+fi"#;
+
 const CODEX_REGISTER: &str = r#"if ! grep -q '^\[mcp_servers\.supervise\]' "$HOME/.codex/config.toml" 2>/dev/null; then
   printf '@SECTION@' >> "$HOME/.codex/config.toml" || printf 'bottle: warning: the supervise MCP server could not be registered in ~/.codex/config.toml\n'
 fi"#;
@@ -210,14 +221,23 @@ pub fn start_script(plan: &Plan) -> String {
                 String::new()
             },
         ),
-        Template::Codex => CODEX_START.replace(
-            "@REGISTER@",
-            &if supervise {
-                CODEX_REGISTER.replace("@SECTION@", &codex_supervise().replace('\n', "\\n"))
-            } else {
-                String::new()
-            },
-        ),
+        Template::Codex => CODEX_START
+            .replace(
+                "@REGISTER@",
+                &if supervise {
+                    CODEX_REGISTER.replace("@SECTION@", &codex_supervise().replace('\n', "\\n"))
+                } else {
+                    String::new()
+                },
+            )
+            .replace(
+                "@LOGIN@",
+                if plan.bottle.agent_provider.forward_host_credentials {
+                    CODEX_LOGIN
+                } else {
+                    ""
+                },
+            ),
     };
     format!(
         "#!/bin/sh\n# Written by bottle at each launch: starts the agent's CLI.\nset -u\n{ANY}{body}"

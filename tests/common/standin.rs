@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 pub const TOKEN_VAR: &str = "BOTTLE_TEST_UPSTREAM_TOKEN";
 pub const HOST: &str = "api.upstream.test";
 pub const PASS: &str = "pass.upstream.test";
-/// The stand-in answers as Anthropic's API too, but only on its internal
-/// network: the real host is unreachable from there.
+/// The stand-in answers as Anthropic's and OpenAI's APIs too (also as
+/// `chatgpt.com` and `api.openai.com`), but only on its internal network:
+/// the real hosts are unreachable from there.
 pub const ANTHROPIC: &str = "api.anthropic.com";
 
 pub struct Upstream {
@@ -112,6 +113,8 @@ pub fn start_upstream(tag: &str) -> (Upstream, String, String) {
             "private.upstream.test",
             "nows.upstream.test",
             ANTHROPIC,
+            "chatgpt.com",
+            "api.openai.com",
         ],
         &["upstream", "--name", HOST],
     );

@@ -395,6 +395,7 @@ async fn launch_inner(
             plan,
             input.skills,
             &crate::backends::egress::ca_bundle(&input.egress.ca_pem),
+            &input.egress.agent_files,
         )
         .map_err(io)?,
     )

@@ -137,6 +137,7 @@ pub fn home_archive(
     plan: &Plan,
     skills: &[(String, CopyList)],
     ca_bundle: &[u8],
+    extra: &[(String, Vec<u8>, u32)],
 ) -> std::io::Result<Vec<u8>> {
     let (u, g) = (AGENT_UID, AGENT_GID);
     let mut a = Archive::default();
@@ -165,6 +166,9 @@ pub fn home_archive(
     a.dir("home/agent/.bottle/seed", 0o700, u, g)?;
     for (path, bytes, mode) in crate::backends::provider::home_files(plan) {
         a.file(&path, &bytes, mode, u, g)?;
+    }
+    for (path, bytes, mode) in extra {
+        a.file(path, bytes, *mode, u, g)?;
     }
     if !skills.is_empty() {
         a.dir("home/agent/.claude", 0o755, u, g)?;

@@ -4,6 +4,7 @@
 //! injection, DLP) builds on these.
 
 pub mod ca;
+pub mod decode;
 pub mod dlp;
 pub mod proxy;
 pub mod routes;

@@ -395,17 +395,39 @@ async fn forward(
     {
         return Ok(ask.block(&path, &hit));
     }
-    let encoded = parts
+    // A compressed body is decoded (bounded) and scanned whole, then sent
+    // as it came; one that cannot be decoded is refused.
+    let encoding = parts
         .headers
         .get(hyper::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-    if encoded {
-        let hit = Hit {
-            rule: "compressed-body".into(),
-        };
-        return Ok(ask.block(&path, &hit));
-    }
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    let mut body = Some(body);
+    let prescanned = match (encoding, body.take()) {
+        (Some(coding), Some(incoming)) => {
+            let refused = Hit {
+                rule: "compressed-body".into(),
+            };
+            let Ok(collected) = http_body_util::Limited::new(incoming, super::decode::MAX_ENCODED)
+                .collect()
+                .await
+            else {
+                return Ok(ask.block(&path, &refused));
+            };
+            let raw = collected.to_bytes();
+            let Ok(plain) = super::decode::decode(&coding, &raw) else {
+                return Ok(ask.block(&path, &refused));
+            };
+            if let Some(hit) = scanner.scan(&plain) {
+                return Ok(ask.block(&path, &hit));
+            }
+            Some(raw)
+        }
+        (_, incoming) => {
+            body = incoming;
+            None
+        }
+    };
     let injected = route.auth.is_some();
     if let Some(auth) = &route.auth {
         let Ok(token) = std::fs::read_to_string(eg.secrets_dir.join(&auth.secret)) else {
@@ -440,9 +462,8 @@ async fn forward(
     // answer and aborts the upstream request.
     let hit: Arc<std::sync::Mutex<Option<Hit>>> = Arc::default();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(8);
-    {
+    if let Some(mut body) = body {
         let (hit, scanner) = (hit.clone(), scanner.clone());
-        let mut body = body;
         tokio::spawn(async move {
             let mut scan = scanner.stream();
             let outcome = loop {
@@ -486,7 +507,13 @@ async fn forward(
         let item: Option<Result<Frame<Bytes>, BoxError>> = rx.recv().await;
         item.map(|item| (item, rx))
     });
-    let out_req = Request::from_parts(parts, BodyExt::boxed(StreamBody::new(stream)));
+    let out_req = match prescanned {
+        Some(raw) => Request::from_parts(
+            parts,
+            Full::new(raw).map_err(|never| match never {}).boxed(),
+        ),
+        None => Request::from_parts(parts, BodyExt::boxed(StreamBody::new(stream))),
+    };
     let sent = send_upstream(out_req, ask.host, ask.port, tls, &route, eg).await;
     if let Some(h) = hit.lock().ok().and_then(|h| h.clone()) {
         return Ok(ask.block(&path, &h));

@@ -5,7 +5,8 @@
 //! its first output line (JSON), logs every request it gets (method, path,
 //! headers) as a JSON line, and answers `upstream ok`. `/sse` streams two
 //! events, the second only after the client asked for `/sse-ack`;
-//! `/bytes/N` answers N bytes (for benchmarks).
+//! `/bytes/N` answers N bytes (for benchmarks). Anthropic's Messages API
+//! and OpenAI's Responses API get a canned streamed reply.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -219,8 +220,60 @@ async fn answer(
         );
         return Ok(r);
     }
+    // ChatGPT's workspace discovery, which Codex needs before a session:
+    // one personal workspace, the account Codex asked about.
+    if method == "GET" && path.starts_with("/backend-api/wham/accounts/check") {
+        let id = headers
+            .get("chatgpt-account-id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("account")
+            .to_string();
+        let v = serde_json::json!({
+            "accounts": [{
+                "id": id, "account_id": id, "account_user_id": format!("user__{id}"),
+                "account_user_role": "account-owner", "structure": "personal", "plan_type": "plus",
+                "name": "stand-in", "is_deactivated": false, "is_zdr": false,
+                "is_openai_internal": false, "is_fedramp_compliant_workspace": false,
+                "workspace_backend_origin": "NO_CONSTRAINT", "account_routing_override": "NO_CONSTRAINT",
+                "can_access_with_session": true,
+            }],
+            "default_account_id": id,
+            "account_ordering": [id],
+        });
+        let mut r = Response::new(
+            Full::new(Bytes::from(v.to_string()))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        return Ok(r);
+    }
+    // OpenAI's Responses API, as far as a Codex turn needs it (ChatGPT
+    // sign-in posts to `/backend-api/codex/responses`).
+    if method == "POST"
+        && path
+            .split('?')
+            .next()
+            .is_some_and(|p| p.ends_with("/responses"))
+    {
+        let mut r = Response::new(full(RESPONSES_SSE));
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("text/event-stream"),
+        );
+        return Ok(r);
+    }
     Ok(Response::new(full("upstream ok\n")))
 }
+
+const RESPONSES_SSE: &str = concat!(
+    "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_standin\"}}\n\n",
+    "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"id\":\"msg_standin\",\"content\":[{\"type\":\"output_text\",\"text\":\"Hello from the stand-in upstream.\"}]}}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_standin\",\"usage\":{\"input_tokens\":12,\"input_tokens_details\":null,\"output_tokens\":8,\"output_tokens_details\":null,\"total_tokens\":20}}}\n\n",
+);
 
 /// The text of the stand-in's Messages API reply.
 pub const MESSAGES_REPLY: &str = "Hello from the stand-in upstream.";
