@@ -339,6 +339,13 @@ fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
         format!("Bearer {access}"),
         "{turn:#?}"
     );
+    // Usage analytics are off.
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r["path"].as_str().is_some_and(|p| p.contains("analytics"))),
+        "{requests:#?}"
+    );
 
     // The id recorded from Codex's session file is the one resumed.
     let mut id = String::new();

@@ -59,6 +59,17 @@ pub fn agent_template(template: crate::manifest::Template) -> Option<&'static Im
 /// inside builds).
 pub const AGENT_CLIS_VAR: &str = "BOTTLE_AGENT_CLIS";
 
+/// The CLI version a template's Dockerfile pins (`ARG <NAME>_VERSION=`),
+/// what a registry build installs.
+pub fn pinned_version(t: &ImageTemplate) -> Option<String> {
+    let (_, dockerfile) = t.files.iter().find(|(n, _)| *n == "Dockerfile")?;
+    String::from_utf8_lossy(dockerfile).lines().find_map(|l| {
+        let rest = l.strip_prefix("ARG ")?;
+        let (name, value) = rest.split_once('=')?;
+        (name.ends_with("_VERSION") && name != "CLI_SOURCE").then(|| value.trim().to_string())
+    })
+}
+
 /// One file of a CLI for the build context: (path under `cli/`, host path,
 /// mode).
 pub type CliFile = (String, std::path::PathBuf, u32);
@@ -245,5 +256,12 @@ mod tests {
             sidecar_tag("two"),
             "the baked-in binary is part of the tag"
         );
+    }
+
+    #[test]
+    fn the_pinned_versions_are_read_from_the_dockerfiles() {
+        assert_eq!(pinned_version(&CLAUDE).as_deref(), Some("2.1.330"));
+        assert_eq!(pinned_version(&CODEX).as_deref(), Some("0.169.0"));
+        assert_eq!(pinned_version(&SHELL), None);
     }
 }

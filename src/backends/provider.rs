@@ -72,11 +72,12 @@ pub fn claude_json() -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
-/// `~/.codex/config.toml` as seeded: the workspace trusted, and the
+/// `~/.codex/config.toml` as seeded: no update check or usage analytics,
+/// the workspace trusted, and the
 /// supervise server when the bottle is supervised.
 pub fn codex_config(supervise: bool) -> String {
     let mut t = format!(
-        "# Written by bottle for a new home volume.\ncheck_for_update_on_startup = false\n\n[projects.\"{WORKSPACE_DIR}\"]\ntrust_level = \"trusted\"\n"
+        "# Written by bottle for a new home volume.\ncheck_for_update_on_startup = false\n\n[analytics]\nenabled = false\n\n[projects.\"{WORKSPACE_DIR}\"]\ntrust_level = \"trusted\"\n"
     );
     if supervise {
         t.push_str(&codex_supervise());

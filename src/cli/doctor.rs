@@ -248,7 +248,10 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
                     images::CliSource::Context { version, .. } => {
                         format!("{version} from {}", clis.as_deref().unwrap_or_default())
                     }
-                    _ => "the pinned release from its registry".into(),
+                    _ => format!(
+                        "{} from its registry",
+                        images::pinned_version(t).unwrap_or_else(|| "the pinned release".into())
+                    ),
                 };
                 r.say(
                     Level::Ok,
