@@ -152,7 +152,7 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
     assert!(mcp.contains("http://supervise:9100/mcp"), "{mcp}");
 
     // Stop, resume: the same session, with the earlier turn on screen.
-    drop(app);
+    close(app);
     stop_and_resume(&b, &[(TOKEN_VAR, token.as_str())], &w.up.net);
     assert_eq!(metadata(&b)["session_id"], sid.as_str());
     let resumed = (0..150).any(|_| {
@@ -189,6 +189,12 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
     app.wait_for_within("the earlier turn after resume", SLOW, |s| {
         s.contains(question) && s.contains(reply)
     });
+}
+
+/// The workspace quits (its bottles keep running).
+fn close(mut app: common::PtyApp) {
+    app.signal(libc::SIGTERM);
+    app.wait_exit();
 }
 
 /// `bottle stop` then `bottle resume --detach` (with these variables), the
@@ -359,7 +365,7 @@ fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
     });
     let (_, files) = b.sh(&format!("find ~/.codex/sessions -name '*{id}.jsonl'"));
     assert!(files.contains(&id), "{files}");
-    drop(app);
+    close(app);
     stop_and_resume(&b, &[], &w.up.net);
     let resumed = (0..150).any(|_| {
         std::thread::sleep(Duration::from_millis(200));
