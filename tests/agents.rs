@@ -12,6 +12,18 @@ use common::Engine;
 use std::time::Duration;
 
 const SLOW: Duration = Duration::from_secs(120);
+const QUESTION: &str = "Please greet the stand-in";
+const REPLY: &str = bottle::sidecar::egress::standin::MESSAGES_REPLY;
+
+/// One turn typed into the agent's pane, answered by the stand-in.
+fn ask(app: &mut common::PtyApp) {
+    app.send(QUESTION.as_bytes());
+    std::thread::sleep(Duration::from_millis(500));
+    app.send(b"\r");
+    app.wait_for_within("the stand-in's reply in the pane", SLOW, |s| {
+        s.contains(REPLY)
+    });
+}
 
 /// The npm prefix holding the pinned CLIs, or NOT RUN.
 fn agent_clis() -> bool {
@@ -107,14 +119,7 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
     }
 
     // A real turn, through the proxy, answered by the stand-in.
-    let question = "Please greet the stand-in";
-    app.send(question.as_bytes());
-    std::thread::sleep(Duration::from_millis(500));
-    app.send(b"\r");
-    let reply = bottle::sidecar::egress::standin::MESSAGES_REPLY;
-    app.wait_for_within("the stand-in's reply in the pane", SLOW, |s| {
-        s.contains(reply)
-    });
+    ask(&mut app);
     let requests = seen(&w.up.container);
     let turn = requests
         .iter()
@@ -184,10 +189,10 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
         );
     }
     let app = b.workspace(w.dir.path(), 50, 160, 3, |s| {
-        s.contains("Claude Code") || s.contains(question)
+        s.contains("Claude Code") || s.contains(QUESTION)
     });
     app.wait_for_within("the earlier turn after resume", SLOW, |s| {
-        s.contains(question) && s.contains(reply)
+        s.contains(QUESTION) && s.contains(REPLY)
     });
 }
 
@@ -325,14 +330,7 @@ fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
     app.wait_for_within("Codex's prompt", SLOW, |s| {
         s.contains("OpenAI Codex") && !s.contains("Sign in with")
     });
-    let question = "Please greet the stand-in";
-    app.send(question.as_bytes());
-    std::thread::sleep(Duration::from_millis(500));
-    app.send(b"\r");
-    let reply = bottle::sidecar::egress::standin::MESSAGES_REPLY;
-    app.wait_for_within("the stand-in's reply in the pane", SLOW, |s| {
-        s.contains(reply)
-    });
+    ask(&mut app);
     let requests = seen(&w.up.container);
     let turn = requests
         .iter()
@@ -377,9 +375,9 @@ fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
         b.sh("ps -eo args").1
     );
     let app = b.workspace(w.dir.path(), 45, 160, 3, |s| {
-        s.contains("Codex") || s.contains(question)
+        s.contains("Codex") || s.contains(QUESTION)
     });
     app.wait_for_within("the earlier turn after resume", SLOW, |s| {
-        s.contains(question) && s.contains(reply)
+        s.contains(QUESTION) && s.contains(REPLY)
     });
 }

@@ -402,13 +402,12 @@ async fn forward(
         .get(hyper::header::CONTENT_ENCODING)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
-    let mut body = Some(body);
-    let prescanned = match (encoding, body.take()) {
-        (Some(coding), Some(incoming)) => {
+    let prescanned = match encoding {
+        Some(coding) => {
             let refused = Hit {
                 rule: "compressed-body".into(),
             };
-            let Ok(collected) = http_body_util::Limited::new(incoming, super::decode::MAX_ENCODED)
+            let Ok(collected) = http_body_util::Limited::new(body, super::decode::MAX_ENCODED)
                 .collect()
                 .await
             else {
@@ -421,12 +420,9 @@ async fn forward(
             if let Some(hit) = scanner.scan(&plain) {
                 return Ok(ask.block(&path, &hit));
             }
-            Some(raw)
+            Ok(raw)
         }
-        (_, incoming) => {
-            body = incoming;
-            None
-        }
+        None => Err(body),
     };
     let injected = route.auth.is_some();
     if let Some(auth) = &route.auth {
@@ -458,62 +454,12 @@ async fn forward(
         )
         .await;
     }
-    // The body, released only as it is scanned; a hit is kept for the
-    // answer and aborts the upstream request.
     let hit: Arc<std::sync::Mutex<Option<Hit>>> = Arc::default();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(8);
-    if let Some(mut body) = body {
-        let (hit, scanner) = (hit.clone(), scanner.clone());
-        tokio::spawn(async move {
-            let mut scan = scanner.stream();
-            let outcome = loop {
-                let data = match body.frame().await {
-                    Some(Ok(frame)) => match frame.into_data() {
-                        Ok(d) => d,
-                        Err(_) => continue,
-                    },
-                    Some(Err(e)) => {
-                        let err: BoxError = Box::new(e);
-                        let _ = tx.send(Err(err)).await;
-                        return;
-                    }
-                    None => break scan.finish(),
-                };
-                match scan.push(&data) {
-                    Ok(out) if out.is_empty() => {}
-                    Ok(out) => {
-                        if tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(h) => break Err(h),
-                }
-            };
-            match outcome {
-                Ok(rest) if rest.is_empty() => {}
-                Ok(rest) => {
-                    let _ = tx.send(Ok(Frame::data(Bytes::from(rest)))).await;
-                }
-                Err(h) => {
-                    if let Ok(mut slot) = hit.lock() {
-                        *slot = Some(h);
-                    }
-                    let _ = tx.send(Err(dlp_error())).await;
-                }
-            }
-        });
-    }
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let item: Option<Result<Frame<Bytes>, BoxError>> = rx.recv().await;
-        item.map(|item| (item, rx))
-    });
-    let out_req = match prescanned {
-        Some(raw) => Request::from_parts(
-            parts,
-            Full::new(raw).map_err(|never| match never {}).boxed(),
-        ),
-        None => Request::from_parts(parts, BodyExt::boxed(StreamBody::new(stream))),
+    let out_body = match prescanned {
+        Ok(raw) => Full::new(raw).map_err(|never| match never {}).boxed(),
+        Err(body) => scanned_body(body, scanner.clone(), hit.clone()),
     };
+    let out_req = Request::from_parts(parts, out_body);
     let sent = send_upstream(out_req, ask.host, ask.port, tls, &route, eg).await;
     if let Some(h) = hit.lock().ok().and_then(|h| h.clone()) {
         return Ok(ask.block(&path, &h));
@@ -589,6 +535,59 @@ async fn websocket(
         }
     });
     Ok(back)
+}
+
+/// The agent's body as it goes upstream: released only as it is scanned;
+/// a hit is kept in `hit` and aborts the upstream request.
+fn scanned_body(
+    mut body: Incoming,
+    scanner: Scanner,
+    hit: Arc<std::sync::Mutex<Option<Hit>>>,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(8);
+    tokio::spawn(async move {
+        let mut scan = scanner.stream();
+        let outcome = loop {
+            let data = match body.frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(d) => d,
+                    Err(_) => continue,
+                },
+                Some(Err(e)) => {
+                    let err: BoxError = Box::new(e);
+                    let _ = tx.send(Err(err)).await;
+                    return;
+                }
+                None => break scan.finish(),
+            };
+            match scan.push(&data) {
+                Ok(out) if out.is_empty() => {}
+                Ok(out) => {
+                    if tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(h) => break Err(h),
+            }
+        };
+        match outcome {
+            Ok(rest) if rest.is_empty() => {}
+            Ok(rest) => {
+                let _ = tx.send(Ok(Frame::data(Bytes::from(rest)))).await;
+            }
+            Err(h) => {
+                if let Ok(mut slot) = hit.lock() {
+                    *slot = Some(h);
+                }
+                let _ = tx.send(Err(dlp_error())).await;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let item: Option<Result<Frame<Bytes>, BoxError>> = rx.recv().await;
+        item.map(|item| (item, rx))
+    });
+    BodyExt::boxed(StreamBody::new(stream))
 }
 
 fn dlp_error() -> BoxError {

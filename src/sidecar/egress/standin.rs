@@ -210,15 +210,10 @@ async fn answer(
     // Anthropic's Messages API, as far as a Claude Code turn needs it: a
     // streamed reply with one text block.
     if method == "POST" && path.starts_with("/v1/messages/count_tokens") {
-        return Ok(json_response(r#"{"input_tokens":12}"#));
+        return Ok(typed(r#"{"input_tokens":12}"#, "application/json"));
     }
     if method == "POST" && path.starts_with("/v1/messages") {
-        let mut r = Response::new(full(MESSAGES_SSE));
-        r.headers_mut().insert(
-            "content-type",
-            hyper::header::HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(r);
+        return Ok(typed(MESSAGES_SSE, "text/event-stream"));
     }
     // ChatGPT's workspace discovery, which Codex needs before a session:
     // one personal workspace, the account Codex asked about.
@@ -240,16 +235,7 @@ async fn answer(
             "default_account_id": id,
             "account_ordering": [id],
         });
-        let mut r = Response::new(
-            Full::new(Bytes::from(v.to_string()))
-                .map_err(|never| match never {})
-                .boxed(),
-        );
-        r.headers_mut().insert(
-            "content-type",
-            hyper::header::HeaderValue::from_static("application/json"),
-        );
-        return Ok(r);
+        return Ok(typed(v.to_string(), "application/json"));
     }
     // OpenAI's Responses API, as far as a Codex turn needs it (ChatGPT
     // sign-in posts to `/backend-api/codex/responses`).
@@ -259,12 +245,7 @@ async fn answer(
             .next()
             .is_some_and(|p| p.ends_with("/responses"))
     {
-        let mut r = Response::new(full(RESPONSES_SSE));
-        r.headers_mut().insert(
-            "content-type",
-            hyper::header::HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(r);
+        return Ok(typed(RESPONSES_SSE, "text/event-stream"));
     }
     Ok(Response::new(full("upstream ok\n")))
 }
@@ -287,11 +268,16 @@ const MESSAGES_SSE: &str = concat!(
     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
 );
 
-fn json_response(text: &'static str) -> Response<Body> {
-    let mut r = Response::new(full(text));
+/// A body with its content type.
+fn typed(body: impl Into<Bytes>, content_type: &'static str) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
     r.headers_mut().insert(
         "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     r
 }
