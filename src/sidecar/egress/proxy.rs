@@ -41,6 +41,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// pass@]host:port`), when there is one.
 pub const UPSTREAM_PROXY: &str = "upstream-proxy";
 
+/// Why plain http to a host whose route injects a credential is refused.
+const PLAIN_HTTP_WITH_AUTH: &str =
+    "this route injects a credential, which is only ever sent inside TLS: use https://";
+
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -424,16 +428,16 @@ async fn forward(
     let (route, path): (Route, String) =
         match table.route_for(ask.host, ask.port, ask.method, target) {
             Ok((r, p)) => (r.clone(), p),
+            Err(super::routes::Denial::Port) if !tls && table.injects_on(ask.host) => {
+                return Ok(ask.deny(target, PLAIN_HTTP_WITH_AUTH));
+            }
             Err(d) => return Ok(ask.deny(target, d.reason())),
         };
     if route.tls_passthrough {
         return Ok(ask.deny(target, "a passthrough route is reached by CONNECT only"));
     }
     if route.auth.is_some() && !tls {
-        return Ok(ask.deny(
-            target,
-            "this route injects a credential, which is only ever sent inside TLS: use https://",
-        ));
+        return Ok(ask.deny(target, PLAIN_HTTP_WITH_AUTH));
     }
     let upgrade = req
         .headers()
@@ -441,6 +445,15 @@ async fn forward(
         .is_some_and(|v| !v.is_empty());
     if upgrade && !route.websocket {
         return Ok(ask.deny(target, "upgrade (WebSocket) not allowed on this route"));
+    }
+    let websocket_only = req
+        .headers()
+        .get_all(hyper::header::UPGRADE)
+        .iter()
+        .all(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if upgrade && !websocket_only {
+        // h2c and other protocols would carry requests past every check.
+        return Ok(ask.deny(target, "only WebSocket upgrades are proxied"));
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -689,13 +702,34 @@ async fn reflect_checked(
             Full::new(raw).map_err(|never| match never {}).boxed(),
         );
     }
+    // The first chunk decides the common case (a small body) with a clear
+    // `502`; the rest is checked as it streams.
+    let mut body = body;
+    let mut scan = super::reflect::ReflectScan::new(own);
+    let first = match body.frame().await {
+        Some(Ok(frame)) => match frame.into_data() {
+            Ok(data) => match scan.push(&data) {
+                Ok(out) => Some(Ok(Frame::data(Bytes::from(out)))),
+                Err(name) => return ask.reflected(path, &name),
+            },
+            Err(frame) => match frame.trailers_ref() {
+                Some(t) if scan_headers_hit(&scan, t) => {
+                    return ask.reflected(path, "a trailer");
+                }
+                _ => Some(Ok(frame)),
+            },
+        },
+        Some(Err(e)) => Some(Err(Box::new(e) as BoxError)),
+        None => None,
+    };
     let log = (
         ask.host.to_string(),
         ask.port,
         ask.method.to_string(),
         path.to_string(),
     );
-    let state = (body, super::reflect::ReflectScan::new(own), false, log);
+    let first = futures_util::stream::iter(first);
+    let state = (body, scan, false, log);
     let stream =
         futures_util::stream::unfold(state, |(mut body, mut scan, done, log)| async move {
             if done {
@@ -742,7 +776,12 @@ async fn reflect_checked(
                 return Some((item, (body, scan, done, log)));
             }
         });
-    Response::from_parts(parts, BodyExt::boxed(StreamBody::new(stream)))
+    Response::from_parts(
+        parts,
+        BodyExt::boxed(StreamBody::new(futures_util::StreamExt::chain(
+            first, stream,
+        ))),
+    )
 }
 
 fn scan_headers_hit(scan: &super::reflect::ReflectScan, headers: &hyper::HeaderMap) -> bool {

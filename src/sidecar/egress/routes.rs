@@ -171,6 +171,11 @@ impl Table {
         Err(if any_host { Denial::Port } else { Denial::Host })
     }
 
+    /// Whether a route for this host injects a credential.
+    pub fn injects_on(&self, host: &str) -> bool {
+        self.find(host, 443).is_ok_and(|r| r.auth.is_some())
+    }
+
     /// The route that lets this request through, and the path to forward.
     /// A host may have several routes (the bottle's own and approved
     /// ones): the first, in file order, whose methods and paths allow the
