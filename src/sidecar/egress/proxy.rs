@@ -384,23 +384,40 @@ fn one_host(
     let named = named
         .to_str()
         .map_err(|_| "the Host header is not plain text")?;
-    let (named_host, named_port) = match named.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (
-            h,
-            Some(
-                p.parse::<u16>()
-                    .map_err(|_| "the Host header's port is not a number")?,
-            ),
-        ),
-        _ => (named, None),
+    let (named_host, named_port) = split_authority(named)?;
+    let same_name = match (
+        super::routes::normalize_host(named_host),
+        super::routes::normalize_host(host),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        // IP literals (IPv6 too): the same address.
+        _ => match (named_host.parse::<IpAddr>(), host.parse::<IpAddr>()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        },
     };
-    let same = super::routes::normalize_host(named_host).is_some()
-        && super::routes::normalize_host(named_host) == super::routes::normalize_host(host)
-        && named_port.unwrap_or(default_port) == port;
+    let same = same_name && named_port.unwrap_or(default_port) == port;
     if same {
         Ok(())
     } else {
         Err("the Host header names another host than the request's authority")
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` → (host without brackets, port).
+fn split_authority(text: &str) -> Result<(&str, Option<u16>), &'static str> {
+    let bad_port = "the Host header's port is not a number";
+    if let Some(rest) = text.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']').ok_or("the Host header is not a host")?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((addr, Some(p.parse().map_err(|_| bad_port)?))),
+            None if after.is_empty() => Ok((addr, None)),
+            None => Err("the Host header is not a host"),
+        };
+    }
+    match text.rsplit_once(':') {
+        Some((h, p)) => Ok((h, Some(p.parse().map_err(|_| bad_port)?))),
+        None => Ok((text, None)),
     }
 }
 
