@@ -123,7 +123,9 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
         assert!(body.contains("egress_denied"), "{why}: {args}: {body}");
     }
     // Another Host in the tunnel: 400, nothing forwarded.
-    let body = b.curl(&format!("-H 'Host: other.test' https://{HOST}/repos/acme/x"));
+    let body = b.curl(&format!(
+        "-H 'Host: other.test' https://{HOST}/repos/acme/x"
+    ));
     assert!(
         body.contains("\"error\":\"bad_request\"") && body.contains("names another host"),
         "another Host in the tunnel: {body}"

@@ -164,8 +164,14 @@ async fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
         {
             Ok((sha, bin)) => {
                 let tag = crate::backends::images::sidecar_tag(&sha);
-                docker::probe::probe_fresh(&docker, home, home_hash, "runsc", (&tag, &bin, &facts.engine))
-                    .await
+                docker::probe::probe_fresh(
+                    &docker,
+                    home,
+                    home_hash,
+                    "runsc",
+                    (&tag, &bin, &facts.engine),
+                )
+                .await
             }
             Err(e) => Err(format!("could not read the bottle executable: {e}")),
         };

@@ -133,8 +133,9 @@ pub async fn verdict(
         Err(e) => return Err(format!("could not ask the engine about {runtime}: {e}")),
     };
     if let Some(c) = read_cache(home).probes.get(&key) {
-        let fresh = time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339)
-            .is_ok_and(|at| time::OffsetDateTime::now_utc() - at < CACHE_FOR);
+        let fresh =
+            time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339)
+                .is_ok_and(|at| time::OffsetDateTime::now_utc() - at < CACHE_FOR);
         if fresh {
             return if c.ok { Ok(()) } else { Err(c.detail.clone()) };
         }

@@ -408,7 +408,9 @@ fn one_host(
 fn split_authority(text: &str) -> Result<(&str, Option<u16>), &'static str> {
     let bad_port = "the Host header's port is not a number";
     if let Some(rest) = text.strip_prefix('[') {
-        let (addr, after) = rest.split_once(']').ok_or("the Host header is not a host")?;
+        let (addr, after) = rest
+            .split_once(']')
+            .ok_or("the Host header is not a host")?;
         return match after.strip_prefix(':') {
             Some(p) => Ok((addr, Some(p.parse().map_err(|_| bad_port)?))),
             None if after.is_empty() => Ok((addr, None)),
