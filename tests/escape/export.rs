@@ -197,16 +197,39 @@ echo done
     )
 }
 
-fn work() -> Option<Arc<Work>> {
+/// The bottle, retried while the engine is short of network address pools
+/// (other suites' bottles come and go on the same engine).
+fn start_bottle(e: &crate::common::Engine) -> Result<Bottle, String> {
+    let mut last = String::new();
+    for _ in 0..8 {
+        let started =
+            std::panic::catch_unwind(|| Bottle::start(e, "shell", |_, ws| host_workspace(ws)));
+        match started {
+            Ok(b) => return Ok(b),
+            Err(p) => {
+                last = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| "start panicked".into());
+                if !last.contains("address pool") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(15));
+            }
+        }
+    }
+    Err(last)
+}
+
+fn work() -> Option<Result<Arc<Work>, String>> {
     let e = fixture::target("runc")?;
-    Some(fixture::cached("export/work", move || {
-        let b = Bottle::start(&e, "shell", |_, ws| host_workspace(ws));
+    let made = fixture::cached("export/work", move || -> Result<Arc<Work>, String> {
+        let b = start_bottle(&e)?;
         let marker = b.dir.join("fsmonitor-ran");
         let (code, text) = b.sh(&agent_script(&marker));
-        assert!(
-            code == 0 && text.contains("done"),
-            "the agent's script: {text}"
-        );
+        if code != 0 || !text.contains("done") {
+            return Err(format!("the agent's script: {text}"));
+        }
         let out = b.dir.join("out");
         let out_all = b.dir.join("out-all");
         let diff = b.bottle(&["diff", &b.slug]);
@@ -220,7 +243,7 @@ fn work() -> Option<Arc<Work>> {
             "--include-flagged",
         ]);
         let dry_run = b.bottle(&["start", "shell", "--dry-run"]);
-        Work {
+        Ok(Arc::new(Work {
             b,
             out,
             out_all,
@@ -230,8 +253,9 @@ fn work() -> Option<Arc<Work>> {
             export,
             export_all,
             dry_run,
-        }
-    }))
+        }))
+    });
+    Some((*made).clone())
 }
 
 fn stderr(o: &Output) -> String {
@@ -274,6 +298,7 @@ fn held(w: &Work, path: &str, named: &str, why: &str) -> Outcome {
 
 fn nested_fsmonitor() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     held(&w, "sub/.git", "sub/.git/", "nested git repository")?;
     ensure(exists(&w.out.join("sub/file.txt")), || {
         "the nested repository's work files are missing".into()
@@ -298,16 +323,19 @@ fn nested_fsmonitor() -> Outcome {
 
 fn git_file() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     held(&w, "wt/.git", "wt/.git", "nested git repository")
 }
 
 fn uppercase_git() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     held(&w, "up/.GIT", "up/.GIT/", "nested git repository")
 }
 
 fn top_git() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     held(&w, ".git/config", ".git/config", "git configuration")?;
     held(
         &w,
@@ -322,6 +350,7 @@ fn top_git() -> Outcome {
 
 fn tool_configs() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     for (path, why) in [
         (".envrc", "direnv"),
         ("app/.yarnrc.yml", "package manager"),
@@ -340,6 +369,7 @@ fn tool_configs() -> Outcome {
 
 fn diff_names() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     ensure(w.diff.status.success(), || both(&w.diff))?;
     let (out, err) = (stdout(&w.diff), stderr(&w.diff));
     for named in [
@@ -401,6 +431,7 @@ fn ulid_ish() -> String {
 
 fn patch_applies() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     ensure(w.patch.status.success(), || both(&w.patch))?;
     let text = stdout(&w.patch);
     for p in [
@@ -431,6 +462,7 @@ fn patch_applies() -> Outcome {
 
 fn osc52_name() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     for (what, o) in [
         ("diff", &w.diff),
         ("export --to", &w.export),
@@ -450,6 +482,7 @@ fn osc52_name() -> Outcome {
 
 fn newline_name() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     let out = stdout(&w.patch);
     ensure(out.contains("\"b/new\\nline.txt\""), || {
         format!("the newline name is not quoted: {out}")
@@ -463,6 +496,7 @@ fn newline_name() -> Outcome {
 
 fn sparse_file() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     exported(&w)?;
     let err = stderr(&w.export);
     ensure(
@@ -478,6 +512,7 @@ fn sparse_file() -> Outcome {
 
 fn links_and_fifos() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     exported(&w)?;
     let err = stderr(&w.export);
     for p in ["link", "fifo"] {
@@ -496,6 +531,7 @@ fn links_and_fifos() -> Outcome {
 fn hardlinks() -> Outcome {
     use std::os::unix::fs::MetadataExt;
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     exported(&w)?;
     let err = stderr(&w.export);
     ensure(err.contains("hard link (not exported)"), || {
@@ -512,6 +548,7 @@ fn hardlinks() -> Outcome {
 fn setuid() -> Outcome {
     use std::os::unix::fs::PermissionsExt;
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     exported(&w)?;
     let m = std::fs::metadata(w.out.join("suid")).map_err(|e| format!("suid: {e}"))?;
     ensure(m.permissions().mode() & 0o7000 == 0, || {
@@ -521,6 +558,7 @@ fn setuid() -> Outcome {
 
 fn unreadable() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     exported(&w)?;
     let got = std::fs::read_to_string(w.out.join("locked/f")).unwrap_or_default();
     ensure(got == "inside\n", || {
@@ -533,6 +571,7 @@ fn unreadable() -> Outcome {
 
 fn nested_config_copy() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     let (_, found) = w.b.sh(&format!(
         "grep -rhoE '{}' /workspace 2>/dev/null | sort -u; echo end",
         CANARIES.join("|")
@@ -548,6 +587,7 @@ fn nested_config_copy() -> Outcome {
 
 fn secret_files_copy() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     let (_, found) = w.b.sh(
         "cd /workspace; for f in .env web/.npmrc .netrc deploy/key.pem; do [ -e \"$f\" ] && echo \"present $f\"; done; grep -rl AKIAQWERTYUIOPASDFGH . 2>/dev/null; echo end",
     );
@@ -559,6 +599,7 @@ fn secret_files_copy() -> Outcome {
 
 fn preflight_names() -> Outcome {
     let Some(w) = work() else { return Ok(()) };
+    let w = w?;
     ensure(w.dry_run.status.success(), || both(&w.dry_run))?;
     let out = stdout(&w.dry_run);
     ensure(
