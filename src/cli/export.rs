@@ -134,8 +134,9 @@ pub fn diff(ctx: &Context, slug: &str) -> Result<i32> {
         eprintln!("bottle: no changes in {slug}");
         return Ok(0);
     }
-    let text = workdiff::patch(work.base.as_deref(), &work.tree, &work.changes, true)?;
+    let (text, binary) = workdiff::patch(work.base.as_deref(), &work.tree, &work.changes, true)?;
     std::io::stdout().write_all(text.as_bytes())?;
+    report_binary(&binary);
     eprintln!("bottle: {}", summary(&work.changes));
     report_flagged(&work.changes, "in this diff");
     Ok(0)
@@ -160,13 +161,14 @@ pub fn export(ctx: &Context, slug: &str, to: Option<&Path>, include_flagged: boo
                 eprintln!("bottle: no changes in {slug}");
                 return Ok(0);
             }
-            let text = workdiff::patch(
+            let (text, binary) = workdiff::patch(
                 work.base.as_deref(),
                 &work.tree,
                 &work.changes,
                 include_flagged,
             )?;
             std::io::stdout().write_all(text.as_bytes())?;
+            report_binary(&binary);
             eprintln!("bottle: {}", summary(&work.changes));
             if !include_flagged {
                 report_flagged(&work.changes, "left out of this patch");
@@ -176,6 +178,17 @@ pub fn export(ctx: &Context, slug: &str, to: Option<&Path>, include_flagged: boo
         }
     }
     Ok(0)
+}
+
+/// Binary files are not in a patch (`git apply` would refuse it whole).
+fn report_binary(binary: &[String]) {
+    if binary.is_empty() {
+        return;
+    }
+    eprintln!("bottle: binary files are not in the patch (`export --to DIR` copies them):");
+    for p in binary {
+        eprintln!("  {}", crate::sanitize::inline(p));
+    }
 }
 
 /// The engine's archive chunks as a `Read` for the unpacker thread.

@@ -167,6 +167,7 @@ printf 'gitdir: /home/op/repo/.git/worktrees/x\n' > wt/.git
 printf '[core]\n\tfsmonitor = touch {m}\n' > up/.GIT/config
 # the top-level repository's config, hooks and modules
 printf '[core]\n\tfsmonitor = touch {m}\n' >> .git/config
+mkdir -p .git/hooks
 printf '#!/bin/sh\ntouch {m}\n' > .git/hooks/post-checkout
 chmod +x .git/hooks/post-checkout
 printf '[core]\n\tfsmonitor = touch {m}\n' >> .git/modules/m/config
@@ -448,6 +449,10 @@ fn patch_applies() -> Outcome {
     ensure(
         err.contains("left out of this patch") && err.contains(".envrc"),
         || format!("the patch does not name what it left out: {err}"),
+    )?;
+    ensure(
+        err.contains("binary files are not in the patch") && err.contains("  suid"),
+        || format!("the binary file left out is not named: {err}"),
     )?;
     let dst = apply(&w)?;
     let main = std::fs::read_to_string(dst.join("src/main.rs")).unwrap_or_default();
