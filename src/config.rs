@@ -2,13 +2,14 @@
 //! (the workspace keymap, applied by `app::keymap`) and `notify:` (desktop
 //! notifications through the outer terminal when a pane needs input: `off`,
 //! the default, `osc9` or `osc777`). Any other top-level key is reported,
-//! not ignored.
+//! not ignored. `export_max_file_mib:` (default 100) is the largest file
+//! `bottle diff`/`export` takes out of a bottle.
 
 use crate::manifest::yaml::{self, Node, Value};
 use crate::manifest::{did_you_mean, Pos, Problem, Severity};
 use std::path::Path;
 
-const SECTIONS: [&str; 2] = ["keys", "notify"];
+const SECTIONS: [&str; 3] = ["keys", "notify", "export_max_file_mib"];
 
 /// How a pane that needs input is announced to the desktop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,6 +87,42 @@ pub fn parse(text: &str, path: &Path) -> (Option<Node>, Notify, Vec<Problem>) {
     (keys, notify, problems)
 }
 
+/// `export_max_file_mib:` of the config file at `path`, in bytes: the
+/// largest file `bottle diff`/`export` takes out of a bottle (larger ones
+/// are held back and named). The default when missing; an error when it
+/// is not a positive whole number.
+pub fn export_max_file(path: &Path, default: u64) -> Result<u64, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(default);
+    };
+    let Ok(Node {
+        value: Value::Map(entries),
+        ..
+    }) = yaml::parse(&text, 0)
+    else {
+        return Ok(default);
+    };
+    match entries
+        .into_iter()
+        .find(|(k, _)| k.name == "export_max_file_mib")
+    {
+        None => Ok(default),
+        Some((
+            _,
+            Node {
+                value: Value::Int(n),
+                ..
+            },
+        )) if n > 0 => Ok((n as u64).saturating_mul(1024 * 1024)),
+        Some((_, n)) => Err(format!(
+            "{}:{}: export_max_file_mib: expected a positive number of MiB, found {}",
+            path.display(),
+            n.pos.line,
+            n.value.kind()
+        )),
+    }
+}
+
 fn sections(text: &str, path: &Path) -> (Option<Node>, Option<Node>, Vec<Problem>) {
     let err = |pos: Pos, message: String| Problem {
         path: path.to_path_buf(),
@@ -119,6 +156,8 @@ fn sections(text: &str, path: &Path) -> (Option<Node>, Option<Node>, Vec<Problem
             keys = Some(value);
         } else if key.name == "notify" {
             notify = Some(value);
+        } else if key.name == "export_max_file_mib" {
+            // Read by `export_max_file`.
         } else {
             let hint = did_you_mean(&key.name, SECTIONS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -126,7 +165,7 @@ fn sections(text: &str, path: &Path) -> (Option<Node>, Option<Node>, Vec<Problem
             problems.push(err(
                 key.pos,
                 format!(
-                    "unknown setting `{}`: config.yaml knows `keys` and `notify`{hint}",
+                    "unknown setting `{}`: config.yaml knows `keys`, `notify` and `export_max_file_mib`{hint}",
                     key.name
                 ),
             ));

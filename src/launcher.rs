@@ -58,6 +58,9 @@ pub struct Options {
     pub engine_host: Option<String>,
     /// A first task for the agent (`-p`, the picker's task field).
     pub task: Option<String>,
+    /// Copy the workspace files that look like they hold secrets (`bottle
+    /// start --copy-secret-files`); they are left out and named otherwise.
+    pub copy_secret_files: bool,
 }
 
 /// A resolved launch, waiting for the operator's yes.
@@ -80,6 +83,33 @@ pub struct Prepared {
 }
 
 /// Resolves the plan for a new bottle of `opts.agent`.
+/// The preflight's lines naming the workspace files that look like they
+/// hold secrets: left out of the copy unless `--copy-secret-files`.
+pub fn secrets_text(list: &CopyList) -> String {
+    if list.secrets.is_empty() {
+        return String::new();
+    }
+    let mut out = if list.secrets_kept {
+        format!(
+            "secrets    {} file(s) that look like they hold secrets WILL be copied (--copy-secret-files):\n",
+            list.secrets.len()
+        )
+    } else {
+        format!(
+            "secrets    {} file(s) that look like they hold secrets are left out (--copy-secret-files copies them):\n",
+            list.secrets.len()
+        )
+    };
+    for (path, why) in &list.secrets {
+        out.push_str(&format!(
+            "             {}  ({})\n",
+            crate::sanitize::inline(path),
+            crate::sanitize::inline(why)
+        ));
+    }
+    out
+}
+
 pub fn prepare(
     home: &Home,
     defs: &Definitions,
@@ -95,7 +125,9 @@ pub fn prepare(
         .unwrap_or_else(|| PathBuf::from("/"));
     let copy_list = if copy {
         let root = workspace_copy::check_root(workspace, &host_home, &home.root, opts.force)?;
-        Some(workspace_copy::scan(&root)?)
+        let mut list = workspace_copy::scan(&root)?;
+        list.hold_back_secrets(opts.copy_secret_files);
+        Some(list)
     } else {
         None
     };
@@ -130,6 +162,9 @@ pub fn prepare(
     })?;
     let task = opts.task.clone().filter(|t| !t.trim().is_empty());
     let mut preflight = preflight::render(&plan);
+    if let Some(list) = &copy_list {
+        preflight.push_str(&secrets_text(list));
+    }
     if let Some(t) = &task {
         preflight.push_str(&format!("task       {}\n", crate::sanitize::inline(t)));
     }

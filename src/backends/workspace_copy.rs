@@ -39,6 +39,10 @@ pub struct CopyList {
     pub entries: Vec<Entry>,
     /// (relative path, why)
     pub skipped: Vec<(String, &'static str)>,
+    /// Files that look like they hold secrets (path, why): left out of the
+    /// copy unless `secrets_kept` (`bottle start --copy-secret-files`).
+    pub secrets: Vec<(String, String)>,
+    pub secrets_kept: bool,
 }
 
 impl CopyList {
@@ -147,8 +151,122 @@ pub fn scan(root: &Path) -> Result<CopyList, CopyError> {
     Ok(list)
 }
 
-/// Rewrites a `.git/config` for the bottle: userinfo stripped from every
-/// URL, `credential.*` sections and keys and `http.*.extraheader` dropped.
+/// Whether `path` (relative, `/`-separated) is a git config file: any
+/// `config` or `config.worktree` inside a `.git` directory at any depth
+/// (nested clones, `.git/modules/<m>/`, `.git/worktrees/<w>/`).
+pub fn is_git_config(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    let Some((name, dirs)) = parts.split_last() else {
+        return false;
+    };
+    matches!(*name, "config" | "config.worktree")
+        && dirs.iter().any(|d| d.eq_ignore_ascii_case(".git"))
+}
+
+/// Names whose files hold credentials by their nature, whatever is in them.
+const SECRET_NAMES: [&str; 10] = [
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".pgpass",
+    ".pypirc",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    ".htpasswd",
+];
+
+/// Key names that mark a credential line in a package manager or cloud
+/// configuration (`_authToken=` in `.npmrc`, `aws_secret_access_key =`).
+const SECRET_KEYS: [&str; 6] = [
+    "_authtoken",
+    "_auth",
+    "_password",
+    "aws_secret_access_key",
+    "npmauthtoken",
+    "password",
+];
+
+/// The most of one file the secret scan reads.
+const SCAN_BYTES: u64 = 1024 * 1024;
+
+/// Why `entry`'s file looks like it holds a secret, if it does: a name
+/// that holds credentials by nature, a credential key in a config file, or
+/// a hit of the DLP rules (SPEC §4.5) in its first MiB.
+fn secret_reason(
+    root: &Path,
+    path: &str,
+    scanner: &crate::sidecar::egress::dlp::Scanner,
+) -> Option<String> {
+    use std::io::Read;
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    if SECRET_NAMES.contains(&name.as_str()) {
+        return Some("credential file by name".into());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(root.join(path))
+        .ok()?
+        .take(SCAN_BYTES)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    if let Some(hit) = scanner.scan(&bytes) {
+        return Some(format!("looks like a secret: {}", hit.rule));
+    }
+    let config_like = name.starts_with(".env")
+        || name == ".yarnrc.yml"
+        || name.ends_with("rc")
+        || name == "credentials"
+        || name.ends_with(".ini")
+        || name.ends_with(".cfg");
+    if config_like {
+        let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+        for line in text.lines() {
+            let split = line.split_once('=').or_else(|| line.split_once(':'));
+            let Some((left, value)) = split else {
+                continue;
+            };
+            let key = left.trim().rsplit(':').next().unwrap_or("").trim();
+            let value = value.trim().trim_matches(['"', '\'']);
+            let has_value = !value.is_empty() && !value.starts_with("${");
+            if has_value && SECRET_KEYS.iter().any(|k| key.ends_with(k)) {
+                return Some(format!("looks like a secret: `{key}` set"));
+            }
+        }
+    }
+    None
+}
+
+impl CopyList {
+    /// Takes the files that look like they hold secrets out of the copy
+    /// (unless `keep`), recording them in `secrets` (path, why) so the
+    /// preflight names them. Git configs are not among them: they are
+    /// sanitised on the way in.
+    pub fn hold_back_secrets(&mut self, keep: bool) {
+        let scanner = crate::sidecar::egress::dlp::Scanner::new(&[], &[]);
+        let mut found = Vec::new();
+        for e in &self.entries {
+            if !matches!(e.kind, EntryKind::File { .. }) || is_git_config(&e.path) {
+                continue;
+            }
+            if let Some(why) = secret_reason(&self.root, &e.path, &scanner) {
+                found.push((e.path.clone(), why));
+            }
+        }
+        if !keep {
+            self.entries
+                .retain(|e| !found.iter().any(|(p, _)| *p == e.path));
+        }
+        self.secrets = found;
+        self.secrets_kept = keep;
+    }
+}
+
+/// Rewrites a git config (every one in the tree: `is_git_config`) for the
+/// bottle: userinfo stripped from every URL (section names too, as in
+/// `[url "https://u:tok/"] insteadOf`), `credential.*` sections and
+/// keys, `http.*.extraheader`, `http.cookieFile`, `core.sshCommand` and
+/// `core.askPass` dropped.
 pub fn sanitize_git_config(text: &str) -> String {
     let mut out = String::new();
     let mut drop_section = false;
@@ -163,7 +281,7 @@ pub fn sanitize_git_config(text: &str) -> String {
                 .to_ascii_lowercase();
             drop_section = header == "credential";
             if !drop_section {
-                out.push_str(line);
+                out.push_str(&strip_userinfo(line));
                 out.push('\n');
             }
             continue;
@@ -176,7 +294,11 @@ pub fn sanitize_git_config(text: &str) -> String {
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        if key == "extraheader" || key.starts_with("credential") {
+        let dropped = matches!(
+            key.as_str(),
+            "extraheader" | "sshcommand" | "cookiefile" | "askpass"
+        );
+        if dropped || key.starts_with("credential") {
             continue;
         }
         out.push_str(&strip_userinfo(line));
@@ -239,5 +361,55 @@ mod tests {
             "\turl = ssh://h/a"
         );
         assert!(out.contains("sslVerify = true") && out.contains("[core]"));
+    }
+
+    #[test]
+    fn nested_git_configs_lose_credentials_and_secret_files_are_named() {
+        assert!(is_git_config("sub/.git/config") && is_git_config(".git/modules/m/config"));
+        assert!(is_git_config("a/.GIT/worktrees/w/config.worktree"));
+        assert!(!is_git_config("config") && !is_git_config("sub/config"));
+        let cfg = "[url \"https://me:tok123@host.test/\"]\n\tinsteadOf = https://host.test/\n[core]\n\tsshCommand = ssh -i /home/op/.ssh/key\n[http]\n\tcookieFile = /home/op/cookies\n";
+        let out = sanitize_git_config(cfg);
+        assert!(
+            !out.contains("tok123") && !out.contains("sshCommand") && !out.contains("cookie"),
+            "{out}"
+        );
+        assert!(out.contains("[url \"https://host.test/\"]"), "{out}");
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let w = |p: &str, t: &str| {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, t).expect("write");
+        };
+        w("src/main.rs", "fn main() {}\n");
+        w(".env", "AWS_ACCESS_KEY_ID=AKIAABCDEFGHIJKLMNOP\n");
+        w(
+            "web/.npmrc",
+            "//registry.npmjs.org/:_authToken=abcdef123456\n",
+        );
+        w(
+            "web/.npmrc.example",
+            "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n",
+        );
+        w(".netrc", "machine h login u password p\n");
+        w("keys/server.pem", "-----BEGIN RSA PRIVATE KEY-----\nMII\n");
+        w(".git/config", "[remote \"o\"]\n\turl = https://u:ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/x\n");
+        let mut list = scan(dir.path()).expect("scan");
+        list.hold_back_secrets(false);
+        let named: Vec<&str> = list.secrets.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            named,
+            vec![".env", ".netrc", "keys/server.pem", "web/.npmrc"]
+        );
+        assert!(list
+            .entries
+            .iter()
+            .all(|e| !named.contains(&e.path.as_str())));
+        assert!(list.entries.iter().any(|e| e.path == "src/main.rs"));
+        assert!(list.entries.iter().any(|e| e.path == ".git/config"));
+        let mut kept = scan(dir.path()).expect("scan");
+        kept.hold_back_secrets(true);
+        assert!(kept.entries.iter().any(|e| e.path == ".env") && kept.secrets.len() == 4);
     }
 }

@@ -45,19 +45,53 @@ fn fetch(ctx: &Context, slug_text: &str) -> Result<Work> {
         }
         None => None,
     };
-    let archive = runtime()?.block_on(async {
-        let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
-        docker::export::work_tree(&d, &slug, &ctx.home.label_hash(), &backend, &image).await
-    })?;
+    let max_file =
+        crate::config::export_max_file(&ctx.home.config_file(), workdiff::DEFAULT_MAX_FILE)
+            .map_err(anyhow::Error::msg)?;
     let dir = tempfile::Builder::new()
         .prefix("bottle-export-")
         .tempdir()?;
     let tree = dir.path().join("work");
     std::fs::create_dir(&tree)?;
-    for (path, why) in workdiff::extract(&archive, &tree)? {
-        eprintln!("bottle: left out {path}: {why}");
+    // The archive streams from the engine into the unpacker: a huge (or
+    // sparse) file passes through without being held or written.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    let into = tree.clone();
+    let unpack = std::thread::spawn(move || {
+        workdiff::extract(
+            ChannelReader {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+            },
+            &into,
+            max_file,
+        )
+    });
+    let fetched = runtime()?.block_on(async {
+        let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
+        docker::export::work_tree(
+            &d,
+            &slug,
+            &ctx.home.label_hash(),
+            &backend,
+            &image,
+            |chunk| tx.send(chunk.to_vec()).is_ok(),
+        )
+        .await
+    });
+    drop(tx);
+    let unpacked = unpack
+        .join()
+        .map_err(|_| anyhow::anyhow!("unpacking the work tree failed"))?;
+    fetched?;
+    let skipped = unpacked?;
+    for (path, why) in &skipped {
+        eprintln!("bottle: left out {}: {why}", crate::sanitize::inline(path));
     }
-    let changes = workdiff::changes(base.as_deref(), &tree)?;
+    let mut changes = workdiff::changes(base.as_deref(), &tree)?;
+    // A file left out is not a file the agent deleted.
+    changes.retain(|c| c.kind != ChangeKind::Deleted || !skipped.iter().any(|(p, _)| *p == c.path));
     Ok(Work {
         _dir: dir,
         tree,
@@ -83,8 +117,12 @@ fn report_flagged(changes: &[Change], verb: &str) {
         return;
     }
     eprintln!("bottle: agent-written configuration {verb} (review before use; `--include-flagged` exports it):");
-    for c in flagged {
-        eprintln!("  {}  ({})", c.path, c.flag.unwrap_or_default());
+    let held: Vec<(String, String)> = flagged
+        .iter()
+        .map(|c| (c.path.clone(), c.flag.unwrap_or_default().to_string()))
+        .collect();
+    for line in workdiff::held_lines(&held) {
+        eprintln!("{line}");
     }
 }
 
@@ -96,8 +134,9 @@ pub fn diff(ctx: &Context, slug: &str) -> Result<i32> {
         eprintln!("bottle: no changes in {slug}");
         return Ok(0);
     }
-    let text = workdiff::patch(work.base.as_deref(), &work.tree, &work.changes, true)?;
+    let (text, binary) = workdiff::patch(work.base.as_deref(), &work.tree, &work.changes, true)?;
     std::io::stdout().write_all(text.as_bytes())?;
+    report_binary(&binary);
     eprintln!("bottle: {}", summary(&work.changes));
     report_flagged(&work.changes, "in this diff");
     Ok(0)
@@ -112,8 +151,8 @@ pub fn export(ctx: &Context, slug: &str, to: Option<&Path>, include_flagged: boo
             eprintln!("bottle: exported {slug}'s work tree to {}", dir.display());
             if !held.is_empty() {
                 eprintln!("bottle: held back (agent-written configuration; `--include-flagged` exports it):");
-                for (path, why) in held {
-                    eprintln!("  {path}  ({why})");
+                for line in workdiff::held_lines(&held) {
+                    eprintln!("{line}");
                 }
             }
         }
@@ -122,20 +161,57 @@ pub fn export(ctx: &Context, slug: &str, to: Option<&Path>, include_flagged: boo
                 eprintln!("bottle: no changes in {slug}");
                 return Ok(0);
             }
-            let text = workdiff::patch(
+            let (text, binary) = workdiff::patch(
                 work.base.as_deref(),
                 &work.tree,
                 &work.changes,
                 include_flagged,
             )?;
             std::io::stdout().write_all(text.as_bytes())?;
+            report_binary(&binary);
             eprintln!("bottle: {}", summary(&work.changes));
             if !include_flagged {
                 report_flagged(&work.changes, "left out of this patch");
-            } else if work.changes.iter().any(|c| c.path.starts_with(".git/")) {
+            } else if work.changes.iter().any(|c| workdiff::in_git(&c.path)) {
                 eprintln!("bottle: git hooks and config are never part of a patch; `--to DIR --include-flagged` copies them");
             }
         }
     }
     Ok(0)
+}
+
+/// Binary files are not in a patch (`git apply` would refuse it whole).
+fn report_binary(binary: &[String]) {
+    if binary.is_empty() {
+        return;
+    }
+    eprintln!("bottle: binary files are not in the patch (`export --to DIR` copies them):");
+    for p in binary {
+        eprintln!("  {}", crate::sanitize::inline(p));
+    }
+}
+
+/// The engine's archive chunks as a `Read` for the unpacker thread.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.buf = chunk;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }

@@ -246,6 +246,10 @@ pub struct StartArgs {
     /// Copy the workspace even if it is /, $HOME or holds $BOTTLE_HOME.
     #[arg(long)]
     pub force: bool,
+    /// Also copy the workspace files that look like they hold secrets
+    /// (named by the preflight; left out otherwise).
+    #[arg(long)]
+    pub copy_secret_files: bool,
 }
 
 #[derive(Args, Debug)]

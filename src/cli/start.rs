@@ -27,6 +27,7 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
                 runtime()?.block_on(docker::engines::choose(args.backend.as_deref()))?,
             ),
             task: args.task.clone(),
+            copy_secret_files: args.copy_secret_files,
         },
     )?;
     if args.dry_run {

@@ -14,14 +14,17 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 /// The work volume of `slug` as a tar archive (paths relative to the work
-/// tree). `image` is any image present (the bottle's agent image).
+/// tree), streamed chunk by chunk into `sink` (never held whole in memory;
+/// `sink` answers false to stop reading). `image` is any image present
+/// (the bottle's agent image).
 pub async fn work_tree(
     docker: &Docker,
     slug: &Slug,
     home_hash: &str,
     backend: &str,
     image: &str,
-) -> Result<Vec<u8>, EngineError> {
+    sink: impl FnMut(&[u8]) -> bool,
+) -> Result<(), EngineError> {
     let names = Names::for_slug(slug);
     let helper = format!(
         "bottle-{slug}-export-{}",
@@ -62,25 +65,30 @@ pub async fn work_tree(
         ),
     )
     .await?;
-    let result = download(docker, &helper).await;
+    let result = download(docker, &helper, sink).await;
     let rm = RemoveContainerOptionsBuilder::default().force(true).build();
     let removed = timed(docker.remove_container(&helper, Some(rm))).await;
-    let bytes = result?;
+    result?;
     removed?;
-    Ok(bytes)
+    Ok(())
 }
 
-async fn download(docker: &Docker, container: &str) -> Result<Vec<u8>, EngineError> {
+async fn download(
+    docker: &Docker,
+    container: &str,
+    mut sink: impl FnMut(&[u8]) -> bool,
+) -> Result<(), EngineError> {
     let options = DownloadFromContainerOptionsBuilder::default()
         .path(&format!("{WORKSPACE_DIR}/."))
         .build();
     let mut stream = docker.download_from_container(container, Some(options));
-    let mut bytes = Vec::new();
     while let Some(chunk) = tokio::time::timeout(CALL_TIMEOUT, stream.next())
         .await
         .map_err(|_| EngineError::Timeout(CALL_TIMEOUT))?
     {
-        bytes.extend_from_slice(&chunk?);
+        if !sink(&chunk?) {
+            break;
+        }
     }
-    Ok(bytes)
+    Ok(())
 }

@@ -190,7 +190,7 @@ fn append_list(a: &mut Archive, base: &str, list: &CopyList) -> std::io::Result<
             EntryKind::File { executable, .. } => {
                 let source = list.root.join(&e.path);
                 let mode = if executable { 0o755 } else { 0o644 };
-                if e.path == ".git/config" {
+                if workspace_copy::is_git_config(&e.path) {
                     let text = std::fs::read_to_string(&source)?;
                     a.file(
                         &target,
