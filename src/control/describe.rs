@@ -8,17 +8,25 @@ use crate::sanitize::inline;
 use crate::sidecar::egress::routes::RouteEntry;
 use crate::state::Home;
 
-/// `xn--…` names with their Unicode form beside them.
-pub fn host(ascii: &str) -> String {
-    let (wild, bare) = match ascii.strip_prefix("*.") {
+/// A host as ASCII (punycode `xn--…` labels) with its Unicode form beside
+/// it when the two differ, whichever form the agent sent: a homoglyph name
+/// never shows as the name it imitates.
+pub fn host(name: &str) -> String {
+    let (wild, bare) = match name.strip_prefix("*.") {
         Some(b) => ("*.", b),
-        None => ("", ascii),
+        None => ("", name),
     };
-    let (unicode, res) = idna::domain_to_unicode(bare);
-    if res.is_ok() && unicode != bare {
-        format!("{wild}{bare} ({wild}{})", inline(&unicode))
+    let Ok(ascii) = idna::domain_to_ascii(bare) else {
+        return format!("{wild}{}", inline(bare));
+    };
+    if ascii.is_empty() || !ascii.is_ascii() {
+        return format!("{wild}{}", inline(bare));
+    }
+    let (unicode, res) = idna::domain_to_unicode(&ascii);
+    if res.is_ok() && unicode != ascii {
+        format!("{wild}{} ({wild}{})", inline(&ascii), inline(&unicode))
     } else {
-        format!("{wild}{}", inline(bare))
+        format!("{wild}{}", inline(&ascii))
     }
 }
 
