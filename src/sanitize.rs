@@ -280,7 +280,10 @@ mod tests {
 
     #[test]
     fn lines_keep_newlines_only() {
-        assert_eq!(lines("a\r\nb\x1b]52;c;eA==\x07"), "a\\u{d}\nb\\u{1b}]52;c;eA==\\u{7}");
+        assert_eq!(
+            lines("a\r\nb\x1b]52;c;eA==\x07"),
+            "a\\u{d}\nb\\u{1b}]52;c;eA==\\u{7}"
+        );
     }
 
     #[test]

@@ -103,7 +103,9 @@ pub fn exec(
                     bollard::container::LogOutput::StdErr { message } => {
                         std::io::stderr().write_all(&pass(&mut to_err, &message))?
                     }
-                    other => std::io::stdout().write_all(&pass(&mut to_out, &other.into_bytes()))?,
+                    other => {
+                        std::io::stdout().write_all(&pass(&mut to_out, &other.into_bytes()))?
+                    }
                 }
             }
             if let Some(f) = feeding {

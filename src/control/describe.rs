@@ -84,3 +84,21 @@ pub fn describe(home: &Home, req: &Request) -> Vec<String> {
         Payload::Capability(c) => super::capability::describe(home, &req.slug, c),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::host;
+
+    #[test]
+    fn hosts_show_punycode_first_whichever_form_was_sent() {
+        // Cyrillic і in a look-alike of github.com.
+        assert_eq!(host("gіthub.com"), "xn--gthub-n2e.com (gіthub.com)");
+        assert_eq!(host("xn--gthub-n2e.com"), "xn--gthub-n2e.com (gіthub.com)");
+        assert_eq!(
+            host("*.bücher.test"),
+            "*.xn--bcher-kva.test (*.bücher.test)"
+        );
+        assert_eq!(host("API.github.com"), "api.github.com");
+        assert_eq!(host("a\u{1b}b"), "a\\u{1b}b");
+    }
+}

@@ -203,8 +203,24 @@ fn csi_allowed(body: &[u8], fin: u8) -> bool {
         (
             None,
             b"",
-            b'@' | b'A'..=b'M' | b'P' | b'S' | b'T' | b'X' | b'Z' | b'`' | b'a' | b'b' | b'd'
-            | b'e' | b'f' | b'g' | b'm' | b'r' | b's' | b'u',
+            b'@'
+            | b'A'..=b'M'
+            | b'P'
+            | b'S'
+            | b'T'
+            | b'X'
+            | b'Z'
+            | b'`'
+            | b'a'
+            | b'b'
+            | b'd'
+            | b'e'
+            | b'f'
+            | b'g'
+            | b'm'
+            | b'r'
+            | b's'
+            | b'u',
         ) => true,
         // DEC private modes; selective erase.
         (Some(b'?'), b"", b'h' | b'l' | b'J' | b'K') => true,
@@ -251,14 +267,20 @@ mod tests {
             (b"\x1b]10;?\x07\x1b]11;?\x1b\\", "colour queries"),
             (b"\x1bP$qm\x1b\\", "DECRQSS"),
             (b"\x1bP+q544e\x1b\\", "XTGETTCAP"),
-            (b"\x1bPtmux;\x1b\x1b]52;c;eA==\x07\x1b\\", "tmux passthrough"),
+            (
+                b"\x1bPtmux;\x1b\x1b]52;c;eA==\x07\x1b\\",
+                "tmux passthrough",
+            ),
             (b"\x1b_Gf=100;AAAA\x1b\\", "APC"),
             (b"\x1b^pm\x1b\\\x1bXsos\x1b\\", "PM and SOS"),
             (b"\x1b[c\x1b[>c\x1b[=c\x1b[0c", "DA"),
             (b"\x1b[6n\x1b[5n\x1b[?6n", "DSR"),
             (b"\x1b[?2004$p\x1b[4$p", "DECRQM"),
             (b"\x1b[>q\x1b[>0q", "XTVERSION"),
-            (b"\x1b[18t\x1b[21t\x1b[8;100;100t\x1b[2t\x1b[22;0t", "XTWINOPS"),
+            (
+                b"\x1b[18t\x1b[21t\x1b[8;100;100t\x1b[2t\x1b[22;0t",
+                "XTWINOPS",
+            ),
             (b"\x1b[?u", "kitty query"),
             (b"\x1bZ\x05", "DECID and ENQ"),
             (b"\x1bc\x1b#8\x1b)0\x0e\x0f\x1b[!p", "resets and shifts"),
@@ -283,7 +305,10 @@ mod tests {
     fn raw_c1_and_invalid_utf8_become_replacements() {
         assert_eq!(all(b"a\x9b31mb"), "a\u{fffd}31mb".as_bytes());
         // C1 code points in UTF-8: the control goes, its text stays text.
-        assert_eq!(all(b"\xc2\x9b31m\xc2\x9d52;c;eA==\xc2\x9c"), b"31m52;c;eA==");
+        assert_eq!(
+            all(b"\xc2\x9b31m\xc2\x9d52;c;eA==\xc2\x9c"),
+            b"31m52;c;eA=="
+        );
         assert_eq!(all(b"\xed\xa0\x80x"), "\u{fffd}x".as_bytes());
         assert_eq!(all(b"\xe2\x9cx"), "\u{fffd}x".as_bytes());
     }
