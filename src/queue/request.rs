@@ -216,14 +216,13 @@ pub fn text_lines(
     max: usize,
     max_lines: usize,
 ) -> Result<(), QueueError> {
-    text(field, value, max, true)?;
     let lines = value.lines().count();
     if lines > max_lines {
         return invalid(format!(
             "{field} has {lines} lines; at most {max_lines} are allowed"
         ));
     }
-    Ok(())
+    text(field, value, max, true)
 }
 
 /// A request's reason, as both the sidecar and the host check it.
