@@ -110,7 +110,7 @@ pub fn register(reg: &mut Registry) {
     reg.inside(
         "terminal",
         "shell_osc52_clipboard_write_reaches_no_terminal",
-        |e| shell_prints(e),
+        shell_prints,
     );
     reg.inside(
         "terminal",
