@@ -111,6 +111,51 @@ pub fn register(reg: &mut Registry) {
             )
         },
     );
+    reg.inside("approval", "mcp_forged_session_is_refused", |e| {
+        mcp_raw(
+            e,
+            r#"-H 'Mcp-Session-Id: 00000000-forged' -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_egress_routes","arguments":{}}}'"#,
+            "404 ",
+            "unknown session",
+        )
+    });
+    reg.inside("approval", "mcp_bad_origin_is_refused", |e| {
+        mcp_raw(
+            e,
+            r#"-H 'Origin: http://evil.invalid' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}'"#,
+            "403 ",
+            "origin refused",
+        )
+    });
+    reg.inside("approval", "mcp_oversized_body_is_refused", |e| {
+        mcp_raw(
+            e,
+            r#"--data-binary @/tmp/mcp-big.json"#,
+            "413 ",
+            "larger than 64 KiB",
+        )
+    });
+    reg.inside("approval", "mcp_traversal_request_id_is_refused", |e| {
+        let b = supervised(e);
+        let answer = mcp_call(&b, "check_request", r#"{"id":"../../../state/x/routes"}"#);
+        fixture::ensure(answer.contains("not a request id"), || {
+            format!("a traversal id was not refused as such: {answer}")
+        })
+    });
+}
+
+/// One raw POST to the supervise endpoint with curl `args` (a 70 KiB
+/// body is ready in /tmp/mcp-big.json): refused with `status` and `why`.
+fn mcp_raw(e: &Engine, args: &str, status: &str, why: &str) -> Outcome {
+    let b = supervised(e);
+    let (_, out) = b.sh(&format!(
+        r#"head -c 71680 /dev/zero | tr '\0' ' ' > /tmp/mcp-pad; {{ printf '{{"jsonrpc":"2.0","id":1,"method":"ping","pad":"'; cat /tmp/mcp-pad; printf '"}}'; }} > /tmp/mcp-big.json
+curl -sS -H Content-Type:application/json -H Accept:application/json,text/event-stream -w '\nstatus %{{http_code}} \n' {args} http://supervise:9100/mcp"#
+    ));
+    fixture::ensure(
+        out.contains(&format!("status {status}")) && out.contains(why),
+        || format!("not refused with {status}{why:?}: {out}"),
+    )
 }
 
 /// A home whose queue holds `files` (name → bytes) for bottle `SLUG`.
