@@ -142,6 +142,53 @@ pub fn register(reg: &mut Registry) {
             format!("a traversal id was not refused as such: {answer}")
         })
     });
+    reg.inside("approval", "mcp_flood_past_16_pending_is_refused", flood);
+}
+
+/// Sixteen requests already wait (written as the sidecar writes them, so
+/// the trial does not wait 16 × 45 s): the seventeenth is refused at the
+/// sidecar and never queued.
+fn flood(e: &Engine) -> Outcome {
+    let b = fixture::cached(
+        &format!(
+            "approval-flood/{}-{}",
+            e.name,
+            e.runtime.unwrap_or("default")
+        ),
+        || {
+            Bottle::start(e, "sup", |home, _| {
+                common::define(
+                    home,
+                    "sup",
+                    "agent_provider: { template: shell }\nsupervise: true\n",
+                );
+            })
+        },
+    );
+    let queue = b.home.join("queue").join(&b.slug);
+    std::fs::create_dir_all(&queue).map_err(|e| e.to_string())?;
+    for n in 0..16 {
+        let (_, name, bytes) = request("egress", egress(&format!("h{n}.test")), "waiting");
+        std::fs::write(queue.join(name), bytes).map_err(|e| e.to_string())?;
+    }
+    let answer = mcp_call(
+        &b,
+        "request_egress",
+        r#"{"host":"one-more.test","reason":"r"}"#,
+    );
+    if !answer.contains("16 requests are already waiting") {
+        return Err(format!("the 17th request was not refused: {answer}"));
+    }
+    let count = std::fs::read_dir(&queue)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|f| f.file_name().to_string_lossy().ends_with(".request.json"))
+                .count()
+        })
+        .unwrap_or(0);
+    fixture::ensure(count == 16, || {
+        format!("{count} requests queued after the refusal: {answer}")
+    })
 }
 
 /// One raw POST to the supervise endpoint with curl `args` (a 70 KiB
