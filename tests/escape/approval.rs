@@ -196,7 +196,7 @@ fn flood(e: &Engine) -> Outcome {
 fn mcp_raw(e: &Engine, args: &str, status: &str, why: &str) -> Outcome {
     let b = supervised(e);
     let (_, out) = b.sh(&format!(
-        r#"head -c 71680 /dev/zero | tr '\0' ' ' > /tmp/mcp-pad; {{ printf '{{"jsonrpc":"2.0","id":1,"method":"ping","pad":"'; cat /tmp/mcp-pad; printf '"}}'; }} > /tmp/mcp-big.json
+        r#"head -c 71680 /dev/zero | tr '\0' ' ' > /tmp/mcp-pad.$$; {{ printf '{{"jsonrpc":"2.0","id":1,"method":"ping","pad":"'; cat /tmp/mcp-pad.$$; printf '"}}'; }} > /tmp/mcp-big.$$ && mv /tmp/mcp-big.$$ /tmp/mcp-big.json
 curl -sS -H Content-Type:application/json -H Accept:application/json,text/event-stream -w '\nstatus %{{http_code}} \n' {args} http://supervise:9100/mcp"#
     ));
     fixture::ensure(
@@ -494,10 +494,10 @@ fn mcp_call(b: &Bottle, tool: &str, args: &str) -> String {
         r#"H='-sS -H Content-Type:application/json -H Accept:application/json,text/event-stream'
 sid=$(curl $H -D - -o /dev/null -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"sh","version":"1"}}}}}}' http://supervise:9100/mcp | tr -d '\r' | sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: //p')
 curl $H -H "Mcp-Session-Id: $sid" -d '{{"jsonrpc":"2.0","method":"notifications/initialized"}}' http://supervise:9100/mcp
-cat > /tmp/mcp-body.json <<'EOF'
+cat > /tmp/mcp-body.$$.json <<'EOF'
 {body}
 EOF
-curl $H --max-time 60 -H "Mcp-Session-Id: $sid" --data-binary @/tmp/mcp-body.json http://supervise:9100/mcp"#
+curl $H --max-time 60 -H "Mcp-Session-Id: $sid" --data-binary @/tmp/mcp-body.$$.json http://supervise:9100/mcp"#
     );
     b.sh(&script).1
 }
