@@ -110,9 +110,12 @@ pub fn prepare(
         .engine_host
         .clone()
         .unwrap_or_else(docker::engines::default_host);
+    let wanted = opts.runtime.clone();
     let engine = runtime.block_on(async {
         let d = docker::engines::connect_host(&engine_host).await?;
-        docker::engine_facts(&d).await
+        let mut facts = docker::engine_facts(&d).await?;
+        probe_gvisor(&d, home, &mut facts, wanted.as_deref()).await;
+        Ok::<_, docker::EngineError>(facts)
     })?;
     let plan = plan(PrepareInput {
         defs,
@@ -171,7 +174,9 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
             .await?
             .into_iter()
             .find(|o| o.slug == slug.as_str());
-        Ok::<_, docker::EngineError>((docker::engine_facts(&d).await?, present))
+        let mut facts = docker::engine_facts(&d).await?;
+        probe_gvisor(&d, home, &mut facts, None).await;
+        Ok::<_, docker::EngineError>((facts, present))
     })?;
     if present.as_ref().is_some_and(|o| !o.containers.is_empty()) {
         bail!("`{slug}` is not stopped: `bottle attach {slug}`, or `bottle stop {slug}` first");
@@ -243,6 +248,38 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
 
 /// Lines only in the old preflight (`-`) and only in the new one (`+`),
 /// ignoring the workspace line (a resume never copies again).
+/// The runtime probe's verdict on `runsc` (cached per engine and runtime;
+/// see `docker::probe`), when the engine offers it and no other runtime
+/// was asked for.
+async fn probe_gvisor(
+    d: &bollard::Docker,
+    home: &Home,
+    facts: &mut crate::backends::plan::EngineFacts,
+    wanted: Option<&str>,
+) {
+    if !facts.gvisor_offered() || wanted.is_some_and(|w| w != "runsc") {
+        return;
+    }
+    let verdict = match sidecar_binary().and_then(|bin| Ok((sha256_file(&bin)?, bin))) {
+        Ok((sha, bin)) => {
+            let tag = crate::backends::images::sidecar_tag(&sha);
+            docker::probe::verdict(
+                d,
+                &home.root,
+                &home.label_hash(),
+                "runsc",
+                (&tag, &bin, &facts.engine),
+            )
+            .await
+        }
+        Err(e) => Err(format!("could not read the bottle executable: {e}")),
+    };
+    if let Err(why) = &verdict {
+        tracing::warn!("runsc fails the runtime probe: {why}");
+    }
+    facts.gvisor_probe = Some(verdict);
+}
+
 pub fn preflight_diff(old: &str, new: &str) -> String {
     // Whether an image was built or present, or why a runtime was chosen,
     // is not a change of the bottle.

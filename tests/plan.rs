@@ -59,6 +59,9 @@ fn input<'a>(
             runtimes: runtimes.iter().map(|s| s.to_string()).collect(),
             default_runtime: "runc".into(),
             images: Default::default(),
+            // runsc, when offered, passed its probe (see below for one
+            // that fails).
+            gvisor_probe: runtimes.contains(&"runsc").then_some(Ok(())),
         },
         workspace: Some(WorkspaceFacts {
             root: PathBuf::from("/src/app"),
@@ -103,20 +106,41 @@ fn shell_plan_builds_the_template_and_picks_the_runtime() {
         prepare(input(&d, "shell", &["runc"], Some("kata"))),
         Err(PrepareError::UnknownRuntime { .. })
     ));
-    // Podman lists runtimes it may not be able to use: its default (crun
-    // here) is chosen; runsc only when asked for, and the preflight says so.
+    // A runsc that fails the runtime probe is not chosen: the engine's
+    // default is, and the preflight says why; forcing it warns.
+    let mut failing = input(&d, "shell", &["runc", "runsc"], None);
+    failing.engine.gvisor_probe = Some(Err("stat /: Invalid argument".into()));
+    let plan = prepare(failing).expect("plan");
+    assert_eq!(
+        (plan.runtime.name.as_str(), plan.runtime.automatic),
+        ("runc", true)
+    );
+    let text = preflight::render(&plan);
+    assert!(
+        text.contains("runc: the engine's runsc fails the runtime probe (stat /: Invalid argument) — install a current gVisor"),
+        "{text}"
+    );
+    let mut forced = input(&d, "shell", &["runc", "runsc"], Some("runsc"));
+    forced.engine.gvisor_probe = Some(Err("stat /: Invalid argument".into()));
+    let plan = prepare(forced).expect("plan");
+    assert_eq!(
+        (plan.runtime.name.as_str(), plan.runtime.automatic),
+        ("runsc", false)
+    );
+    assert!(
+        preflight::render(&plan).contains("WARNING: this runsc fails the runtime probe"),
+        "{}",
+        preflight::render(&plan)
+    );
+    // Podman: the same rule (its default, crun here, unless runsc passed).
     let mut podman = input(&d, "shell", &["crun", "runc", "runsc"], None);
     podman.engine.engine = "podman".into();
     podman.engine.default_runtime = "crun".into();
+    podman.engine.gvisor_probe = Some(Err("stat /: Invalid argument".into()));
     let plan = prepare(podman).expect("plan");
     assert_eq!(
         (plan.runtime.name.as_str(), plan.runtime.automatic),
         ("crun", true)
-    );
-    let text = preflight::render(&plan);
-    assert!(
-        text.contains("gVisor is used under Podman only when asked for"),
-        "{text}"
     );
 }
 

@@ -22,6 +22,9 @@ pub struct EngineFacts {
     pub default_runtime: String,
     /// Image references present in the engine (`repo:tag`).
     pub images: BTreeSet<String>,
+    /// The verdict of the runtime probe on `runsc` (`None`: not offered,
+    /// or not probed): `Err` says which step failed and how.
+    pub gvisor_probe: Option<Result<(), String>>,
 }
 
 /// What copying the workspace would carry (from `workspace_copy::scan`).
@@ -74,6 +77,9 @@ pub struct RuntimePlan {
     pub name: String,
     /// Chosen because the engine offers it (not by an override).
     pub automatic: bool,
+    /// Why this runtime, for the preflight (a warning when a forced
+    /// runtime failed its probe).
+    pub note: String,
 }
 
 /// Where an environment variable's value comes from. Only literals may go
@@ -192,12 +198,15 @@ impl EngineFacts {
         self.engine == "podman"
     }
 
-    /// gVisor is used automatically when Docker offers `runsc`. Podman
-    /// lists runtimes from its configuration whether or not they work, and
-    /// Debian's `runsc` cannot set up Podman's network, so there it is only
-    /// used when asked for.
+    /// gVisor is used automatically when the engine offers `runsc` and it
+    /// passed the runtime probe (`stat`, `ls -la`, a file and a socket
+    /// round trip; see `docker::probe`), on Docker and Podman alike.
     pub fn gvisor_automatic(&self) -> bool {
-        !self.is_podman() && self.runtimes.iter().any(|r| r == "runsc")
+        self.gvisor_offered() && matches!(self.gvisor_probe, Some(Ok(())))
+    }
+
+    pub fn gvisor_offered(&self) -> bool {
+        self.runtimes.iter().any(|r| r == "runsc")
     }
 
     fn default_runtime(&self) -> &str {
@@ -216,9 +225,16 @@ fn pick_runtime(engine: &EngineFacts, wanted: Option<&str>) -> Result<RuntimePla
                 || w == engine.default_runtime()
                 || engine.runtimes.iter().any(|r| r == w) =>
         {
+            let note = match (w, &engine.gvisor_probe) {
+                ("runsc", Some(Err(why))) => format!(
+                    "forced by --runtime / BOTTLE_RUNTIME; WARNING: this runsc fails the runtime probe ({why}): `ls -la`, `stat` and what is built on them fail inside"
+                ),
+                _ => "chosen by --runtime / BOTTLE_RUNTIME".to_string(),
+            };
             Ok(RuntimePlan {
                 name: w.to_string(),
                 automatic: false,
+                note,
             })
         }
         Some(w) => Err(PrepareError::UnknownRuntime {
@@ -228,11 +244,25 @@ fn pick_runtime(engine: &EngineFacts, wanted: Option<&str>) -> Result<RuntimePla
         None if engine.gvisor_automatic() => Ok(RuntimePlan {
             name: "runsc".into(),
             automatic: true,
+            note: "gVisor: offered by the engine, and it passed the runtime probe".into(),
         }),
-        None => Ok(RuntimePlan {
-            name: engine.default_runtime().to_string(),
-            automatic: true,
-        }),
+        None => {
+            let default = engine.default_runtime().to_string();
+            let note = match &engine.gvisor_probe {
+                Some(Err(why)) if engine.gvisor_offered() => format!(
+                    "{default}: the engine's runsc fails the runtime probe ({why}) — install a current gVisor (gvisor.dev); --runtime runsc forces it"
+                ),
+                _ if engine.gvisor_offered() => {
+                    format!("{default}: the engine's runsc was not probed")
+                }
+                _ => format!("{default}: the engine offers no gVisor (runsc)"),
+            };
+            Ok(RuntimePlan {
+                name: default,
+                automatic: true,
+                note,
+            })
+        }
     }
 }
 

@@ -93,17 +93,14 @@ pub fn render(plan: &Plan) -> String {
         format!("{}  ({sidecar})", plan.sidecar_image.reference),
     );
     let rt = &plan.runtime;
-    let rt_note = match (rt.name.as_str(), rt.automatic) {
-        ("runsc", true) => "gVisor, offered by the engine",
-        (_, true) if plan.engine == "podman" => {
-            "the engine's default; gVisor is used under Podman only when asked for"
-        }
-        (_, true) => "the engine offers no gVisor (runsc)",
-        (_, false) => "chosen by --runtime / BOTTLE_RUNTIME",
-    };
     line(
         "runtime",
-        format!("{}  ({rt_note}; engine {})", rt.name, plan.engine),
+        format!(
+            "{}  ({}; engine {})",
+            rt.name,
+            crate::sanitize::inline(&rt.note),
+            plan.engine
+        ),
     );
     let r = &plan.resources;
     line(

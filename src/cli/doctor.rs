@@ -45,7 +45,7 @@ pub fn doctor(ctx: &Context) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(check_engine(&mut r, &ctx.home.label_hash()));
+    runtime.block_on(check_engine(&mut r, &ctx.home.root, &ctx.home.label_hash()));
     Ok(if r.failed { 1 } else { 0 })
 }
 
@@ -104,7 +104,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
         .then(|| s.f_bavail as u64 * s.f_frsize as u64)
 }
 
-async fn check_engine(r: &mut Report, home_hash: &str) {
+async fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
     let docker = match docker::connect().await {
         Ok(d) => d,
         Err(e) => return r.say(Level::Fail, "engine", e.to_string()),
@@ -156,28 +156,50 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
             format!("cannot create an isolated internal network: {e}"),
         ),
     }
-    if facts.gvisor_automatic() {
-        r.say(
-            Level::Ok,
-            "runtime",
-            format!(
-                "gVisor (runsc) offered and used automatically ({})",
-                facts.runtimes.join(", ")
-            ),
-        );
-        if facts.images.contains("debian:bookworm-slim") {
-            match runtime_probe(&docker, "runsc", "debian:bookworm-slim", home_hash).await {
-                Ok((0, _)) => r.say(Level::Ok, "runtime", "runsc runs `stat` (statx) in a Debian image"),
-                Ok((_, out)) => r.say(
-                    Level::Warn,
-                    "runtime",
-                    format!(
-                        "this runsc fails statx (`stat /` said: {}): `ls` and `stat` break inside bottles; install a current gVisor release (gvisor.dev), or use --runtime runc",
-                        crate::sanitize::inline(out.trim())
-                    ),
-                ),
-                Err(e) => r.say(Level::Warn, "runtime", format!("could not probe runsc: {e}")),
+    if facts.gvisor_offered() {
+        // The same probe a launch relies on, run afresh (its verdict is
+        // cached for the launches that follow).
+        let verdict = match crate::launcher::sidecar_binary()
+            .and_then(|bin| Ok((crate::launcher::sha256_file(&bin)?, bin)))
+        {
+            Ok((sha, bin)) => {
+                let tag = crate::backends::images::sidecar_tag(&sha);
+                docker::probe::probe_fresh(
+                    &docker,
+                    home,
+                    home_hash,
+                    "runsc",
+                    (&tag, &bin, &facts.engine),
+                )
+                .await
             }
+            Err(e) => Err(format!("could not read the bottle executable: {e}")),
+        };
+        match verdict {
+            Ok(()) => r.say(
+                Level::Ok,
+                "runtime",
+                format!(
+                    "gVisor (runsc) passes the runtime probe (stat, ls -la, file and socket round trips) and is used automatically ({})",
+                    facts.runtimes.join(", ")
+                ),
+            ),
+            Err(why) => r.say(
+                Level::Warn,
+                "runtime",
+                format!(
+                    "runsc fails the runtime probe ({}): bottles use {} — install a current gVisor release (gvisor.dev); --runtime runsc forces it",
+                    crate::sanitize::inline(&why),
+                    if facts.default_runtime.is_empty() { "runc" } else { facts.default_runtime.as_str() }
+                ),
+            ),
+        }
+        if facts.is_podman() && podman_beside_docker() {
+            r.say(
+                Level::Warn,
+                "isolation",
+                "Docker runs beside Podman: its FORWARD policy (DROP, with br_netfilter) can cut an agent off from its sidecar on Podman's internal bridges; allow bridged traffic within them: iptables -I DOCKER-USER -i podman+ -m physdev --physdev-is-bridged -j ACCEPT",
+            );
         }
     } else if facts.is_podman() {
         if podman_beside_docker() {
@@ -191,7 +213,7 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
             Level::Warn,
             "runtime",
             format!(
-                "Podman: bottles use its default runtime; gVisor only with --runtime runsc, if it works with Podman's network here ({})",
+                "Podman offers no gVisor (runsc): bottles use its default runtime ({})",
                 facts.runtimes.join(", ")
             ),
         );
@@ -276,76 +298,6 @@ fn podman_beside_docker() -> bool {
     let nf = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
         .is_ok_and(|v| v.trim() == "1");
     nf && std::path::Path::new("/sys/class/net/docker0").exists()
-}
-
-/// Runs `stat /` in a throwaway labelled container (no network) under
-/// `runtime`: its exit code and output.
-async fn runtime_probe(
-    docker: &Docker,
-    runtime: &str,
-    image: &str,
-    home_hash: &str,
-) -> Result<(i64, String), EngineError> {
-    use bollard::models::{ContainerCreateBody, HostConfig};
-    use bollard::query_parameters::{
-        CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-        WaitContainerOptionsBuilder,
-    };
-    use futures_util::StreamExt;
-    let name = format!(
-        "bottle-doctor-{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let body = ContainerCreateBody {
-        image: Some(image.into()),
-        cmd: Some(vec!["stat".into(), "/".into()]),
-        entrypoint: Some(Vec::new()),
-        network_disabled: Some(true),
-        labels: Some(HashMap::from([
-            (names::LABEL_ROLE.to_string(), "doctor".to_string()),
-            (names::LABEL_HOME.to_string(), home_hash.to_string()),
-        ])),
-        host_config: Some(HostConfig {
-            runtime: Some(runtime.into()),
-            network_mode: Some("none".into()),
-            cap_drop: Some(vec!["ALL".into()]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let options = CreateContainerOptionsBuilder::default().name(&name).build();
-    timed(docker.create_container(Some(options), body)).await?;
-    let result = async {
-        timed(docker.start_container(&name, None)).await?;
-        let wait = WaitContainerOptionsBuilder::default().build();
-        let mut waiting = docker.wait_container(&name, Some(wait));
-        let next = tokio::time::timeout(docker::CALL_TIMEOUT, waiting.next())
-            .await
-            .map_err(|_| EngineError::Timeout(docker::CALL_TIMEOUT))?;
-        let code = match next {
-            Some(Ok(w)) => w.status_code,
-            // bollard reports a non-zero exit as an error carrying the code.
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(EngineError::from(e)),
-            None => -1,
-        };
-        let logs = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut out = String::new();
-        let mut stream = docker.logs(&name, Some(logs));
-        while let Ok(Some(Ok(chunk))) =
-            tokio::time::timeout(docker::CALL_TIMEOUT, stream.next()).await
-        {
-            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-        }
-        Ok((code, out))
-    }
-    .await;
-    let rm = RemoveContainerOptionsBuilder::default().force(true).build();
-    let _ = timed(docker.remove_container(&name, Some(rm))).await;
-    result
 }
 
 /// Creates and removes a labelled network exactly like a bottle's.

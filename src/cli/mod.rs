@@ -283,6 +283,10 @@ pub enum DebugCommand {
     /// proxy, print the first answer.
     #[command(hide = true)]
     Ws { url: String, message: String },
+    /// A TCP round trip on loopback: a step of the runtime probe, run
+    /// inside the runtime under test.
+    #[command(hide = true)]
+    ProbeSocket,
     /// A stand-in for an operator's HTTP CONNECT proxy (egress tests).
     #[command(hide = true)]
     ConnectProxy {
@@ -389,6 +393,13 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             .enable_all()
             .build()?
             .block_on(crate::sidecar::egress::ws::client(url, message))?),
+        Command::Debug {
+            command: DebugCommand::ProbeSocket,
+        } => {
+            crate::backends::docker::probe::socket_round_trip()?;
+            println!("socket round trip ok");
+            Ok(0)
+        }
         Command::Debug {
             command: DebugCommand::Keymap,
         } => {

@@ -132,6 +132,17 @@ impl Bottle {
     /// Starts `agent` (defined in `home` by `setup`, which also fills the
     /// workspace) and registers its removal.
     pub fn start(e: &Engine, agent: &str, setup: impl FnOnce(&Path, &Path)) -> Bottle {
+        Bottle::start_with(e, agent, &[], setup)
+    }
+
+    /// `start`, with these variables in `bottle start`'s environment
+    /// (`token_ref` values, `BOTTLE_ANSWER_<NAME>`).
+    pub fn start_with(
+        e: &Engine,
+        agent: &str,
+        env: &[(&str, &str)],
+        setup: impl FnOnce(&Path, &Path),
+    ) -> Bottle {
         let dir = tempfile::Builder::new()
             .prefix("bottle-escape-")
             .tempdir()
@@ -141,7 +152,11 @@ impl Bottle {
         let ws = dir.join("ws");
         std::fs::create_dir_all(&ws).expect("mkdir");
         setup(&home, &ws);
-        let out = e.bottle(&home, Some(&ws), &["start", agent, "--detach", "-y"]);
+        let out = e
+            .bottle_cmd(&home, Some(&ws), &["start", agent, "--detach", "-y"])
+            .envs(env.iter().copied())
+            .output()
+            .expect("start");
         assert!(
             out.status.success(),
             "start {agent} on {}: {}",

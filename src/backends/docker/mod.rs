@@ -50,6 +50,7 @@ pub mod export;
 pub mod launch;
 pub mod libpod;
 pub mod pane;
+pub mod probe;
 pub mod provision;
 pub mod spec;
 
@@ -79,6 +80,7 @@ pub async fn engine_facts(
         runtimes,
         default_runtime: info.default_runtime.unwrap_or_default(),
         images,
+        gvisor_probe: None,
     })
 }
 

@@ -76,11 +76,89 @@ const SIGNATURE_PARAMS: &[&str] = &[
 
 #[derive(Clone, Debug, Default)]
 pub struct Scanner {
-    /// (name, byte forms) of this bottle's own values.
-    canaries: Vec<(String, Vec<Vec<u8>>)>,
+    /// This bottle's own values in every form checked.
+    own: std::sync::Arc<OwnValues>,
     /// Rules a route turned off (`dlp_exempt`).
     exempt: Vec<String>,
     overlap: usize,
+}
+
+/// A set of values to find in any of their encoded forms (see
+/// `canary_forms`), with one Aho-Corasick automaton over all forms.
+#[derive(Clone, Debug, Default)]
+pub struct OwnValues {
+    /// Pattern index → the value's name.
+    names: Vec<String>,
+    matcher: Option<std::sync::Arc<aho_corasick::AhoCorasick>>,
+    /// Every form, by pattern index (for the streaming hold-back).
+    forms: Vec<Vec<u8>>,
+    longest: usize,
+}
+
+impl OwnValues {
+    /// (name, value) pairs; values shorter than `MIN_CANARY` are skipped
+    /// (too many false hits).
+    pub fn new(values: &[(String, String)]) -> OwnValues {
+        let mut names = Vec::new();
+        let mut forms = Vec::new();
+        for (name, value) in values {
+            if value.len() < MIN_CANARY {
+                continue;
+            }
+            for f in canary_forms(value.as_bytes()) {
+                names.push(name.clone());
+                forms.push(f);
+            }
+        }
+        let longest = forms.iter().map(Vec::len).max().unwrap_or(0);
+        let matcher = if forms.is_empty() {
+            None
+        } else {
+            aho_corasick::AhoCorasick::new(&forms)
+                .ok()
+                .map(std::sync::Arc::new)
+        };
+        OwnValues {
+            names,
+            matcher,
+            forms,
+            longest,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
+    /// The longest form, in bytes.
+    pub fn longest(&self) -> usize {
+        self.longest
+    }
+
+    /// The name of the first value found in `bytes`, in any form.
+    pub fn find(&self, bytes: &[u8]) -> Option<&str> {
+        let m = self.matcher.as_ref()?.find(bytes)?;
+        self.names.get(m.pattern().as_usize()).map(String::as_str)
+    }
+
+    /// The length of the longest end of `bytes` that is the start of some
+    /// form (a value that what comes next may complete).
+    pub fn partial_suffix(&self, bytes: &[u8]) -> usize {
+        let mut best = 0;
+        let Some(&last) = bytes.last() else {
+            return 0;
+        };
+        for f in &self.forms {
+            let max = (f.len() - 1).min(bytes.len());
+            for k in (best + 1..=max).rev() {
+                if f[k - 1] == last && bytes.ends_with(&f[..k]) {
+                    best = k;
+                    break;
+                }
+            }
+        }
+        best
+    }
 }
 
 impl Scanner {
@@ -88,21 +166,18 @@ impl Scanner {
     /// values; shorter than `MIN_CANARY` ones are not checked (too many
     /// false hits).
     pub fn new(canaries: &[(String, String)], exempt: &[String]) -> Scanner {
-        let mut forms_all = Vec::new();
-        let mut longest = 0;
-        for (name, value) in canaries {
-            if value.len() < MIN_CANARY {
-                continue;
-            }
-            let forms = canary_forms(value.as_bytes());
-            longest = longest.max(forms.iter().map(Vec::len).max().unwrap_or(0));
-            forms_all.push((name.clone(), forms));
-        }
+        let own = std::sync::Arc::new(OwnValues::new(canaries));
+        let overlap = MIN_OVERLAP.max(own.longest() * 2);
         Scanner {
-            canaries: forms_all,
+            own,
             exempt: exempt.to_vec(),
-            overlap: MIN_OVERLAP.max(longest * 2),
+            overlap,
         }
+    }
+
+    /// This bottle's own values (for scanning responses).
+    pub fn own_values(&self) -> std::sync::Arc<OwnValues> {
+        self.own.clone()
     }
 
     /// A scanner with the same canaries and these route exemptions.
@@ -117,14 +192,22 @@ impl Scanner {
         self.exempt.iter().any(|e| e == rule)
     }
 
-    /// Scans one whole buffer (headers, a frame, the end of a body).
+    /// Scans one whole buffer (headers, a frame, the end of a body): as it
+    /// is, and — when it holds escapes — with `%XX`, `\uXXXX` and `\xXX`
+    /// escapes decoded, so a value written in a mix of encodings is still
+    /// seen whole.
     pub fn scan(&self, bytes: &[u8]) -> Option<Hit> {
-        for (name, forms) in &self.canaries {
-            if forms.iter().any(|f| contains(bytes, f)) {
-                return Some(Hit {
-                    rule: format!("canary:{name}"),
-                });
-            }
+        self.scan_plain(bytes).or_else(|| {
+            let decoded = unescape(bytes)?;
+            self.scan_plain(&decoded)
+        })
+    }
+
+    fn scan_plain(&self, bytes: &[u8]) -> Option<Hit> {
+        if let Some(name) = self.own.find(bytes) {
+            return Some(Hit {
+                rule: format!("canary:{name}"),
+            });
         }
         for rule in rules() {
             if self.exempted(rule.name) {
@@ -209,16 +292,76 @@ impl StreamScan<'_> {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+/// `bytes` with `%XX`, `\uXXXX` (as UTF-8) and `\xXX` escapes decoded, or
+/// `None` when it holds none of them (nothing new to scan).
+fn unescape(bytes: &[u8]) -> Option<Vec<u8>> {
+    if !bytes.iter().any(|b| *b == b'%' || *b == b'\\') {
+        return None;
+    }
+    let hex = |s: &[u8]| -> Option<u32> {
+        let text = std::str::from_utf8(s).ok()?;
+        if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(text, 16).ok()
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escaped = match (b, bytes.get(i + 1)) {
+            (b'%', _) => bytes
+                .get(i + 1..i + 3)
+                .and_then(hex)
+                .map(|v| (vec![v as u8], 3)),
+            (b'\\', Some(b'u')) => bytes
+                .get(i + 2..i + 6)
+                .and_then(hex)
+                .and_then(char::from_u32)
+                .map(|c| (c.to_string().into_bytes(), 6)),
+            (b'\\', Some(b'x')) => bytes
+                .get(i + 2..i + 4)
+                .and_then(hex)
+                .map(|v| (vec![v as u8], 4)),
+            _ => None,
+        };
+        match escaped {
+            Some((decoded, len)) => {
+                out.extend_from_slice(&decoded);
+                i += len;
+                changed = true;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    changed.then_some(out)
 }
 
-/// The value raw, percent-encoded (upper and lower hex), and base64
-/// (standard and URL-safe) at each of the three alignments it can have
-/// inside a longer encoded stream — without the characters that depend on
-/// neighbouring bytes.
+/// The value raw, percent-encoded (reserved bytes only, and every byte;
+/// upper and lower hex), hex, JSON `\u00XX` escapes of every byte, and
+/// base64 (standard and URL-safe) at each of the three alignments it can
+/// have inside a longer encoded stream — without the characters that
+/// depend on neighbouring bytes. (`Scanner::scan` also decodes mixed
+/// escapes; these forms are what a response is searched for as it is.)
 fn canary_forms(value: &[u8]) -> Vec<Vec<u8>> {
     let mut forms = vec![value.to_vec()];
+    let every = |fmt: &dyn Fn(u8) -> String| -> Vec<u8> {
+        value
+            .iter()
+            .map(|b| fmt(*b))
+            .collect::<String>()
+            .into_bytes()
+    };
+    forms.push(every(&|b| format!("%{b:02X}")));
+    forms.push(every(&|b| format!("%{b:02x}")));
+    forms.push(every(&|b| format!("{b:02x}")));
+    forms.push(every(&|b| format!("{b:02X}")));
+    forms.push(every(&|b| format!("\\u{:04x}", u32::from(b))));
+    forms.push(every(&|b| format!("\\u{:04X}", u32::from(b))));
     let enc: String = value
         .iter()
         .map(|b| {
@@ -452,6 +595,37 @@ mod tests {
             Some("canary:P"),
             "lower-case percent-encoding"
         );
+    }
+
+    #[test]
+    fn own_values_are_found_fully_encoded_in_hex_and_json_escapes_and_mixed() {
+        let s = scanner();
+        let v = "canary-Value-1234567890";
+        let every = |f: &dyn Fn(u8) -> String| v.bytes().map(f).collect::<String>();
+        let forms = [
+            every(&|b| format!("%{b:02X}")),
+            every(&|b| format!("%{b:02x}")),
+            every(&|b| format!("{b:02x}")),
+            every(&|b| format!("{b:02X}")),
+            every(&|b| format!("\\u{:04x}", b)),
+            every(&|b| format!("\\u{:04X}", b)),
+            every(&|b| format!("\\x{b:02x}")),
+            // Mixed: every other byte escaped, in two different ways.
+            v.bytes()
+                .enumerate()
+                .map(|(i, b)| match i % 3 {
+                    0 => format!("%{b:02x}"),
+                    1 => format!("\\u{:04x}", b),
+                    _ => (b as char).to_string(),
+                })
+                .collect(),
+        ];
+        for f in forms {
+            let body = format!("{{\"note\":\"{f}\"}}");
+            assert_eq!(rule(&s, &body).as_deref(), Some("canary:GH_PAT"), "{body}");
+        }
+        // Escapes alone are not a hit.
+        assert_eq!(rule(&s, "a%20b \\u0041 \\x41 %zz \\u12"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod decode;
 pub mod dlp;
 pub mod proxy;
+pub mod reflect;
 pub mod routes;
 pub mod ssrf;
 pub mod standin;

@@ -41,6 +41,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// pass@]host:port`), when there is one.
 pub const UPSTREAM_PROXY: &str = "upstream-proxy";
 
+/// Why plain http to a host whose route injects a credential is refused.
+const PLAIN_HTTP_WITH_AUTH: &str =
+    "this route injects a credential, which is only ever sent inside TLS: use https://";
+
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -203,6 +207,31 @@ impl Ask<'_> {
         )
     }
 
+    /// `400 bad_request`: a request the proxy will not read one way while
+    /// an upstream might read it another.
+    fn bad_request(&self, target: &str, reason: &str) -> Response<Body> {
+        self.log("denied", target, serde_json::json!({"reason": reason}));
+        full(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "bad_request", "host": self.host, "reason": reason}),
+        )
+    }
+
+    /// `502 secret_reflected`: the upstream's answer held one of this
+    /// bottle's secret values (named, never shown).
+    fn reflected(&self, target: &str, name: &str) -> Response<Body> {
+        self.log(
+            "secret_reflected",
+            target,
+            serde_json::json!({"secret": name}),
+        );
+        full(
+            StatusCode::BAD_GATEWAY,
+            serde_json::json!({"error": "secret_reflected", "host": self.host,
+                "reason": "the upstream's answer held a secret value of this bottle; it was not passed on"}),
+        )
+    }
+
     /// `502 egress_upstream`: allowed, but the upstream could not be had.
     fn upstream_failed(&self, target: &str, reason: String) -> Response<Body> {
         self.log("denied", target, serde_json::json!({"reason": reason}));
@@ -274,6 +303,9 @@ async fn front(mut req: Request<Incoming>, eg: Arc<Egress>) -> Result<Response<B
             "only http:// is proxied in absolute form; use CONNECT for https",
         ));
     }
+    if let Err(why) = one_host(req.headers(), &host, port, 80) {
+        return Ok(ask.bad_request(&target, why));
+    }
     forward(req, &ask, &target, false, &eg).await
 }
 
@@ -329,26 +361,78 @@ async fn tunneled(
     if req.uri().scheme().is_some() || req.uri().authority().is_some() {
         return Ok(ask.deny(&target, "absolute-form request inside a tunnel"));
     }
-    // The Host header names the tunnel's host (and its port, if any).
-    let named = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_default();
-    let (named_host, named_port) = match named.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            (h.to_string(), p.parse::<u16>().ok())
-        }
-        _ => (named.clone(), None),
-    };
-    let same_host = super::routes::normalize_host(&named_host)
-        == super::routes::normalize_host(&host)
-        && named_port.is_none_or(|p| p == port);
-    if !same_host {
-        return Ok(ask.deny(&target, "Host differs from the tunnel's host"));
+    if let Err(why) = one_host(req.headers(), &host, port, 443) {
+        return Ok(ask.bad_request(&target, why));
     }
     forward(req, &ask, &target, true, &eg).await
+}
+
+/// The request must carry exactly one `Host`, naming (after normalization)
+/// the tunnel's or absolute-form authority: a second one, or another
+/// host, would let a shared front end (CDN, virtual hosts) route the
+/// injected credential to a host that was never granted.
+fn one_host(
+    headers: &hyper::HeaderMap,
+    host: &str,
+    port: u16,
+    default_port: u16,
+) -> Result<(), &'static str> {
+    let mut all = headers.get_all(HOST).iter();
+    let (Some(named), None) = (all.next(), all.next()) else {
+        return Err("a request needs exactly one Host header");
+    };
+    let named = named
+        .to_str()
+        .map_err(|_| "the Host header is not plain text")?;
+    let (named_host, named_port) = split_authority(named)?;
+    let same_name = match (
+        super::routes::normalize_host(named_host),
+        super::routes::normalize_host(host),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        // IP literals (IPv6 too): the same address.
+        _ => match (named_host.parse::<IpAddr>(), host.parse::<IpAddr>()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        },
+    };
+    let same = same_name && named_port.unwrap_or(default_port) == port;
+    if same {
+        Ok(())
+    } else {
+        Err("the Host header names another host than the request's authority")
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` → (host without brackets, port).
+fn split_authority(text: &str) -> Result<(&str, Option<u16>), &'static str> {
+    let bad_port = "the Host header's port is not a number";
+    if let Some(rest) = text.strip_prefix('[') {
+        let (addr, after) = rest
+            .split_once(']')
+            .ok_or("the Host header is not a host")?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((addr, Some(p.parse().map_err(|_| bad_port)?))),
+            None if after.is_empty() => Ok((addr, None)),
+            None => Err("the Host header is not a host"),
+        };
+    }
+    match text.rsplit_once(':') {
+        Some((h, p)) => Ok((h, Some(p.parse().map_err(|_| bad_port)?))),
+        None => Ok((text, None)),
+    }
+}
+
+/// The `Host` the upstream gets: exactly the route's host (and the port,
+/// when it is not the scheme's).
+fn host_value(host: &str, port: u16, tls: bool) -> Option<HeaderValue> {
+    let default = if tls { 443 } else { 80 };
+    let text = if port == default {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    HeaderValue::from_str(&text).ok()
 }
 
 /// Checks, scans, injects and forwards one request; streams the answer.
@@ -363,10 +447,16 @@ async fn forward(
     let (route, path): (Route, String) =
         match table.route_for(ask.host, ask.port, ask.method, target) {
             Ok((r, p)) => (r.clone(), p),
+            Err(super::routes::Denial::Port) if !tls && table.injects_on(ask.host) => {
+                return Ok(ask.deny(target, PLAIN_HTTP_WITH_AUTH));
+            }
             Err(d) => return Ok(ask.deny(target, d.reason())),
         };
     if route.tls_passthrough {
         return Ok(ask.deny(target, "a passthrough route is reached by CONNECT only"));
+    }
+    if route.auth.is_some() && !tls {
+        return Ok(ask.deny(target, PLAIN_HTTP_WITH_AUTH));
     }
     let upgrade = req
         .headers()
@@ -375,11 +465,31 @@ async fn forward(
     if upgrade && !route.websocket {
         return Ok(ask.deny(target, "upgrade (WebSocket) not allowed on this route"));
     }
+    let websocket_only = req
+        .headers()
+        .get_all(hyper::header::UPGRADE)
+        .iter()
+        .all(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if upgrade && !websocket_only {
+        // h2c and other protocols would carry requests past every check.
+        return Ok(ask.deny(target, "only WebSocket upgrades are proxied"));
+    }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.headers.remove(AUTHORIZATION);
     parts.headers.remove(PROXY_AUTHORIZATION);
     parts.headers.remove("proxy-connection");
+    // WebSocket extensions (permessage-deflate) would hide what the agent
+    // sends from the frame scan: none is ever negotiated.
+    parts
+        .headers
+        .remove(hyper::header::SEC_WEBSOCKET_EXTENSIONS);
+    match host_value(ask.host, ask.port, tls) {
+        Some(v) => {
+            parts.headers.insert(HOST, v);
+        }
+        None => return Ok(ask.deny(target, "the host is not a header value")),
+    }
     let scanner = eg.scanner().for_route(&route.dlp_exempt);
     // DLP on what the agent sent: the target, the headers, then the body.
     let mut head = String::new();
@@ -434,6 +544,12 @@ async fn forward(
         };
         v.set_sensitive(true);
         parts.headers.insert(AUTHORIZATION, v);
+        // The response is scanned for the credential: ask for it
+        // uncompressed (a compressed one is decoded to be scanned).
+        parts.headers.insert(
+            hyper::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
     }
     parts.uri = match path.parse() {
         Ok(u) => u,
@@ -471,7 +587,7 @@ async fn forward(
                 &path,
                 serde_json::json!({"status": resp.status().as_u16()}),
             );
-            Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed()))
+            Ok(reflect_checked(resp, ask, &path, &scanner).await)
         }
         Err(e) => Ok(ask.upstream_failed(&path, e)),
     }
@@ -502,7 +618,20 @@ async fn websocket(
         serde_json::json!({"status": resp.status().as_u16(), "websocket": true}),
     );
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed()));
+        return Ok(reflect_checked(resp, ask, path, &scanner).await);
+    }
+    if resp
+        .headers()
+        .contains_key(hyper::header::SEC_WEBSOCKET_EXTENSIONS)
+    {
+        return Ok(ask.upstream_failed(
+            path,
+            "the upstream negotiated a WebSocket extension that was not offered".into(),
+        ));
+    }
+    let own = scanner.own_values();
+    if let Some(name) = super::reflect::in_headers(&own, resp.headers()) {
+        return Ok(ask.reflected(path, &name));
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
     let mut back = Response::new(empty());
@@ -513,28 +642,169 @@ async fn websocket(
         let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
             return;
         };
-        let (client_r, mut client_w) = tokio::io::split(TokioIo::new(client));
-        let (mut upstream_r, upstream_w) = tokio::io::split(TokioIo::new(upstream));
-        let down = tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut upstream_r, &mut client_w).await;
-        });
-        match super::ws::relay_scanned(client_r, upstream_w, &scanner).await {
-            Ok(Some(hit)) => {
-                let ask = Ask {
-                    host: &host,
-                    port,
-                    method: "WS",
-                };
-                ask.log("dlp_blocked", &path, serde_json::json!({"rule": hit.rule}));
-                // Both sides close: the agent's half goes with the task.
-                down.abort();
-            }
-            _ => {
-                let _ = down.await;
+        let (client_r, client_w) = tokio::io::split(TokioIo::new(client));
+        let (upstream_r, upstream_w) = tokio::io::split(TokioIo::new(upstream));
+        let mut down = tokio::spawn(super::ws::relay_reflected(upstream_r, client_w, own));
+        let ask = Ask {
+            host: &host,
+            port,
+            method: "WS",
+        };
+        tokio::select! {
+            up = super::ws::relay_scanned(client_r, upstream_w, &scanner) => match up {
+                Ok(Some(hit)) => {
+                    ask.log("dlp_blocked", &path, serde_json::json!({"rule": hit.rule}));
+                    // Both sides close: the agent's half goes with the task.
+                    down.abort();
+                }
+                Err(e) => {
+                    ask.log("denied", &path, serde_json::json!({"reason": e}));
+                    down.abort();
+                }
+                Ok(None) => {
+                    let _ = down.await;
+                }
+            },
+            got = &mut down => {
+                if let Ok(Ok(Some(name))) = got {
+                    ask.log("secret_reflected", &path, serde_json::json!({"secret": name}));
+                }
+                // The upstream side ended (or was cut): the agent's half
+                // closes with this task.
             }
         }
     });
     Ok(back)
+}
+
+/// The upstream's answer on its way to the agent, scanned for this
+/// bottle's own secret values (SPEC §4.4): headers whole, a compressed
+/// body decoded (bounded) and scanned whole, a plain body as it streams.
+/// A hit answers `502 secret_reflected`, or cuts a body already under
+/// way; the log names the value, never shows it.
+async fn reflect_checked(
+    resp: Response<Incoming>,
+    ask: &Ask<'_>,
+    path: &str,
+    scanner: &Scanner,
+) -> Response<Body> {
+    let own = scanner.own_values();
+    if own.is_empty() {
+        return resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed());
+    }
+    if let Some(name) = super::reflect::in_headers(&own, resp.headers()) {
+        return ask.reflected(path, &name);
+    }
+    let encoding = resp
+        .headers()
+        .get(hyper::header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    let (parts, body) = resp.into_parts();
+    if let Some(coding) = encoding {
+        let Ok(collected) = http_body_util::Limited::new(body, super::decode::MAX_ENCODED)
+            .collect()
+            .await
+        else {
+            return ask.reflected(path, "an unreadable compressed response");
+        };
+        let raw = collected.to_bytes();
+        let Ok(plain) = super::decode::decode(&coding, &raw) else {
+            return ask.reflected(path, "an undecodable compressed response");
+        };
+        let mut scan = super::reflect::ReflectScan::new(own);
+        if let Err(name) = scan.push(&plain).and_then(|_| scan.push(&raw)) {
+            return ask.reflected(path, &name);
+        }
+        return Response::from_parts(
+            parts,
+            Full::new(raw).map_err(|never| match never {}).boxed(),
+        );
+    }
+    // The first chunk decides the common case (a small body) with a clear
+    // `502`; the rest is checked as it streams.
+    let mut body = body;
+    let mut scan = super::reflect::ReflectScan::new(own);
+    let first = match body.frame().await {
+        Some(Ok(frame)) => match frame.into_data() {
+            Ok(data) => match scan.push(&data) {
+                Ok(out) => Some(Ok(Frame::data(Bytes::from(out)))),
+                Err(name) => return ask.reflected(path, &name),
+            },
+            Err(frame) => match frame.trailers_ref() {
+                Some(t) if scan_headers_hit(&scan, t) => {
+                    return ask.reflected(path, "a trailer");
+                }
+                _ => Some(Ok(frame)),
+            },
+        },
+        Some(Err(e)) => Some(Err(Box::new(e) as BoxError)),
+        None => None,
+    };
+    let log = (
+        ask.host.to_string(),
+        ask.port,
+        ask.method.to_string(),
+        path.to_string(),
+    );
+    let first = futures_util::stream::iter(first);
+    let state = (body, scan, false, log);
+    let stream =
+        futures_util::stream::unfold(state, |(mut body, mut scan, done, log)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let item: Result<Frame<Bytes>, BoxError> = match body.frame().await {
+                    None => {
+                        let rest = scan.finish();
+                        if rest.is_empty() {
+                            return None;
+                        }
+                        Ok(Frame::data(Bytes::from(rest)))
+                    }
+                    Some(Err(e)) => Err(Box::new(e)),
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => match scan.push(&data) {
+                            Ok(out) if out.is_empty() => continue,
+                            Ok(out) => Ok(Frame::data(Bytes::from(out))),
+                            Err(name) => {
+                                let ask = Ask {
+                                    host: &log.0,
+                                    port: log.1,
+                                    method: &log.2,
+                                };
+                                ask.log(
+                                    "secret_reflected",
+                                    &log.3,
+                                    serde_json::json!({"secret": name}),
+                                );
+                                Err(Box::new(std::io::Error::other("secret reflected")) as BoxError)
+                            }
+                        },
+                        // Trailers are headers: checked like them.
+                        Err(frame) => match frame.trailers_ref() {
+                            Some(t) if scan_headers_hit(&scan, t) => {
+                                Err(Box::new(std::io::Error::other("secret reflected")) as BoxError)
+                            }
+                            _ => Ok(frame),
+                        },
+                    },
+                };
+                let done = item.is_err();
+                return Some((item, (body, scan, done, log)));
+            }
+        });
+    Response::from_parts(
+        parts,
+        BodyExt::boxed(StreamBody::new(futures_util::StreamExt::chain(
+            first, stream,
+        ))),
+    )
+}
+
+fn scan_headers_hit(scan: &super::reflect::ReflectScan, headers: &hyper::HeaderMap) -> bool {
+    super::reflect::in_headers(scan.own(), headers).is_some()
 }
 
 /// The agent's body as it goes upstream: released only as it is scanned;
@@ -876,11 +1146,14 @@ fn read_secrets(dir: &std::path::Path) -> Vec<(String, String)> {
             r.flatten()
                 .filter_map(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    // Hidden temp files, and the proxy URL (not a canary).
-                    if name.starts_with('.') || name == UPSTREAM_PROXY {
+                    // Hidden temp files; of the proxy URL only its password.
+                    if name.starts_with('.') {
                         return None;
                     }
                     let value = std::fs::read_to_string(e.path()).ok()?;
+                    if name == UPSTREAM_PROXY {
+                        return proxy_password(value.trim()).map(|p| (name, p));
+                    }
                     Some((name, value.trim().to_string()))
                 })
                 .collect()
@@ -888,6 +1161,14 @@ fn read_secrets(dir: &std::path::Path) -> Vec<(String, String)> {
         .unwrap_or_default();
     out.sort();
     out
+}
+
+/// The password in an `http://user:password@host:port` proxy URL.
+fn proxy_password(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    Some(super::dlp::percent_decode_str(password))
 }
 
 /// Writes secret values handed over on stdin (a JSON object of name →

@@ -12,6 +12,19 @@ pub const VERSION: u32 = 1;
 /// Ports a route allows when it names none.
 pub const DEFAULT_PORTS: &[u16] = &[443, 80];
 
+/// Ports a route with `auth` allows when it names none: its credential
+/// only ever travels inside TLS.
+pub const DEFAULT_AUTH_PORTS: &[u16] = &[443];
+
+/// The ports a route allows when it names none.
+pub fn default_ports(auth: bool) -> &'static [u16] {
+    if auth {
+        DEFAULT_AUTH_PORTS
+    } else {
+        DEFAULT_PORTS
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutesFile {
@@ -49,7 +62,7 @@ impl RouteEntry {
     /// The ports as shown to the operator: the route's, or the defaults.
     pub fn ports_text(&self) -> String {
         let ports = if self.ports.is_empty() {
-            DEFAULT_PORTS
+            default_ports(self.auth.is_some())
         } else {
             &self.ports
         };
@@ -158,6 +171,11 @@ impl Table {
         Err(if any_host { Denial::Port } else { Denial::Host })
     }
 
+    /// Whether a route for this host injects a credential.
+    pub fn injects_on(&self, host: &str) -> bool {
+        self.find(host, 443).is_ok_and(|r| r.auth.is_some())
+    }
+
     /// The route that lets this request through, and the path to forward.
     /// A host may have several routes (the bottle's own and approved
     /// ones): the first, in file order, whose methods and paths allow the
@@ -193,9 +211,19 @@ impl Table {
 impl Route {
     /// Checks one request; returns the normalized path to forward (the
     /// path the upstream sees is the one that was checked).
+    ///
+    /// On a route with a method allowlist the method must be one of them
+    /// exactly (methods are case-sensitive; `get` is not `GET`, and some
+    /// frameworks read it as GET anyway). On a route with a path allowlist
+    /// the path must also be one that every upstream reads the same way:
+    /// no `;` path parameters (`..;/` climbs in Tomcat), no encoded `%`
+    /// (`%252e%252e` is `..` to a server that decodes twice), no
+    /// percent-encoded byte outside printable ASCII (overlong and
+    /// full-width dots).
     pub fn check(&self, method: &str, target: &str) -> Result<String, Denial> {
         let m = method.to_ascii_uppercase();
-        if m == "CONNECT" || (!self.methods.is_empty() && !self.methods.contains(&m)) {
+        if m == "CONNECT" || (!self.methods.is_empty() && !self.methods.iter().any(|a| a == method))
+        {
             return Err(Denial::Method);
         }
         let (path, query) = match target.split_once('?') {
@@ -203,10 +231,13 @@ impl Route {
             None => (target, None),
         };
         let path = normalize_path(path).ok_or(Denial::Path)?;
-        if !self.path_allowlist.is_empty()
-            && !self.path_allowlist.iter().any(|p| prefix_matches(p, &path))
-        {
-            return Err(Denial::Path);
+        if !self.path_allowlist.is_empty() {
+            if !read_alike(&path) {
+                return Err(Denial::Path);
+            }
+            if !self.path_allowlist.iter().any(|p| prefix_matches(p, &path)) {
+                return Err(Denial::Path);
+            }
         }
         Ok(match query {
             Some(q) => format!("{path}?{q}"),
@@ -257,7 +288,7 @@ fn compile(r: RouteEntry) -> Result<Route, String> {
         host,
         wildcard,
         ports: if r.ports.is_empty() {
-            DEFAULT_PORTS.to_vec()
+            default_ports(r.auth.is_some()).to_vec()
         } else {
             r.ports
         },
@@ -354,6 +385,33 @@ pub fn normalize_path(raw: &str) -> Option<String> {
     Some(path)
 }
 
+/// Whether every upstream reads this normalized path the way the check
+/// did (see `Route::check`).
+fn read_alike(path: &str) -> bool {
+    if path.contains(';') {
+        return false;
+    }
+    let b = path.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let Some(v) = path
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            else {
+                return false;
+            };
+            if v == b'%' || v == b';' || !(0x20..0x7f).contains(&v) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
 /// `/repos/acme/` matches `/repos/acme/x`, not `/repos/acme-evil`; a
 /// prefix without the trailing slash matches itself and below it.
 pub fn prefix_matches(prefix: &str, path: &str) -> bool {
@@ -437,9 +495,13 @@ mod tests {
             Ok("/repos/acme/x?per_page=1".into())
         );
         assert_eq!(
-            gh.check("post", "/repos/acme/x/./y"),
+            gh.check("POST", "/repos/acme/x/./y"),
             Ok("/repos/acme/x/y".into())
         );
+        // Methods are case-sensitive on a route that lists them.
+        for m in ["post", "Get", "gEt"] {
+            assert_eq!(gh.check(m, "/repos/acme/x"), Err(Denial::Method), "{m}");
+        }
         assert_eq!(
             gh.check("GET", "/repos/acme/x/../y"),
             Ok("/repos/acme/y".into())
@@ -458,6 +520,13 @@ mod tests {
             ("repos/acme/x", "not origin-form"),
             ("http://api.github.com/repos/acme/x", "absolute-form"),
             ("/repos/acmé/x", "not ASCII"),
+            ("/repos/acme/..;/evil", "a path parameter (Tomcat climbs)"),
+            ("/repos/acme/x;jsessionid=1", "a path parameter"),
+            ("/repos/acme/x%3b/", "an encoded path parameter"),
+            ("/repos/acme/%252e%252e/evil", "double encoding"),
+            ("/repos/acme/%25/x", "an encoded percent"),
+            ("/repos/acme/%c0%ae%c0%ae/evil", "an overlong dot"),
+            ("/repos/acme/%ef%bc%8e%ef%bc%8e/evil", "full-width dots"),
         ] {
             assert_eq!(gh.check("GET", path), Err(Denial::Path), "{path}: {why}");
         }

@@ -6,7 +6,11 @@
 //! headers) as a JSON line, and answers `upstream ok`. `/sse` streams two
 //! events, the second only after the client asked for `/sse-ack`;
 //! `/bytes/N` answers N bytes (for benchmarks). Anthropic's Messages API
-//! and OpenAI's Responses API get a canned streamed reply.
+//! and OpenAI's Responses API get a canned streamed reply. `/echo…`
+//! reflects the request's `Authorization` the ways real echo and debug
+//! endpoints do (body, response header, gzip, split across chunks; the
+//! WebSocket message `reflect`), so tests can show the proxy never hands
+//! it to the agent. Every request's `Host` values are logged (`hosts`).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -94,10 +98,21 @@ async fn answer(
         .and_then(|k| k.to_str().ok())
         .map(str::to_string)
     {
-        // A WebSocket echo: each text message comes back as `echo: …`.
+        // A WebSocket echo: each text message comes back as `echo: …`
+        // (`reflect` gets the handshake's Authorization). A requested
+        // permessage-deflate is accepted, as permissive servers do.
+        let extensions = req
+            .headers()
+            .get("sec-websocket-extensions")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let auth = req
+            .headers()
+            .get("authorization")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
         println!(
             "{}",
-            serde_json::json!({"event": "request", "method": "GET", "path": req.uri().to_string(), "websocket": true})
+            serde_json::json!({"event": "request", "method": "GET", "path": req.uri().to_string(), "websocket": true, "extensions": extensions})
         );
         let upgrade = hyper::upgrade::on(&mut req);
         tokio::spawn(async move {
@@ -114,7 +129,12 @@ async fn answer(
                     }
                     let text = String::from_utf8_lossy(&f.payload).into_owned();
                     println!("{}", serde_json::json!({"event": "ws", "text": text}));
-                    let reply = super::ws::encode(1, format!("echo: {text}").as_bytes(), None);
+                    let answer = if text == "reflect" {
+                        format!("your authorization: {auth}")
+                    } else {
+                        format!("echo: {text}")
+                    };
+                    let reply = super::ws::encode(1, answer.as_bytes(), None);
                     if io.write_all(&reply).await.is_err() {
                         return;
                     }
@@ -140,8 +160,21 @@ async fn answer(
             "sec-websocket-accept",
             hyper::header::HeaderValue::from_str(&super::ws::accept_key(&key))?,
         );
+        if let Some(ext) = extensions.filter(|e| e.contains("permessage-deflate")) {
+            let _ = ext;
+            h.insert(
+                "sec-websocket-extensions",
+                hyper::header::HeaderValue::from_static("permessage-deflate"),
+            );
+        }
         return Ok(r);
     }
+    let hosts: Vec<String> = req
+        .headers()
+        .get_all("host")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
     let headers: serde_json::Map<String, serde_json::Value> = req
         .headers()
         .iter()
@@ -171,8 +204,11 @@ async fn answer(
     }
     println!(
         "{}",
-        serde_json::json!({"event": "request", "method": method, "path": path, "headers": headers, "body": String::from_utf8_lossy(&body)})
+        serde_json::json!({"event": "request", "method": method, "path": path, "headers": headers, "hosts": hosts, "body": String::from_utf8_lossy(&body)})
     );
+    if let Some(r) = echo(&path, &headers) {
+        return Ok(r);
+    }
     if path == "/sse-ack" {
         acked.notify_one();
     }
@@ -267,6 +303,70 @@ const MESSAGES_SSE: &str = concat!(
     "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":8}}\n\n",
     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
 );
+
+/// `/echo` (the request's headers as JSON), `/echo/header` (the
+/// Authorization in a response header), `/echo/gzip` (the JSON,
+/// gzip-encoded), `/echo/split` (the Authorization streamed in two halves).
+fn echo(
+    path: &str,
+    headers: &serde_json::Map<String, serde_json::Value>,
+) -> Option<Response<Body>> {
+    // A last segment `m-…` is a test's marker.
+    let path = path.split('?').next().unwrap_or(path);
+    let path = path.split("/m-").next().unwrap_or(path);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let json = serde_json::json!({"headers": headers}).to_string();
+    match path {
+        "/echo" => Some(typed(json, "application/json")),
+        "/echo/header" => {
+            let mut r = typed("reflected in a header\n", "text/plain");
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&auth) {
+                r.headers_mut().insert("x-echo-authorization", v);
+            }
+            Some(r)
+        }
+        "/echo/gzip" => {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(json.as_bytes()).ok()?;
+            let mut r = typed(gz.finish().ok()?, "application/json");
+            r.headers_mut().insert(
+                "content-encoding",
+                hyper::header::HeaderValue::from_static("gzip"),
+            );
+            Some(r)
+        }
+        "/echo/split" => {
+            let half = (0..=auth.len() / 2)
+                .rev()
+                .find(|i| auth.is_char_boundary(*i))
+                .unwrap_or(0);
+            let (a, b) = (
+                format!("first half: {}", &auth[..half]),
+                format!("{} (second half)\n", &auth[half..]),
+            );
+            let stream = futures_util::stream::unfold(0u8, move |i| {
+                let (a, b) = (a.clone(), b.clone());
+                async move {
+                    match i {
+                        0 => Some((Ok::<_, BoxError>(Frame::data(Bytes::from(a))), 1)),
+                        1 => {
+                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                            Some((Ok(Frame::data(Bytes::from(b))), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            Some(Response::new(BodyExt::boxed(StreamBody::new(stream))))
+        }
+        _ => None,
+    }
+}
 
 /// A body with its content type.
 fn typed(body: impl Into<Bytes>, content_type: &'static str) -> Response<Body> {

@@ -26,6 +26,11 @@ pub fn parse(buf: &[u8]) -> Result<Option<WsFrame>, String> {
     }
     let fin = buf[0] & 0x80 != 0;
     let opcode = buf[0] & 0x0f;
+    if buf[0] & 0x70 != 0 {
+        // RSV1 is permessage-deflate's "compressed" bit: no extension is
+        // ever negotiated through the proxy, so no frame may carry one.
+        return Err("a frame with reserved bits set (no extension was negotiated)".into());
+    }
     let masked = buf[1] & 0x80 != 0;
     let mut at = 2;
     let len = match buf[1] & 0x7f {
@@ -165,6 +170,47 @@ where
             .map_err(|e| e.to_string())?;
         if n == 0 {
             let _ = to_upstream.shutdown().await;
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Copies upstream frames to the agent as they come, scanning the
+/// payloads of each message (with the end of the previous frames, so a
+/// value split across frames is still seen) for this bottle's own secret
+/// values. On a hit the frame is not sent and the value's name returned
+/// (the caller closes both sides).
+pub async fn relay_reflected<R, W>(
+    mut from_upstream: R,
+    mut to_client: W,
+    own: std::sync::Arc<super::dlp::OwnValues>,
+) -> Result<Option<String>, String>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut scan = super::reflect::ReflectScan::new(own);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 65536];
+    loop {
+        while let Some(frame) = parse(&buf)? {
+            if let Err(name) = scan.check_whole(&frame.payload) {
+                return Ok(Some(name));
+            }
+            to_client
+                .write_all(&buf[..frame.len])
+                .await
+                .map_err(|e| e.to_string())?;
+            buf.drain(..frame.len);
+        }
+        let n = from_upstream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            let _ = to_client.shutdown().await;
             return Ok(None);
         }
         buf.extend_from_slice(&chunk[..n]);
