@@ -61,6 +61,10 @@ fn main() -> ExitCode {
 
 fn fail(e: &anyhow::Error) -> ExitCode {
     tracing::error!("{e:#}");
-    eprintln!("bottle: error: {e:#}");
+    // Errors can carry agent-made names and text: sanitized (SPEC §4.9).
+    eprintln!(
+        "bottle: error: {}",
+        bottle::sanitize::lines(&format!("{e:#}"))
+    );
     ExitCode::from(1)
 }

@@ -5,6 +5,13 @@
 //! key decides. A new request never replaces the request on display;
 //! decision keys are ignored for 500 ms after a request is put on display
 //! and after a paste. Deciding goes through `control` off the loop.
+//!
+//! The prompt's layout ([`prompt_layout`], shared by the drawing and the
+//! keys) pins the change an approval makes at its top, above the agent's
+//! own words, which get what room is left and scroll on their own: agent
+//! text can never push the change out of sight. When the change itself
+//! does not fit, the prompt says so and `y` approves nothing until the
+//! terminal is large enough to show all of it at once.
 
 use super::{App, Effect};
 use crate::control::Intent;
@@ -90,7 +97,122 @@ impl Requests {
     }
 }
 
+/// The prompt as drawn: every row pre-wrapped to the inner width, so what
+/// fits is known exactly (and the same for the drawing and for `y`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PromptLayout {
+    /// Inner width (inside the border).
+    pub width: usize,
+    /// Outer height of the prompt (borders included).
+    pub height: u16,
+    /// The header and every row of the change, in full.
+    pub change: Vec<String>,
+    /// The change is on screen in full: `y` may approve.
+    pub fits: bool,
+    /// The agent's words (sanitized, wrapped), all rows; the drawing shows
+    /// `agent_rows` of them from the scroll offset.
+    pub agent: Vec<String>,
+    pub agent_rows: usize,
+    /// The operator's typing and progress rows, pinned at the bottom.
+    pub operator: Vec<String>,
+    /// Rows of the change shown when it does not fit (from the scroll
+    /// offset), below a warning row.
+    pub change_rows: usize,
+}
+
+/// Cuts sanitized `text` into rows of at most `width` columns (by display
+/// width; a wide character never straddles a row end), breaking after the
+/// last space of a row when there is one.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let width = width.max(2);
+    let mut rows = vec![String::new()];
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        let Some(row) = rows.last_mut() else { break };
+        if row.width() + w > width {
+            let carry = match row.rfind(' ') {
+                Some(at) if at + 1 < row.len() && c != ' ' => row.split_off(at + 1),
+                _ => String::new(),
+            };
+            let full = carry.width() + w > width;
+            rows.push(carry);
+            if full {
+                rows.push(String::new());
+            }
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push(c);
+        }
+    }
+    rows
+}
+
+/// The layout of the prompt for `cur` in a main area of `cols`×`rows`.
+pub fn prompt_layout(cols: u16, rows: u16, cur: &Pending, r: &Requests) -> PromptLayout {
+    use crate::sanitize::inline;
+    let width = usize::from(cols.saturating_sub(2)).max(1);
+    let inner = usize::from(rows.saturating_sub(2));
+    let question = cur.request.payload.kind() == Kind::Question;
+    let mut change = vec![if question {
+        "the question:".to_string()
+    } else {
+        "what approving changes:".to_string()
+    }];
+    for line in &cur.change {
+        // `describe` sanitizes; escaping again only guards a change line
+        // built elsewhere.
+        change.extend(wrap(&inline(line), width));
+    }
+    let mut operator = Vec::new();
+    match &r.typing {
+        Some(Typing::Answer(t)) => operator.extend(wrap(&format!("answer: {}▏", inline(t)), width)),
+        Some(Typing::Note(t)) => {
+            operator.extend(wrap(&format!("rejection note: {}▏", inline(t)), width))
+        }
+        None => {}
+    }
+    if let Some(d) = &r.deciding {
+        operator.extend(wrap(&format!("deciding {}…", inline(d)), width));
+    }
+    let mut agent = vec![format!(
+        "── agent {} says (its own words): ──",
+        inline(&cur.request.slug)
+    )];
+    for line in cur.request.reason.lines() {
+        agent.extend(wrap(&inline(line), width));
+    }
+    let fits = change.len() + operator.len() <= inner;
+    let (agent_rows, change_rows, body) = if fits {
+        let room = inner - change.len() - operator.len();
+        let shown = agent.len().min(room);
+        (shown, change.len(), change.len() + operator.len() + shown)
+    } else {
+        // A warning row, then as much of the change as fits.
+        let room = inner.saturating_sub(1 + operator.len());
+        (0, room, inner)
+    };
+    PromptLayout {
+        width,
+        height: u16::try_from(body + 2).unwrap_or(u16::MAX).min(rows),
+        change,
+        fits,
+        agent,
+        agent_rows,
+        operator,
+        change_rows,
+    }
+}
+
 impl App {
+    /// The prompt's layout for the request on display, at this
+    /// terminal's size.
+    pub fn prompt_layout(&self) -> Option<PromptLayout> {
+        let cur = self.requests.current()?;
+        let main = self.main_area();
+        Some(prompt_layout(main.w, main.h, cur, &self.requests))
+    }
+
     /// Requests waiting for this bottle: from the queue scan, or the
     /// bottle list's count before the first scan.
     pub fn pending_for(&self, b: &super::BottleRow) -> usize {
@@ -211,7 +333,14 @@ impl App {
             KeyCode::PageUp => self.requests.scroll = self.requests.scroll.saturating_sub(10),
             _ if self.requests.guarded() || self.requests.deciding.is_some() => {}
             KeyCode::Char('y') if !question => {
-                return self.decide(cur, Intent::Approve, String::new())
+                // Only what the operator can see in full is approved.
+                if self.prompt_layout().is_some_and(|l| l.fits) {
+                    return self.decide(cur, Intent::Approve, String::new());
+                }
+                self.notice = Some(
+                    "not approved: the change is not fully on screen; enlarge the terminal (or use `bottle queue` and `bottle approve`)"
+                        .into(),
+                );
             }
             KeyCode::Char('n') => return self.decide(cur, Intent::Reject, String::new()),
             KeyCode::Char('e') if !question => {
@@ -280,5 +409,29 @@ impl App {
         let mut effects = self.queue_changed();
         effects.push(Effect::Redraw);
         effects
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn wrapped_rows_never_exceed_the_width() {
+        for text in [
+            "a b 中文字符 cd efghijk 😀😀😀 lmnop",
+            "nospacesatallinthisverylongword",
+            "x 中中中中中中中中",
+        ] {
+            for width in 2..12 {
+                let rows = wrap(text, width);
+                assert!(
+                    rows.iter().all(|r| r.width() <= width),
+                    "{text} {width} {rows:?}"
+                );
+                assert_eq!(rows.concat(), text);
+            }
+        }
     }
 }

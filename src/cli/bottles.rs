@@ -85,12 +85,27 @@ pub fn exec(
                     let _ = input.shutdown().await;
                 })
             });
+            // Output bound for a terminal passes the pane rules (SPEC
+            // §4.9); into a pipe or a file it is data and stays exact.
+            use std::io::IsTerminal;
+            let mut to_out = std::io::stdout()
+                .is_terminal()
+                .then(crate::session::filter::OutputFilter::default);
+            let mut to_err = std::io::stderr()
+                .is_terminal()
+                .then(crate::session::filter::OutputFilter::default);
+            let pass = |f: &mut Option<crate::session::filter::OutputFilter>, b: &[u8]| match f {
+                Some(f) => f.feed(b),
+                None => b.to_vec(),
+            };
             while let Some(chunk) = output.next().await {
                 match chunk? {
                     bollard::container::LogOutput::StdErr { message } => {
-                        std::io::stderr().write_all(&message)?
+                        std::io::stderr().write_all(&pass(&mut to_err, &message))?
                     }
-                    other => std::io::stdout().write_all(&other.into_bytes())?,
+                    other => {
+                        std::io::stdout().write_all(&pass(&mut to_out, &other.into_bytes()))?
+                    }
                 }
             }
             if let Some(f) = feeding {
@@ -248,7 +263,8 @@ pub fn shell(home: &crate::state::Home, slug_text: &str) -> Result<i32> {
 }
 
 /// `bottle logs <slug> [--sidecar] [--follow]`: the agent container's
-/// output (launch and session), or the sidecar's decision log.
+/// output (launch and session), or the sidecar's decision log, sanitized
+/// line by line (newlines kept, every other control escaped).
 pub fn logs(
     home: &crate::state::Home,
     slug_text: &str,
@@ -271,6 +287,12 @@ pub fn logs(
             .build();
         let mut stream = d.logs(&container, Some(options));
         let mut out = std::io::stdout();
+        // Agent and sidecar text: sanitized line by line (SPEC §4.9), the
+        // two streams separately so one never cuts the other's line.
+        let (mut so, mut se) = (
+            crate::sanitize::LineStream::default(),
+            crate::sanitize::LineStream::default(),
+        );
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Err(bollard::errors::Error::DockerResponseServerError {
@@ -278,8 +300,17 @@ pub fn logs(
                 }) => bail!("no containers for `{slug}` (stopped bottles keep no logs)"),
                 other => other?,
             };
-            out.write_all(&chunk.into_bytes())?;
+            let text = match chunk {
+                bollard::container::LogOutput::StdErr { message } => se.feed(&message),
+                other => so.feed(&other.into_bytes()),
+            };
+            out.write_all(text.as_bytes())?;
             out.flush()?;
+        }
+        for rest in [so.finish(), se.finish()] {
+            if !rest.is_empty() {
+                writeln!(out, "{rest}")?;
+            }
         }
         Ok::<_, anyhow::Error>(())
     })?;

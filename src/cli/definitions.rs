@@ -101,6 +101,9 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        // Names and states can come from a repository or an engine:
+        // sanitized (SPEC §4.9).
+        use crate::sanitize::inline;
         println!("{:<24} {:<16} {:<9} NOTE", "AGENT", "BOTTLE", "SOURCE");
         for a in &defs.agents {
             let origin = match a.def.origin {
@@ -110,15 +113,19 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
             };
             let note = match (&a.shadows_home_bottle, a.is_repo() && !a.trusted) {
                 (Some(b), _) => {
-                    format!("overrides home agent; bottle {b} → {}", a.def.bottle.value)
+                    format!(
+                        "overrides home agent; bottle {} → {}",
+                        inline(b),
+                        inline(&a.def.bottle.value)
+                    )
                 }
                 (None, true) => "untrusted: asks for trust at first launch".into(),
                 _ => String::new(),
             };
             println!(
                 "{:<24} {:<16} {:<9} {note}",
-                a.display_name(),
-                a.def.bottle.value,
+                inline(&a.display_name()),
+                inline(&a.def.bottle.value),
                 origin
             );
         }
@@ -130,15 +137,15 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
         for b in &list {
             println!(
                 "{:<24} {:<12} {:<10} {:<8} {:<8} {:<8} {}",
-                b.slug,
-                b.agent,
-                b.status,
-                b.backend,
+                inline(&b.slug),
+                inline(&b.agent),
+                inline(&b.status),
+                inline(&b.backend),
                 if b.sidecar_running { "running" } else { "-" },
                 if b.services.is_empty() {
                     "-".to_string()
                 } else {
-                    b.services.join(",")
+                    inline(&b.services.join(","))
                 },
                 b.pending
             );

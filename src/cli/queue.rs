@@ -47,10 +47,16 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
             Payload::Capability(c) => format!("capability: {}", inline(&c.summary)),
             Payload::Question(_) => "question".to_string(),
         };
+        // The change first; the agent's words after it, one line each
+        // (bounded, sanitized: SPEC §4.7, §4.9).
         println!("{}  {what}", r.key());
-        println!("  agent {} says: {}", r.slug, inline(&r.reason));
+        println!("  what approving changes:");
         for line in control::describe(&ctx.home, r) {
-            println!("    {line}");
+            println!("    {}", inline(&line));
+        }
+        println!("  agent {} says:", inline(&r.slug));
+        for line in r.reason.lines() {
+            println!("    | {}", inline(line));
         }
     }
     for bad in &scan.invalid {

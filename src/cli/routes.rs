@@ -63,19 +63,18 @@ pub fn routes(ctx: &Context, slug_text: &str, revoke: Option<&str>) -> Result<i3
             }
         };
         let ports = r.ports_text();
-        let mut cred = r
-            .auth
-            .as_ref()
-            .map_or("-".to_string(), |a| format!("{} injected", a.scheme));
+        let mut cred = r.auth.as_ref().map_or("-".to_string(), |a| {
+            format!("{} injected", crate::sanitize::inline(&a.scheme))
+        });
         if r.tls_passthrough {
             cred = "passthrough".into();
         }
         println!(
             "{:<32} {:<10} {:<28} {:<12} {:<22} {}",
-            crate::sanitize::inline(&r.host),
+            crate::control::describe::host(&r.host),
             ports,
             crate::sanitize::inline(&join(&r.path_allowlist, "/")),
-            join(&r.methods, "any"),
+            crate::sanitize::inline(&join(&r.methods, "any")),
             cred,
             crate::sanitize::inline(&r.source)
         );

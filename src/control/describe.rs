@@ -8,17 +8,25 @@ use crate::sanitize::inline;
 use crate::sidecar::egress::routes::RouteEntry;
 use crate::state::Home;
 
-/// `xn--…` names with their Unicode form beside them.
-pub fn host(ascii: &str) -> String {
-    let (wild, bare) = match ascii.strip_prefix("*.") {
+/// A host as ASCII (punycode `xn--…` labels) with its Unicode form beside
+/// it when the two differ, whichever form the agent sent: a homoglyph name
+/// never shows as the name it imitates.
+pub fn host(name: &str) -> String {
+    let (wild, bare) = match name.strip_prefix("*.") {
         Some(b) => ("*.", b),
-        None => ("", ascii),
+        None => ("", name),
     };
-    let (unicode, res) = idna::domain_to_unicode(bare);
-    if res.is_ok() && unicode != bare {
-        format!("{wild}{bare} ({wild}{})", inline(&unicode))
+    let Ok(ascii) = idna::domain_to_ascii(bare) else {
+        return format!("{wild}{}", inline(bare));
+    };
+    if ascii.is_empty() || !ascii.is_ascii() {
+        return format!("{wild}{}", inline(bare));
+    }
+    let (unicode, res) = idna::domain_to_unicode(&ascii);
+    if res.is_ok() && unicode != ascii {
+        format!("{wild}{} ({wild}{})", inline(&ascii), inline(&unicode))
     } else {
-        format!("{wild}{}", inline(bare))
+        format!("{wild}{}", inline(&ascii))
     }
 }
 
@@ -74,5 +82,23 @@ pub fn describe(home: &Home, req: &Request) -> Vec<String> {
         }
         Payload::Question(q) => q.question.lines().map(inline).collect(),
         Payload::Capability(c) => super::capability::describe(home, &req.slug, c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host;
+
+    #[test]
+    fn hosts_show_punycode_first_whichever_form_was_sent() {
+        // Cyrillic і in a look-alike of github.com.
+        assert_eq!(host("gіthub.com"), "xn--gthub-n2e.com (gіthub.com)");
+        assert_eq!(host("xn--gthub-n2e.com"), "xn--gthub-n2e.com (gіthub.com)");
+        assert_eq!(
+            host("*.bücher.test"),
+            "*.xn--bcher-kva.test (*.bücher.test)"
+        );
+        assert_eq!(host("API.github.com"), "api.github.com");
+        assert_eq!(host("a\u{1b}b"), "a\\u{1b}b");
     }
 }

@@ -1,7 +1,9 @@
 //! Requests and decisions: the JSON both sides exchange, and the strict
 //! checks every field passes. Agent text may hold newlines and tabs but no
-//! other control, bidi or zero-width character: such a request is refused,
-//! not cleaned, so what the operator approves is exactly what was sent.
+//! other control, bidi, zero-width, tag or otherwise invisible character
+//! (`sanitize::first_hidden`), and is bounded in bytes and lines: such a
+//! request is refused, not cleaned, so what the operator approves is
+//! exactly what was sent.
 
 use super::QueueError;
 use serde::{Deserialize, Serialize};
@@ -153,9 +155,19 @@ impl Payload {
             }
             Payload::Capability(c) => {
                 text("summary", &c.summary, 200, false)?;
-                text("dockerfile", &c.dockerfile, 32 * 1024, true)
+                text_lines(
+                    "dockerfile",
+                    &c.dockerfile,
+                    DOCKERFILE_MAX_BYTES,
+                    DOCKERFILE_MAX_LINES,
+                )
             }
-            Payload::Question(q) => text("question", &q.question, 4000, true),
+            Payload::Question(q) => text_lines(
+                "question",
+                &q.question,
+                QUESTION_MAX_BYTES,
+                QUESTION_MAX_LINES,
+            ),
         }
     }
 }
@@ -164,25 +176,58 @@ fn invalid<T>(msg: String) -> Result<T, QueueError> {
     Err(QueueError::Invalid(msg))
 }
 
-/// Agent text: not empty, at most `max` characters, and nothing hidden
-/// (newlines and tabs only where `multiline`).
+/// Bounds on agent text shown in a prompt (SPEC §4.7): a reason or a
+/// question is a few lines, never a screenful that pushes the change out
+/// of sight.
+pub const REASON_MAX_BYTES: usize = 1000;
+pub const REASON_MAX_LINES: usize = 12;
+pub const QUESTION_MAX_BYTES: usize = 4000;
+pub const QUESTION_MAX_LINES: usize = 40;
+pub const DOCKERFILE_MAX_BYTES: usize = 32 * 1024;
+pub const DOCKERFILE_MAX_LINES: usize = 400;
+
+/// Agent text: not empty, at most `max` bytes, and nothing hidden (see
+/// `sanitize`: controls, format, invisible and blank characters, long
+/// runs of combining marks); newlines and tabs only where `multiline`.
 pub fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<(), QueueError> {
     if value.trim().is_empty() {
         return invalid(format!("{field} is empty"));
     }
-    if value.chars().count() > max {
-        return invalid(format!("{field} is longer than {max} characters"));
-    }
-    if let Some(c) = value
-        .chars()
-        .find(|&c| crate::sanitize::is_hidden(c) && !(multiline && (c == '\n' || c == '\t')))
-    {
+    if value.len() > max {
         return invalid(format!(
-            "{field} holds a control, bidi or zero-width character (U+{:04X})",
+            "{field} is longer than {max} bytes ({} bytes)",
+            value.len()
+        ));
+    }
+    if let Some((at, c)) = crate::sanitize::first_hidden(value, multiline) {
+        return invalid(format!(
+            "{field} holds an invisible, control, format or combining character (U+{:04X} at character {at}); \
+             send plain visible text",
             c as u32
         ));
     }
     Ok(())
+}
+
+/// Multi-line agent text: [`text`], and at most `max_lines` lines.
+pub fn text_lines(
+    field: &str,
+    value: &str,
+    max: usize,
+    max_lines: usize,
+) -> Result<(), QueueError> {
+    let lines = value.lines().count();
+    if lines > max_lines {
+        return invalid(format!(
+            "{field} has {lines} lines; at most {max_lines} are allowed"
+        ));
+    }
+    text(field, value, max, true)
+}
+
+/// A request's reason, as both the sidecar and the host check it.
+pub fn reason(value: &str) -> Result<(), QueueError> {
+    text_lines("reason", value, REASON_MAX_BYTES, REASON_MAX_LINES)
 }
 
 /// `<id>.request.json` as written.
@@ -222,7 +267,7 @@ impl Request {
                 crate::sanitize::inline(&file.id)
             ));
         }
-        text("reason", &file.reason, 2000, true)?;
+        reason(&file.reason)?;
         text("created_at", &file.created_at, 40, false)?;
         let payload = Payload::from_json(file.kind, file.payload)?;
         Ok(Request {

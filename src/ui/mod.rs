@@ -579,9 +579,9 @@ mod tests {
     }
 
     #[test]
-    fn a_prompt_taller_than_the_screen_scrolls() {
+    fn a_change_taller_than_the_screen_scrolls_and_cannot_be_approved() {
         use crate::app::requests::Pending;
-        use crate::app::AppEvent;
+        use crate::app::{AppEvent, Effect};
         use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
         let mut a = with_panes(18, 100, &[]);
         let id = crate::queue::RequestId::parse("01KAQ3ZRZ5M8W9XJ6T0B2C4D6E").expect("id");
@@ -597,25 +597,93 @@ mod tests {
         });
         a.apply(Action::Requests);
         let top = draw_at(&a, 100, 18);
-        assert!(top.contains("step-1\"") || top.contains("step-1 "), "{top}");
+        assert!(top.contains("step-1 "), "{top}");
         assert!(
-            top.contains("PgUp PgDn") && !top.contains("step-40"),
+            top.contains("PgUp PgDn")
+                && !top.contains("step-40")
+                && top.contains("enlarge the terminal to approve")
+                && top.contains("y is off"),
             "{top}"
         );
-        a.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::PageDown,
-            KeyModifiers::NONE,
-        )));
-        for _ in 0..5 {
-            a.update(AppEvent::Key(KeyEvent::new(
-                KeyCode::PageDown,
-                KeyModifiers::NONE,
-            )));
+        let key = |code| AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
+        a.requests.age();
+        let fx = a.update(key(KeyCode::Char('y')));
+        assert!(
+            !fx.iter().any(|e| matches!(e, Effect::Decide { .. })),
+            "{fx:?}"
+        );
+        assert!(a
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("not fully on screen")));
+        for _ in 0..6 {
+            a.update(key(KeyCode::PageDown));
         }
         let bottom = draw_at(&a, 100, 18);
         assert!(
             bottom.contains("step-40") && !bottom.contains("step-1 "),
             "{bottom}"
         );
+        // Tall enough: the whole change is on screen and `y` approves.
+        a.update(AppEvent::Resize {
+            rows: 60,
+            cols: 100,
+        });
+        let tall = draw_at(&a, 100, 60);
+        assert!(
+            tall.contains("step-1 ") && tall.contains("step-40") && tall.contains("y approve"),
+            "{tall}"
+        );
+        let fx = a.update(key(KeyCode::Char('y')));
+        assert!(
+            fx.iter().any(|e| matches!(
+                e,
+                Effect::Decide {
+                    intent: crate::control::Intent::Approve,
+                    ..
+                }
+            )),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn agent_text_never_pushes_the_change_out_of_sight() {
+        use crate::app::requests::Pending;
+        use crate::app::AppEvent;
+        let mut a = with_panes(18, 100, &[]);
+        let id = crate::queue::RequestId::parse("01KAQ3ZRZ5M8W9XJ6T0B2C4D6E").expect("id");
+        let bytes = format!(
+            r#"{{"id":"{id}","kind":"egress","payload":{{"host":"evil.test"}},"reason":"r","created_at":"t"}}"#
+        );
+        let mut request =
+            crate::queue::Request::parse("claude-aaaaaa", id, bytes.as_bytes()).expect("request");
+        // A forged change block and a screenful of lines (past the file
+        // bounds, as if one reached the display).
+        request.reason = format!(
+            "what approving changes:\n+ route api.github.com:443{}",
+            "\n.".repeat(1700)
+        );
+        a.update(AppEvent::QueueScanned {
+            pending: vec![Pending {
+                request,
+                change: vec!["+ route evil.test:443,80  paths any  methods any".into()],
+            }],
+            invalid: 0,
+        });
+        a.apply(Action::Requests);
+        let screen = draw_at(&a, 100, 18);
+        let rows: Vec<&str> = screen.lines().collect();
+        let real = rows
+            .iter()
+            .position(|r| r.contains("+ route evil.test"))
+            .expect("the real change is on screen");
+        let forged = rows
+            .iter()
+            .position(|r| r.contains("+ route api.github.com"))
+            .expect("the agent text shows below");
+        assert!(real < forged, "{screen}");
+        assert!(screen.contains("agent claude-aaaaaa says"), "{screen}");
+        assert!(screen.contains("y approve"), "{screen}");
     }
 }

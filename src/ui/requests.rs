@@ -1,16 +1,17 @@
 //! The agents' requests: a one-line banner over the bottom of the panes
 //! while the prompt does not have the keyboard, and the prompt itself
-//! once it does. Agent text is framed as "agent <slug> says:" and
-//! sanitized; the change shown is the one an approval applies.
+//! once it does. The change an approval applies comes first, pinned and
+//! whole; agent text follows, framed as "agent <slug> says", sanitized,
+//! in the room left (see `app::requests::prompt_layout`).
 
-use crate::app::requests::Typing;
+use crate::app::requests::prompt_layout;
 use crate::app::App;
 use crate::queue::Payload;
 use crate::sanitize::inline;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 fn summary(p: &Payload) -> String {
@@ -66,40 +67,70 @@ pub fn render(frame: &mut Frame, main: Rect, app: &App) {
         return;
     }
     let dim = Style::default().fg(Color::DarkGray);
-    let mut lines: Vec<Line> = cur
-        .request
-        .reason
-        .lines()
-        .map(|l| Line::from(inline(l)))
-        .collect();
-    lines.push(Line::from(""));
+    let bold = Style::default().add_modifier(Modifier::BOLD);
     let question = matches!(cur.request.payload, Payload::Question(_));
-    lines.push(Line::styled(
-        if question {
-            "the question:"
-        } else {
-            "what approving changes:"
-        },
-        dim,
-    ));
-    for c in &cur.change {
-        lines.push(Line::from(Span::styled(
-            c.clone(),
-            Style::default().add_modifier(Modifier::BOLD),
-        )));
+    let l = prompt_layout(main.width, main.height, cur, r);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut position = None;
+    if l.fits {
+        // The change first, pinned and whole.
+        for (i, row) in l.change.iter().enumerate() {
+            lines.push(Line::styled(row.clone(), if i == 0 { dim } else { bold }));
+        }
+        // The agent's words in what room is left, scrolling on their own.
+        if l.agent_rows > 0 {
+            lines.push(Line::styled(l.agent[0].clone(), dim));
+            let body = &l.agent[1..];
+            let room = l.agent_rows - 1;
+            let max = body.len().saturating_sub(room);
+            let from = usize::from(r.scroll).min(max);
+            for row in body.iter().skip(from).take(room) {
+                lines.push(Line::from(row.clone()));
+            }
+            if max > 0 {
+                position = Some(format!(
+                    " agent text rows {}-{} of {} · PgUp PgDn ",
+                    from + 1,
+                    from + room,
+                    body.len()
+                ));
+            }
+        }
+    } else {
+        let total = l.change.len();
+        lines.push(Line::styled(
+            truncate(
+                &format!(
+                    "⚠ the change is {total} rows; {} fit: enlarge the terminal to approve",
+                    l.change_rows
+                ),
+                l.width,
+            ),
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+        let max = total.saturating_sub(l.change_rows);
+        let from = usize::from(r.scroll).min(max);
+        for (i, row) in l.change.iter().enumerate().skip(from).take(l.change_rows) {
+            lines.push(Line::styled(row.clone(), if i == 0 { dim } else { bold }));
+        }
+        position = Some(format!(
+            " change rows {}-{} of {total} · PgUp PgDn ",
+            from + 1,
+            from + l.change_rows
+        ));
     }
-    match &r.typing {
-        Some(Typing::Answer(t)) => lines.push(Line::from(format!("answer: {}▏", inline(t)))),
-        Some(Typing::Note(t)) => lines.push(Line::from(format!("rejection note: {}▏", inline(t)))),
-        None => {}
-    }
-    if let Some(d) = &r.deciding {
-        lines.push(Line::styled(format!("deciding {d}…"), dim));
+    for row in &l.operator {
+        lines.push(Line::styled(row.clone(), dim));
     }
     let tab = if others > 0 {
         format!(" · Tab next{more}")
     } else {
         String::new()
+    };
+    let approve = if l.fits {
+        "y approve"
+    } else {
+        "y is off (change not fully shown)"
     };
     let hints = match (&r.typing, question) {
         (Some(_), _) => " Enter sends · Esc cancels ".to_string(),
@@ -107,46 +138,31 @@ pub fn render(frame: &mut Frame, main: Rect, app: &App) {
             format!(" a answer · n reject · N reject+note{tab} · Esc back ")
         }
         (None, false) => {
-            format!(" y approve · e edit · n reject · N reject+note{tab} · Esc back ")
+            format!(" {approve} · e edit · n reject · N reject+note{tab} · Esc back ")
         }
     };
-    let inner = usize::from(main.width.saturating_sub(2)).max(1);
-    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
-    let height = u16::try_from(rows + 2)
-        .unwrap_or(u16::MAX)
-        .min(main.height)
-        .max(3);
     let area = Rect::new(
         main.x,
-        main.y + main.height.saturating_sub(height),
+        main.y + main.height.saturating_sub(l.height),
         main.width,
-        height.min(main.height),
+        l.height.min(main.height),
     );
-    // Taller than the screen (a long Dockerfile diff): PgUp/PgDn scroll.
-    let visible = usize::from(area.height.saturating_sub(2));
-    let max_scroll = u16::try_from(rows.saturating_sub(visible)).unwrap_or(u16::MAX);
-    let scroll = r.scroll.min(max_scroll);
     let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(Color::Yellow))
-        .title(format!(" agent {slug} says: "))
+        .title(format!(" request {}/{} ", slug, cur.request.id))
         .title_bottom(hints);
-    if max_scroll > 0 {
-        block = block.title_top(
-            Line::from(format!(
-                " rows {}-{} of {rows} · PgUp PgDn ",
-                scroll + 1,
-                usize::from(scroll) + visible
-            ))
-            .right_aligned(),
-        );
+    if let Some(p) = position {
+        block = block.title_top(Line::from(p).right_aligned());
     }
     frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0))
-            .block(block),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// At most `width` columns of `text`.
+fn truncate(text: &str, width: usize) -> String {
+    crate::app::requests::wrap(text, width)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
 }

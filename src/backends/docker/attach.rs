@@ -1,6 +1,7 @@
-//! Raw passthrough between this process's terminal and a TTY exec in the
+//! Passthrough between this process's terminal and a TTY exec in the
 //! agent container — the session holder's attach client (`bottle attach`)
-//! or a plain shell (`bottle shell`): output to stdout, stdin to the exec,
+//! or a plain shell (`bottle shell`): output to stdout through the pane
+//! rules (`session::filter`), stdin to the exec,
 //! terminal size changes (SIGWINCH) to the exec's TTY. `Ctrl-b d` detaches
 //! and leaves the agent running; it is recognised here, on the client,
 //! because Podman ignores the engine's detach keys (which stay set so
@@ -113,11 +114,14 @@ where
         .map_err(|e| EngineError::Local(e.to_string()))?;
     let mut stdout = std::io::stdout();
     let mut filter = DetachFilter::default();
+    // The agent's output reaches this terminal only through the pane
+    // rules (SPEC §4.9): no clipboard, hyperlink, title, query or string.
+    let mut shown = crate::session::filter::OutputFilter::default();
     loop {
         tokio::select! {
             chunk = output.next() => match chunk {
                 Some(Ok(out)) => {
-                    let _ = stdout.write_all(&out.into_bytes());
+                    let _ = stdout.write_all(&shown.feed(&out.into_bytes()));
                     let _ = stdout.flush();
                 }
                 Some(Err(e)) => return Err(e.into()),

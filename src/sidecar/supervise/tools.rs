@@ -16,7 +16,7 @@ const DENIED: &str =
 
 pub fn list() -> Value {
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required, "additionalProperties": false});
-    let reason = json!({"type": "string", "minLength": 1, "maxLength": 2000, "description": "Why it is needed (shown to the operator)."});
+    let reason = json!({"type": "string", "minLength": 1, "maxLength": queue::request::REASON_MAX_BYTES, "description": format!("Why it is needed (shown to the operator): plain visible text, at most {} lines.", queue::request::REASON_MAX_LINES)});
     json!([
         {
             "name": "request_egress",
@@ -176,7 +176,7 @@ pub async fn call(sv: &Supervise, name: &str, args: Value) -> Result<Value, (i64
 async fn ask(sv: &Supervise, payload: Payload, reason: String) -> Value {
     if let Err(e) = payload
         .check()
-        .and_then(|()| queue::request::text("reason", &reason, 2000, true))
+        .and_then(|()| queue::request::reason(&reason))
     {
         return refused(e.to_string());
     }
