@@ -145,10 +145,15 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
     )
     .await
     {
+        Ok(()) if facts.engine == "podman" => r.say(
+            Level::Warn,
+            "isolation",
+            format!("agent network: {}", docker::isolation_mode(true)),
+        ),
         Ok(()) => r.say(
             Level::Ok,
             "isolation",
-            "internal networks without a host-side address (no IPv6) work",
+            format!("agent network: {}", docker::isolation_mode(false)),
         ),
         Err(e) => r.say(
             Level::Fail,
@@ -364,7 +369,7 @@ async fn isolation_probe(
         (names::LABEL_BACKEND.to_string(), "docker".to_string()),
     ]);
     let created = docker::create_isolated_network(docker, podman, &name, labels).await;
-    let removed = timed(docker.remove_network(&name)).await;
+    let removed = docker::remove_isolated_network(docker, &name).await;
     created?;
     removed?;
     Ok(())

@@ -367,6 +367,16 @@ async fn launch_inner(
         endpoint_config: Some(EndpointSettings::default()),
     };
     timed(docker.connect_network(&n.egress_network, connect)).await?;
+    if plan.engine != "podman" {
+        // The carrier under the agent's macvlan network: the sidecar's port
+        // is what brings the bridge (and so the agent's link) up.
+        let carrier = NetworkConnectRequest {
+            container: n.sidecar_container.clone(),
+            endpoint_config: Some(EndpointSettings::default()),
+        };
+        timed(docker.connect_network(&super::carrier_network_name(&n.internal_network), carrier))
+            .await?;
+    }
     timed(docker.start_container(&n.sidecar_container, None)).await?;
     let dns = sidecar_ready(docker, &n.sidecar_container).await?;
     put_secrets(docker, &n.sidecar_container, &input.egress.secrets).await?;
