@@ -126,7 +126,13 @@ pub fn stop(ctx: &Context, slug_text: &str) -> Result<i32> {
             }
         }
         let carrier = crate::backends::docker::carrier_network_name(&names.internal_network);
-        for n in [&names.internal_network, &carrier, &names.egress_network] {
+        let reserve = crate::backends::docker::reserve_network_name(&names.internal_network);
+        for n in [
+            &names.internal_network,
+            &carrier,
+            &reserve,
+            &names.egress_network,
+        ] {
             match timed(d.remove_network(n)).await {
                 Ok(())
                 | Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {

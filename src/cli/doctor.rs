@@ -145,15 +145,10 @@ async fn check_engine(r: &mut Report, home_hash: &str) {
     )
     .await
     {
-        Ok(()) if facts.engine == "podman" => r.say(
-            Level::Warn,
-            "isolation",
-            format!("agent network: {}", docker::isolation_mode(true)),
-        ),
         Ok(()) => r.say(
             Level::Ok,
             "isolation",
-            format!("agent network: {}", docker::isolation_mode(false)),
+            format!("agent network: {}", docker::isolation_mode()),
         ),
         Err(e) => r.say(
             Level::Fail,

@@ -185,12 +185,8 @@ pub fn is_isolated_macvlan(net: &bollard::models::NetworkInspect, parent: &str) 
 }
 
 /// How the agent network keeps the host out, for `bottle doctor`.
-pub fn isolation_mode(podman: bool) -> &'static str {
-    if podman {
-        "internal bridge without a host-side address (Podman): unicast to the host is unroutable, but broadcast and multicast the agent sends on it reach host UDP sockets bound to 0.0.0.0 unless the host's rp_filter is on for Podman's bridges (net.ipv4.conf.default.rp_filter=2 before they are made)"
-    } else {
-        "macvlan (bridge mode) on a carrier bridge without a host-side address: nothing the agent sends (unicast, broadcast, multicast) is received by the host"
-    }
+pub fn isolation_mode() -> &'static str {
+    "macvlan (bridge mode) on a carrier bridge without a host-side address: nothing the agent sends (unicast, broadcast, multicast) is received by the host"
 }
 
 /// Creates an agent network that leaves the host unreachable (SPEC §4.1),
@@ -225,12 +221,19 @@ pub async fn create_isolated_network(
         ))
     };
     let subnet = if let Some(host) = podman {
-        libpod::create_isolated_network(host, name, &labels).await?;
-        let (isolated, subnet) = libpod::inspect_network(host, name).await?;
-        if !isolated {
-            return Err(not_kept("internal, DNS off, no IPv6"));
+        // The carrier, and a second bridge network that only holds a free
+        // subnet for the agent's macvlan network until it exists
+        // (`finish_podman_agent_network`).
+        for n in [carrier_network_name(name), reserve_network_name(name)] {
+            libpod::create_isolated_network(host, &n, &labels).await?;
+            let (isolated, _) = libpod::inspect_network(host, &n).await?;
+            if !isolated {
+                return Err(not_kept("carrier: internal, DNS off, no IPv6"));
+            }
         }
-        subnet
+        libpod::inspect_network(host, &reserve_network_name(name))
+            .await?
+            .1
     } else {
         let carrier = carrier_network_name(name);
         let created =
@@ -262,11 +265,54 @@ pub async fn create_isolated_network(
     subnet.ok_or_else(|| EngineError::Launch("the agent network has no IPv4 subnet".into()))
 }
 
+/// Podman: the bridge network that holds the agent network's subnet
+/// between the carrier's creation and the macvlan network's.
+pub fn reserve_network_name(agent_network: &str) -> String {
+    format!("{agent_network}-reserve")
+}
+
+/// Podman, once the sidecar runs on the carrier (so its bridge device
+/// exists): creates the agent network — macvlan on the carrier's bridge,
+/// on the reserved subnet — checks it, and drops the reservation.
+pub async fn finish_podman_agent_network(
+    docker: &Docker,
+    host: &str,
+    name: &str,
+    subnet: &str,
+    labels: &std::collections::HashMap<String, String>,
+) -> Result<(), EngineError> {
+    let (_, parent, _) = libpod::network_interface(host, &carrier_network_name(name)).await?;
+    if parent.is_empty() {
+        return Err(EngineError::Launch(
+            "Podman named no bridge device for the carrier network".into(),
+        ));
+    }
+    timed(docker.remove_network(&reserve_network_name(name))).await?;
+    libpod::create_macvlan_network(host, name, &parent, subnet, labels)
+        .await
+        .map_err(|e| {
+            EngineError::Launch(format!(
+                "creating the agent network (macvlan on {parent}) failed: {e}; bottle needs the kernel's macvlan driver to keep the agent's broadcast and multicast away from the host"
+            ))
+        })?;
+    let (driver, on, internal) = libpod::network_interface(host, name).await?;
+    if driver != "macvlan" || on != parent || !internal {
+        return Err(EngineError::Launch(format!(
+            "the engine did not keep the agent network isolated (macvlan on {parent}, internal; got {driver} on {on})"
+        )));
+    }
+    Ok(())
+}
+
 /// Removes an agent network made by `create_isolated_network` and its
 /// carrier (absent ones are skipped); the first error is returned.
 pub async fn remove_isolated_network(docker: &Docker, name: &str) -> Result<(), EngineError> {
     let mut first = None;
-    for n in [name.to_string(), carrier_network_name(name)] {
+    for n in [
+        name.to_string(),
+        carrier_network_name(name),
+        reserve_network_name(name),
+    ] {
         match timed(docker.remove_network(&n)).await {
             Ok(())
             | Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
