@@ -5,9 +5,10 @@
 //! Podman's compatible `networks/create` always turns on its DNS server
 //! (aardvark-dns) for bridge networks, which gives the bridge a host-side
 //! address on an `internal` network — the hole that `inhibit_ipv4` closes on
-//! Docker (which Podman ignores). Through libpod the agent network is
-//! created `internal` with DNS off, and then the bridge has no host
-//! address at all.
+//! Docker (which Podman ignores). Through libpod the carrier is created
+//! `internal` with DNS off, and then the bridge has no host address at
+//! all; the agent network is a macvlan network on that bridge (the
+//! compatible API has no `network_interface` or libpod subnets).
 
 use super::{EngineError, CALL_TIMEOUT};
 use bytes::Bytes;

@@ -204,11 +204,12 @@ pub fn isolation_mode() -> &'static str {
 /// fails (closed), with the engine's message.
 ///
 /// Podman ignores `inhibit_ipv4` and creates its bridge device only when a
-/// container first runs on the network; its agent network is made through
-/// libpod with DNS off, which leaves the bridge without a host-side
-/// address (unicast to the host unroutable; broadcast and multicast not
-/// held back, see `isolation_mode`). The caller removes the networks on
-/// error (they are labelled).
+/// container first runs on the network, and refuses a macvlan parent that
+/// does not exist yet: here it gets the carrier (libpod, DNS off, which
+/// leaves the bridge without a host-side address) and a reserve network
+/// holding a free subnet, which is returned; `finish_podman_agent_network`
+/// makes the macvlan network once the sidecar runs on the carrier. The
+/// caller removes the networks on error (they are labelled).
 pub async fn create_isolated_network(
     docker: &Docker,
     podman: Option<&str>,
