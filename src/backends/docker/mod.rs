@@ -559,3 +559,46 @@ pub async fn follow_agent_starts(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn the_carrier_device_is_named_after_its_network_id() {
+        assert_eq!(
+            bridge_device_of("d5fe67963aa9cfee4aff002c0803be771ea03e4a8f72e3e218732e40fb1c59e7"),
+            Some("br-d5fe67963aa9".to_string())
+        );
+        assert_eq!(bridge_device_of("short"), None);
+        assert_eq!(bridge_device_of("zz; rm -rf /x"), None);
+        assert_eq!(
+            carrier_network_name("bottle-a-internal"),
+            "bottle-a-internal-carrier"
+        );
+    }
+
+    #[test]
+    fn only_a_bridge_mode_internal_macvlan_on_the_carrier_counts_as_isolated() {
+        let req = macvlan_network_request("n", "br-0123456789ab", Default::default());
+        let mut net = bollard::models::NetworkInspect {
+            driver: req.driver.clone(),
+            internal: req.internal,
+            enable_ipv6: req.enable_ipv6,
+            options: req.options.clone(),
+            ..Default::default()
+        };
+        assert!(is_isolated_macvlan(&net, "br-0123456789ab"));
+        assert!(!is_isolated_macvlan(&net, "br-ffffffffffff"));
+        net.internal = Some(false);
+        assert!(!is_isolated_macvlan(&net, "br-0123456789ab"));
+        net.internal = Some(true);
+        net.driver = Some("bridge".into());
+        assert!(!is_isolated_macvlan(&net, "br-0123456789ab"));
+        net.driver = Some("macvlan".into());
+        if let Some(o) = net.options.as_mut() {
+            o.insert("macvlan_mode".into(), "private".into());
+        }
+        assert!(!is_isolated_macvlan(&net, "br-0123456789ab"));
+    }
+}
