@@ -140,7 +140,14 @@ pub fn stop(ctx: &Context, slug_text: &str) -> Result<i32> {
                 Err(e) => return Err(e),
             }
         }
-        for n in [&names.internal_network, &names.egress_network] {
+        let carrier = crate::backends::docker::carrier_network_name(&names.internal_network);
+        let reserve = crate::backends::docker::reserve_network_name(&names.internal_network);
+        for n in [
+            &names.internal_network,
+            &carrier,
+            &reserve,
+            &names.egress_network,
+        ] {
             match timed(d.remove_network(n)).await {
                 Ok(())
                 | Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {

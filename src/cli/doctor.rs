@@ -148,7 +148,7 @@ async fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
         Ok(()) => r.say(
             Level::Ok,
             "isolation",
-            "internal networks without a host-side address (no IPv6) work",
+            format!("agent network: {}", docker::isolation_mode()),
         ),
         Err(e) => r.say(
             Level::Fail,
@@ -316,7 +316,7 @@ async fn isolation_probe(
         (names::LABEL_BACKEND.to_string(), "docker".to_string()),
     ]);
     let created = docker::create_isolated_network(docker, podman, &name, labels).await;
-    let removed = timed(docker.remove_network(&name)).await;
+    let removed = docker::remove_isolated_network(docker, &name).await;
     created?;
     removed?;
     Ok(())

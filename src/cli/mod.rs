@@ -323,7 +323,18 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
     {
         let service_addr = match (address, address_in) {
             (Some(a), _) => *a,
-            (None, Some(net)) => crate::sidecar::address_in(net)?,
+            // On Podman the agent network is connected just after start
+            // (its macvlan parent exists only then): wait for the address.
+            (None, Some(net)) => {
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                loop {
+                    match crate::sidecar::address_in(net) {
+                        Ok(a) => break a,
+                        Err(e) if std::time::Instant::now() >= until => return Err(e),
+                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+                    }
+                }
+            }
             (None, None) => anyhow::bail!("give --address or --address-in"),
         };
         let config = crate::sidecar::SidecarConfig {

@@ -351,23 +351,69 @@ async fn launch_inner(
     let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&n.sidecar_container)
         .build();
-    timed(docker.create_container(
-        Some(create),
-        spec::sidecar(
-            plan,
-            &input.operator,
-            &subnet,
-            &input.egress.dir,
-            input.queue_dir.as_deref(),
-        ),
-    ))
-    .await?;
+    let mut sidecar = spec::sidecar(
+        plan,
+        &input.operator,
+        &subnet,
+        &input.egress.dir,
+        input.queue_dir.as_deref(),
+    );
+    let podman = plan.engine == "podman";
+    let carrier = super::carrier_network_name(&n.internal_network);
+    // Podman: the agent network (macvlan) can be made only once the
+    // carrier's bridge exists, i.e. once the sidecar runs on it; the
+    // sidecar starts on the carrier and joins the agent network after.
+    let mut agent_endpoint = None;
+    if podman {
+        if let Some(h) = sidecar.host_config.as_mut() {
+            h.network_mode = Some(carrier.clone());
+        }
+        if let Some(endpoints) = sidecar
+            .networking_config
+            .as_mut()
+            .and_then(|c| c.endpoints_config.as_mut())
+        {
+            agent_endpoint = endpoints.remove(&n.internal_network);
+            endpoints.insert(carrier.clone(), EndpointSettings::default());
+        }
+    }
+    timed(docker.create_container(Some(create), sidecar)).await?;
     let connect = NetworkConnectRequest {
         container: n.sidecar_container.clone(),
         endpoint_config: Some(EndpointSettings::default()),
     };
     timed(docker.connect_network(&n.egress_network, connect)).await?;
+    if !podman {
+        // The carrier under the agent's macvlan network: the sidecar's port
+        // is what brings the bridge (and so the agent's link) up.
+        let connect = NetworkConnectRequest {
+            container: n.sidecar_container.clone(),
+            endpoint_config: Some(EndpointSettings::default()),
+        };
+        timed(docker.connect_network(&carrier, connect)).await?;
+    }
     timed(docker.start_container(&n.sidecar_container, None)).await?;
+    if podman {
+        let net_labels = to_map(labels(
+            &plan.slug,
+            Role::Network,
+            &plan.engine,
+            &plan.home_hash,
+        ));
+        super::finish_podman_agent_network(
+            docker,
+            &input.engine_host,
+            &n.internal_network,
+            &subnet,
+            &net_labels,
+        )
+        .await?;
+        let connect = NetworkConnectRequest {
+            container: n.sidecar_container.clone(),
+            endpoint_config: Some(agent_endpoint.unwrap_or_default()),
+        };
+        timed(docker.connect_network(&n.internal_network, connect)).await?;
+    }
     let dns = sidecar_ready(docker, &n.sidecar_container).await?;
     put_secrets(docker, &n.sidecar_container, &input.egress.secrets).await?;
     let resolv_conf = input.state_dir.join("resolv.conf");

@@ -5,9 +5,10 @@
 //! Podman's compatible `networks/create` always turns on its DNS server
 //! (aardvark-dns) for bridge networks, which gives the bridge a host-side
 //! address on an `internal` network — the hole that `inhibit_ipv4` closes on
-//! Docker (which Podman ignores). Through libpod the agent network is
-//! created `internal` with DNS off, and then the bridge has no host
-//! address at all.
+//! Docker (which Podman ignores). Through libpod the carrier is created
+//! `internal` with DNS off, and then the bridge has no host address at
+//! all; the agent network is a macvlan network on that bridge (the
+//! compatible API has no `network_interface` or libpod subnets).
 
 use super::{EngineError, CALL_TIMEOUT};
 use bytes::Bytes;
@@ -152,4 +153,54 @@ pub async fn inspect_network(
             .map(String::from)
     });
     Ok((isolated, subnet))
+}
+
+/// Creates the agent network on Podman: `macvlan` in bridge mode on
+/// `parent` (the carrier's bridge device, which must exist: a container
+/// runs on the carrier), `internal`, DNS and IPv6 off, on `subnet`
+/// (Podman's macvlan without a subnet means DHCP).
+pub async fn create_macvlan_network(
+    host: &str,
+    name: &str,
+    parent: &str,
+    subnet: &str,
+    labels: &HashMap<String, String>,
+) -> Result<(), EngineError> {
+    let body = serde_json::json!({
+        "name": name,
+        "driver": "macvlan",
+        "network_interface": parent,
+        "internal": true,
+        "dns_enabled": false,
+        "ipv6_enabled": false,
+        "subnets": [{"subnet": subnet}],
+        "options": {"mode": "bridge"},
+        "labels": labels,
+    });
+    call(host, hyper::Method::POST, "/networks/create", Some(body)).await?;
+    Ok(())
+}
+
+/// Podman's view of a network: its driver, host interface (the bridge
+/// device, or a macvlan's parent) and whether it is internal.
+pub async fn network_interface(
+    host: &str,
+    name: &str,
+) -> Result<(String, String, bool), EngineError> {
+    let v = call(
+        host,
+        hyper::Method::GET,
+        &format!("/networks/{name}/json"),
+        None,
+    )
+    .await?;
+    let v = v.as_array().and_then(|a| a.first()).unwrap_or(&v).clone();
+    Ok((
+        v["driver"].as_str().unwrap_or_default().to_string(),
+        v["network_interface"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        v["internal"] == true,
+    ))
 }

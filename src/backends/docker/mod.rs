@@ -95,10 +95,30 @@ pub fn short_reference(reference: &str) -> &str {
 }
 
 const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
+const MACVLAN_PARENT: &str = "parent";
+const MACVLAN_MODE: &str = "macvlan_mode";
 
-/// The request for an agent network (SPEC §4.1): `internal`, no IPv6, and
-/// the bridge's host-side address withheld — a plain internal network
-/// still lets containers reach the host's own addresses.
+/// The bridge network under an agent network on Docker (see
+/// `create_isolated_network`): the agent network's name with `-carrier`.
+pub fn carrier_network_name(agent_network: &str) -> String {
+    format!("{agent_network}-carrier")
+}
+
+/// The Linux bridge device dockerd makes for a bridge network it was not
+/// given a name for: `br-` and the first 12 characters of the network's ID
+/// (unique per network, so no two bottles ever share a carrier).
+pub fn bridge_device_of(network_id: &str) -> Option<String> {
+    let short = network_id.get(..12)?;
+    short
+        .chars()
+        .all(|c| c.is_ascii_hexdigit())
+        .then(|| format!("br-{short}"))
+}
+
+/// The request for a carrier (SPEC §4.1): `internal`, no IPv6, and the
+/// bridge's host-side address withheld — a plain internal network still
+/// lets containers reach the host's own addresses. The agent is never on
+/// it; only the sidecar, whose port gives the bridge its carrier.
 pub fn isolated_network_request(
     name: &str,
     labels: std::collections::HashMap<String, String>,
@@ -116,23 +136,82 @@ pub fn isolated_network_request(
     }
 }
 
-/// Whether the engine kept every isolation setting of a network.
-pub fn is_isolated(net: &bollard::models::NetworkInspect) -> bool {
-    let inhibited = net
-        .options
+/// The request for the agent network on Docker: a `macvlan` network in
+/// bridge mode, `internal`, no IPv6, whose parent is the carrier's bridge
+/// device. Its members (agent and sidecar) reach each other directly;
+/// whatever else a member sends — broadcast, multicast, unicast to any
+/// other address — is transmitted on the parent, and a frame transmitted
+/// on a device is never received by the host's own stack on it. The host
+/// has no macvlan member, so nothing reaches a host socket.
+pub fn macvlan_network_request(
+    name: &str,
+    parent: &str,
+    labels: std::collections::HashMap<String, String>,
+) -> bollard::models::NetworkCreateRequest {
+    bollard::models::NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("macvlan".to_string()),
+        internal: Some(true),
+        enable_ipv6: Some(false),
+        options: Some(std::collections::HashMap::from([
+            (MACVLAN_PARENT.to_string(), parent.to_string()),
+            (MACVLAN_MODE.to_string(), "bridge".to_string()),
+        ])),
+        labels: Some(labels),
+        ..Default::default()
+    }
+}
+
+fn option<'a>(net: &'a bollard::models::NetworkInspect, key: &str) -> Option<&'a str> {
+    net.options
         .as_ref()
-        .and_then(|o| o.get(INHIBIT_IPV4))
+        .and_then(|o| o.get(key))
         .map(String::as_str)
-        == Some("true");
-    net.internal == Some(true) && inhibited && net.enable_ipv6 != Some(true)
+}
+
+/// Whether the engine kept every isolation setting of a carrier network.
+pub fn is_isolated(net: &bollard::models::NetworkInspect) -> bool {
+    net.internal == Some(true)
+        && option(net, INHIBIT_IPV4) == Some("true")
+        && net.enable_ipv6 != Some(true)
+}
+
+/// Whether the engine kept every setting of an agent network: macvlan in
+/// bridge mode on exactly `parent`, internal, no IPv6.
+pub fn is_isolated_macvlan(net: &bollard::models::NetworkInspect, parent: &str) -> bool {
+    net.driver.as_deref() == Some("macvlan")
+        && net.internal == Some(true)
+        && net.enable_ipv6 != Some(true)
+        && option(net, MACVLAN_PARENT) == Some(parent)
+        && option(net, MACVLAN_MODE).is_none_or(|m| m == "bridge")
+}
+
+/// How the agent network keeps the host out, for `bottle doctor`.
+pub fn isolation_mode() -> &'static str {
+    "macvlan (bridge mode) on a carrier bridge without a host-side address: nothing the agent sends (unicast, broadcast, multicast) is received by the host"
 }
 
 /// Creates an agent network that leaves the host unreachable (SPEC §4.1),
 /// checks that the engine kept every setting, and returns its IPv4 subnet.
-/// Docker: `internal`, `inhibit_ipv4`, no IPv6. Podman ignores
-/// `inhibit_ipv4`; its network is made through libpod with DNS off, which
-/// leaves the bridge without a host-side address. The caller removes the
-/// network on error (it is labelled).
+///
+/// Docker: first the carrier (`carrier_network_name`): an `internal`,
+/// `inhibit_ipv4`, no-IPv6 bridge network; then the agent network itself:
+/// macvlan on the carrier's bridge device (`macvlan_network_request`). A
+/// bridge device without an address still hands broadcast and multicast
+/// frames its ports send up to the host's stack (issue 18, E11); a macvlan
+/// member's frames only ever leave through the parent's transmit path,
+/// which the host's stack does not receive. The sidecar joins the carrier
+/// too (its port is what gives the bridge, and so the macvlan members,
+/// their carrier). Needs the kernel's macvlan driver; without it creation
+/// fails (closed), with the engine's message.
+///
+/// Podman ignores `inhibit_ipv4` and creates its bridge device only when a
+/// container first runs on the network, and refuses a macvlan parent that
+/// does not exist yet: here it gets the carrier (libpod, DNS off, which
+/// leaves the bridge without a host-side address) and a reserve network
+/// holding a free subnet, which is returned; `finish_podman_agent_network`
+/// makes the macvlan network once the sidecar runs on the carrier. The
+/// caller removes the networks on error (they are labelled).
 pub async fn create_isolated_network(
     docker: &Docker,
     podman: Option<&str>,
@@ -145,17 +224,41 @@ pub async fn create_isolated_network(
         ))
     };
     let subnet = if let Some(host) = podman {
-        libpod::create_isolated_network(host, name, &labels).await?;
-        let (isolated, subnet) = libpod::inspect_network(host, name).await?;
-        if !isolated {
-            return Err(not_kept("internal, DNS off, no IPv6"));
+        // The carrier, and a second bridge network that only holds a free
+        // subnet for the agent's macvlan network until it exists
+        // (`finish_podman_agent_network`).
+        for n in [carrier_network_name(name), reserve_network_name(name)] {
+            libpod::create_isolated_network(host, &n, &labels).await?;
+            let (isolated, _) = libpod::inspect_network(host, &n).await?;
+            if !isolated {
+                return Err(not_kept("carrier: internal, DNS off, no IPv6"));
+            }
         }
-        subnet
+        libpod::inspect_network(host, &reserve_network_name(name))
+            .await?
+            .1
     } else {
-        timed(docker.create_network(isolated_network_request(name, labels))).await?;
-        let inspected = timed(docker.inspect_network(name, None)).await?;
+        let carrier = carrier_network_name(name);
+        let created =
+            timed(docker.create_network(isolated_network_request(&carrier, labels.clone())))
+                .await?;
+        let inspected = timed(docker.inspect_network(&carrier, None)).await?;
         if !is_isolated(&inspected) {
-            return Err(not_kept("internal, inhibit_ipv4, no IPv6"));
+            return Err(not_kept("carrier: internal, inhibit_ipv4, no IPv6"));
+        }
+        let id = inspected.id.or(Some(created.id)).unwrap_or_default();
+        let parent =
+            bridge_device_of(&id).ok_or_else(|| not_kept(&format!("carrier network id {id:?}")))?;
+        timed(docker.create_network(macvlan_network_request(name, &parent, labels)))
+            .await
+            .map_err(|e| {
+                EngineError::Launch(format!(
+                    "creating the agent network (macvlan on {parent}) failed: {e}; bottle needs the kernel's macvlan driver to keep the agent's broadcast and multicast away from the host"
+                ))
+            })?;
+        let inspected = timed(docker.inspect_network(name, None)).await?;
+        if !is_isolated_macvlan(&inspected, &parent) {
+            return Err(not_kept("macvlan, bridge mode, internal, no IPv6"));
         }
         inspected.ipam.and_then(|i| i.config).and_then(|c| {
             c.into_iter()
@@ -163,6 +266,68 @@ pub async fn create_isolated_network(
         })
     };
     subnet.ok_or_else(|| EngineError::Launch("the agent network has no IPv4 subnet".into()))
+}
+
+/// Podman: the bridge network that holds the agent network's subnet
+/// between the carrier's creation and the macvlan network's.
+pub fn reserve_network_name(agent_network: &str) -> String {
+    format!("{agent_network}-reserve")
+}
+
+/// Podman, once the sidecar runs on the carrier (so its bridge device
+/// exists): creates the agent network — macvlan on the carrier's bridge,
+/// on the reserved subnet — checks it, and drops the reservation.
+pub async fn finish_podman_agent_network(
+    docker: &Docker,
+    host: &str,
+    name: &str,
+    subnet: &str,
+    labels: &std::collections::HashMap<String, String>,
+) -> Result<(), EngineError> {
+    let (_, parent, _) = libpod::network_interface(host, &carrier_network_name(name)).await?;
+    if parent.is_empty() {
+        return Err(EngineError::Launch(
+            "Podman named no bridge device for the carrier network".into(),
+        ));
+    }
+    timed(docker.remove_network(&reserve_network_name(name))).await?;
+    libpod::create_macvlan_network(host, name, &parent, subnet, labels)
+        .await
+        .map_err(|e| {
+            EngineError::Launch(format!(
+                "creating the agent network (macvlan on {parent}) failed: {e}; bottle needs the kernel's macvlan driver to keep the agent's broadcast and multicast away from the host"
+            ))
+        })?;
+    let (driver, on, internal) = libpod::network_interface(host, name).await?;
+    if driver != "macvlan" || on != parent || !internal {
+        return Err(EngineError::Launch(format!(
+            "the engine did not keep the agent network isolated (macvlan on {parent}, internal; got {driver} on {on})"
+        )));
+    }
+    Ok(())
+}
+
+/// Removes an agent network made by `create_isolated_network` and its
+/// carrier (absent ones are skipped); the first error is returned.
+pub async fn remove_isolated_network(docker: &Docker, name: &str) -> Result<(), EngineError> {
+    let mut first = None;
+    for n in [
+        name.to_string(),
+        carrier_network_name(name),
+        reserve_network_name(name),
+    ] {
+        match timed(docker.remove_network(&n)).await {
+            Ok(())
+            | Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            })) => {}
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// One bottle as the engine shows it (from its containers' labels).
@@ -395,4 +560,47 @@ pub async fn follow_agent_starts(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn the_carrier_device_is_named_after_its_network_id() {
+        assert_eq!(
+            bridge_device_of("d5fe67963aa9cfee4aff002c0803be771ea03e4a8f72e3e218732e40fb1c59e7"),
+            Some("br-d5fe67963aa9".to_string())
+        );
+        assert_eq!(bridge_device_of("short"), None);
+        assert_eq!(bridge_device_of("zz; rm -rf /x"), None);
+        assert_eq!(
+            carrier_network_name("bottle-a-internal"),
+            "bottle-a-internal-carrier"
+        );
+    }
+
+    #[test]
+    fn only_a_bridge_mode_internal_macvlan_on_the_carrier_counts_as_isolated() {
+        let req = macvlan_network_request("n", "br-0123456789ab", Default::default());
+        let mut net = bollard::models::NetworkInspect {
+            driver: req.driver.clone(),
+            internal: req.internal,
+            enable_ipv6: req.enable_ipv6,
+            options: req.options.clone(),
+            ..Default::default()
+        };
+        assert!(is_isolated_macvlan(&net, "br-0123456789ab"));
+        assert!(!is_isolated_macvlan(&net, "br-ffffffffffff"));
+        net.internal = Some(false);
+        assert!(!is_isolated_macvlan(&net, "br-0123456789ab"));
+        net.internal = Some(true);
+        net.driver = Some("bridge".into());
+        assert!(!is_isolated_macvlan(&net, "br-0123456789ab"));
+        net.driver = Some("macvlan".into());
+        if let Some(o) = net.options.as_mut() {
+            o.insert("macvlan_mode".into(), "private".into());
+        }
+        assert!(!is_isolated_macvlan(&net, "br-0123456789ab"));
+    }
 }

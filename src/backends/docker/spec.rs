@@ -123,6 +123,16 @@ pub fn agent(
         i64::from(r.pids),
     );
     host.network_mode = Some(plan.names.internal_network.clone());
+    if plan.engine == "podman" {
+        // Docker turns IPv6 off in a container on a network without it;
+        // Podman leaves link-local IPv6 on, and its bridge has a host-side
+        // link-local address (issue 18: IPv6 multicast from the agent
+        // reached a host socket on [::]). Off in the agent's namespace.
+        host.sysctls = Some(HashMap::from([
+            ("net.ipv6.conf.all.disable_ipv6".into(), "1".into()),
+            ("net.ipv6.conf.default.disable_ipv6".into(), "1".into()),
+        ]));
+    }
     host.dns = Some(vec![dns.to_string()]);
     host.mounts = Some(vec![
         volume(&plan.names.work_volume, WORKSPACE_DIR),
