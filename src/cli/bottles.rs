@@ -130,6 +130,9 @@ pub fn stop(ctx: &Context, slug_text: &str) -> Result<i32> {
         for c in [&names.agent_container, &names.sidecar_container] {
             let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
                 .force(true)
+                // An image's anonymous volumes would be orphaned (a resumed
+                // bottle gets new ones); the named volumes stay.
+                .v(true)
                 .build();
             match timed(d.remove_container(c, Some(rm))).await {
                 Ok(())

@@ -12,6 +12,17 @@ use std::io::{Read, Write};
 
 pub const VERSION: u16 = 1;
 pub const MAX_PAYLOAD: usize = 1 << 20;
+/// The largest terminal the holder accepts: a size above it (an agent or a
+/// client sending 65535×65535 to make the holder allocate until the
+/// container is OOM-killed) is clamped when the frame is decoded, so every
+/// size that reaches the holder's screen and PTY is bounded (issue 18, D10).
+pub const MAX_ROWS: u16 = 300;
+pub const MAX_COLS: u16 = 500;
+
+/// A decoded terminal size, clamped to `MAX_ROWS` × `MAX_COLS`.
+fn clamped(rows: u16, cols: u16) -> (u16, u16) {
+    (rows.min(MAX_ROWS), cols.min(MAX_COLS))
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientMsg {
@@ -103,16 +114,19 @@ pub fn read_client(r: &mut impl Read) -> Result<Option<ClientMsg>, ProtocolError
         return Ok(None);
     };
     Ok(Some(match kind {
-        0x01 => ClientMsg::Hello {
-            version: u16_at(&p, 0)?,
-            rows: u16_at(&p, 1)?,
-            cols: u16_at(&p, 2)?,
-        },
+        0x01 => {
+            let (rows, cols) = clamped(u16_at(&p, 1)?, u16_at(&p, 2)?);
+            ClientMsg::Hello {
+                version: u16_at(&p, 0)?,
+                rows,
+                cols,
+            }
+        }
         0x02 => ClientMsg::Input(p),
-        0x03 => ClientMsg::Resize {
-            rows: u16_at(&p, 0)?,
-            cols: u16_at(&p, 1)?,
-        },
+        0x03 => {
+            let (rows, cols) = clamped(u16_at(&p, 0)?, u16_at(&p, 1)?);
+            ClientMsg::Resize { rows, cols }
+        }
         other => {
             return Err(ProtocolError::Bad(format!(
                 "client message type {other:#x}"
@@ -190,5 +204,37 @@ mod tests {
         assert!(read_client(&mut [0x7f, 0, 0, 0, 0].as_slice()).is_err());
         assert!(read_client(&mut [0x01, 0, 0, 0, 1, 0].as_slice()).is_err());
         assert!(read_client(&mut [0x02, 0, 0].as_slice()).is_err());
+    }
+
+    #[test]
+    fn huge_sizes_are_clamped_when_decoded() {
+        let huge = [
+            ClientMsg::Resize {
+                rows: u16::MAX,
+                cols: u16::MAX,
+            },
+            ClientMsg::Hello {
+                version: VERSION,
+                rows: u16::MAX,
+                cols: 40,
+            },
+        ];
+        let bytes: Vec<u8> = huge.iter().flat_map(|m| m.encode()).collect();
+        let mut r = bytes.as_slice();
+        assert_eq!(
+            read_client(&mut r).expect("resize"),
+            Some(ClientMsg::Resize {
+                rows: MAX_ROWS,
+                cols: MAX_COLS
+            })
+        );
+        assert_eq!(
+            read_client(&mut r).expect("hello"),
+            Some(ClientMsg::Hello {
+                version: VERSION,
+                rows: MAX_ROWS,
+                cols: 40
+            })
+        );
     }
 }

@@ -585,6 +585,7 @@ pub async fn recreate_agent(
             Some(
                 bollard::query_parameters::RemoveContainerOptionsBuilder::default()
                     .force(true)
+                    .v(true)
                     .build(),
             ),
         ),
@@ -597,7 +598,10 @@ pub async fn recreate_agent(
     timed(docker.create_container(Some(create), body.clone())).await?;
     let provisioned = provision_system(docker, &next, r.bottle_bin).await;
     if let Err(e) = provisioned {
-        let _ = timed(docker.remove_container(&next, None)).await;
+        let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+            .v(true)
+            .build();
+        let _ = timed(docker.remove_container(&next, Some(rm))).await;
         return Err(e);
     }
     progress("replacing the agent container (the volumes stay)");
@@ -611,7 +615,9 @@ pub async fn recreate_agent(
             Some(
                 bollard::query_parameters::RemoveContainerOptionsBuilder::default()
                     .force(true)
-                    .v(false)
+                    // The named volumes stay (they carry our label); the old
+                    // image's anonymous ones would be orphaned (issue 18, E12).
+                    .v(true)
                     .build(),
             ),
         ),

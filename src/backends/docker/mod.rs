@@ -509,6 +509,9 @@ pub async fn remove_objects(docker: &Docker, o: &BottleObjects) -> Result<(), En
     for id in &o.containers {
         let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
             .force(true)
+            // Anonymous volumes (an image's `VOLUME`) carry no label of ours:
+            // removed with their container (issue 18, E12).
+            .v(true)
             .build();
         timed(docker.remove_container(id, Some(rm))).await?;
     }
