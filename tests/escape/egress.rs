@@ -775,7 +775,7 @@ fn thousand_headers(e: &Engine) -> Outcome {
     );
     ensure(
         out.contains("HTTP/1.1 431") || out.contains("HTTP/1.1 400") || out.contains("EOF"),
-        || format!("{out}"),
+        || out.to_string(),
     )?;
     ensure(u.seen_with(&m).is_empty(), || "the upstream got it".into())
 }
