@@ -417,8 +417,17 @@ fn container_specs_are_hardened_and_carry_no_session_values() {
             assert!(labels.contains_key(key), "{name} lacks {key}");
         }
     }
-    assert_eq!(agent.user.as_deref(), Some("1000:1000"));
+    // The holder's user, which starts the agent as 1000:1000.
+    assert_eq!(agent.user.as_deref(), Some("0:0"));
+    assert!(agent
+        .cmd
+        .as_ref()
+        .is_some_and(|c| c.contains(&"--agent-user=1000:1000".to_string())));
     let ah = agent.host_config.as_ref().expect("host");
+    assert_eq!(
+        ah.cap_add.as_deref(),
+        Some(&["SETUID".to_string(), "SETGID".to_string()][..])
+    );
     assert_eq!(
         (ah.memory, ah.nano_cpus, ah.pids_limit),
         (Some(2 << 30), Some(1_500_000_000), Some(300))

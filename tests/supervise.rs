@@ -435,11 +435,11 @@ fn a_capability_approval_recreates_the_agent_keeping_its_work_and_the_pane_re_at
         "inspect",
         &names.agent_container,
         "--format",
-        "{{.Config.Image}} {{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.NetworkMode}}",
+        "{{.Config.Image}} {{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}} {{.HostConfig.SecurityOpt}} {{.HostConfig.NetworkMode}}",
     ]);
     assert!(
         inspect.starts_with("bottle/agent-capability:")
-            && inspect.contains(" 1000:1000 [ALL] [no-new-privileges:true] ")
+            && inspect.contains(" 0:0 [ALL] [SETUID SETGID] [no-new-privileges:true] ")
             && inspect.ends_with(&names.internal_network),
         "{inspect}"
     );

@@ -35,9 +35,15 @@ pub fn exec(
         // Input that is not a terminal (a pipe, a file) goes to the
         // command, as with `docker exec -i`.
         let forward = !std::io::IsTerminal::is_terminal(&std::io::stdin());
+        // As the agent unless the operator names a user (the container's
+        // own user is the session holder's, root).
+        let (user, cmd) = match user {
+            Some(u) => (u, cmd.to_vec()),
+            None => docker::spec::as_agent(cmd.to_vec()),
+        };
         let config = ExecConfig {
-            cmd: Some(cmd.to_vec()),
-            user: user.map(String::from),
+            cmd: Some(cmd),
+            user: Some(user.to_string()),
             attach_stdin: Some(forward),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -260,10 +266,11 @@ pub fn shell(home: &crate::state::Home, slug_text: &str) -> Result<i32> {
         let d = docker::engines::connect_bottle(home, slug.as_str()).await?;
         let _raw = crate::ui::terminal::RawGuard::enter()
             .map_err(|e| EngineError::Local(format!("raw mode: {e}")))?;
+        let (user, cmd) = docker::spec::as_agent(cmd);
         docker::attach::exec_interactive(
             &d,
             &names.agent_container,
-            crate::backends::docker::spec::AGENT_USER,
+            user,
             cmd,
             crate::ui::terminal::size,
         )

@@ -196,9 +196,15 @@ pub enum Command {
     /// `attach` a client of it (run by `docker exec -it`).
     #[command(hide = true)]
     SessionHost {
-        /// `attach`: relay this terminal to the holder.
-        #[arg(value_parser = ["attach"])]
+        /// `attach`: relay this terminal to the holder. `exec-as`: drop
+        /// to `--agent-user` and exec the command (how a root holder
+        /// starts the agent).
+        #[arg(value_parser = ["attach", "exec-as"])]
         action: Option<String>,
+        /// The agent's UID:GID (never 0): a holder running as root starts
+        /// the agent with these ids.
+        #[arg(long, value_parser = crate::session_host::privilege::parse_ids)]
+        agent_user: Option<crate::session_host::privilege::Ids>,
         /// Read the session's environment as one JSON line on stdin first.
         #[arg(long)]
         env_stdin: bool,
@@ -359,16 +365,24 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         env_stdin,
         socket,
         size,
+        agent_user,
         cmd,
     } = command
     {
-        if action.is_some() {
-            return crate::session_host::client::attach(socket, *size);
+        match action.as_deref() {
+            Some("attach") => return crate::session_host::client::attach(socket, *size),
+            Some(_) => {
+                let ids =
+                    agent_user.ok_or_else(|| anyhow::anyhow!("exec-as needs --agent-user"))?;
+                return crate::session_host::privilege::exec_as(ids, cmd);
+            }
+            None => {}
         }
         return crate::session_host::run(crate::session_host::HolderConfig {
             socket: socket.clone(),
             env_stdin: *env_stdin,
             cmd: cmd.clone(),
+            agent_ids: *agent_user,
         });
     }
     let ctx = definitions::Context::new(cli.workspace.clone())?;

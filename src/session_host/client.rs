@@ -99,6 +99,17 @@ pub fn attach(socket: &Path, initial: Option<(u16, u16)>) -> Result<i32> {
             }
         }
     };
+    // Only a holder is listened to: the peer must be root (the holder of a
+    // bottle runs as uid 0, the agent never does) or this client's own uid
+    // (a holder started without root).
+    let peer = super::privilege::peer_uid(&stream)?;
+    let me = super::privilege::euid();
+    if peer != 0 && peer != me {
+        bail!(
+            "the process at {} runs as uid {peer}, not as the session holder: refusing to attach",
+            socket.display()
+        );
+    }
     let mut writer = stream.try_clone()?;
     // Size changes from here on are seen.
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])?;

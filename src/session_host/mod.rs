@@ -13,6 +13,7 @@
 //! to the agent.
 
 pub mod client;
+pub mod privilege;
 pub mod protocol;
 pub mod queries;
 
@@ -29,8 +30,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the holder listens inside the container.
-pub const SOCKET: &str = "/tmp/bottle-session/session.sock";
+/// Where the holder listens inside the container: a root-owned 0700
+/// directory (`privilege::socket_dir`) outside the agent's `/tmp`.
+pub const SOCKET: &str = "/run/bottle-session/session.sock";
 /// How long the holder waits for its environment line.
 const ENV_TIMEOUT: Duration = Duration::from_secs(120);
 /// Per-client queue of frames; a client this far behind skips output
@@ -43,6 +45,9 @@ pub struct HolderConfig {
     /// Read `{"env":{…}}` from stdin before starting the agent.
     pub env_stdin: bool,
     pub cmd: Vec<String>,
+    /// The agent's uid:gid. A holder running as root starts the agent
+    /// through `session-host exec-as`, which drops to these ids first.
+    pub agent_ids: Option<privilege::Ids>,
 }
 
 enum Event {
@@ -87,13 +92,33 @@ fn read_env_line() -> Result<BTreeMap<String, String>> {
 fn bind(socket: &Path) -> Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     let dir = socket.parent().context("socket path has no directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    privilege::socket_dir(dir)?;
     let _ = std::fs::remove_file(socket);
     let listener =
         UnixListener::bind(socket).with_context(|| format!("listening on {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
+}
+
+/// The argv that starts the agent: through `exec-as` (which drops to the
+/// agent's ids) when this holder is root, else the command itself.
+fn agent_argv(cfg: &HolderConfig) -> Result<Vec<String>> {
+    let Some(ids) = cfg.agent_ids.filter(|_| privilege::euid() == 0) else {
+        return Ok(cfg.cmd.clone());
+    };
+    let exe = std::env::current_exe().context("the holder's own executable")?;
+    // Root runs this executable again for every attach: nobody else may
+    // be able to swap it.
+    privilege::check_root_only_path(&exe)?;
+    let mut argv = vec![
+        exe.display().to_string(),
+        "session-host".into(),
+        "exec-as".into(),
+        format!("--agent-user={}:{}", ids.uid, ids.gid),
+        "--".into(),
+    ];
+    argv.extend(cfg.cmd.iter().cloned());
+    Ok(argv)
 }
 
 fn accept_loop(listener: UnixListener, tx: mpsc::Sender<Event>) {
@@ -241,16 +266,18 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
     };
     let listener = bind(&cfg.socket)?;
     let (mut rows, mut cols) = (24u16, 80u16);
-    let pty = native_pty_system()
-        .openpty(PtySize {
+    let pty = privilege::with_fs_ids(cfg.agent_ids, || {
+        native_pty_system().openpty(PtySize {
             rows,
             cols,
             pixel_width: 0,
             pixel_height: 0,
         })
-        .context("opening the agent's PTY")?;
-    let mut command = CommandBuilder::new(&cfg.cmd[0]);
-    command.args(&cfg.cmd[1..]);
+    })
+    .context("opening the agent's PTY")?;
+    let argv = agent_argv(&cfg)?;
+    let mut command = CommandBuilder::new(&argv[0]);
+    command.args(&argv[1..]);
     if let Ok(cwd) = std::env::current_dir() {
         command.cwd(cwd);
     }

@@ -136,22 +136,43 @@ fn probe_is_cached() -> Outcome {
         probes.len() == 1 && probes.keys().all(|k| k.contains("|runsc|")),
         || format!("one verdict keyed by engine and runtime: {text}"),
     )?;
-    // A second launch reads the cache (no probe container is made).
-    let before = e.cli(&["ps", "-a", "--filter", "label=dev.bottle.role=probe", "-q"]);
+    // A second launch reads the cache: a verdict planted in it (a failure
+    // naming a marker) is what the second preflight reports.
+    let marker = format!("planted-verdict-{}", std::process::id());
+    let mut planted = v.clone();
+    for (_, c) in planted["probes"].as_object_mut().ok_or("no probes")? {
+        c["ok"] = serde_json::Value::Bool(false);
+        c["detail"] = serde_json::Value::String(marker.clone());
+    }
+    std::fs::write(&cache, planted.to_string()).map_err(|e| e.to_string())?;
     let second = both(&e.bottle(
         &home,
         None,
         &["start", "shell", "--dry-run", "--no-workspace"],
     ));
-    let runtime_line = |t: &str| {
-        t.lines()
-            .find(|l| l.starts_with("runtime"))
-            .map(str::to_string)
-    };
-    ensure(runtime_line(&first) == runtime_line(&second), || {
-        format!("the verdict changed: {first} / {second}")
+    let runtime_line = second
+        .lines()
+        .find(|l| l.starts_with("runtime"))
+        .unwrap_or_default();
+    ensure(runtime_line.contains(&marker), || {
+        format!("the second launch did not take the cached verdict ({marker}): {first} / {second}")
     })?;
-    ensure(before.is_empty(), || {
-        format!("probe containers were left: {before}")
+    // The probe's container is gone (only this home's are looked at: other
+    // trials probe in their own homes at the same time).
+    let label = format!(
+        "label=dev.bottle.home={}",
+        bottle::state::Home { root: home.clone() }.label_hash()
+    );
+    let left = e.cli(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=dev.bottle.role=probe",
+        "--filter",
+        &label,
+        "-q",
+    ]);
+    ensure(left.trim().is_empty(), || {
+        format!("probe containers were left: {left}")
     })
 }

@@ -223,7 +223,7 @@ pub async fn attach(
         cmd.push(format!("--size={rows}x{cols}"));
     }
     let TtyExec { id, output, input } =
-        start_tty_exec(docker, container, super::spec::AGENT_USER, cmd).await?;
+        start_tty_exec(docker, container, super::spec::HOLDER_USER, cmd).await?;
     let resize = |rows: u16, cols: u16| {
         docker.resize_exec(
             &id,

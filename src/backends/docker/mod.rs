@@ -53,6 +53,7 @@ pub mod pane;
 pub mod probe;
 pub mod provision;
 pub mod spec;
+pub mod subnets;
 
 pub async fn engine_facts(
     docker: &Docker,
@@ -239,9 +240,15 @@ pub async fn create_isolated_network(
             .1
     } else {
         let carrier = carrier_network_name(name);
-        let created =
-            timed(docker.create_network(isolated_network_request(&carrier, labels.clone())))
-                .await?;
+        // Both agent-side networks on subnets of bottle's own range
+        // (`subnets`): the engine's default pools stay for egress networks.
+        let (created, _) = subnets::create_on_own_subnet(docker, &carrier, |s| {
+            bollard::models::NetworkCreateRequest {
+                ipam: Some(subnets::ipam(s)),
+                ..isolated_network_request(&carrier, labels.clone())
+            }
+        })
+        .await?;
         let inspected = timed(docker.inspect_network(&carrier, None)).await?;
         if !is_isolated(&inspected) {
             return Err(not_kept("carrier: internal, inhibit_ipv4, no IPv6"));
@@ -249,9 +256,12 @@ pub async fn create_isolated_network(
         let id = inspected.id.or(Some(created.id)).unwrap_or_default();
         let parent =
             bridge_device_of(&id).ok_or_else(|| not_kept(&format!("carrier network id {id:?}")))?;
-        timed(docker.create_network(macvlan_network_request(name, &parent, labels)))
-            .await
-            .map_err(|e| {
+        subnets::create_on_own_subnet(docker, name, |s| bollard::models::NetworkCreateRequest {
+            ipam: Some(subnets::ipam(s)),
+            ..macvlan_network_request(name, &parent, labels.clone())
+        })
+        .await
+        .map_err(|e| {
                 EngineError::Launch(format!(
                     "creating the agent network (macvlan on {parent}) failed: {e}; bottle needs the kernel's macvlan driver to keep the agent's broadcast and multicast away from the host"
                 ))

@@ -137,31 +137,29 @@ pub fn open_pane(
             };
             let result: Result<Option<i32>, EngineError> = runtime.block_on(async move {
                 let docker = super::engines::connect_host(&host).await?;
-                let cmd: Vec<String> = match kind {
-                    PaneKind::Session => vec![
-                        super::spec::HOLDER_BIN.into(),
-                        "session-host".into(),
-                        "attach".into(),
-                        format!("--size={}x{}", rows.max(1), cols.max(1)),
-                    ],
-                    PaneKind::Shell => vec![
+                let (user, cmd): (&str, Vec<String>) = match kind {
+                    // The holder's socket is root's.
+                    PaneKind::Session => (
+                        super::spec::HOLDER_USER,
+                        vec![
+                            super::spec::HOLDER_BIN.into(),
+                            "session-host".into(),
+                            "attach".into(),
+                            format!("--size={}x{}", rows.max(1), cols.max(1)),
+                        ],
+                    ),
+                    PaneKind::Shell => super::spec::as_agent(vec![
                         "/bin/sh".into(),
                         "-c".into(),
                         "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi"
                             .into(),
-                    ],
+                    ]),
                 };
                 let super::attach::TtyExec {
                     id,
                     mut output,
                     mut input,
-                } = super::attach::start_tty_exec(
-                    &docker,
-                    &container,
-                    super::spec::AGENT_USER,
-                    cmd,
-                )
-                .await?;
+                } = super::attach::start_tty_exec(&docker, &container, user, cmd).await?;
                 let resize = |rows: u16, cols: u16| {
                     docker.resize_exec(
                         &id,

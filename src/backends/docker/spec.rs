@@ -2,8 +2,10 @@
 //! from the `Plan`. Both containers: every capability dropped,
 //! no-new-privileges, pid/memory/CPU limits, bounded logs, explicit
 //! ulimits (Podman needs them), no privileged mode, no host namespaces, no
-//! engine socket. The agent runs as 1000:1000 on the internal network only;
-//! the sidecar as the operator's uid:gid with a read-only root.
+//! engine socket. The agent runs as 1000:1000 on the internal network only,
+//! started by the session holder, which keeps uid 0 with CAP_SETUID and
+//! CAP_SETGID only (out of the agent's reach, SPEC §4.8); the sidecar runs
+//! as the operator's uid:gid with a read-only root.
 
 use crate::backends::names::{labels, Role};
 use crate::backends::plan::{EnvPlan, Plan, AGENT_HOME, WORKSPACE_DIR};
@@ -13,7 +15,17 @@ use bollard::models::{
 };
 use std::collections::HashMap;
 
+/// The agent's uid:gid: its process, `bottle shell`/`exec` and shell panes.
 pub const AGENT_USER: &str = "1000:1000";
+/// The agent container's own user: the session holder's, root with only
+/// CAP_SETUID and CAP_SETGID (`HOLDER_CAPS`) and no-new-privileges; it
+/// starts the agent as `AGENT_USER` (session_host::privilege). Attach
+/// execs, which talk to the holder's root-only socket, run as this too.
+pub const HOLDER_USER: &str = "0:0";
+/// The only capabilities the agent container keeps: what the holder
+/// needs to drop to the agent's ids. The agent's process has none (the
+/// kernel clears them when its uid leaves 0).
+pub const HOLDER_CAPS: &[&str] = &["SETUID", "SETGID"];
 /// Aliases of the sidecar on the agent network (SPEC §5.3).
 pub const SIDECAR_ALIASES: &[&str] = &["egress", "supervise", "gitgate"];
 pub const SIDECAR_MEMORY: i64 = 256 << 20;
@@ -81,12 +93,31 @@ fn volume(source: &str, target: &str) -> Mount {
 /// Where provisioning puts the `bottle` executable in the agent container.
 pub const HOLDER_BIN: &str = "/opt/bottle/bottle";
 
+/// An exec that runs `cmd` as the agent (`bottle exec`, `bottle shell`,
+/// shell panes): the exec itself runs as the holder's user, and
+/// `session-host exec-as` drops to the agent's ids before `cmd` starts,
+/// checking that no capability is left. (gVisor hands an exec with a
+/// non-root user the container's capabilities; this way none reaches a
+/// process the agent could ptrace.) Returns the exec's user and argv.
+pub fn as_agent(cmd: Vec<String>) -> (&'static str, Vec<String>) {
+    let mut full = vec![
+        HOLDER_BIN.to_string(),
+        "session-host".into(),
+        "exec-as".into(),
+        format!("--agent-user={AGENT_USER}"),
+        "--".into(),
+    ];
+    full.extend(cmd);
+    (HOLDER_USER, full)
+}
+
 /// The agent container's main process: the session holder running `cmd`.
 pub fn holder_command(cmd: Vec<String>) -> Vec<String> {
     let mut full = vec![
         HOLDER_BIN.to_string(),
         "session-host".into(),
         "--env-stdin".into(),
+        format!("--agent-user={AGENT_USER}"),
         "--".into(),
     ];
     full.extend(cmd);
@@ -122,6 +153,7 @@ pub fn agent(
         (r.cpus * 1e9) as i64,
         i64::from(r.pids),
     );
+    host.cap_add = Some(HOLDER_CAPS.iter().map(|c| c.to_string()).collect());
     host.network_mode = Some(plan.names.internal_network.clone());
     if plan.engine == "podman" {
         // Docker turns IPv6 off in a container on a network without it;
@@ -148,7 +180,7 @@ pub fn agent(
     ContainerCreateBody {
         image: Some(plan.agent_image.reference.clone()),
         hostname: Some(plan.slug.to_string()),
-        user: Some(AGENT_USER.into()),
+        user: Some(HOLDER_USER.into()),
         env: Some(env),
         // The session holder runs the agent in its own PTY; the container
         // has no TTY, and its stdin carries the session's environment once.
@@ -178,14 +210,29 @@ pub const AGENT_IMAGE_VAR: &str = "BOTTLE_AGENT_IMAGE";
 
 /// The agent container of `launched` (the body it was created from) on
 /// `image`: everything else stays, and the hardening of SPEC §4.8 is set
-/// again whatever the stored body or the new image say: uid:gid
-/// 1000:1000, every capability dropped, no-new-privileges, not
+/// again whatever the stored body or the new image say: the holder's
+/// user (which starts the agent as 1000:1000), every capability dropped
+/// but the holder's two, no-new-privileges, not
 /// privileged, no host namespaces or devices, no entrypoint of the image.
 pub fn agent_on_image(launched: &ContainerCreateBody, image: &str) -> ContainerCreateBody {
     let mut body = launched.clone();
     body.image = Some(image.to_string());
-    body.user = Some(AGENT_USER.into());
     body.entrypoint = Some(Vec::new());
+    // The holder's command is made afresh from the agent's command (a body
+    // stored before the holder dropped privileges has no `--agent-user`);
+    // a body that is not a holder's keeps the agent's uid and no
+    // capability.
+    let agent_cmd = body.cmd.as_ref().and_then(|c| {
+        let holder = c.first().map(String::as_str) == Some(HOLDER_BIN)
+            && c.get(1).map(String::as_str) == Some("session-host");
+        let dash = c.iter().position(|a| a == "--")?;
+        holder.then(|| c[dash + 1..].to_vec())
+    });
+    let holder = agent_cmd.is_some();
+    if let Some(cmd) = agent_cmd {
+        body.cmd = Some(holder_command(cmd));
+    }
+    body.user = Some(if holder { HOLDER_USER } else { AGENT_USER }.into());
     let mut env: Vec<String> = body
         .env
         .take()
@@ -197,7 +244,7 @@ pub fn agent_on_image(launched: &ContainerCreateBody, image: &str) -> ContainerC
     body.env = Some(env);
     let host = body.host_config.get_or_insert_with(Default::default);
     host.cap_drop = Some(vec!["ALL".into()]);
-    host.cap_add = None;
+    host.cap_add = holder.then(|| HOLDER_CAPS.iter().map(|c| c.to_string()).collect());
     host.security_opt = Some(vec!["no-new-privileges:true".into()]);
     host.privileged = Some(false);
     host.ipc_mode = Some("private".into());
