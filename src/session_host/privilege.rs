@@ -322,17 +322,21 @@ mod tests {
     #[test]
     fn a_path_anyone_can_change_is_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let open = dir.path().join("open");
-        std::fs::create_dir(&open).unwrap();
-        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::create_dir(&open).expect("test setup");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777))
+            .expect("test setup");
         let inner = open.join("inner");
-        std::fs::create_dir(&inner).unwrap();
-        let err = check_root_only_path(&inner).unwrap_err().to_string();
+        std::fs::create_dir(&inner).expect("test setup");
+        let err = check_root_only_path(&inner)
+            .expect_err("refused")
+            .to_string();
         // Either the tempdir is not root's (tests as a user) or `open` is
         // writable by all: refused either way, naming a path.
         assert!(err.contains("anyone but root"), "{err}");
-        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777))
+            .expect("test setup");
         if euid() == 0 && check_root_only_path(dir.path()).is_ok() {
             // Sticky (like /tmp) is allowed.
             assert!(check_root_only_path(&inner).is_ok());
@@ -342,14 +346,17 @@ mod tests {
     #[test]
     fn the_socket_dir_is_private_and_a_symlink_in_its_place_is_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let sock = dir.path().join("s");
-        socket_dir(&sock).unwrap();
-        let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+        socket_dir(&sock).expect("test setup");
+        let mode = std::fs::metadata(&sock)
+            .expect("test setup")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
         let link = dir.path().join("l");
-        std::os::unix::fs::symlink("/", &link).unwrap();
-        let err = socket_dir(&link).unwrap_err().to_string();
+        std::os::unix::fs::symlink("/", &link).expect("test setup");
+        let err = socket_dir(&link).expect_err("refused").to_string();
         assert!(
             err.contains("symlink") || err.contains("anyone but root"),
             "{err}"

@@ -68,10 +68,8 @@ fn is_overlap(e: &EngineError) -> bool {
 
 /// A start that differs between bottles (and between attempts of one).
 fn start_for(name: &str) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    name.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(name)
 }
 
 /// Creates the network that `request(subnet)` describes on a free /28 of
@@ -119,7 +117,7 @@ mod tests {
     use super::*;
 
     fn net(s: &str) -> Ipv4Net {
-        s.parse().unwrap()
+        s.parse().expect("a network")
     }
 
     #[test]
@@ -150,7 +148,7 @@ mod tests {
     fn the_request_names_the_subnet() {
         let i = ipam("172.16.0.32/28");
         assert_eq!(
-            i.config.unwrap()[0].subnet.as_deref(),
+            i.config.expect("a config")[0].subnet.as_deref(),
             Some("172.16.0.32/28")
         );
     }
