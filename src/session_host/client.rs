@@ -99,11 +99,23 @@ pub fn attach(socket: &Path, initial: Option<(u16, u16)>) -> Result<i32> {
             }
         }
     };
-    // Only a holder is listened to: the peer must be root (the holder of a
-    // bottle runs as uid 0, the agent never does) or this client's own uid
-    // (a holder started without root).
-    let peer = super::privilege::peer_uid(&stream)?;
+    // Only a holder is listened to. As root (every attach is), the socket
+    // and every directory above it must be root's alone: nobody else could
+    // have put it there. (Debian's gVisor answers SO_PEERCRED with the
+    // caller's own ids, so the peer check below cannot stand alone.)
     let me = super::privilege::euid();
+    if me == 0 {
+        super::privilege::check_root_only_path(socket).with_context(|| {
+            format!(
+                "the socket at {} is not the session holder's: refusing to attach",
+                socket.display()
+            )
+        })?;
+    }
+    // The peer must be root (the holder of a bottle runs as uid 0, the
+    // agent never does) or this client's own uid (a holder started without
+    // root).
+    let peer = super::privilege::peer_uid(&stream)?;
     if peer != 0 && peer != me {
         bail!(
             "the process at {} runs as uid {peer}, not as the session holder: refusing to attach",

@@ -169,14 +169,79 @@ fn check_dropped(ids: Ids) -> Result<()> {
     Ok(())
 }
 
-/// `session-host exec-as`: drops to `ids` and execs `cmd` (returns only on
-/// failure; the agent is never started with uid 0).
+/// A seccomp filter, stacked on the engine's own profile, that refuses the
+/// agent new user namespaces: `unshare` and `clone` with `CLONE_NEWUSER`
+/// get EPERM, `clone3` (whose flags a filter cannot read) ENOSYS, so C
+/// libraries fall back to `clone`. A user namespace would give the agent
+/// every capability inside it — mounts, raw sockets of its own, the
+/// kernel's namespaced code paths — and Podman's default profile (and
+/// Debian's gVisor) let an unprivileged process make one. Syscalls of
+/// another ABI (x32, or 32-bit x86) get ENOSYS.
+pub fn forbid_user_namespaces() -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_ERRNO: u32 = 0x0005_0000;
+    const X32_BIT: u32 = 0x4000_0000;
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    let op = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let nr = |n: libc::c_long| n as u32;
+    let program = [
+        /* 0 */ op(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        /* 1 */ op(JEQ_K, 1, 0, ARCH),
+        /* 2 */ op(RET_K, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
+        /* 3 */ op(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        /* 4 */ op(JSET_K, 6, 0, X32_BIT), // → 11
+        /* 5 */ op(JEQ_K, 3, 0, nr(libc::SYS_unshare)), // → 9
+        /* 6 */ op(JEQ_K, 2, 0, nr(libc::SYS_clone)), // → 9
+        /* 7 */ op(JEQ_K, 5, 0, nr(libc::SYS_clone3)), // → 13
+        /* 8 */ op(RET_K, 0, 0, RET_ALLOW),
+        /* 9 */ op(LD_W_ABS, 0, 0, 16), // the low half of args[0]: the flags
+        /* 10 */ op(JSET_K, 0, 1, libc::CLONE_NEWUSER as u32),
+        /* 11 */ op(RET_K, 0, 0, RET_ERRNO | libc::EPERM as u32),
+        /* 12 */ op(RET_K, 0, 0, RET_ALLOW),
+        /* 13 */ op(RET_K, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
+    ];
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prctl with a filter program that outlives the call (the
+    // kernel copies it).
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            bail!("no_new_privs: {}", std::io::Error::last_os_error());
+        }
+        if libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+        ) != 0
+        {
+            bail!(
+                "installing the seccomp filter: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `session-host exec-as`: drops to `ids`, refuses new user namespaces
+/// (`forbid_user_namespaces`) and execs `cmd` (returns only on failure;
+/// the agent is never started with uid 0 or without the filter).
 pub fn exec_as(ids: Ids, cmd: &[String]) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let Some(program) = cmd.first() else {
         bail!("exec-as: no command");
     };
     drop_to(ids).context("dropping to the agent's uid")?;
+    forbid_user_namespaces()?;
     let err = std::process::Command::new(program).args(&cmd[1..]).exec();
     Err(err).with_context(|| format!("starting {program}"))
 }
