@@ -281,8 +281,25 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
     })
 }
 
-/// Lines only in the old preflight (`-`) and only in the new one (`+`),
-/// ignoring the workspace line (a resume never copies again).
+/// The runtime probe's verdict on runsc for this home
+/// (`docker::probe::verdict`; `cached`: a fresh cached verdict will do),
+/// with the probe's image made from this `bottle` executable.
+pub async fn runsc_verdict(
+    d: &bollard::Docker,
+    home: &std::path::Path,
+    home_hash: &str,
+    engine: &str,
+    cached: bool,
+) -> docker::probe::Verdict {
+    match sidecar_binary().and_then(|bin| Ok((sha256_file(&bin)?, bin))) {
+        Ok((sha, bin)) => {
+            let tag = crate::backends::images::sidecar_tag(&sha);
+            docker::probe::verdict(d, home, home_hash, "runsc", (&tag, &bin, engine), cached).await
+        }
+        Err(e) => Err(format!("could not read the bottle executable: {e}")),
+    }
+}
+
 /// The runtime probe's verdict on `runsc` (cached per engine and runtime;
 /// see `docker::probe`), when the engine offers it and no other runtime
 /// was asked for.
@@ -295,26 +312,15 @@ async fn probe_gvisor(
     if !facts.gvisor_offered() || wanted.is_some_and(|w| w != "runsc") {
         return;
     }
-    let verdict = match sidecar_binary().and_then(|bin| Ok((sha256_file(&bin)?, bin))) {
-        Ok((sha, bin)) => {
-            let tag = crate::backends::images::sidecar_tag(&sha);
-            docker::probe::verdict(
-                d,
-                &home.root,
-                &home.label_hash(),
-                "runsc",
-                (&tag, &bin, &facts.engine),
-            )
-            .await
-        }
-        Err(e) => Err(format!("could not read the bottle executable: {e}")),
-    };
+    let verdict = runsc_verdict(d, &home.root, &home.label_hash(), &facts.engine, true).await;
     if let Err(why) = &verdict {
         tracing::warn!("runsc fails the runtime probe: {why}");
     }
     facts.gvisor_probe = Some(verdict);
 }
 
+/// Lines only in the old preflight (`-`) and only in the new one (`+`),
+/// ignoring the workspace line (a resume never copies again).
 pub fn preflight_diff(old: &str, new: &str) -> String {
     // Whether an image was built or present, or why a runtime was chosen,
     // is not a change of the bottle.

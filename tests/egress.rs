@@ -478,6 +478,9 @@ fn put_into(agent_container: &str, base: &Path, paths: &[&str], dest: &str) {
         .args([
             "exec",
             "-i",
+            // The container's own user is the session holder's (root).
+            "-u",
+            "1000:1000",
             agent_container,
             "sh",
             "-c",

@@ -159,22 +159,8 @@ async fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
     if facts.gvisor_offered() {
         // The same probe a launch relies on, run afresh (its verdict is
         // cached for the launches that follow).
-        let verdict = match crate::launcher::sidecar_binary()
-            .and_then(|bin| Ok((crate::launcher::sha256_file(&bin)?, bin)))
-        {
-            Ok((sha, bin)) => {
-                let tag = crate::backends::images::sidecar_tag(&sha);
-                docker::probe::probe_fresh(
-                    &docker,
-                    home,
-                    home_hash,
-                    "runsc",
-                    (&tag, &bin, &facts.engine),
-                )
-                .await
-            }
-            Err(e) => Err(format!("could not read the bottle executable: {e}")),
-        };
+        let verdict =
+            crate::launcher::runsc_verdict(&docker, home, home_hash, &facts.engine, false).await;
         match verdict {
             Ok(()) => r.say(
                 Level::Ok,

@@ -112,20 +112,33 @@ async fn call(
     Ok(value)
 }
 
+/// The body every agent-side network shares: `internal`, DNS and IPv6
+/// off, labelled; `extra` adds the driver's own fields.
+fn isolated_body(
+    name: &str,
+    labels: &HashMap<String, String>,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "name": name,
+        "internal": true,
+        "dns_enabled": false,
+        "ipv6_enabled": false,
+        "labels": labels,
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    body
+}
+
 /// Creates an `internal` bridge network with DNS and IPv6 off.
 pub async fn create_isolated_network(
     host: &str,
     name: &str,
     labels: &HashMap<String, String>,
 ) -> Result<(), EngineError> {
-    let body = serde_json::json!({
-        "name": name,
-        "driver": "bridge",
-        "internal": true,
-        "dns_enabled": false,
-        "ipv6_enabled": false,
-        "labels": labels,
-    });
+    let body = isolated_body(name, labels, serde_json::json!({"driver": "bridge"}));
     call(host, hyper::Method::POST, "/networks/create", Some(body)).await?;
     Ok(())
 }
@@ -166,17 +179,16 @@ pub async fn create_macvlan_network(
     subnet: &str,
     labels: &HashMap<String, String>,
 ) -> Result<(), EngineError> {
-    let body = serde_json::json!({
-        "name": name,
-        "driver": "macvlan",
-        "network_interface": parent,
-        "internal": true,
-        "dns_enabled": false,
-        "ipv6_enabled": false,
-        "subnets": [{"subnet": subnet}],
-        "options": {"mode": "bridge"},
-        "labels": labels,
-    });
+    let body = isolated_body(
+        name,
+        labels,
+        serde_json::json!({
+            "driver": "macvlan",
+            "network_interface": parent,
+            "subnets": [{"subnet": subnet}],
+            "options": {"mode": "bridge"},
+        }),
+    );
     call(host, hyper::Method::POST, "/networks/create", Some(body)).await?;
     Ok(())
 }

@@ -118,21 +118,23 @@ fn write_cache(home: &Path, key: &str, verdict: &Verdict) {
     }
 }
 
-/// The cached verdict for `runtime`, if a fresh one exists; otherwise the
-/// probe is run (building the sidecar image first when it is missing) and
-/// its verdict cached.
+/// The verdict for `runtime`. With `cached`, a fresh cached verdict is
+/// taken when there is one (launch); without, the probe runs now (doctor).
+/// A probe run (building the sidecar image first when it is missing)
+/// records its verdict.
 pub async fn verdict(
     docker: &Docker,
     home: &Path,
     home_hash: &str,
     runtime: &str,
     sidecar: (&str, &Path, &str),
+    cached: bool,
 ) -> Verdict {
     let key = match key(docker, runtime).await {
         Ok(k) => k,
         Err(e) => return Err(format!("could not ask the engine about {runtime}: {e}")),
     };
-    if let Some(c) = read_cache(home).probes.get(&key) {
+    if let Some(c) = read_cache(home).probes.get(&key).filter(|_| cached) {
         let fresh =
             time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339)
                 .is_ok_and(|at| time::OffsetDateTime::now_utc() - at < CACHE_FOR);
@@ -142,21 +144,6 @@ pub async fn verdict(
     }
     let verdict = probe(docker, home_hash, runtime, sidecar).await;
     write_cache(home, &key, &verdict);
-    verdict
-}
-
-/// Runs the probe now (no cache) and records its verdict.
-pub async fn probe_fresh(
-    docker: &Docker,
-    home: &Path,
-    home_hash: &str,
-    runtime: &str,
-    sidecar: (&str, &Path, &str),
-) -> Verdict {
-    let verdict = probe(docker, home_hash, runtime, sidecar).await;
-    if let Ok(key) = key(docker, runtime).await {
-        write_cache(home, &key, &verdict);
-    }
     verdict
 }
 

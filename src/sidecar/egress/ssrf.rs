@@ -81,8 +81,22 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x2001 && s[1] < 0x200)) // IETF protocol assignments 2001::/23
 }
 
+static AGENT_NETWORK: std::sync::OnceLock<IpNet> = std::sync::OnceLock::new();
+
+/// The agent network (where the agent has its address): never an
+/// upstream, whatever a route's allowlist covers. An operator's
+/// `ssrf_ip_allowlist: [172.16.0.0/12]` for company hosts would otherwise
+/// let a routed name that resolves into it carry the route's credential to
+/// the agent's own segment. Set once, at the sidecar's start.
+pub fn set_agent_network(net: IpNet) {
+    let _ = AGENT_NETWORK.set(net);
+}
+
 /// Whether the proxy may connect to `ip` for a route with this allowlist.
 pub fn allowed(ip: IpAddr, allowlist: &[IpNet]) -> bool {
+    if AGENT_NETWORK.get().is_some_and(|n| n.contains(&ip)) {
+        return false;
+    }
     is_global(ip) || allowlist.iter().any(|n| n.contains(&ip))
 }
 
@@ -102,6 +116,16 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn the_agent_network_is_never_an_upstream_even_when_allowlisted() {
+        set_agent_network("172.16.9.0/28".parse().expect("net"));
+        let company: Vec<IpNet> = vec!["172.16.0.0/12".parse().expect("net")];
+        assert!(!allowed(ip("172.16.9.5"), &company));
+        assert!(!allowed(ip("172.16.9.5"), &[]));
+        assert!(allowed(ip("172.16.10.5"), &company));
+        assert!(allowed(ip("1.1.1.1"), &[]));
     }
 
     #[test]
