@@ -686,10 +686,17 @@ fn h2_prior_knowledge(e: &Engine) -> Outcome {
         443,
         "PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\\x00\\x00\\x00\\x04\\x00\\x00\\x00\\x00\\x00",
     );
-    // Refused or closed in HTTP/1.1 terms: never an HTTP/2 SETTINGS frame.
+    // Refused or closed in HTTP/1.1 terms, or not answered at all: never
+    // an HTTP/2 SETTINGS frame (its header: length, type 4).
+    let silent = out.trim().is_empty();
     ensure(
-        (out.contains("HTTP/1.1 4") || out.contains("HTTP/1.1 5") || out.contains("[EOF"))
-            && !out.contains("HTTP/1.1 2"),
+        (out.contains("HTTP/1.1 4")
+            || out.contains("HTTP/1.1 5")
+            || out.contains("[EOF")
+            || silent)
+            && !out.contains("HTTP/1.1 2")
+            && !out.contains("\u{0}\u{0}\u{6}\u{4}")
+            && !out.contains("\u{0}\u{0}\u{0}\u{4}"),
         || format!("the proxy spoke HTTP/2: {out}"),
     )
 }

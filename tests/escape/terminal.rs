@@ -266,14 +266,21 @@ fn attach_past_the_holder(e: &Engine) -> Outcome {
         let (_, wrote) = t.b.sh(
             r"for t in /dev/pts/[0-9]*; do printf '\033]52;c;ZXZpbA==\007\033[c\033[6n\033P+q544e\033\\\033]0;owned\007BYPASS\n' > $t 2>/dev/null && echo wrote $t; done; true",
         );
-        if !wrote.contains("wrote") {
+        // The attach exec's terminal is root's (the exec runs as the
+        // holder's user); the session's is the agent's where the runtime
+        // honours the holder's filesystem ids (not Debian's gVisor). A
+        // terminal the agent may not open at all is refused deeper still.
+        let wrote_any = wrote.contains("wrote");
+        if !wrote_any && !wrote.contains("Permission denied") {
             return Err(format!(
-                "the agent could open no terminal device (the attack did not run): {wrote}"
+                "the agent could open no terminal device, and not for want of permission (the attack did not run): {wrote}"
             ));
         }
-        app.wait_for("the bytes written past the holder", |s| {
-            s.contains("BYPASS")
-        });
+        if wrote_any {
+            app.wait_for("the bytes written past the holder", |s| {
+                s.contains("BYPASS")
+            });
+        }
         type_printf(app, r"\033[31mSYNC-%s\033[0m\n", "SYNC-x");
         judge(
             &app.raw_output(),
