@@ -43,7 +43,7 @@ pub fn describe(home: &Home, slug: &str, c: &CapabilityAsk) -> Vec<String> {
     let mut out = vec![
         format!("summary: {}", inline(&c.summary)),
         format!(
-            "+ image {}, built without network from this Dockerfile alone; the agent container is recreated on the same volumes (uid 1000, no capabilities) and its session restarted",
+            "+ image {}, built without network from this Dockerfile alone; the agent container is recreated on the same volumes (uid 1000, no capabilities; the image's USER, ENTRYPOINT, CMD and HEALTHCHECK are not used) and its session restarted",
             image_tag(&c.dockerfile)
         ),
     ];

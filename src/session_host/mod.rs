@@ -106,9 +106,14 @@ fn agent_argv(cfg: &HolderConfig) -> Result<Vec<String>> {
     let Some(ids) = cfg.agent_ids.filter(|_| privilege::euid() == 0) else {
         return Ok(cfg.cmd.clone());
     };
-    let exe = std::env::current_exe().context("the holder's own executable")?;
-    // Root runs this executable again for every attach: nobody else may
-    // be able to swap it.
+    // Root runs this executable again, by the path it was started with,
+    // for every attach and every exec as the agent: nobody else may be
+    // able to swap what that path reaches.
+    let exe = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .context("the holder was not started by an absolute path")?;
     privilege::check_root_only_path(&exe)?;
     let mut argv = vec![
         exe.display().to_string(),

@@ -155,16 +155,21 @@ fn check_dropped(ids: Ids) -> Result<()> {
     if unsafe { libc::setuid(0) } == 0 {
         bail!("uid 0 could be taken back");
     }
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        for line in status.lines() {
-            for set in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
-                if let Some(v) = line.strip_prefix(set) {
-                    if u64::from_str_radix(v.trim(), 16).unwrap_or(1) != 0 {
-                        bail!("capabilities are left: {line}");
-                    }
+    let status = std::fs::read_to_string("/proc/self/status")
+        .context("reading /proc/self/status to check the capabilities")?;
+    let mut seen = 0;
+    for line in status.lines() {
+        for set in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+            if let Some(v) = line.strip_prefix(set) {
+                seen += 1;
+                if u64::from_str_radix(v.trim(), 16).unwrap_or(1) != 0 {
+                    bail!("capabilities are left: {line}");
                 }
             }
         }
+    }
+    if seen < 3 {
+        bail!("/proc/self/status shows no capability sets to check");
     }
     Ok(())
 }
@@ -175,8 +180,9 @@ fn check_dropped(ids: Ids) -> Result<()> {
 /// libraries fall back to `clone`. A user namespace would give the agent
 /// every capability inside it — mounts, raw sockets of its own, the
 /// kernel's namespaced code paths — and Podman's default profile (and
-/// Debian's gVisor) let an unprivileged process make one. Syscalls of
-/// another ABI (x32, or 32-bit x86) get ENOSYS.
+/// Debian's gVisor) let an unprivileged process make one. `io_uring_setup`
+/// gets ENOSYS too (a large kernel surface no agent needs; libuv and
+/// others fall back), and so do syscalls of another ABI (x32, 32-bit x86).
 pub fn forbid_user_namespaces() -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     const ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
@@ -196,16 +202,17 @@ pub fn forbid_user_namespaces() -> Result<()> {
         /* 1 */ op(JEQ_K, 1, 0, ARCH),
         /* 2 */ op(RET_K, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
         /* 3 */ op(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
-        /* 4 */ op(JSET_K, 6, 0, X32_BIT), // → 11
-        /* 5 */ op(JEQ_K, 3, 0, nr(libc::SYS_unshare)), // → 9
-        /* 6 */ op(JEQ_K, 2, 0, nr(libc::SYS_clone)), // → 9
-        /* 7 */ op(JEQ_K, 5, 0, nr(libc::SYS_clone3)), // → 13
-        /* 8 */ op(RET_K, 0, 0, RET_ALLOW),
-        /* 9 */ op(LD_W_ABS, 0, 0, 16), // the low half of args[0]: the flags
-        /* 10 */ op(JSET_K, 0, 1, libc::CLONE_NEWUSER as u32),
-        /* 11 */ op(RET_K, 0, 0, RET_ERRNO | libc::EPERM as u32),
-        /* 12 */ op(RET_K, 0, 0, RET_ALLOW),
-        /* 13 */ op(RET_K, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
+        /* 4 */ op(JSET_K, 9, 0, X32_BIT), // → 14
+        /* 5 */ op(JEQ_K, 4, 0, nr(libc::SYS_unshare)), // → 10
+        /* 6 */ op(JEQ_K, 3, 0, nr(libc::SYS_clone)), // → 10
+        /* 7 */ op(JEQ_K, 6, 0, nr(libc::SYS_clone3)), // → 14
+        /* 8 */ op(JEQ_K, 5, 0, nr(libc::SYS_io_uring_setup)), // → 14
+        /* 9 */ op(RET_K, 0, 0, RET_ALLOW),
+        /* 10 */ op(LD_W_ABS, 0, 0, 16), // the low half of args[0]: the flags
+        /* 11 */ op(JSET_K, 0, 1, libc::CLONE_NEWUSER as u32),
+        /* 12 */ op(RET_K, 0, 0, RET_ERRNO | libc::EPERM as u32),
+        /* 13 */ op(RET_K, 0, 0, RET_ALLOW),
+        /* 14 */ op(RET_K, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
     ];
     let prog = libc::sock_fprog {
         len: program.len() as u16,
@@ -278,19 +285,27 @@ fn root_only(meta: &std::fs::Metadata) -> bool {
 }
 
 /// Checks that `path` and every directory above it only root can change,
-/// so that nobody else can swap what is there. A symlink on the way is
-/// followed only if root owns it too.
+/// so that nobody else can swap what is there. No component may be a
+/// symlink: a link owned by root can still lead through one that is not
+/// (`/opt` → `/home/agent/.o` → …), and what root runs or listens on must
+/// be reached by the path itself.
 pub fn check_root_only_path(path: &Path) -> Result<()> {
+    if !path.is_absolute() {
+        bail!("{} is not an absolute path", path.display());
+    }
     let mut at = Some(path);
     while let Some(p) = at {
         let meta = std::fs::symlink_metadata(p).with_context(|| format!("{}", p.display()))?;
         if meta.file_type().is_symlink() {
-            if meta.uid() != 0 {
-                bail!("{} is a symlink owned by uid {}", p.display(), meta.uid());
-            }
-            let target = std::fs::canonicalize(p).with_context(|| format!("{}", p.display()))?;
-            check_root_only_path(&target)?;
-        } else if !root_only(&meta) {
+            bail!(
+                "{} is a symlink (to {}): what root runs or listens on must not be reached through one",
+                p.display(),
+                std::fs::read_link(p)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        if !root_only(&meta) {
             bail!(
                 "{} is owned by uid {} with mode {:o}: anyone but root could swap what it holds",
                 p.display(),

@@ -76,6 +76,16 @@ pub fn register(reg: &mut Registry) {
         "rm_leaves_no_volume_of_an_image_volume_behind",
         volume_image,
     );
+    reg.host(
+        area,
+        "an_image_healthcheck_never_runs_as_root",
+        healthcheck_image,
+    );
+    reg.host(
+        area,
+        "an_image_whose_opt_is_a_symlink_into_the_agents_home_is_refused",
+        symlinked_opt_image,
+    );
 }
 
 /// The tool's attempt must have been refused (exit 1), with its evidence.
@@ -351,6 +361,86 @@ fn volume_image() -> Outcome {
     let left = e.cli(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]);
     ensure(!left.lines().any(|l| l == volume), || {
         format!("rm left the image's volume {volume}")
+    })
+}
+
+/// An image with a `HEALTHCHECK` that runs what the agent can write: the
+/// engine would run it as the container's user (the holder's, root). It is
+/// switched off.
+fn healthcheck_image() -> Outcome {
+    let e = Engine::default_docker();
+    let tag = format!("bottle-escape/healthcheck:{}", std::process::id());
+    variant(
+        &e,
+        &tag,
+        "HEALTHCHECK --interval=1s --timeout=2s CMD [\"/bin/sh\", \"-c\", \"id -u > /tmp/healthcheck-ran; [ -x /home/agent/hc ] && /home/agent/hc; true\"]",
+    )?;
+    let b = bottle_on_image(&e, "hcimg", &tag);
+    let (code, out) = b.sh("printf '#!/bin/sh\\nid -u > /tmp/hc-as\\n' > /home/agent/hc && chmod 755 /home/agent/hc && echo planted");
+    ensure(code == 0 && out.contains("planted"), || {
+        format!("planting: {out}")
+    })?;
+    let config = e.cli(&[
+        "inspect",
+        &b.agent_container(),
+        "--format",
+        "{{json .Config.Healthcheck}}",
+    ]);
+    ensure(config.contains("NONE"), || {
+        format!("the agent container keeps the image's healthcheck: {config}")
+    })?;
+    // Several intervals' time for a healthcheck that would run.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let (_, ran) = b.sh("cat /tmp/healthcheck-ran /tmp/hc-as 2>/dev/null; true");
+    ensure(ran.trim().is_empty(), || {
+        format!("the image's healthcheck ran (as uid {ran})")
+    })
+}
+
+/// An image whose `/opt` is a symlink into a directory of the agent's:
+/// the agent could re-point it and swap the `bottle` executable that root
+/// runs for every attach. The holder refuses to start.
+fn symlinked_opt_image() -> Outcome {
+    let e = Engine::default_docker();
+    let tag = format!("bottle-escape/opt-link:{}", std::process::id());
+    variant(
+        &e,
+        &tag,
+        "RUN mkdir -p /home/agent-opt && chown 1000:1000 /home/agent-opt && rm -rf /opt && ln -s /home/agent-opt /opt",
+    )?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let home = dir.path().join("home");
+    common::define(
+        &home,
+        "optlink",
+        &format!("agent_provider: {{ template: shell, image: \"{tag}\" }}\n"),
+    );
+    let out = e
+        .bottle_cmd(
+            &home,
+            None,
+            &["start", "optlink", "--detach", "-y", "--no-workspace"],
+        )
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = both(&out);
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let held = if out.status.success() {
+        // Started after all: the agent's exec must then fail, never run
+        // through the link.
+        let exec = e.bottle(&home, None, &["exec", &slug, "--", "id", "-u"]);
+        let _ = e.bottle(&home, None, &["rm", &slug]);
+        Err(format!(
+            "started on a symlinked /opt: {text}; exec: {}",
+            both(&exec)
+        ))
+    } else {
+        Ok(())
+    };
+    // A failed launch removes what it made (by its labels).
+    held?;
+    ensure(text.contains("/opt is a symlink"), || {
+        format!("refused, but not for the symlink: {text}")
     })
 }
 

@@ -179,6 +179,7 @@ pub fn agent(
     ]);
     ContainerCreateBody {
         image: Some(plan.agent_image.reference.clone()),
+        healthcheck: Some(no_healthcheck()),
         hostname: Some(plan.slug.to_string()),
         user: Some(HOLDER_USER.into()),
         env: Some(env),
@@ -204,6 +205,16 @@ pub fn agent(
     }
 }
 
+/// The image's `HEALTHCHECK` switched off: the engine runs it as the
+/// container's user, which is the holder's (root), and the agent writes
+/// what it runs (`HEALTHCHECK CMD /home/agent/hc`).
+fn no_healthcheck() -> bollard::models::HealthConfig {
+    bollard::models::HealthConfig {
+        test: Some(vec!["NONE".into()]),
+        ..Default::default()
+    }
+}
+
 /// Names the agent's own image inside the bottle, so a capability request
 /// can start `FROM` it.
 pub const AGENT_IMAGE_VAR: &str = "BOTTLE_AGENT_IMAGE";
@@ -212,12 +223,13 @@ pub const AGENT_IMAGE_VAR: &str = "BOTTLE_AGENT_IMAGE";
 /// `image`: everything else stays, and the hardening of SPEC §4.8 is set
 /// again whatever the stored body or the new image say: the holder's
 /// user (which starts the agent as 1000:1000), every capability dropped
-/// but the holder's two, no-new-privileges, not
+/// but the holder's two, no-new-privileges, no healthcheck, not
 /// privileged, no host namespaces or devices, no entrypoint of the image.
 pub fn agent_on_image(launched: &ContainerCreateBody, image: &str) -> ContainerCreateBody {
     let mut body = launched.clone();
     body.image = Some(image.to_string());
     body.entrypoint = Some(Vec::new());
+    body.healthcheck = Some(no_healthcheck());
     // The holder's command is made afresh from the agent's command (a body
     // stored before the holder dropped privileges has no `--agent-user`);
     // a body that is not a holder's keeps the agent's uid and no
