@@ -16,10 +16,37 @@ const QUESTION: &str = "Please greet the stand-in";
 const REPLY: &str = bottle::sidecar::egress::standin::MESSAGES_REPLY;
 
 /// One turn typed into the agent's pane, answered by the stand-in.
+/// The question is typed, seen in the agent's composer, and only then
+/// submitted: Codex takes keys that arrive in a burst for a paste, and an
+/// Enter inside one for a newline, so under load the Enter waits for the
+/// screen and is sent again while the composer still holds the question.
 fn ask(app: &mut common::PtyApp) {
     app.send(QUESTION.as_bytes());
-    std::thread::sleep(Duration::from_millis(500));
-    app.send(b"\r");
+    app.wait_for("the question in the composer", |s| s.contains(QUESTION));
+    let until = std::time::Instant::now() + SLOW;
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        app.send(b"\r");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let s = app.screen_text();
+            if s.contains(REPLY) || !s.contains(QUESTION) || s.matches(QUESTION).count() > 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let s = app.screen_text();
+        // Submitted: the reply came, or the question left the composer for
+        // the transcript (then it may show once or twice).
+        let composer_holds_it = s
+            .lines()
+            .rev()
+            .take(6)
+            .any(|l| l.contains(&format!("› {QUESTION}")));
+        if s.contains(REPLY) || !composer_holds_it || std::time::Instant::now() > until {
+            break;
+        }
+    }
     app.wait_for_within("the stand-in's reply in the pane", SLOW, |s| {
         s.contains(REPLY)
     });

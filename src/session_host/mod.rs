@@ -103,8 +103,12 @@ fn bind(socket: &Path) -> Result<UnixListener> {
 /// The argv that starts the agent: through `exec-as` (which drops to the
 /// agent's ids) when this holder is root, else the command itself.
 fn agent_argv(cfg: &HolderConfig) -> Result<Vec<String>> {
-    let Some(ids) = cfg.agent_ids.filter(|_| privilege::euid() == 0) else {
-        return Ok(cfg.cmd.clone());
+    let ids = match cfg.agent_ids {
+        Some(ids) if privilege::euid() == 0 => ids,
+        None if privilege::euid() == 0 => {
+            bail!("session-host runs as root without --agent-user: the agent would start as root")
+        }
+        _ => return Ok(cfg.cmd.clone()),
     };
     // Root runs this executable again, by the path it was started with,
     // for every attach and every exec as the agent: nobody else may be
