@@ -7,18 +7,20 @@
 //! `session-host exec-as`, which drops to 1000:1000 (supplementary groups
 //! cleared, real, effective and saved ids all changed, so the kernel clears
 //! every capability) and checks that it cannot get back before it execs
-//! the agent. The agent, uid 1000, then cannot ptrace the holder, read its
-//! memory or environment, or signal it (each needs the same uid or a
-//! capability), and the holder's socket lives in a root-owned 0700
-//! directory that uid 1000 cannot enter, rename or replace. The attach
-//! client runs as uid 0 (the engine exec's user) and talks only to a peer
-//! whose uid is 0 (`SO_PEERCRED`).
+//! the agent, under a seccomp filter that refuses new user namespaces
+//! (`forbid_user_namespaces`). The agent, uid 1000, then cannot ptrace the
+//! holder, read its memory or environment, or signal it (each needs the
+//! same uid or a capability), and the holder's socket lives in a
+//! root-owned 0700 directory that uid 1000 cannot enter, rename or
+//! replace. The attach client runs as uid 0 (the engine exec's user),
+//! checks the socket's path the same way and then its peer (`SO_PEERCRED`).
 //!
 //! What uid 0 may still do here is what file ownership gives it: the
-//! holder refuses to start when a directory on the way to its socket or
-//! its own executable is writable by anyone but root (an image could have
-//! made `/opt` the agent's: the agent could then swap the executable the
-//! next attach runs as uid 0).
+//! holder refuses to start when the path to its socket or to its own
+//! executable passes a symlink or a directory anyone but root can write
+//! (an image could have made `/opt` the agent's, or a link through the
+//! agent's home: the agent could then swap the executable the next attach
+//! runs as uid 0).
 
 use anyhow::{bail, Context as _, Result};
 use std::os::unix::fs::MetadataExt;

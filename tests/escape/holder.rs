@@ -268,10 +268,15 @@ fn shell_image(e: &Engine) -> Result<String, String> {
         .ok_or_else(|| format!("no bottle/agent-shell image: {out}"))
 }
 
-/// Builds `FROM <shell image>` + `extra` as `tag` (labelled, removed at
-/// the end). The context holds this suite's executable as `escape-tool`.
-fn variant(e: &Engine, tag: &str, extra: &str) -> Result<(), String> {
-    let base = shell_image(e)?;
+/// Builds `FROM <shell image>` + `extra` on the default Docker engine as
+/// `bottle-escape/<name>:<pid>` (labelled, removed at the end); the
+/// engine and the tag. The context holds this suite's executable as
+/// `escape-tool`.
+fn variant(name: &str, extra: &str) -> Result<(Engine, String), String> {
+    let e = Engine::default_docker();
+    let tag = format!("bottle-escape/{name}:{}", std::process::id());
+    let tag = tag.as_str();
+    let base = shell_image(&e)?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     std::fs::copy(&exe, dir.path().join("escape-tool")).map_err(|e| e.to_string())?;
@@ -289,35 +294,34 @@ fn variant(e: &Engine, tag: &str, extra: &str) -> Result<(), String> {
         return Err(format!("building {tag}: {}", both(&out)));
     }
     let tag = tag.to_string();
+    let removed = tag.clone();
     fixture::on_teardown(move || {
         let _ = std::process::Command::new("docker")
-            .args(["rmi", "-f", &tag])
+            .args(["rmi", "-f", &removed])
             .output();
     });
-    Ok(())
+    Ok((e, tag))
+}
+
+/// Defines the shell agent `name` on `image` in `home`.
+fn define_on_image(home: &std::path::Path, name: &str, image: &str) {
+    common::define(
+        home,
+        name,
+        &format!("agent_provider: {{ template: shell, image: \"{image}\" }}\n"),
+    );
 }
 
 fn bottle_on_image(e: &Engine, name: &str, image: &str) -> Bottle {
-    let image = image.to_string();
-    let name = name.to_string();
-    Bottle::start(e, &name.clone(), move |home, _| {
-        common::define(
-            home,
-            &name,
-            &format!("agent_provider: {{ template: shell, image: \"{image}\" }}\n"),
-        );
-    })
+    Bottle::start(e, name, |home, _| define_on_image(home, name, image))
 }
 
 /// An image whose last `USER` is root and that ships a setuid-root
 /// program: the agent's process is still 1000:1000 with no capability,
 /// and the setuid program runs as 1000 too (no-new-privileges).
 fn root_image() -> Outcome {
-    let e = Engine::default_docker();
-    let tag = format!("bottle-escape/user-root:{}", std::process::id());
-    variant(
-        &e,
-        &tag,
+    let (e, tag) = variant(
+        "user-root",
         "USER root\nCOPY escape-tool /usr/local/bin/suid-tool\nRUN chown 0:0 /usr/local/bin/suid-tool && chmod 4755 /usr/local/bin/suid-tool",
     )?;
     let b = bottle_on_image(&e, "rootimg", &tag);
@@ -343,9 +347,7 @@ fn root_image() -> Outcome {
 /// An image with `VOLUME /data`: `rm` removes the anonymous volume the
 /// engine made for it.
 fn volume_image() -> Outcome {
-    let e = Engine::default_docker();
-    let tag = format!("bottle-escape/volume:{}", std::process::id());
-    variant(&e, &tag, "VOLUME /data")?;
+    let (e, tag) = variant("volume", "VOLUME /data")?;
     let b = bottle_on_image(&e, "volimg", &tag);
     let volume = e.cli(&[
         "inspect",
@@ -368,11 +370,8 @@ fn volume_image() -> Outcome {
 /// engine would run it as the container's user (the holder's, root). It is
 /// switched off.
 fn healthcheck_image() -> Outcome {
-    let e = Engine::default_docker();
-    let tag = format!("bottle-escape/healthcheck:{}", std::process::id());
-    variant(
-        &e,
-        &tag,
+    let (e, tag) = variant(
+        "healthcheck",
         "HEALTHCHECK --interval=1s --timeout=2s CMD [\"/bin/sh\", \"-c\", \"id -u > /tmp/healthcheck-ran; [ -x /home/agent/hc ] && /home/agent/hc; true\"]",
     )?;
     let b = bottle_on_image(&e, "hcimg", &tag);
@@ -401,20 +400,13 @@ fn healthcheck_image() -> Outcome {
 /// the agent could re-point it and swap the `bottle` executable that root
 /// runs for every attach. The holder refuses to start.
 fn symlinked_opt_image() -> Outcome {
-    let e = Engine::default_docker();
-    let tag = format!("bottle-escape/opt-link:{}", std::process::id());
-    variant(
-        &e,
-        &tag,
+    let (e, tag) = variant(
+        "opt-link",
         "RUN mkdir -p /home/agent-opt && chown 1000:1000 /home/agent-opt && rm -rf /opt && ln -s /home/agent-opt /opt",
     )?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let home = dir.path().join("home");
-    common::define(
-        &home,
-        "optlink",
-        &format!("agent_provider: {{ template: shell, image: \"{tag}\" }}\n"),
-    );
+    define_on_image(&home, "optlink", &tag);
     let out = e
         .bottle_cmd(
             &home,

@@ -213,17 +213,9 @@ pub async fn attach(
     container: &str,
     size: impl Fn() -> Option<(u16, u16)>,
 ) -> Result<AttachEnd, EngineError> {
-    let mut cmd = vec![
-        super::spec::HOLDER_BIN.to_string(),
-        "session-host".into(),
-        "attach".into(),
-    ];
     // A terminal that reports no size (0×0) leaves it to the exec's TTY.
-    if let Some((rows, cols)) = size().filter(|&(r, c)| r > 0 && c > 0) {
-        cmd.push(format!("--size={rows}x{cols}"));
-    }
-    let TtyExec { id, output, input } =
-        start_tty_exec(docker, container, super::spec::HOLDER_USER, cmd).await?;
+    let (user, cmd) = super::spec::holder_attach(size().filter(|&(r, c)| r > 0 && c > 0));
+    let TtyExec { id, output, input } = start_tty_exec(docker, container, user, cmd).await?;
     let resize = |rows: u16, cols: u16| {
         docker.resize_exec(
             &id,

@@ -138,16 +138,9 @@ pub fn open_pane(
             let result: Result<Option<i32>, EngineError> = runtime.block_on(async move {
                 let docker = super::engines::connect_host(&host).await?;
                 let (user, cmd): (&str, Vec<String>) = match kind {
-                    // The holder's socket is root's.
-                    PaneKind::Session => (
-                        super::spec::HOLDER_USER,
-                        vec![
-                            super::spec::HOLDER_BIN.into(),
-                            "session-host".into(),
-                            "attach".into(),
-                            format!("--size={}x{}", rows.max(1), cols.max(1)),
-                        ],
-                    ),
+                    PaneKind::Session => {
+                        super::spec::holder_attach(Some((rows.max(1), cols.max(1))))
+                    }
                     PaneKind::Shell => super::spec::as_agent(vec![
                         "/bin/sh".into(),
                         "-c".into(),

@@ -111,6 +111,22 @@ pub fn as_agent(cmd: Vec<String>) -> (&'static str, Vec<String>) {
     (HOLDER_USER, full)
 }
 
+/// An exec that attaches to the session holder (`bottle attach`, session
+/// panes): it runs as the holder's user, the only one that reaches its
+/// socket. `size` is the client's (rows, cols) when it has one. Returns
+/// the exec's user and argv.
+pub fn holder_attach(size: Option<(u16, u16)>) -> (&'static str, Vec<String>) {
+    let mut cmd = vec![
+        HOLDER_BIN.to_string(),
+        "session-host".into(),
+        "attach".into(),
+    ];
+    if let Some((rows, cols)) = size {
+        cmd.push(format!("--size={rows}x{cols}"));
+    }
+    (HOLDER_USER, cmd)
+}
+
 /// The agent container's main process: the session holder running `cmd`.
 pub fn holder_command(cmd: Vec<String>) -> Vec<String> {
     let mut full = vec![
