@@ -133,7 +133,8 @@ fn main() {
 }
 
 async fn run(requests: usize, mib: usize) {
-    use bottle::sidecar::egress::{ca, dlp, proxy, routes};
+    use bottle::policy::{dlp, routes};
+    use bottle::sidecar::egress::{ca, proxy};
     // The upstream.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 pub fn install(home: Home) {
     std::panic::set_hook(Box::new(move |info| {
-        crate::ui::terminal::restore();
+        crate::tty::restore();
         let message = info
             .payload()
             .downcast_ref::<&str>()

@@ -8,12 +8,12 @@
 
 use crate::backends::docker;
 use crate::backends::docker::launch::LaunchInput;
-use crate::backends::names::Slug;
 use crate::backends::plan::{prepare as plan, Plan, PrepareInput};
 use crate::backends::preflight;
 use crate::backends::workspace_copy::{self, CopyList};
 use crate::manifest::Definitions;
 use crate::secret::Secret;
+use crate::state::names::Slug;
 use crate::state::{write_atomic, Home};
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};

@@ -68,8 +68,8 @@ fn metadata(b: &Bottle) -> serde_json::Value {
 }
 
 fn connect_sidecar(b: &Bottle, net: &str) {
-    let names = bottle::backends::names::Names::for_slug(
-        &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+    let names = bottle::state::names::Names::for_slug(
+        &bottle::state::names::Slug::parse(&b.slug).expect("slug"),
     );
     // Already connected when the sidecar container survived a stop.
     let _ = std::process::Command::new("docker")
@@ -192,8 +192,8 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
         b.sh("ps -eo args").1.contains(&format!("--resume {sid}"))
     });
     if !resumed {
-        let names = bottle::backends::names::Names::for_slug(
-            &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+        let names = bottle::state::names::Names::for_slug(
+            &bottle::state::names::Slug::parse(&b.slug).expect("slug"),
         );
         let vol = format!("bottle-{}-home:/h", b.slug);
         let files = std::process::Command::new("docker")

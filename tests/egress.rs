@@ -545,8 +545,8 @@ fn node_and_python_go_through_the_proxy_and_trust_the_bundle() {
         ],
         &up.net,
     );
-    let agent = bottle::backends::names::Names::for_slug(
-        &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+    let agent = bottle::state::names::Names::for_slug(
+        &bottle::state::names::Slug::parse(&b.slug).expect("slug"),
     )
     .agent_container;
     let injected = |path: &str| {

@@ -1,12 +1,12 @@
 //! `prepare` and the preflight: pure, from definitions + host facts +
 //! engine facts. The preflight of a rich definition is snapshotted.
 
-use bottle::backends::names::Slug;
 use bottle::backends::plan::{
     prepare, EngineFacts, EnvPlan, ImageSource, PrepareError, PrepareInput, WorkspaceFacts,
 };
 use bottle::backends::{images, preflight};
 use bottle::manifest::{self, Definitions, HostFacts, Origin, SourceFile, Sources};
+use bottle::state::names::Slug;
 use std::path::{Path, PathBuf};
 
 struct Host;

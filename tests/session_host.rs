@@ -258,7 +258,7 @@ fn pane_until(
 #[test]
 fn a_pane_attaches_through_the_holder_and_detaches() {
     use bottle::backends::docker::pane::attach_pane;
-    use bottle::backends::names::Slug;
+    use bottle::state::names::Slug;
     use std::io::Write;
     let e = Engine::default_docker();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -106,8 +106,8 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
     );
     let token = format!("tok-{}-sup", w.short(12));
     let b = Bottle::start(&e, home, "sup", &[(TOKEN_VAR, token.as_str())], &up.net);
-    let names = bottle::backends::names::Names::for_slug(
-        &bottle::backends::names::Slug::parse(&b.slug).expect("slug"),
+    let names = bottle::state::names::Names::for_slug(
+        &bottle::state::names::Slug::parse(&b.slug).expect("slug"),
     );
 
     // The sidecar mounts this bottle's queue directory and nothing else of
@@ -368,8 +368,8 @@ fn a_capability_approval_recreates_the_agent_keeping_its_work_and_the_pane_re_at
     let dir = tempfile::tempdir().expect("tempdir");
     let b = supervised(&e, dir.path(), "cap");
     let (home, slug) = (b.home.clone(), b.slug.clone());
-    let names = bottle::backends::names::Names::for_slug(
-        &bottle::backends::names::Slug::parse(&slug).expect("slug"),
+    let names = bottle::state::names::Names::for_slug(
+        &bottle::state::names::Slug::parse(&slug).expect("slug"),
     );
     let (_, image) = b.sh("echo \"$BOTTLE_AGENT_IMAGE\"; echo work-kept > /workspace/keep.txt");
     let image = image.trim().to_string();

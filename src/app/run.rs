@@ -7,8 +7,8 @@
 use super::{App, AppEvent, BottleRow, Effect, SavedLayout};
 use crate::session::layout::PaneId;
 use crate::session::pane::{PaneHandle, PaneNotice};
+use crate::tty::TerminalGuard;
 use crate::ui;
-use crate::ui::terminal::TerminalGuard;
 use anyhow::{Context, Result};
 use crossterm::event::{self, Event};
 use ratatui::backend::CrosstermBackend;
@@ -249,8 +249,8 @@ impl Io {
                     }
                     LogKind::Sidecar(slug) => (|| -> Result<Vec<String>> {
                         let host = crate::backends::docker::engines::host_of(&home.state_dir(slug));
-                        let name = crate::backends::names::Names::for_slug(
-                            &crate::backends::names::Slug::parse(slug)?,
+                        let name = crate::state::names::Names::for_slug(
+                            &crate::state::names::Slug::parse(slug)?,
                         )
                         .sidecar_container;
                         let rt = tokio::runtime::Builder::new_current_thread()
@@ -323,7 +323,7 @@ impl Io {
         let _ = std::thread::Builder::new()
             .name(format!("open-pane-{id}"))
             .spawn(move || {
-                let opened = crate::backends::names::Slug::parse(&slug)
+                let opened = crate::state::names::Slug::parse(&slug)
                     .map_err(|e| e.to_string())
                     .and_then(|s| {
                         crate::backends::docker::pane::open_pane(&host, &s, kind, rows, cols)
@@ -367,8 +367,8 @@ impl Io {
                 };
                 let _ = rt.block_on(async {
                     let d = crate::backends::docker::engines::connect_host(&host).await?;
-                    let names = crate::backends::names::Names::for_slug(
-                        &crate::backends::names::Slug::parse(&slug).map_err(|e| {
+                    let names = crate::state::names::Names::for_slug(
+                        &crate::state::names::Slug::parse(&slug).map_err(|e| {
                             crate::backends::docker::EngineError::Local(e.to_string())
                         })?,
                     );
@@ -399,7 +399,7 @@ impl Io {
     fn prepare_resume(&mut self, slug: String) {
         self.prepare_with(move |home, workspace| {
             let defs = crate::launcher::definitions(home, workspace)?;
-            let slug = crate::backends::names::Slug::parse(&slug)?;
+            let slug = crate::state::names::Slug::parse(&slug)?;
             crate::launcher::prepare_resume(home, &defs, &slug)
         });
     }
@@ -494,7 +494,7 @@ impl Io {
             .name("restart".into())
             .spawn(move || {
                 let result = (|| -> Result<()> {
-                    let slug = crate::backends::names::Slug::parse(&slug)?;
+                    let slug = crate::state::names::Slug::parse(&slug)?;
                     let meta = crate::backends::inventory::read_metadata(&state_dir);
                     let env = crate::backends::inventory::restart_env(&meta)
                         .map_err(|e| anyhow::anyhow!(e))?;

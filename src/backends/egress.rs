@@ -8,8 +8,8 @@
 
 use crate::backends::plan::Plan;
 use crate::manifest::Route;
+use crate::policy::routes::{RouteAuth, RouteEntry, RoutesFile, VERSION};
 use crate::secret::Secret;
-use crate::sidecar::egress::routes::{RouteAuth, RouteEntry, RoutesFile, VERSION};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -156,7 +156,7 @@ pub fn prepare(
         }
     }
     for (name, value) in session_env {
-        if value.expose().len() >= crate::sidecar::egress::dlp::MIN_CANARY {
+        if value.expose().len() >= crate::policy::dlp::MIN_CANARY {
             secrets.push((format!("canary-{name}"), value.clone()));
         }
     }
@@ -251,7 +251,7 @@ pub fn write_routes(dir: &Path, definition_routes: Vec<RouteEntry>) -> Result<()
         routes,
     })?;
     // What the sidecar will accept, checked before it is written.
-    crate::sidecar::egress::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
+    crate::policy::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
     crate::state::write_atomic(&path, text.as_bytes(), 0o644)
 }
 
@@ -265,7 +265,7 @@ pub fn approved_route(dir: &Path, id: &str, ask: &crate::queue::EgressAsk) -> Re
     let file: RoutesFile = serde_json::from_str(&text).context("routes.json")?;
     let wildcard = ask.host.starts_with("*.");
     let bare = ask.host.strip_prefix("*.").unwrap_or(&ask.host);
-    let host = crate::sidecar::egress::routes::normalize_host(bare)
+    let host = crate::policy::routes::normalize_host(bare)
         .with_context(|| format!("`{bare}` is not a host name"))?;
     let host = if wildcard { format!("*.{host}") } else { host };
     let own = file
@@ -301,7 +301,7 @@ pub fn add_route(dir: &Path, route: RouteEntry) -> Result<()> {
     file.routes.retain(|r| r.source != route.source);
     file.routes.push(route);
     let text = serde_json::to_string_pretty(&file)?;
-    crate::sidecar::egress::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
+    crate::policy::routes::Table::parse(&text).map_err(anyhow::Error::msg)?;
     crate::state::write_atomic(&path, text.as_bytes(), 0o644)
 }
 
@@ -387,7 +387,7 @@ mod tests {
         .expect("write");
         write_routes(dir.path(), vec![route("c.example", "definition")]).expect("rewrite");
         let text = std::fs::read_to_string(dir.path().join("routes.json")).expect("read");
-        let table = crate::sidecar::egress::routes::Table::parse(&text).expect("valid");
+        let table = crate::policy::routes::Table::parse(&text).expect("valid");
         let hosts: Vec<&str> = table.routes.iter().map(|r| r.host.as_str()).collect();
         assert_eq!(hosts, vec!["c.example", "b.example"]);
         assert!(write_routes(dir.path(), vec![route("BAD host", "definition")]).is_err());

@@ -4,10 +4,10 @@
 //! plan, so what is shown is what is launched.
 
 use super::images;
-use super::names::{Names, Slug};
 use crate::manifest::{
     self, Agent, Bottle, Definitions, EnvValue, GitUser, HostFacts, Problem, Route, Severity,
 };
+use crate::state::names::{Names, Slug};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

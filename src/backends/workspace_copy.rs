@@ -194,11 +194,7 @@ const SCAN_BYTES: u64 = 1024 * 1024;
 /// Why `entry`'s file looks like it holds a secret, if it does: a name
 /// that holds credentials by nature, a credential key in a config file, or
 /// a hit of the DLP rules (SPEC §4.5) in its first MiB.
-fn secret_reason(
-    root: &Path,
-    path: &str,
-    scanner: &crate::sidecar::egress::dlp::Scanner,
-) -> Option<String> {
+fn secret_reason(root: &Path, path: &str, scanner: &crate::policy::dlp::Scanner) -> Option<String> {
     use std::io::Read;
     let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
     if SECRET_NAMES.contains(&name.as_str()) {
@@ -243,7 +239,7 @@ impl CopyList {
     /// preflight names them. Git configs are not among them: they are
     /// sanitised on the way in.
     pub fn hold_back_secrets(&mut self, keep: bool) {
-        let scanner = crate::sidecar::egress::dlp::Scanner::new(&[], &[]);
+        let scanner = crate::policy::dlp::Scanner::new(&[], &[]);
         let mut found = Vec::new();
         for e in &self.entries {
             if !matches!(e.kind, EntryKind::File { .. }) || is_git_config(&e.path) {

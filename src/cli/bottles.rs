@@ -3,7 +3,7 @@
 
 use super::definitions::Context;
 use crate::backends::docker::{self, timed, EngineError};
-use crate::backends::names::{Names, Slug};
+use crate::state::names::{Names, Slug};
 use crate::state::write_atomic;
 use anyhow::{bail, Context as _, Result};
 use bollard::exec::{StartExecOptions, StartExecResults};
@@ -206,9 +206,9 @@ pub fn attach_terminal(ctx: &Context, slug: &Slug) -> Result<i32> {
     let names = Names::for_slug(slug);
     let end = runtime()?.block_on(async {
         let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
-        let _raw = crate::ui::terminal::RawGuard::enter()
+        let _raw = crate::tty::RawGuard::enter()
             .map_err(|e| EngineError::Local(format!("raw mode: {e}")))?;
-        docker::attach::attach(&d, &names.agent_container, crate::ui::terminal::size).await
+        docker::attach::attach(&d, &names.agent_container, crate::tty::size).await
     })?;
     match end {
         docker::attach::AttachEnd::Detached => {
@@ -264,17 +264,11 @@ pub fn shell(home: &crate::state::Home, slug_text: &str) -> Result<i32> {
     ];
     let code = runtime()?.block_on(async {
         let d = docker::engines::connect_bottle(home, slug.as_str()).await?;
-        let _raw = crate::ui::terminal::RawGuard::enter()
+        let _raw = crate::tty::RawGuard::enter()
             .map_err(|e| EngineError::Local(format!("raw mode: {e}")))?;
         let (user, cmd) = docker::spec::as_agent(cmd);
-        docker::attach::exec_interactive(
-            &d,
-            &names.agent_container,
-            user,
-            cmd,
-            crate::ui::terminal::size,
-        )
-        .await
+        docker::attach::exec_interactive(&d, &names.agent_container, user, cmd, crate::tty::size)
+            .await
     })?;
     Ok(i32::try_from(code).unwrap_or(1))
 }

@@ -4,7 +4,8 @@
 
 use super::definitions::Context;
 use crate::backends::docker::{self, timed, EngineError};
-use crate::backends::{images, names, preflight::human_bytes};
+use crate::backends::{images, preflight::human_bytes};
+use crate::state::names;
 use anyhow::Result;
 use bollard::Docker;
 use std::collections::HashMap;

@@ -7,8 +7,8 @@
 use super::bottles::runtime;
 use super::definitions::Context;
 use crate::backends::docker;
-use crate::backends::names::Slug;
 use crate::backends::workdiff::{self, Change, ChangeKind};
+use crate::state::names::Slug;
 use anyhow::{Context as _, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};

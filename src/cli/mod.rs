@@ -344,7 +344,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             (None, None) => anyhow::bail!("give --address or --address-in"),
         };
         if let Some(net) = address_in {
-            crate::sidecar::egress::ssrf::set_agent_network(ipnet::IpNet::V4(*net));
+            crate::policy::ssrf::set_agent_network(ipnet::IpNet::V4(*net));
         }
         let config = crate::sidecar::SidecarConfig {
             dns_listen: *dns,

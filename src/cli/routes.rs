@@ -4,8 +4,8 @@
 
 use super::definitions::Context;
 use crate::backends::egress::{egress_dir, lock};
-use crate::backends::names::Slug;
-use crate::sidecar::egress::routes::{normalize_host, RoutesFile};
+use crate::policy::routes::{normalize_host, RoutesFile};
+use crate::state::names::Slug;
 use anyhow::{bail, Context as _, Result};
 
 pub fn routes(ctx: &Context, slug_text: &str, revoke: Option<&str>) -> Result<i32> {

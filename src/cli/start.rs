@@ -4,9 +4,9 @@
 use super::definitions::Context;
 use super::StartArgs;
 use crate::backends::docker;
-use crate::backends::names::Slug;
 use crate::backends::plan::Plan;
 use crate::secret::Secret;
+use crate::state::names::Slug;
 use anyhow::{bail, Result};
 use std::io::Read;
 

@@ -106,7 +106,7 @@ pub fn apply(
     let host = crate::backends::docker::engines::host_of(&state_dir);
     let bin = std::fs::read(crate::launcher::sidecar_binary()?)
         .context("reading the bottle executable")?;
-    let slug_parsed = crate::backends::names::Slug::parse(slug)?;
+    let slug_parsed = crate::state::names::Slug::parse(slug)?;
     let image = image_tag(&c.dockerfile);
     let input = crate::backends::docker::launch::Recreate {
         slug: &slug_parsed,

@@ -3,9 +3,9 @@
 //! operator approves exactly what becomes live. Every piece of agent text
 //! is sanitized; hosts are shown in punycode with the Unicode form beside.
 
+use crate::policy::routes::RouteEntry;
 use crate::queue::{Payload, Request};
 use crate::sanitize::inline;
-use crate::sidecar::egress::routes::RouteEntry;
 use crate::state::Home;
 
 /// A host as ASCII (punycode `xn--…` labels) with its Unicode form beside

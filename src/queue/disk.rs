@@ -76,7 +76,7 @@ pub fn scan(queue_root: &Path) -> Scan {
     for d in dirs {
         let name = d.file_name().to_string_lossy().into_owned();
         let is_dir = d.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir || crate::backends::names::Slug::parse(&name).is_err() {
+        if !is_dir || crate::state::names::Slug::parse(&name).is_err() {
             continue;
         }
         scan_bottle(&d.path(), &name, &mut out);

@@ -121,7 +121,7 @@ impl Payload {
         match self {
             Payload::Egress(e) => {
                 let host = e.host.strip_prefix("*.").unwrap_or(&e.host);
-                let normal = crate::sidecar::egress::routes::normalize_host(host);
+                let normal = crate::policy::routes::normalize_host(host);
                 if normal.is_none() || host.contains('*') || host.len() > 253 {
                     return invalid(format!(
                         "host `{}` is not a host name",
@@ -129,7 +129,7 @@ impl Payload {
                     ));
                 }
                 if let Some(p) = &e.path_prefix {
-                    let normal = crate::sidecar::egress::routes::normalize_path(p);
+                    let normal = crate::policy::routes::normalize_path(p);
                     if !p.starts_with('/') || p.len() > 512 || normal.as_deref() != Some(p) {
                         return invalid(format!(
                             "path_prefix `{}` is not a normalized path starting with /",

@@ -5,6 +5,7 @@
 //! or portable-pty here.
 
 pub mod filter;
+pub mod io;
 pub mod keys;
 pub mod layout;
 pub mod pane;

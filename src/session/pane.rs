@@ -13,7 +13,7 @@
 
 use super::layout::PaneId;
 use super::screen::{Screen, Vt100Screen};
-use crate::backends::{PaneCtl, PaneIo};
+use crate::session::io::{PaneCtl, PaneIo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -180,7 +180,7 @@ impl PaneHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::BackendError;
+    use crate::session::io::PaneError;
     use std::io::{Read, Write};
 
     /// A local stand-in transport: bytes written come back as output.
@@ -216,10 +216,10 @@ mod tests {
     }
     struct Ctl;
     impl PaneCtl for Ctl {
-        fn resize(&self, _: u16, _: u16) -> Result<(), BackendError> {
+        fn resize(&self, _: u16, _: u16) -> Result<(), PaneError> {
             Ok(())
         }
-        fn wait(&self) -> Result<Option<i32>, BackendError> {
+        fn wait(&self) -> Result<Option<i32>, PaneError> {
             Ok(Some(3))
         }
         fn close(&self) {}

@@ -8,7 +8,6 @@ mod panes;
 mod requests;
 mod sidebar;
 mod status_bar;
-pub mod terminal;
 
 use crate::app::{App, Overlay};
 use ratatui::layout::{Constraint, Layout};

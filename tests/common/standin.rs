@@ -240,8 +240,8 @@ impl<'a> Bottle<'a> {
             String::from_utf8_lossy(&out.stderr)
         );
         let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let names = bottle::backends::names::Names::for_slug(
-            &bottle::backends::names::Slug::parse(&slug).expect("slug"),
+        let names = bottle::state::names::Names::for_slug(
+            &bottle::state::names::Slug::parse(&slug).expect("slug"),
         );
         docker(&["network", "connect", net, &names.sidecar_container]);
         Bottle {

@@ -235,10 +235,8 @@ impl Bottle {
     }
 }
 
-pub fn names(slug: &str) -> bottle::backends::names::Names {
-    bottle::backends::names::Names::for_slug(
-        &bottle::backends::names::Slug::parse(slug).expect("slug"),
-    )
+pub fn names(slug: &str) -> bottle::state::names::Names {
+    bottle::state::names::Names::for_slug(&bottle::state::names::Slug::parse(slug).expect("slug"))
 }
 
 pub fn both(out: &Output) -> String {

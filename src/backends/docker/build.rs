@@ -120,7 +120,7 @@ pub async fn build_image(
 /// Images are shared by every bottle and home of an engine (content
 /// addressed), so they carry the role and backend but no slug or home.
 pub fn image_labels(backend: &str) -> HashMap<String, String> {
-    use crate::backends::names::{Role, LABEL_BACKEND, LABEL_ROLE};
+    use crate::state::names::{Role, LABEL_BACKEND, LABEL_ROLE};
     HashMap::from([
         (LABEL_ROLE.to_string(), Role::Image.as_str().to_string()),
         (LABEL_BACKEND.to_string(), backend.to_string()),

@@ -3,8 +3,8 @@
 //! volume mounted read-only) serves the archive, then is removed.
 
 use super::{timed, EngineError, CALL_TIMEOUT};
-use crate::backends::names::{labels, Names, Role, Slug};
 use crate::backends::plan::WORKSPACE_DIR;
+use crate::state::names::{labels, Names, Role, Slug};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,

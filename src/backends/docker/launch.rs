@@ -6,9 +6,9 @@
 use super::build::{build_agent, build_dockerfile, build_sidecar};
 use super::{provision, spec, timed, EngineError};
 use crate::backends::images;
-use crate::backends::names::{labels, Role, Slug};
 use crate::backends::plan::{ImageSource, Plan};
 use crate::backends::workspace_copy::CopyList;
+use crate::state::names::{labels, Role, Slug};
 use bollard::models::{
     EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
 };
@@ -557,7 +557,7 @@ pub async fn recreate_agent(
         progress,
     )
     .await?;
-    let names = crate::backends::names::Names::for_slug(r.slug);
+    let names = crate::state::names::Names::for_slug(r.slug);
     let agent = &names.agent_container;
     match timed(docker.inspect_container(agent, None)).await {
         Ok(_) => {}
@@ -689,7 +689,7 @@ pub async fn restart_session(
     slug: &Slug,
     env: &[(String, crate::secret::Secret)],
 ) -> Result<(), EngineError> {
-    let names = crate::backends::names::Names::for_slug(slug);
+    let names = crate::state::names::Names::for_slug(slug);
     let running = |c: bollard::models::ContainerInspectResponse| {
         c.state.and_then(|s| s.running).unwrap_or(false)
     };

@@ -357,7 +357,7 @@ pub async fn list_bottles(
     docker: &Docker,
     home_hash: Option<&str>,
 ) -> Result<Vec<EngineBottle>, EngineError> {
-    use crate::backends::names::{LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
+    use crate::state::names::{LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
     let mut labels = vec![LABEL_SLUG.to_string()];
     if let Some(h) = home_hash {
         labels.push(format!("{LABEL_HOME}={h}"));
@@ -431,7 +431,7 @@ pub async fn bottle_objects(
     docker: &Docker,
     home_hash: Option<&str>,
 ) -> Result<Vec<BottleObjects>, EngineError> {
-    use crate::backends::names::{LABEL_HOME, LABEL_SLUG};
+    use crate::state::names::{LABEL_HOME, LABEL_SLUG};
     use bollard::query_parameters::{
         ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
     };
@@ -543,7 +543,7 @@ pub async fn follow_agent_starts(
     home_hash: &str,
     started: &mut (dyn FnMut(String) -> bool + Send),
 ) -> Result<(), EngineError> {
-    use crate::backends::names::{Role, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
+    use crate::state::names::{Role, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
     use futures_util::StreamExt;
     let filters = std::collections::HashMap::from([
         ("type".to_string(), vec!["container".to_string()]),

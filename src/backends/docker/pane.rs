@@ -5,8 +5,8 @@
 //! by a small runtime on its own thread.
 
 use super::{timed, EngineError};
-use crate::backends::names::{Names, Slug};
-use crate::backends::{BackendError, PaneCtl, PaneIo};
+use crate::session::io::{PaneCtl, PaneError, PaneIo};
+use crate::state::names::{Names, Slug};
 use futures_util::StreamExt;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use tokio::io::AsyncWriteExt;
@@ -62,27 +62,23 @@ struct DockerPaneCtl {
 }
 
 impl PaneCtl for DockerPaneCtl {
-    fn resize(&self, rows: u16, cols: u16) -> Result<(), BackendError> {
+    fn resize(&self, rows: u16, cols: u16) -> Result<(), PaneError> {
         let (tx, rx) = mpsc::channel();
         self.ctl
             .send(Ctl::Resize(rows, cols, tx))
-            .map_err(|_| BackendError::Pane("the pane ended".into()))?;
+            .map_err(|_| PaneError("the pane ended".into()))?;
         rx.recv_timeout(super::CALL_TIMEOUT)
-            .map_err(|_| BackendError::Pane("resize got no answer".into()))?
-            .map_err(BackendError::from)
+            .map_err(|_| PaneError("resize got no answer".into()))?
+            .map_err(|e| PaneError(e.to_string()))
     }
 
-    fn wait(&self) -> Result<Option<i32>, BackendError> {
+    fn wait(&self) -> Result<Option<i32>, PaneError> {
         let (lock, cvar) = &*self.outcome;
-        let mut done = lock
-            .lock()
-            .map_err(|_| BackendError::Pane("poisoned".into()))?;
+        let mut done = lock.lock().map_err(|_| PaneError("poisoned".into()))?;
         while done.is_none() {
-            done = cvar
-                .wait(done)
-                .map_err(|_| BackendError::Pane("poisoned".into()))?;
+            done = cvar.wait(done).map_err(|_| PaneError("poisoned".into()))?;
         }
-        done.clone().unwrap_or(Ok(None)).map_err(BackendError::Pane)
+        done.clone().unwrap_or(Ok(None)).map_err(PaneError)
     }
 
     fn close(&self) {
@@ -101,7 +97,7 @@ pub enum PaneKind {
 
 /// Attaches a pane of `rows`×`cols` to the session holder of `slug` on the
 /// engine at `host`.
-pub fn attach_pane(host: &str, slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, BackendError> {
+pub fn attach_pane(host: &str, slug: &Slug, rows: u16, cols: u16) -> Result<PaneIo, PaneError> {
     open_pane(host, slug, PaneKind::Session, rows, cols)
 }
 
@@ -113,7 +109,7 @@ pub fn open_pane(
     kind: PaneKind,
     rows: u16,
     cols: u16,
-) -> Result<PaneIo, BackendError> {
+) -> Result<PaneIo, PaneError> {
     let container = Names::for_slug(slug).agent_container;
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
     let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
@@ -255,7 +251,7 @@ pub fn open_pane(
             }
             cvar.notify_all();
         })
-        .map_err(|e| BackendError::Pane(e.to_string()))?;
+        .map_err(|e| PaneError(e.to_string()))?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(PaneIo {
             output: Box::new(ChannelReader {
@@ -268,7 +264,7 @@ pub fn open_pane(
                 outcome,
             }),
         }),
-        Ok(Err(e)) => Err(e.into()),
+        Ok(Err(e)) => Err(PaneError(e.to_string())),
         Err(_) => {
             // The thread ended before the exec attached: its error is the outcome.
             let ctl = DockerPaneCtl {
@@ -277,7 +273,7 @@ pub fn open_pane(
             };
             match ctl.wait() {
                 Err(e) => Err(e),
-                Ok(_) => Err(BackendError::Pane("the pane could not attach".into())),
+                Ok(_) => Err(PaneError("the pane could not attach".into())),
             }
         }
     }

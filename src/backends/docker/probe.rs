@@ -13,7 +13,7 @@
 //! a week; `bottle doctor` probes afresh and refreshes the cache.
 
 use super::{timed, EngineError, CALL_TIMEOUT};
-use crate::backends::names;
+use crate::state::names;
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};

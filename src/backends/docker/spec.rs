@@ -7,8 +7,8 @@
 //! CAP_SETGID only (out of the agent's reach, SPEC §4.8); the sidecar runs
 //! as the operator's uid:gid with a read-only root.
 
-use crate::backends::names::{labels, Role};
 use crate::backends::plan::{EnvPlan, Plan, AGENT_HOME, WORKSPACE_DIR};
+use crate::state::names::{labels, Role};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount, MountType,
     NetworkingConfig, ResourcesUlimits,

@@ -4,11 +4,7 @@
 //! injection, DLP) builds on these.
 
 pub mod ca;
-pub mod decode;
-pub mod dlp;
 pub mod proxy;
 pub mod reflect;
-pub mod routes;
-pub mod ssrf;
 pub mod standin;
 pub mod ws;

@@ -17,9 +17,9 @@
 //! host. One JSON line per decision goes to stdout.
 
 use super::ca::LeafMinter;
-use super::dlp::{Hit, Scanner};
-use super::routes::{Route, Table};
-use super::ssrf;
+use crate::policy::dlp::{Hit, Scanner};
+use crate::policy::routes::{Route, Table};
+use crate::policy::ssrf;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -317,7 +317,7 @@ async fn intercept(
     eg: Arc<Egress>,
 ) {
     // A name, or an IP literal (IPv6 too: refused inside, with the JSON).
-    let Some(name) = super::routes::normalize_host(&host)
+    let Some(name) = crate::policy::routes::normalize_host(&host)
         .or_else(|| host.parse::<IpAddr>().ok().map(|ip| ip.to_string()))
     else {
         return;
@@ -386,8 +386,8 @@ fn one_host(
         .map_err(|_| "the Host header is not plain text")?;
     let (named_host, named_port) = split_authority(named)?;
     let same_name = match (
-        super::routes::normalize_host(named_host),
-        super::routes::normalize_host(host),
+        crate::policy::routes::normalize_host(named_host),
+        crate::policy::routes::normalize_host(host),
     ) {
         (Some(a), Some(b)) => a == b,
         // IP literals (IPv6 too): the same address.
@@ -447,7 +447,7 @@ async fn forward(
     let (route, path): (Route, String) =
         match table.route_for(ask.host, ask.port, ask.method, target) {
             Ok((r, p)) => (r.clone(), p),
-            Err(super::routes::Denial::Port) if !tls && table.injects_on(ask.host) => {
+            Err(crate::policy::routes::Denial::Port) if !tls && table.injects_on(ask.host) => {
                 return Ok(ask.deny(target, PLAIN_HTTP_WITH_AUTH));
             }
             Err(d) => return Ok(ask.deny(target, d.reason())),
@@ -517,14 +517,15 @@ async fn forward(
             let refused = Hit {
                 rule: "compressed-body".into(),
             };
-            let Ok(collected) = http_body_util::Limited::new(body, super::decode::MAX_ENCODED)
-                .collect()
-                .await
+            let Ok(collected) =
+                http_body_util::Limited::new(body, crate::policy::decode::MAX_ENCODED)
+                    .collect()
+                    .await
             else {
                 return Ok(ask.block(&path, &refused));
             };
             let raw = collected.to_bytes();
-            let Ok(plain) = super::decode::decode(&coding, &raw) else {
+            let Ok(plain) = crate::policy::decode::decode(&coding, &raw) else {
                 return Ok(ask.block(&path, &refused));
             };
             if let Some(hit) = scanner.scan(&plain) {
@@ -702,14 +703,14 @@ async fn reflect_checked(
         .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
     let (parts, body) = resp.into_parts();
     if let Some(coding) = encoding {
-        let Ok(collected) = http_body_util::Limited::new(body, super::decode::MAX_ENCODED)
+        let Ok(collected) = http_body_util::Limited::new(body, crate::policy::decode::MAX_ENCODED)
             .collect()
             .await
         else {
             return ask.reflected(path, "an unreadable compressed response");
         };
         let raw = collected.to_bytes();
-        let Ok(plain) = super::decode::decode(&coding, &raw) else {
+        let Ok(plain) = crate::policy::decode::decode(&coding, &raw) else {
             return ask.reflected(path, "an undecodable compressed response");
         };
         let mut scan = super::reflect::ReflectScan::new(own);
@@ -932,7 +933,7 @@ async fn via_upstream_proxy(url: &str, host: &str, port: u16) -> Result<TcpStrea
         .map_err(|e| format!("connecting to the upstream proxy: {e}"))?;
     let mut head = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
     if let Some(u) = userinfo {
-        let decoded: String = super::dlp::percent_decode_str(u);
+        let decoded: String = crate::policy::dlp::percent_decode_str(u);
         head.push_str(&format!(
             "Proxy-Authorization: Basic {}\r\n",
             base64::engine::general_purpose::STANDARD.encode(decoded)
@@ -1024,8 +1025,10 @@ async fn passthrough(
             _ => break None,
         }
     };
-    let matches = sni.as_deref().and_then(super::routes::normalize_host)
-        == super::routes::normalize_host(host);
+    let matches = sni
+        .as_deref()
+        .and_then(crate::policy::routes::normalize_host)
+        == crate::policy::routes::normalize_host(host);
     if !matches {
         ask.log(
             "denied",
@@ -1168,7 +1171,7 @@ fn proxy_password(url: &str) -> Option<String> {
     let rest = url.strip_prefix("http://")?;
     let (userinfo, _) = rest.rsplit_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
-    Some(super::dlp::percent_decode_str(password))
+    Some(crate::policy::dlp::percent_decode_str(password))
 }
 
 /// Writes secret values handed over on stdin (a JSON object of name →

@@ -13,7 +13,7 @@
 //! so a value split across chunks is still seen whole. At most
 //! `MIN_HOLD - 1` bytes of a value can have left before the cut.
 
-use super::dlp::OwnValues;
+use crate::policy::dlp::OwnValues;
 use std::sync::Arc;
 
 /// The shortest end of a chunk held back as a possible start of a value.

@@ -120,8 +120,8 @@ pub fn accept_key(key: &str) -> String {
 pub async fn relay_scanned<R, W>(
     mut from_client: R,
     mut to_upstream: W,
-    scanner: &super::dlp::Scanner,
-) -> Result<Option<super::dlp::Hit>, String>
+    scanner: &crate::policy::dlp::Scanner,
+) -> Result<Option<crate::policy::dlp::Hit>, String>
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
@@ -184,7 +184,7 @@ where
 pub async fn relay_reflected<R, W>(
     mut from_upstream: R,
     mut to_client: W,
-    own: std::sync::Arc<super::dlp::OwnValues>,
+    own: std::sync::Arc<crate::policy::dlp::OwnValues>,
 ) -> Result<Option<String>, String>
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -352,8 +352,10 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_secret_split_across_client_frames_is_stopped() {
-        let scanner =
-            super::super::dlp::Scanner::new(&[("T".into(), "split-canary-0123456789".into())], &[]);
+        let scanner = crate::policy::dlp::Scanner::new(
+            &[("T".into(), "split-canary-0123456789".into())],
+            &[],
+        );
         let mut wire = Vec::new();
         let mut first = encode(1, b"hello split-canary-01", Some([9, 9, 9, 9]));
         first[0] &= 0x7f; // not final: the message goes on

@@ -1,6 +1,8 @@
 //! `$BOTTLE_HOME` layout (SPEC §2): where everything lives, creating it with
 //! the right modes, atomic writes, and the repo-agent trust store.
 
+pub mod names;
+
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::fs;
