@@ -48,7 +48,13 @@ fn app_with_panes(rows: u16, cols: u16, panes: usize) -> App {
     let slugs: Vec<String> = (0..panes).map(|i| format!("shell-bench{i}")).collect();
     app.update(AppEvent::Bottles(Ok(slugs
         .iter()
-        .map(|s| BottleRow::new(s, "shell", "running"))
+        .map(|s| {
+            BottleRow::new(
+                s,
+                "shell",
+                bottle::backends::inventory::BottleStatus::Running,
+            )
+        })
         .collect())));
     let agents = app.agents.len();
     for i in 0..panes {

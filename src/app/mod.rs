@@ -843,7 +843,7 @@ impl App {
         let running = |slug: &str| {
             self.bottles
                 .iter()
-                .any(|b| b.slug == slug && b.status == "running")
+                .any(|b| b.slug == slug && b.status.is_running())
         };
         let keep: Vec<SavedPane> = saved
             .panes
@@ -1180,7 +1180,7 @@ impl App {
             sidecars: self
                 .bottles
                 .iter()
-                .filter(|b| b.status != "stopped")
+                .filter(|b| !b.status.is_stopped())
                 .map(|b| b.slug.clone())
                 .collect(),
             select,
@@ -1396,13 +1396,13 @@ impl App {
                 let Some(b) = self.selected_bottle().cloned() else {
                     return vec![Effect::Redraw];
                 };
-                if b.status == "stopped" {
+                if b.status.is_stopped() {
                     // Bring it back: the preflight (with what changed since
                     // its last launch), then the session in a pane.
                     self.notice = Some(format!("preparing to resume {}…", b.slug));
                     return vec![Effect::PrepareResume(b.slug), Effect::Redraw];
                 }
-                if b.status != "running" {
+                if !b.status.is_running() {
                     self.notice = Some(format!("{} is {}", b.slug, b.status));
                     return vec![Effect::Redraw];
                 }
@@ -1431,7 +1431,7 @@ impl App {
                         running: self
                             .bottles
                             .iter()
-                            .filter(|b| b.status == "running" && b.agent == a.name)
+                            .filter(|b| b.status.is_running() && b.agent == a.name)
                             .count(),
                         note: a.note.clone(),
                     })
@@ -1439,7 +1439,7 @@ impl App {
                 self.overlay = Some(Overlay::Picker(picker::Picker::new(items)));
             }
             Action::NewShell => match self.selected_bottle().cloned() {
-                Some(b) if b.status == "running" => {
+                Some(b) if b.status.is_running() => {
                     return self.add_pane(b.slug, PaneKind::Shell, None)
                 }
                 Some(b) => self.notice = Some(format!("{} is {}", b.slug, b.status)),
@@ -1623,9 +1623,9 @@ mod tests {
                 s,
                 "shell",
                 if *s == "shell-cccccc" {
-                    "stopped"
+                    crate::backends::inventory::BottleStatus::Stopped
                 } else {
-                    "running"
+                    crate::backends::inventory::BottleStatus::Running
                 },
             )
         })

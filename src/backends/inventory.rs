@@ -15,8 +15,7 @@ pub const SIDECAR_SERVICES: &[&str] = &["dns", "egress"];
 pub struct BottleInfo {
     pub slug: String,
     pub agent: String,
-    /// `starting`, `running`, `exited N`, `stopped`, `sidecar only`, …
-    pub status: String,
+    pub status: BottleStatus,
     pub sidecar_running: bool,
     /// `docker` or `podman` (from the launch; `docker` when unknown).
     pub backend: String,
@@ -28,11 +27,11 @@ pub struct BottleInfo {
 
 impl BottleInfo {
     /// A row with nothing but its name and status (backend `docker`).
-    pub fn new(slug: &str, agent: &str, status: &str) -> BottleInfo {
+    pub fn new(slug: &str, agent: &str, status: BottleStatus) -> BottleInfo {
         BottleInfo {
             slug: slug.into(),
             agent: agent.into(),
-            status: status.into(),
+            status,
             sidecar_running: false,
             backend: "docker".into(),
             services: Vec::new(),
@@ -41,11 +40,61 @@ impl BottleInfo {
     }
 }
 
-/// The engine's view of the agent container, in the sidebar's words.
-fn status_word(engine: &str) -> String {
-    match engine {
-        "created" | "restarting" => "starting".into(),
-        other => other.into(),
+/// A bottle's state as `list`, `--json` and the sidebar name it. Its
+/// text form (`Display`, and the JSON string) is the word users see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BottleStatus {
+    /// The agent container is being created or restarted.
+    Starting,
+    Running,
+    /// The agent exited with this status (`None` when the engine did not say).
+    Exited(Option<i32>),
+    /// No containers; the home keeps its state and volumes.
+    Stopped,
+    /// The sidecar is there, the agent container is not.
+    SidecarOnly,
+    /// Any other engine state (`paused`, `dead`, `removing`), as the engine says it.
+    Other(String),
+}
+
+impl BottleStatus {
+    /// The engine's word for the agent container (`exited` carries its code).
+    pub fn from_engine(state: &str, exit_code: Option<i32>) -> BottleStatus {
+        match state {
+            "created" | "restarting" => BottleStatus::Starting,
+            "running" => BottleStatus::Running,
+            "exited" => BottleStatus::Exited(exit_code),
+            "" => BottleStatus::SidecarOnly,
+            other => BottleStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        *self == BottleStatus::Running
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self == BottleStatus::Stopped
+    }
+}
+
+impl std::fmt::Display for BottleStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BottleStatus::Starting => f.write_str("starting"),
+            BottleStatus::Running => f.write_str("running"),
+            BottleStatus::Exited(Some(code)) => write!(f, "exited {code}"),
+            BottleStatus::Exited(None) => f.write_str("exited "),
+            BottleStatus::Stopped => f.write_str("stopped"),
+            BottleStatus::SidecarOnly => f.write_str("sidecar only"),
+            BottleStatus::Other(word) => f.write_str(word),
+        }
+    }
+}
+
+impl serde::Serialize for BottleStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -55,7 +104,7 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
     let mut rows: Vec<BottleInfo> = engine
         .into_iter()
         .map(|b| BottleInfo {
-            status: status_word(&b.status),
+            status: b.status,
             services: if b.sidecar_running {
                 SIDECAR_SERVICES.iter().map(|s| s.to_string()).collect()
             } else {
@@ -80,7 +129,7 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
             rows.push(BottleInfo {
                 slug,
                 agent,
-                status: "stopped".into(),
+                status: BottleStatus::Stopped,
                 sidecar_running: false,
                 backend: String::new(),
                 services: Vec::new(),
@@ -190,7 +239,7 @@ mod tests {
         let engine = vec![EngineBottle {
             slug: "dev-aaaaaa".into(),
             agent: "dev".into(),
-            status: "created".into(),
+            status: BottleStatus::from_engine("created", None),
             sidecar_running: true,
             home: "h".into(),
         }];
@@ -201,7 +250,7 @@ mod tests {
                 BottleInfo {
                     slug: "dev-aaaaaa".into(),
                     agent: "dev".into(),
-                    status: "starting".into(),
+                    status: BottleStatus::Starting,
                     sidecar_running: true,
                     backend: "podman".into(),
                     services: vec!["dns".into(), "egress".into()],
@@ -210,7 +259,7 @@ mod tests {
                 BottleInfo {
                     slug: "dev-bbbbbb".into(),
                     agent: "dev".into(),
-                    status: "stopped".into(),
+                    status: BottleStatus::Stopped,
                     sidecar_running: false,
                     backend: "docker".into(),
                     services: vec![],

@@ -139,7 +139,7 @@ pub fn list(ctx: &Context, json: bool) -> Result<i32> {
                 "{:<24} {:<12} {:<10} {:<8} {:<8} {:<8} {}",
                 inline(&b.slug),
                 inline(&b.agent),
-                inline(&b.status),
+                inline(&b.status.to_string()),
                 inline(&b.backend),
                 if b.sidecar_running { "running" } else { "-" },
                 if b.services.is_empty() {

@@ -217,7 +217,13 @@ mod tests {
         a.update(AppEvent::Resize { rows, cols });
         a.update(AppEvent::Bottles(Ok(["shell-aaaaaa", "shell-bbbbbb"]
             .iter()
-            .map(|s| BottleRow::new(s, "shell", "running"))
+            .map(|s| {
+                BottleRow::new(
+                    s,
+                    "shell",
+                    crate::backends::inventory::BottleStatus::Running,
+                )
+            })
             .collect())));
         for act in actions {
             a.apply(act.clone());
@@ -354,11 +360,31 @@ mod tests {
             ],
         );
         let mut rows = vec![
-            BottleRow::new("shell-aaaaaa", "shell", "running"),
-            BottleRow::new("claude-bbbbbb", "claude", "running"),
-            BottleRow::new("codex-cccccc", "codex", "starting"),
-            BottleRow::new("shell-dddddd", "shell", "exited 3"),
-            BottleRow::new("shell-eeeeee", "shell", "stopped"),
+            BottleRow::new(
+                "shell-aaaaaa",
+                "shell",
+                crate::backends::inventory::BottleStatus::Running,
+            ),
+            BottleRow::new(
+                "claude-bbbbbb",
+                "claude",
+                crate::backends::inventory::BottleStatus::Running,
+            ),
+            BottleRow::new(
+                "codex-cccccc",
+                "codex",
+                crate::backends::inventory::BottleStatus::Starting,
+            ),
+            BottleRow::new(
+                "shell-dddddd",
+                "shell",
+                crate::backends::inventory::BottleStatus::Exited(Some(3)),
+            ),
+            BottleRow::new(
+                "shell-eeeeee",
+                "shell",
+                crate::backends::inventory::BottleStatus::Stopped,
+            ),
         ];
         rows[0].services = vec!["dns".into()];
         rows[1].services = vec!["dns".into()];
@@ -396,7 +422,7 @@ mod tests {
         a.update(AppEvent::Bottles(Ok(vec![crate::app::BottleRow::new(
             "claude-aaaaaa",
             "claude",
-            "running",
+            crate::backends::inventory::BottleStatus::Running,
         )])));
         a.apply(Action::NewAgent);
         insta::assert_snapshot!("picker_all", draw_at(&a, 90, 16));

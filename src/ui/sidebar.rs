@@ -3,16 +3,17 @@
 //! a running bottle opens it in a pane.
 
 use crate::app::{App, Focus};
+use crate::backends::inventory::BottleStatus;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState};
 use ratatui::Frame;
 
-fn status_style(status: &str) -> Style {
+fn status_style(status: &BottleStatus) -> Style {
     match status {
-        "running" => Style::default().fg(Color::Green),
-        s if s.starts_with("exited") => Style::default().fg(Color::Red),
+        BottleStatus::Running => Style::default().fg(Color::Green),
+        BottleStatus::Exited(_) => Style::default().fg(Color::Red),
         _ => Style::default().fg(Color::DarkGray),
     }
 }
@@ -30,7 +31,7 @@ fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
             Span::styled("  needs input", attention)
         } else {
             Span::styled(
-                format!("  {}", crate::sanitize::inline(&b.status)),
+                format!("  {}", crate::sanitize::inline(&b.status.to_string())),
                 status_style(&b.status),
             )
         },

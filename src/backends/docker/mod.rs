@@ -345,9 +345,8 @@ pub async fn remove_isolated_network(docker: &Docker, name: &str) -> Result<(), 
 pub struct EngineBottle {
     pub slug: String,
     pub agent: String,
-    /// `running`, `exited N`, `created`, … of the agent container; `sidecar
-    /// only` when the agent container is gone.
-    pub status: String,
+    /// The agent container's state; `SidecarOnly` when it is gone.
+    pub status: crate::backends::inventory::BottleStatus,
     pub sidecar_running: bool,
     pub home: String,
 }
@@ -385,22 +384,17 @@ pub async fn list_bottles(
         let entry = out.entry(slug.clone()).or_insert_with(|| EngineBottle {
             slug: slug.clone(),
             agent: l.get(LABEL_AGENT).cloned().unwrap_or_default(),
-            status: "sidecar only".into(),
+            status: crate::backends::inventory::BottleStatus::SidecarOnly,
             sidecar_running: false,
             home: l.get(LABEL_HOME).cloned().unwrap_or_default(),
         });
         let state = c.state.map(|s| s.to_string()).unwrap_or_default();
         match l.get(LABEL_ROLE).map(String::as_str) {
             Some("agent") => {
+                let code = c.status.as_deref().and_then(exit_code_of);
                 entry.status = match state.as_str() {
-                    "exited" => format!(
-                        "exited {}",
-                        c.status
-                            .as_deref()
-                            .and_then(exit_code_of)
-                            .unwrap_or_default()
-                    ),
-                    _ => state,
+                    "" => crate::backends::inventory::BottleStatus::Other(String::new()),
+                    s => crate::backends::inventory::BottleStatus::from_engine(s, code),
                 }
             }
             Some("sidecar") => entry.sidecar_running = state == "running",
@@ -411,9 +405,9 @@ pub async fn list_bottles(
 }
 
 /// `Exited (3) 2 minutes ago` → `3`.
-fn exit_code_of(status: &str) -> Option<String> {
+fn exit_code_of(status: &str) -> Option<i32> {
     let rest = status.strip_prefix("Exited (")?;
-    Some(rest.split(')').next()?.to_string())
+    rest.split(')').next()?.parse().ok()
 }
 
 /// Every engine object of one bottle.
