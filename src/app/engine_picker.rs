@@ -3,7 +3,7 @@
 //! picks directly, Enter chooses, Esc closes. Shown only when more than one
 //! engine answers. Pure state (ui/launch.rs draws it).
 
-use crate::backends::docker::engines::Engine;
+use crate::backends::Engine;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

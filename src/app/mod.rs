@@ -19,8 +19,8 @@ mod run;
 
 pub use run::{run, RunContext, RunOutcome};
 
-use crate::backends::docker::pane::PaneKind;
 use crate::manifest::{Definitions, Severity};
+use crate::session::io::PaneKind;
 use crate::session::layout::{self, Area, Direction, Node, PaneId, Split};
 use crate::session::pane::{PaneNotice, PaneShared};
 use crate::session::screen::Screen;
@@ -60,7 +60,7 @@ pub enum AppEvent {
     /// This home's bottles, from the engines (or why not).
     Bottles(Result<Vec<BottleRow>, String>),
     /// The engines that answer, the default first.
-    Engines(Vec<crate::backends::docker::engines::Engine>),
+    Engines(Vec<crate::backends::Engine>),
     /// The log viewer's sources, listed; select this one first.
     LogSources(Vec<logview::LogSource>, Option<logview::LogKind>),
     /// A log source's lines (or why not).
@@ -333,7 +333,7 @@ pub struct App {
     pub launch: Option<launch::LaunchFlow>,
     /// The engines that answer (refreshed with the bottles); `None` until
     /// the first look.
-    pub engines: Option<Vec<crate::backends::docker::engines::Engine>>,
+    pub engines: Option<Vec<crate::backends::Engine>>,
     /// An agent chosen before the engines were known: (agent, task).
     awaiting_engines: Option<(String, Option<String>)>,
     /// Desktop notifications when a pane starts to need input.

@@ -23,3 +23,12 @@ pub trait PaneCtl: Send + Sync {
     /// Detaches: the stream ends, the agent keeps running.
     fn close(&self);
 }
+
+/// What a pane shows of a bottle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PaneKind {
+    /// The agent's session, through its holder (detachable).
+    Session,
+    /// A plain login shell in the agent container, as the agent user.
+    Shell,
+}

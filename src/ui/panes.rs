@@ -4,7 +4,7 @@
 //! operator's terminal except as cells (no OSC 52, OSC 8, titles, queries).
 
 use crate::app::{App, Focus, PaneState};
-use crate::backends::docker::pane::PaneKind;
+use crate::session::io::PaneKind;
 use crate::session::layout::Area;
 use crate::session::screen::{Cell, Color as C, Screen};
 use ratatui::buffer::Buffer;

@@ -21,25 +21,7 @@ pub const DOCKER_SOCKET: &str = "unix:///var/run/docker.sock";
 /// How long discovery waits for one engine to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// One engine that answered.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Engine {
-    /// `docker` or `podman`.
-    pub kind: String,
-    /// `unix:///…`.
-    pub host: String,
-    /// The engine's own version.
-    pub version: String,
-    /// The engine `DOCKER_HOST` names.
-    pub default: bool,
-}
-
-impl Engine {
-    /// How the backend picker and `bottle doctor` name it.
-    pub fn label(&self) -> String {
-        format!("{} {}", self.kind, self.version)
-    }
-}
+pub use crate::backends::Engine;
 
 /// The engine `DOCKER_HOST` names, else Docker's socket.
 pub fn default_host() -> String {

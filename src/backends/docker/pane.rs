@@ -86,14 +86,7 @@ impl PaneCtl for DockerPaneCtl {
     }
 }
 
-/// What a pane shows of a bottle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum PaneKind {
-    /// The agent's session, through its holder (detachable).
-    Session,
-    /// A plain login shell in the agent container, as the agent user.
-    Shell,
-}
+pub use crate::session::io::PaneKind;
 
 /// Attaches a pane of `rows`×`cols` to the session holder of `slug` on the
 /// engine at `host`.
