@@ -14,7 +14,8 @@ use crate::backends::workspace_copy::{self, CopyList};
 use crate::manifest::Definitions;
 use crate::secret::Secret;
 use crate::state::names::Slug;
-use crate::state::{write_atomic, Home};
+use crate::state::record::{BottleRecord, CapabilityRecord, RecordError};
+use crate::state::Home;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -185,19 +186,15 @@ pub fn prepare(
 /// the last launch kept. The preflight ends with what changed since then.
 pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Prepared> {
     let state_dir = home.state_dir(slug.as_str());
-    let meta_path = state_dir.join("metadata.json");
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).with_context(|| {
-            format!(
-                "no stopped bottle `{slug}` (reading {})",
-                meta_path.display()
-            )
-        })?)
-        .with_context(|| format!("{}: invalid metadata", meta_path.display()))?;
-    let agent = meta["agent"]
-        .as_str()
-        .context("metadata.json has no agent")?
-        .to_string();
+    let meta = match BottleRecord::load(&state_dir) {
+        Ok(meta) => meta,
+        Err(e @ RecordError::Missing(_)) => bail!("no stopped bottle `{slug}` ({e})"),
+        Err(e) => bail!("invalid metadata: {e}"),
+    };
+    if meta.agent.is_empty() {
+        bail!("{}: metadata.json has no agent", state_dir.display());
+    }
+    let agent = meta.agent.clone();
     let hash = home.label_hash();
     let engine_host = docker::engines::host_of(&state_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -221,7 +218,7 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
     }
     // The runtime of the last launch, unless it is what the engine would
     // pick anyway (then the preflight says so, as it did then).
-    let last_runtime = meta["runtime"].as_str().map(String::from);
+    let last_runtime = meta.runtime.clone();
     let sha = sha256_file(&sidecar_binary()?)?;
     let plan_with = |runtime_override: Option<String>| {
         plan(PrepareInput {
@@ -245,8 +242,7 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
     }
     // An approved capability stays with the bottle: it resumes on that
     // image (built again, without network, if the engine lost it).
-    if let Some((reference, dockerfile)) = crate::control::capability::approved(home, slug.as_str())
-    {
+    if let Some((reference, dockerfile)) = CapabilityRecord::approved(&state_dir) {
         resumed.agent_image = crate::backends::plan::ImagePlan {
             build: !engine.images.contains(&reference),
             reference,
@@ -255,10 +251,7 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
     }
     const KEPT: &str = "workspace  kept in the work volume";
     let mut text = preflight::render(&resumed).replace("workspace  not copied", KEPT);
-    let old = meta["preflight"]
-        .as_str()
-        .unwrap_or_default()
-        .replace("workspace  not copied", KEPT);
+    let old = meta.preflight.replace("workspace  not copied", KEPT);
     let diff = preflight_diff(&old, &text);
     if diff.is_empty() {
         text.push_str("(no changes since the last launch)\n");
@@ -275,9 +268,10 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
         engine_host,
         task: None,
         resume: true,
-        session_id: meta["session_id"]
-            .as_str()
-            .map_or_else(crate::backends::provider::new_session_id, String::from),
+        session_id: meta
+            .session_id
+            .clone()
+            .unwrap_or_else(crate::backends::provider::new_session_id),
     })
 }
 
@@ -428,47 +422,56 @@ fn skill_lists(plan: &Plan, host_home: &Path) -> Result<Vec<(String, CopyList)>>
 
 /// metadata.json: what was launched (SPEC §2; 0644, no secrets).
 fn write_metadata(home: &Home, p: &Prepared) -> Result<()> {
+    use crate::backends::plan::EnvPlan;
+    use crate::state::record::{Images, SessionEnv};
     let (plan, preflight) = (&p.plan, &p.preflight);
     let dir = home.state_dir(plan.slug.as_str());
     crate::state::create_private_dir(&dir)?;
     // A resume keeps what only the first launch knew.
-    let old: serde_json::Value = std::fs::read(dir.join("metadata.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let old = BottleRecord::read(&dir).unwrap_or_default();
     let workspace = plan
         .workspace
         .as_ref()
         .map(|w| w.root.display().to_string())
-        .map_or(old["workspace"].clone(), serde_json::Value::from);
-    let meta = serde_json::json!({
-        "version": 1,
-        "slug": plan.slug.as_str(),
-        "agent": plan.agent.name(),
-        "bottle": plan.bottle.name,
-        "backend": plan.engine,
-        "engine_host": p.engine_host,
-        "workspace": workspace,
-        "started_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "images": { "agent": plan.agent_image.reference, "sidecar": plan.sidecar_image.reference },
-        "runtime": plan.runtime.name,
-        "preflight": preflight,
-        // The agent CLI's session, resumed exactly (never `--continue`).
-        "session_id": p.session_id,
-        // Names only: where a restart finds the session's `?`/`${}` values.
-        "session_env": plan.env.iter().filter_map(|e| match e {
-            crate::backends::plan::EnvPlan::Literal { .. } => None,
-            crate::backends::plan::EnvPlan::Prompt { name, message } =>
-                Some(serde_json::json!({ "name": name, "ask": message })),
-            crate::backends::plan::EnvPlan::Host { name, var } =>
-                Some(serde_json::json!({ "name": name, "host": var })),
-        }).collect::<Vec<_>>(),
-    });
-    write_atomic(
-        &dir.join("metadata.json"),
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-        0o644,
-    )
+        .or(old.workspace);
+    BottleRecord {
+        version: 1,
+        slug: plan.slug.as_str().to_string(),
+        agent: plan.agent.name().to_string(),
+        bottle: plan.bottle.name.clone(),
+        backend: plan.engine.clone(),
+        engine_host: p.engine_host.clone(),
+        workspace,
+        started_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        images: Images {
+            agent: plan.agent_image.reference.clone(),
+            sidecar: plan.sidecar_image.reference.clone(),
+        },
+        runtime: Some(plan.runtime.name.clone()),
+        preflight: preflight.clone(),
+        session_id: Some(p.session_id.clone()),
+        session_env: plan
+            .env
+            .iter()
+            .filter_map(|e| match e {
+                EnvPlan::Literal { .. } => None,
+                EnvPlan::Prompt { name, message } => Some(SessionEnv {
+                    name: name.clone(),
+                    ask: Some(message.clone()),
+                    host: None,
+                }),
+                EnvPlan::Host { name, var } => Some(SessionEnv {
+                    name: name.clone(),
+                    ask: None,
+                    host: Some(var.clone()),
+                }),
+            })
+            .collect(),
+        ..BottleRecord::default()
+    }
+    .save(&dir)
 }
 
 /// The definitions as `bottle check` sees them from `workspace`.

@@ -5,6 +5,7 @@
 
 use super::docker::EngineBottle;
 use crate::secret::Secret;
+use crate::state::record::BottleRecord;
 use crate::state::Home;
 use std::path::Path;
 
@@ -138,8 +139,10 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
         }
     }
     for r in &mut rows {
-        let meta = read_metadata(&home.state_dir(&r.slug));
-        r.backend = meta["backend"].as_str().unwrap_or("docker").to_string();
+        r.backend = BottleRecord::read(&home.state_dir(&r.slug))
+            .unwrap_or_default()
+            .backend()
+            .to_string();
         r.pending = crate::queue::pending_count(&home.queue_dir().join(&r.slug));
     }
     rows.sort_by(|a, b| a.slug.cmp(&b.slug));
@@ -174,27 +177,24 @@ pub async fn engine_bottles(
     }
 }
 
-/// metadata.json of a state directory (null when missing or unreadable).
-pub fn read_metadata(state_dir: &Path) -> serde_json::Value {
-    std::fs::read(state_dir.join("metadata.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+/// metadata.json of a state directory (defaults when missing or unreadable).
+pub fn read_metadata(state_dir: &Path) -> BottleRecord {
+    BottleRecord::read(state_dir).unwrap_or_default()
 }
 
 /// The session's `?`/`${}` values for running it again without a terminal
 /// to ask on: `${VAR}` values from this environment; a `?` value cannot be
 /// answered here, so it is an error naming it.
-pub fn restart_env(meta: &serde_json::Value) -> Result<Vec<(String, Secret)>, String> {
+pub fn restart_env(meta: &BottleRecord) -> Result<Vec<(String, Secret)>, String> {
     let mut out = Vec::new();
-    for e in meta["session_env"].as_array().into_iter().flatten() {
-        let name = e["name"].as_str().unwrap_or_default();
-        if let Some(var) = e["host"].as_str() {
+    for e in &meta.session_env {
+        let name = e.name.as_str();
+        if let Some(var) = &e.host {
             match std::env::var(var) {
                 Ok(v) => out.push((name.to_string(), Secret::new(v))),
                 Err(_) => return Err(format!("{name}: ${{{var}}} is not set in this environment")),
             }
-        } else if e.get("ask").is_some() {
+        } else if e.ask.is_some() {
             return Err(format!(
                 "{name} is asked at launch: stop the bottle (Ctrl-b X) and resume it from the sidebar, which asks again (or `bottle stop` then `bottle resume`)"
             ));

@@ -4,7 +4,6 @@
 use super::definitions::Context;
 use crate::backends::docker::{self, timed, EngineError};
 use crate::state::names::{Names, Slug};
-use crate::state::write_atomic;
 use anyhow::{bail, Context as _, Result};
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
@@ -229,24 +228,17 @@ pub fn attach(ctx: &Context, slug_text: &str) -> Result<i32> {
 
 /// Adds the agent's exit status to metadata.json.
 pub fn record_exit(ctx: &Context, slug: &Slug, code: i64) -> Result<()> {
-    let path = ctx.home.state_dir(slug.as_str()).join("metadata.json");
-    let Some(mut meta) = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-    else {
+    let dir = ctx.home.state_dir(slug.as_str());
+    let Some(mut meta) = crate::state::record::BottleRecord::read(&dir) else {
         return Ok(());
     };
-    meta["exit_status"] = serde_json::Value::from(code);
-    meta["exited_at"] = serde_json::Value::from(
+    meta.exit_status = Some(code);
+    meta.exited_at = Some(
         time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
     );
-    write_atomic(
-        &path,
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-        0o644,
-    )
+    meta.save(&dir)
 }
 
 /// `bottle shell <slug>`: a plain login shell in the agent container.

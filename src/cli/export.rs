@@ -24,16 +24,11 @@ struct Work {
 fn fetch(ctx: &Context, slug_text: &str) -> Result<Work> {
     let slug = Slug::parse(slug_text)?;
     let state = ctx.home.state_dir(slug.as_str());
-    let meta: serde_json::Value = std::fs::read(state.join("metadata.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+    let meta = crate::state::record::BottleRecord::read(&state)
         .with_context(|| format!("no bottle `{slug}` in {}", ctx.home.root.display()))?;
-    let image = meta["images"]["agent"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let backend = meta["backend"].as_str().unwrap_or("docker").to_string();
-    let base = meta["workspace"].as_str().map(PathBuf::from);
+    let image = meta.images.agent.clone();
+    let backend = meta.backend().to_string();
+    let base = meta.workspace.as_ref().map(PathBuf::from);
     let base = match base {
         Some(b) if b.is_dir() => Some(b),
         Some(b) => {

@@ -6,16 +6,12 @@
 //! network; the agent container recreated on the same volumes with the
 //! hardening of §4.8; the session started again).
 
-use crate::backends::docker::launch::AGENT_DOCKERFILE;
 use crate::queue::CapabilityAsk;
 use crate::sanitize::inline;
+use crate::state::record::{BottleRecord, CapabilityRecord, AGENT_DOCKERFILE};
 use crate::state::Home;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
-
-/// `state/<slug>/capability.json`: the approved image a resume launches
-/// on (the Dockerfile is `agent.Dockerfile` beside it).
-pub const CAPABILITY_FILE: &str = "capability.json";
 
 /// The image an approved Dockerfile is built as (content-addressed).
 pub fn image_tag(dockerfile: &str) -> String {
@@ -96,13 +92,12 @@ pub fn apply(
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<String> {
     let state_dir = home.state_dir(slug);
-    let meta = crate::backends::inventory::read_metadata(&state_dir);
-    if meta.is_null() {
+    let Some(meta) = BottleRecord::read(&state_dir) else {
         bail!("no bottle `{slug}` in this home (state/{slug}/metadata.json is missing)");
-    }
+    };
     let env = crate::backends::inventory::restart_env(&meta)
         .map_err(|e| anyhow::anyhow!("the agent is recreated with its session's values: {e}"))?;
-    let backend = meta["backend"].as_str().unwrap_or("docker").to_string();
+    let backend = meta.backend().to_string();
     let host = crate::backends::docker::engines::host_of(&state_dir);
     let bin = std::fs::read(crate::launcher::sidecar_binary()?)
         .context("reading the bottle executable")?;
@@ -133,32 +128,18 @@ pub fn apply(
             0o600,
         )?;
     }
-    let record = serde_json::json!({
-        "image": image,
-        "dockerfile_sha256": hex::encode(Sha256::digest(c.dockerfile.as_bytes())),
-        "summary": c.summary,
-        "approved_at": crate::queue::now(),
-    });
-    crate::state::write_atomic(
-        &state_dir.join(CAPABILITY_FILE),
-        serde_json::to_string_pretty(&record)?.as_bytes(),
-        0o600,
-    )?;
+    CapabilityRecord {
+        image: image.clone(),
+        dockerfile_sha256: hex::encode(Sha256::digest(c.dockerfile.as_bytes())),
+        summary: c.summary.clone(),
+        approved_at: crate::queue::now(),
+    }
+    .save(&state_dir)?;
     Ok(if replaced {
         format!("{slug}: image {image} built; the agent was recreated on it (volumes kept)")
     } else {
         format!("{slug}: image {image} built; the stopped bottle resumes on it")
     })
-}
-
-/// The approved image `slug` resumes on, with its Dockerfile.
-pub fn approved(home: &Home, slug: &str) -> Option<(String, std::path::PathBuf)> {
-    let dir = home.state_dir(slug);
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(CAPABILITY_FILE)).ok()?).ok()?;
-    let image = v["image"].as_str()?.to_string();
-    let dockerfile = dir.join(AGENT_DOCKERFILE);
-    dockerfile.is_file().then_some((image, dockerfile))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! the right modes, atomic writes, and the repo-agent trust store.
 
 pub mod names;
+pub mod record;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};

@@ -158,10 +158,9 @@ pub async fn discover_connected() -> Vec<(Engine, Docker)> {
 /// The engine a bottle was launched on (metadata.json's `engine_host`);
 /// the default engine for a bottle launched before it was recorded.
 pub fn host_of(state_dir: &Path) -> String {
-    crate::backends::inventory::read_metadata(state_dir)["engine_host"]
-        .as_str()
-        .filter(|h| !h.is_empty())
-        .map_or_else(default_host, str::to_string)
+    crate::state::record::BottleRecord::read(state_dir)
+        .and_then(|r| r.engine_host().map(str::to_string))
+        .unwrap_or_else(default_host)
 }
 
 /// Connects to the engine `slug` lives on.

@@ -465,7 +465,7 @@ async fn launch_inner(
 pub const AGENT_BODY_FILE: &str = "agent.json";
 /// The Dockerfile of the agent's current image, the base of a capability
 /// request's diff (absent for a prebuilt image).
-pub const AGENT_DOCKERFILE: &str = "agent.Dockerfile";
+pub use crate::state::record::AGENT_DOCKERFILE;
 
 /// The Dockerfile the plan's agent image comes from, when there is one.
 fn agent_dockerfile(plan: &Plan) -> Option<Vec<u8>> {
