@@ -6,11 +6,10 @@
 //! Asking for `?` values and confirming are the caller's (terminal or
 //! modal), never this module's.
 
-use crate::backends::docker;
-use crate::backends::docker::launch::LaunchInput;
 use crate::backends::plan::{prepare as plan, Plan, PrepareInput};
 use crate::backends::preflight;
 use crate::backends::workspace_copy::{self, CopyList};
+use crate::backends::{self, Backend, LaunchInput};
 use crate::manifest::Definitions;
 use crate::secret::Secret;
 use crate::state::names::Slug;
@@ -136,20 +135,13 @@ pub fn prepare(
         .agent(&opts.agent)
         .map_or(opts.agent.as_str(), |a| a.name());
     let slug = Slug::generate(agent_name).context("generating a slug")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let engine_host = opts
         .engine_host
         .clone()
-        .unwrap_or_else(docker::engines::default_host);
-    let wanted = opts.runtime.clone();
-    let engine = runtime.block_on(async {
-        let d = docker::engines::connect_host(&engine_host).await?;
-        let mut facts = docker::engine_facts(&d).await?;
-        probe_gvisor(&d, home, &mut facts, wanted.as_deref()).await;
-        Ok::<_, docker::EngineError>(facts)
-    })?;
+        .unwrap_or_else(backends::default_host);
+    let backend = backends::connect(&engine_host);
+    let mut engine = backend.facts()?;
+    probe_gvisor(&*backend, home, &mut engine, opts.runtime.as_deref());
     let plan = plan(PrepareInput {
         defs,
         agent: &opts.agent,
@@ -196,20 +188,14 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
     }
     let agent = meta.agent.clone();
     let hash = home.label_hash();
-    let engine_host = docker::engines::host_of(&state_dir);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (engine, present) = runtime.block_on(async {
-        let d = docker::engines::connect_host(&engine_host).await?;
-        let present = docker::bottle_objects(&d, Some(&hash))
-            .await?
-            .into_iter()
-            .find(|o| o.slug == slug.as_str());
-        let mut facts = docker::engine_facts(&d).await?;
-        probe_gvisor(&d, home, &mut facts, None).await;
-        Ok::<_, docker::EngineError>((facts, present))
-    })?;
+    let engine_host = backends::host_of(&state_dir);
+    let backend = backends::connect(&engine_host);
+    let present = backend
+        .objects(Some(&hash))?
+        .into_iter()
+        .find(|o| o.slug == slug.as_str());
+    let mut engine = backend.facts()?;
+    probe_gvisor(&*backend, home, &mut engine, None);
     if present.as_ref().is_some_and(|o| !o.containers.is_empty()) {
         bail!("`{slug}` is not stopped: `bottle attach {slug}`, or `bottle stop {slug}` first");
     }
@@ -275,30 +261,34 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
     })
 }
 
-/// The runtime probe's verdict on runsc for this home
-/// (`docker::probe::verdict`; `cached`: a fresh cached verdict will do),
-/// with the probe's image made from this `bottle` executable.
-pub async fn runsc_verdict(
-    d: &bollard::Docker,
-    home: &std::path::Path,
+/// The runtime probe's verdict on runsc for this home (`cached`: a fresh
+/// cached verdict will do), with the probe's image made from this `bottle`
+/// executable.
+pub fn runsc_verdict(
+    backend: &dyn Backend,
+    home: &Path,
     home_hash: &str,
-    engine: &str,
     cached: bool,
-) -> docker::probe::Verdict {
+) -> Result<(), String> {
     match sidecar_binary().and_then(|bin| Ok((sha256_file(&bin)?, bin))) {
-        Ok((sha, bin)) => {
-            let tag = crate::backends::images::sidecar_tag(&sha);
-            docker::probe::verdict(d, home, home_hash, "runsc", (&tag, &bin, engine), cached).await
-        }
+        Ok((sha, bin)) => backend.runtime_verdict(
+            home,
+            home_hash,
+            "runsc",
+            &backends::ProbeBinary {
+                path: &bin,
+                sha256: &sha,
+            },
+            cached,
+        ),
         Err(e) => Err(format!("could not read the bottle executable: {e}")),
     }
 }
 
-/// The runtime probe's verdict on `runsc` (cached per engine and runtime;
-/// see `docker::probe`), when the engine offers it and no other runtime
-/// was asked for.
-async fn probe_gvisor(
-    d: &bollard::Docker,
+/// The runtime probe's verdict on `runsc` (cached per engine and runtime),
+/// when the engine offers it and no other runtime was asked for.
+fn probe_gvisor(
+    backend: &dyn Backend,
     home: &Home,
     facts: &mut crate::backends::plan::EngineFacts,
     wanted: Option<&str>,
@@ -306,7 +296,7 @@ async fn probe_gvisor(
     if !facts.gvisor_offered() || wanted.is_some_and(|w| w != "runsc") {
         return;
     }
-    let verdict = runsc_verdict(d, &home.root, &home.label_hash(), &facts.engine, true).await;
+    let verdict = runsc_verdict(backend, &home.root, &home.label_hash(), true);
     if let Err(why) = &verdict {
         tracing::warn!("runsc fails the runtime probe: {why}");
     }
@@ -389,13 +379,7 @@ pub fn launch(
         egress: &egress,
         queue_dir,
     };
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let d = docker::engines::connect_host(&p.engine_host).await?;
-            docker::launch::launch(&d, &input, progress).await
-        })?;
+    backends::connect(&p.engine_host).launch(&input, progress)?;
     write_metadata(home, p)
 }
 

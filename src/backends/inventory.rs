@@ -3,7 +3,7 @@
 //! `$BOTTLE_HOME` keeps — stopped bottles' state, each bottle's backend and
 //! sidecar services from metadata.json, and requests waiting in its queue.
 
-use super::docker::EngineBottle;
+use super::{BackendError, Engine, EngineBottle};
 use crate::secret::Secret;
 use crate::state::record::BottleRecord;
 use crate::state::Home;
@@ -153,19 +153,16 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
 /// all of them: one labelled query per engine. An engine that stops
 /// answering between discovery and its query is left out; none answering
 /// is an error.
-pub async fn engine_bottles(
-    home_hash: &str,
-) -> Result<(Vec<super::docker::engines::Engine>, Vec<EngineBottle>), super::docker::EngineError> {
-    use super::docker::{self, engines};
-    let found = engines::discover_connected().await;
+pub fn all_bottles(home_hash: &str) -> Result<(Vec<Engine>, Vec<EngineBottle>), BackendError> {
+    let found = super::discover();
     if found.is_empty() {
         // Say why the default engine does not answer.
-        docker::connect().await?;
+        super::check_default()?;
     }
     let mut rows = Vec::new();
     let mut last_error = None;
-    for (_, d) in &found {
-        match docker::list_bottles(d, Some(home_hash)).await {
+    for (_, b) in &found {
+        match b.list(Some(home_hash)) {
             Ok(r) => rows.extend(r),
             Err(err) => last_error = Some(err),
         }
@@ -175,6 +172,16 @@ pub async fn engine_bottles(
         Some(err) if rows.is_empty() && engines.len() == 1 => Err(err),
         _ => Ok((engines, rows)),
     }
+}
+
+/// [`all_bottles`] from an async caller (off its thread).
+pub async fn engine_bottles(
+    home_hash: &str,
+) -> Result<(Vec<Engine>, Vec<EngineBottle>), BackendError> {
+    let hash = home_hash.to_string();
+    tokio::task::spawn_blocking(move || all_bottles(&hash))
+        .await
+        .map_err(|e| BackendError::Failed(format!("listing bottles: {e}")))?
 }
 
 /// metadata.json of a state directory (defaults when missing or unreadable).

@@ -5,9 +5,8 @@
 //! first. Other homes' state cannot be seen (only their label hash), so with
 //! `--all-homes` their bottles are removed only together with `--all`.
 
-use super::bottles::runtime;
 use super::definitions::Context;
-use crate::backends::docker::{self, BottleObjects};
+use crate::backends::{self, BottleObjects};
 use anyhow::{bail, Result};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -20,19 +19,15 @@ enum Removal {
 
 pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i32> {
     let hash = ctx.home.label_hash();
-    let rt = runtime()?;
     // Every engine that answers: a bottle on Podman is not an orphan
     // because the default engine does not know it.
-    let engines = rt.block_on(docker::engines::discover_connected());
+    let engines = backends::discover();
     if engines.is_empty() {
-        rt.block_on(docker::connect())?;
+        backends::check_default()?;
     }
     let mut objects: Vec<(BottleObjects, String)> = Vec::new();
-    for (e, d) in &engines {
-        for o in rt.block_on(docker::bottle_objects(
-            d,
-            if all_homes { None } else { Some(&hash) },
-        ))? {
+    for (e, b) in &engines {
+        for o in b.objects(if all_homes { None } else { Some(&hash) })? {
             objects.push((o, e.host.clone()));
         }
     }
@@ -78,7 +73,7 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
             continue;
         }
         // Its engine does not answer now: its objects may well exist.
-        let host = docker::engines::host_of(&state_root.join(slug));
+        let host = backends::host_of(&state_root.join(slug));
         if !answering.contains(&host) {
             eprintln!("bottle: keeping {slug}: its engine ({host}) does not answer");
             continue;
@@ -118,8 +113,7 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
     for r in &plan {
         match r {
             Removal::Engine(o, host, _, state) => {
-                let d = rt.block_on(docker::engines::connect_host(host))?;
-                rt.block_on(docker::remove_objects(&d, o))?;
+                backends::connect(host).remove_objects(o)?;
                 if *state {
                     remove_state(&ctx.home, &o.slug)?;
                 }

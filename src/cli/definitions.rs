@@ -366,16 +366,8 @@ fn attr_row(screen: &Vt100Screen, row: u16, cols: u16) -> String {
 /// stopped bottles still list.
 pub fn bottles(ctx: &Context) -> Vec<crate::backends::inventory::BottleInfo> {
     let hash = ctx.home.label_hash();
-    let engine = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| {
-            rt.block_on(async {
-                let (_, rows) = crate::backends::inventory::engine_bottles(&hash).await?;
-                Ok::<_, anyhow::Error>(rows)
-            })
-        })
+    let engine = crate::backends::inventory::all_bottles(&hash)
+        .map(|(_, rows)| rows)
         .unwrap_or_else(|e| {
             eprintln!("bottle: warning: {e:#}");
             Vec::new()

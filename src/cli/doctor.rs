@@ -3,12 +3,8 @@
 //! `$BOTTLE_HOME` permissions. Exits non-zero when something fails.
 
 use super::definitions::Context;
-use crate::backends::docker::{self, timed, EngineError};
-use crate::backends::{images, preflight::human_bytes};
-use crate::state::names;
+use crate::backends::{self, images, preflight::human_bytes};
 use anyhow::Result;
-use bollard::Docker;
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -43,10 +39,7 @@ impl Report {
 pub fn doctor(ctx: &Context) -> Result<i32> {
     let mut r = Report { failed: false };
     check_home(&mut r, &ctx.home.root);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(check_engine(&mut r, &ctx.home.root, &ctx.home.label_hash()));
+    check_engine(&mut r, &ctx.home.root, &ctx.home.label_hash());
     Ok(if r.failed { 1 } else { 0 })
 }
 
@@ -105,22 +98,22 @@ fn free_bytes(path: &Path) -> Option<u64> {
         .then(|| s.f_bavail as u64 * s.f_frsize as u64)
 }
 
-async fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
-    let docker = match docker::connect().await {
-        Ok(d) => d,
-        Err(e) => return r.say(Level::Fail, "engine", e.to_string()),
-    };
-    let facts = match docker::engine_facts(&docker).await {
+fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
+    let host = backends::default_host();
+    let backend = backends::connect(&host);
+    if let Err(e) = backends::check_default() {
+        return r.say(Level::Fail, "engine", e.to_string());
+    }
+    let facts = match backend.facts() {
         Ok(f) => f,
         Err(e) => return r.say(Level::Fail, "engine", e.to_string()),
     };
-    let host = docker::engines::default_host();
     r.say(
         Level::Ok,
         "engine",
         format!("{} (API {}) via {host}", facts.engine, facts.api_version),
     );
-    for e in docker::engines::discover().await {
+    for (e, _) in backends::discover() {
         if !e.default {
             r.say(
                 Level::Ok,
@@ -134,22 +127,14 @@ async fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
             );
         }
     }
-    if let Ok(info) = timed(docker.info()).await {
-        for w in info.warnings.unwrap_or_default() {
-            r.say(Level::Warn, "engine", w);
-        }
+    for w in backend.warnings() {
+        r.say(Level::Warn, "engine", w);
     }
-    match isolation_probe(
-        &docker,
-        (facts.engine == "podman").then_some(host.as_str()),
-        home_hash,
-    )
-    .await
-    {
+    match backend.check_isolation(home_hash) {
         Ok(()) => r.say(
             Level::Ok,
             "isolation",
-            format!("agent network: {}", docker::isolation_mode()),
+            format!("agent network: {}", backend.isolation_mode()),
         ),
         Err(e) => r.say(
             Level::Fail,
@@ -160,8 +145,7 @@ async fn check_engine(r: &mut Report, home: &std::path::Path, home_hash: &str) {
     if facts.gvisor_offered() {
         // The same probe a launch relies on, run afresh (its verdict is
         // cached for the launches that follow).
-        let verdict =
-            crate::launcher::runsc_verdict(&docker, home, home_hash, &facts.engine, false).await;
+        let verdict = crate::launcher::runsc_verdict(&*backend, home, home_hash, false);
         match verdict {
             Ok(()) => r.say(
                 Level::Ok,
@@ -285,26 +269,4 @@ fn podman_beside_docker() -> bool {
     let nf = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
         .is_ok_and(|v| v.trim() == "1");
     nf && std::path::Path::new("/sys/class/net/docker0").exists()
-}
-
-/// Creates and removes a labelled network exactly like a bottle's.
-async fn isolation_probe(
-    docker: &Docker,
-    podman: Option<&str>,
-    home_hash: &str,
-) -> Result<(), EngineError> {
-    let name = format!(
-        "bottle-doctor-{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let labels = HashMap::from([
-        (names::LABEL_ROLE.to_string(), "doctor".to_string()),
-        (names::LABEL_HOME.to_string(), home_hash.to_string()),
-        (names::LABEL_BACKEND.to_string(), "docker".to_string()),
-    ]);
-    let created = docker::create_isolated_network(docker, podman, &name, labels).await;
-    let removed = docker::remove_isolated_network(docker, &name).await;
-    created?;
-    removed?;
-    Ok(())
 }

@@ -4,9 +4,7 @@
 //! Agent-written configuration is shown by `diff` and named, but left out
 //! of an export unless `--include-flagged`.
 
-use super::bottles::runtime;
 use super::definitions::Context;
-use crate::backends::docker;
 use crate::backends::workdiff::{self, Change, ChangeKind};
 use crate::state::names::Slug;
 use anyhow::{Context as _, Result};
@@ -63,18 +61,13 @@ fn fetch(ctx: &Context, slug_text: &str) -> Result<Work> {
             max_file,
         )
     });
-    let fetched = runtime()?.block_on(async {
-        let d = docker::engines::connect_bottle(&ctx.home, slug.as_str()).await?;
-        docker::export::work_tree(
-            &d,
-            &slug,
-            &ctx.home.label_hash(),
-            &backend,
-            &image,
-            |chunk| tx.send(chunk.to_vec()).is_ok(),
-        )
-        .await
-    });
+    let fetched = crate::backends::for_bottle(&ctx.home, slug.as_str()).export_work_tree(
+        &slug,
+        &ctx.home.label_hash(),
+        &backend,
+        &image,
+        &mut |chunk| tx.send(chunk.to_vec()).is_ok(),
+    );
     drop(tx);
     let unpacked = unpack
         .join()

@@ -428,7 +428,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Debug {
             command: DebugCommand::ProbeSocket,
         } => {
-            crate::backends::docker::probe::socket_round_trip()?;
+            crate::backends::socket_round_trip()?;
             println!("socket round trip ok");
             Ok(0)
         }

@@ -3,7 +3,6 @@
 
 use super::definitions::Context;
 use super::StartArgs;
-use crate::backends::docker;
 use crate::backends::plan::Plan;
 use crate::secret::Secret;
 use crate::state::names::Slug;
@@ -23,9 +22,7 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
             runtime: args.runtime.clone(),
             no_workspace: args.no_workspace,
             force: args.force,
-            engine_host: Some(
-                runtime()?.block_on(docker::engines::choose(args.backend.as_deref()))?,
-            ),
+            engine_host: Some(crate::backends::choose(args.backend.as_deref())?),
             task: args.task.clone(),
             copy_secret_files: args.copy_secret_files,
         },
@@ -40,10 +37,6 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
         detach: args.detach,
     };
     run_launch(ctx, &prepared, how)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    super::bottles::runtime()
 }
 
 /// How a confirmed plan is launched.

@@ -98,12 +98,11 @@ pub fn apply(
     let env = crate::backends::inventory::restart_env(&meta)
         .map_err(|e| anyhow::anyhow!("the agent is recreated with its session's values: {e}"))?;
     let backend = meta.backend().to_string();
-    let host = crate::backends::docker::engines::host_of(&state_dir);
     let bin = std::fs::read(crate::launcher::sidecar_binary()?)
         .context("reading the bottle executable")?;
     let slug_parsed = crate::state::names::Slug::parse(slug)?;
     let image = image_tag(&c.dockerfile);
-    let input = crate::backends::docker::launch::Recreate {
+    let input = crate::backends::Recreate {
         slug: &slug_parsed,
         engine: &backend,
         state_dir: &state_dir,
@@ -112,13 +111,7 @@ pub fn apply(
         bottle_bin: &bin,
         env: &env,
     };
-    let replaced = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let d = crate::backends::docker::engines::connect_host(&host).await?;
-            crate::backends::docker::launch::recreate_agent(&d, &input, progress).await
-        })?;
+    let replaced = crate::backends::for_bottle(home, slug).recreate_agent(&input, progress)?;
     // A replaced container recorded its body and Dockerfile; a stopped
     // bottle gets its Dockerfile here, for the resume.
     if !replaced {

@@ -20,13 +20,7 @@ pub const DETACH_KEYS: &str = "ctrl-b,d";
 /// still running after it means the engine detached.
 pub const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum AttachEnd {
-    /// The agent exited with this status.
-    Exited(i64),
-    /// The operator detached; the agent keeps running.
-    Detached,
-}
+pub use crate::backends::AttachEnd;
 
 /// Finds the detach sequence (`Ctrl-b d`) in typed input, across reads.
 /// `Ctrl-b Ctrl-b` sends one `Ctrl-b`; `Ctrl-b` and any other key sends

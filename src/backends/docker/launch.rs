@@ -7,7 +7,6 @@ use super::build::{build_agent, build_dockerfile, build_sidecar};
 use super::{provision, spec, timed, EngineError};
 use crate::backends::images;
 use crate::backends::plan::{ImageSource, Plan};
-use crate::backends::workspace_copy::CopyList;
 use crate::state::names::{labels, Role, Slug};
 use bollard::models::{
     EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
@@ -23,33 +22,7 @@ use std::time::Duration;
 /// How long the sidecar may take to say it is ready.
 pub const SIDECAR_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct LaunchInput<'a> {
-    pub plan: &'a Plan,
-    /// The `bottle` executable for the sidecar image.
-    pub bottle_bin: &'a [u8],
-    pub workspace: Option<&'a CopyList>,
-    pub skills: &'a [(String, CopyList)],
-    /// The operator's `uid:gid`, for the sidecar.
-    pub operator: String,
-    /// The agent's command, run by the session holder.
-    pub cmd: Vec<String>,
-    /// `?` and `${}` values: delivered to the session holder on its stdin,
-    /// never in the container's configuration.
-    pub session_env: Vec<(String, crate::secret::Secret)>,
-    /// `state/<slug>/` on the host (holds the agent's resolv.conf).
-    pub state_dir: std::path::PathBuf,
-    /// Resuming: the volumes exist and hold the work; a failed launch must
-    /// leave them.
-    pub resume: bool,
-    /// The engine `docker` is connected to (`unix://…`), for the few
-    /// Podman calls made on its own API.
-    pub engine_host: String,
-    /// The egress proxy's files and the secret values for the sidecar.
-    pub egress: &'a crate::backends::egress::EgressSetup,
-    /// `queue/<slug>/` when the bottle is supervised: bound read-write into
-    /// the sidecar (and nothing else of the queue).
-    pub queue_dir: Option<std::path::PathBuf>,
-}
+pub use crate::backends::LaunchInput;
 
 fn to_map(m: std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
     m.into_iter().collect()
@@ -519,21 +492,7 @@ async fn provision_system(
     upload(docker, container, "/", archive).await
 }
 
-/// What a capability approval runs on the engine.
-pub struct Recreate<'a> {
-    pub slug: &'a Slug,
-    pub engine: &'a str,
-    /// `state/<slug>/`.
-    pub state_dir: &'a std::path::Path,
-    /// The approved Dockerfile.
-    pub dockerfile: &'a [u8],
-    /// The tag it is built as.
-    pub image: &'a str,
-    /// The `bottle` executable (the session holder).
-    pub bottle_bin: &'a [u8],
-    /// The session's `?`/`${}` values.
-    pub env: &'a [(String, crate::secret::Secret)],
-}
+pub use crate::backends::Recreate;
 
 /// A capability approval (SPEC §5.4): builds the Dockerfile with a context
 /// holding only it and no network, then, when the bottle runs, replaces

@@ -44,6 +44,8 @@ pub async fn connect() -> Result<Docker, EngineError> {
 
 /// Gathers what `prepare` needs to know about the engine.
 pub mod attach;
+mod backend;
+pub use backend::DockerBackend;
 pub mod build;
 pub mod engines;
 pub mod export;
@@ -340,16 +342,7 @@ pub async fn remove_isolated_network(docker: &Docker, name: &str) -> Result<(), 
     first.map_or(Ok(()), Err)
 }
 
-/// One bottle as the engine shows it (from its containers' labels).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct EngineBottle {
-    pub slug: String,
-    pub agent: String,
-    /// The agent container's state; `SidecarOnly` when it is gone.
-    pub status: crate::backends::inventory::BottleStatus,
-    pub sidecar_running: bool,
-    pub home: String,
-}
+pub use crate::backends::{BottleObjects, EngineBottle};
 
 /// All bottles of this home (or of every home) in one labelled query.
 pub async fn list_bottles(
@@ -408,16 +401,6 @@ pub async fn list_bottles(
 fn exit_code_of(status: &str) -> Option<i32> {
     let rest = status.strip_prefix("Exited (")?;
     rest.split(')').next()?.parse().ok()
-}
-
-/// Every engine object of one bottle.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BottleObjects {
-    pub home: String,
-    pub slug: String,
-    pub containers: Vec<String>,
-    pub networks: Vec<String>,
-    pub volumes: Vec<String>,
 }
 
 /// All bottle objects on the engine, of one home or of all, by slug.
