@@ -6,6 +6,7 @@ mod backend;
 pub mod codex_auth;
 pub mod docker;
 pub mod egress;
+pub mod fake;
 pub mod images;
 pub mod inventory;
 pub mod plan;
@@ -46,6 +47,9 @@ impl Engine {
 /// call, so making one does no I/O. The one place that picks an
 /// implementation.
 pub fn connect(host: &str) -> Box<dyn Backend> {
+    if host.starts_with(fake::SCHEME) {
+        return Box::new(fake::FakeBackend::new(host));
+    }
     Box::new(docker::DockerBackend::new(host))
 }
 
@@ -77,6 +81,23 @@ fn block_on<T>(fut: impl std::future::Future<Output = T>) -> Result<T, BackendEr
 
 /// Every engine that answers (the default first), with its backend.
 pub fn discover() -> Vec<(Engine, Box<dyn Backend>)> {
+    let default = default_host();
+    if default.starts_with(fake::SCHEME) {
+        // A test's stand-in engine is the only one.
+        let b = connect(&default);
+        return match b.facts() {
+            Ok(f) => vec![(
+                Engine {
+                    kind: f.engine,
+                    host: default,
+                    version: f.api_version,
+                    default: true,
+                },
+                b,
+            )],
+            Err(_) => Vec::new(),
+        };
+    }
     block_on(docker::engines::discover())
         .unwrap_or_default()
         .into_iter()
@@ -89,6 +110,10 @@ pub fn discover() -> Vec<(Engine, Box<dyn Backend>)> {
 
 /// Says why the default engine does not answer (`Ok` when it does).
 pub fn check_default() -> Result<(), BackendError> {
+    let default = default_host();
+    if default.starts_with(fake::SCHEME) {
+        return connect(&default).facts().map(|_| ());
+    }
     block_on(docker::connect())?
         .map(|_| ())
         .map_err(BackendError::from)
