@@ -191,12 +191,12 @@ impl Backend for DockerBackend {
         progress: Progress<'_>,
     ) -> Result<bool, BackendError> {
         block(async {
-            super::launch::recreate_agent(&self.connect().await?, input, progress).await
+            super::recreate::recreate_agent(&self.connect().await?, input, progress).await
         })
     }
 
     fn restart_session(&self, slug: &Slug, env: &[(String, Secret)]) -> Result<(), BackendError> {
-        block(async { super::launch::restart_session(&self.connect().await?, slug, env).await })
+        block(async { super::recreate::restart_session(&self.connect().await?, slug, env).await })
     }
 
     fn stop_agent(&self, slug: &Slug) -> Result<(), BackendError> {

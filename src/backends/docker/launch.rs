@@ -439,9 +439,11 @@ pub const AGENT_BODY_FILE: &str = "agent.json";
 /// The Dockerfile of the agent's current image, the base of a capability
 /// request's diff (absent for a prebuilt image).
 pub use crate::state::record::AGENT_DOCKERFILE;
+// The workspace still reaches it here until it goes through `Backend`.
+pub use super::recreate::restart_session;
 
 /// The Dockerfile the plan's agent image comes from, when there is one.
-fn agent_dockerfile(plan: &Plan) -> Option<Vec<u8>> {
+pub(super) fn agent_dockerfile(plan: &Plan) -> Option<Vec<u8>> {
     match &plan.agent_image.source {
         ImageSource::Template(_) => images::agent_template(plan.bottle.agent_provider.template)
             .and_then(|t| t.files.iter().find(|(p, _)| *p == "Dockerfile"))
@@ -452,7 +454,7 @@ fn agent_dockerfile(plan: &Plan) -> Option<Vec<u8>> {
 }
 
 /// Writes `agent.json` and `agent.Dockerfile` into `state/<slug>/`.
-fn remember_agent(
+pub(super) fn remember_agent(
     state_dir: &std::path::Path,
     body: &bollard::models::ContainerCreateBody,
     dockerfile: Option<&[u8]>,
@@ -480,7 +482,7 @@ fn remember_agent(
 
 /// Adds the agent user and the session holder to a created agent
 /// container's root filesystem.
-async fn provision_system(
+pub(super) async fn provision_system(
     docker: &Docker,
     container: &str,
     bottle_bin: &[u8],
@@ -492,115 +494,10 @@ async fn provision_system(
     upload(docker, container, "/", archive).await
 }
 
-pub use crate::backends::Recreate;
-
-/// A capability approval (SPEC §5.4): builds the Dockerfile with a context
-/// holding only it and no network, then, when the bottle runs, replaces
-/// its agent container by one on the new image with the same body (same
-/// volumes, network, resolver, limits; the hardening set again), and starts
-/// the session. The new container is created and provisioned under a
-/// temporary name before the old one is removed, so a failure before that
-/// leaves the bottle as it was. Returns whether a container was replaced
-/// (a stopped bottle gets the image at its next resume).
-pub async fn recreate_agent(
-    docker: &Docker,
-    r: &Recreate<'_>,
-    progress: &mut (dyn FnMut(&str) + Send),
-) -> Result<bool, EngineError> {
-    build_dockerfile(
-        docker,
-        r.dockerfile,
-        r.image,
-        r.engine,
-        Some("none"),
-        progress,
-    )
-    .await?;
-    let names = crate::state::names::Names::for_slug(r.slug);
-    let agent = &names.agent_container;
-    match timed(docker.inspect_container(agent, None)).await {
-        Ok(_) => {}
-        Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        })) => return Ok(false),
-        Err(e) => return Err(e),
-    }
-    let path = r.state_dir.join(AGENT_BODY_FILE);
-    let launched: bollard::models::ContainerCreateBody = std::fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            EngineError::Local(format!(
-                "{}: {e} (a bottle launched by an older bottle: stop and resume it first)",
-                path.display()
-            ))
-        })?;
-    let body = spec::agent_on_image(&launched, r.image);
-    let next = format!("{agent}-next");
-    let _ = timed(
-        docker.remove_container(
-            &next,
-            Some(
-                bollard::query_parameters::RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build(),
-            ),
-        ),
-    )
-    .await;
-    progress("creating the new agent container");
-    let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
-        .name(&next)
-        .build();
-    timed(docker.create_container(Some(create), body.clone())).await?;
-    let provisioned = provision_system(docker, &next, r.bottle_bin).await;
-    if let Err(e) = provisioned {
-        let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
-            .v(true)
-            .build();
-        let _ = timed(docker.remove_container(&next, Some(rm))).await;
-        return Err(e);
-    }
-    progress("replacing the agent container (the volumes stay)");
-    let stop = bollard::query_parameters::StopContainerOptionsBuilder::default()
-        .t(5)
-        .build();
-    let _ = timed(docker.stop_container(agent, Some(stop))).await;
-    timed(
-        docker.remove_container(
-            agent,
-            Some(
-                bollard::query_parameters::RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    // The named volumes stay (they carry our label); the old
-                    // image's anonymous ones would be orphaned (issue 18, E12).
-                    .v(true)
-                    .build(),
-            ),
-        ),
-    )
-    .await?;
-    timed(
-        docker.rename_container(
-            &next,
-            bollard::query_parameters::RenameContainerOptionsBuilder::default()
-                .name(agent)
-                .build(),
-        ),
-    )
-    .await?;
-    remember_agent(r.state_dir, &body, Some(r.dockerfile))?;
-    progress("starting the agent");
-    start_holder(docker, agent, r.env).await?;
-    Ok(true)
-}
-
 /// Starts the agent container and hands its session holder the session's
 /// environment through the attach stream (never the configuration), then
 /// waits for the holder to say the agent runs.
-async fn start_holder(
+pub(super) async fn start_holder(
     docker: &Docker,
     container: &str,
     env: &[(String, crate::secret::Secret)],
@@ -637,31 +534,6 @@ async fn start_holder(
     ready_line(docker, container, "the session holder")
         .await
         .map(|_| ())
-}
-
-/// Runs an ended session again in the same agent container (same volumes,
-/// network and sidecar): the session holder starts the agent's command
-/// anew, with `env` as the session's `?`/`${}` values. A session that still
-/// runs is left alone.
-pub async fn restart_session(
-    docker: &Docker,
-    slug: &Slug,
-    env: &[(String, crate::secret::Secret)],
-) -> Result<(), EngineError> {
-    let names = crate::state::names::Names::for_slug(slug);
-    let running = |c: bollard::models::ContainerInspectResponse| {
-        c.state.and_then(|s| s.running).unwrap_or(false)
-    };
-    let sidecar = timed(docker.inspect_container(&names.sidecar_container, None)).await?;
-    if !running(sidecar) {
-        timed(docker.start_container(&names.sidecar_container, None)).await?;
-    }
-    let agent = timed(docker.inspect_container(&names.agent_container, None)).await?;
-    if running(agent) {
-        // Nothing to restart: the caller re-attaches.
-        return Ok(());
-    }
-    start_holder(docker, &names.agent_container, env).await
 }
 
 /// Launches; on failure removes everything the launch created.

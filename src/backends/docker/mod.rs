@@ -54,6 +54,7 @@ pub mod libpod;
 pub mod pane;
 pub mod probe;
 pub mod provision;
+pub mod recreate;
 pub mod spec;
 pub mod subnets;
 
