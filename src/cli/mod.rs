@@ -504,7 +504,7 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
             ctx.workspace.as_os_str().as_encoded_bytes(),
         ))
     };
-    let run = crate::app::RunContext {
+    let run = crate::workspace::RunContext {
         layout_file: ctx
             .home
             .root
@@ -514,5 +514,5 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
         home: ctx.home.clone(),
         workspace: ctx.workspace.clone(),
     };
-    Ok(crate::app::run(app, run)?.exit_code())
+    Ok(crate::workspace::run(app, run)?.exit_code())
 }
