@@ -166,6 +166,37 @@ mod tests {
     use crossterm::event::{KeyCode, KeyModifiers};
 
     #[test]
+    fn the_layer_on_top_follows_the_modal_then_prefix_requests_copy_pane_order() {
+        use crate::app::test_support::with_bottles;
+        use crate::app::{Action, Keys, Layer};
+        let ws = |keys, help| Layer::Workspace { keys, help };
+        let mut a = with_bottles();
+        assert_eq!(a.layer(), ws(Keys::Commands, false));
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let id = a.panes[0].id;
+        assert_eq!(a.layer(), ws(Keys::Pane(id), false));
+        // Help is drawn on top but never lets keys through to the pane.
+        a.apply(Action::ToggleHelp);
+        assert_eq!(a.layer(), ws(Keys::Commands, true));
+        a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        assert_eq!(a.layer(), ws(Keys::Prefix, true));
+        a.update(key(KeyCode::Char('?'), KeyModifiers::SHIFT));
+        assert_eq!(a.layer(), ws(Keys::Pane(id), false));
+        a.apply(Action::CopyMode);
+        assert_eq!(a.layer(), ws(Keys::CopyMode(id), false));
+        // A modal takes everything, whatever is below it.
+        a.apply(Action::StopPane);
+        assert_eq!(a.layer(), Layer::ConfirmStop(id));
+        a.update(key(KeyCode::Char('n'), KeyModifiers::NONE));
+        a.apply(Action::Problems);
+        assert_eq!(a.layer(), Layer::Problems(0));
+        a.update(key(KeyCode::Esc, KeyModifiers::NONE));
+        a.apply(Action::NewAgent);
+        assert!(matches!(a.layer(), Layer::Picker(_)));
+    }
+
+    #[test]
     fn prefix_then_q_quits_and_q_alone_does_not() {
         let mut a = app();
         assert!(!a

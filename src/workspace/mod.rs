@@ -14,8 +14,6 @@
 mod effects;
 mod jobs;
 
-pub use effects::read_tail;
-
 use crate::app::{App, AppEvent, Effect, RunOutcome, SavedLayout};
 use crate::session::pane::PaneNotice;
 use crate::tty::{InputGate, TermEvent, TerminalGuard};
