@@ -21,3 +21,4 @@ pub mod sidecar;
 pub mod state;
 pub mod tty;
 pub mod ui;
+pub mod workspace;

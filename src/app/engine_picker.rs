@@ -54,6 +54,27 @@ impl EnginePicker {
     }
 }
 
+impl super::App {
+    /// A key while the backend picker is on top.
+    pub(super) fn engines_key(&mut self, key: KeyEvent) -> Vec<super::Effect> {
+        let Some(super::Overlay::Engines(p)) = &mut self.overlay else {
+            return Vec::new();
+        };
+        match p.key(key) {
+            EngineOutcome::Stay => vec![super::Effect::Redraw],
+            EngineOutcome::Close => {
+                self.overlay = None;
+                vec![super::Effect::Redraw]
+            }
+            EngineOutcome::Chosen(host) => {
+                let (agent, task) = (p.agent.clone(), p.task.clone());
+                self.overlay = None;
+                self.prepare_launch(agent, Some(host), task)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

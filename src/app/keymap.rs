@@ -270,12 +270,13 @@ impl Keymap {
             .collect()
     }
 
-    /// The defaults with `config.yaml`'s `keys:` applied. A missing file is
+    /// The defaults with `config.yaml`'s `keys:` applied, from what reading
+    /// `config` gave (the caller reads it: no I/O here). A missing file is
     /// no problem; a bad one is reported (`path:line:col`) and the rest of
     /// it still applies.
-    pub fn load(config: &Path) -> (Keymap, Vec<Problem>) {
+    pub fn from_config(config: &Path, read: std::io::Result<Vec<u8>>) -> (Keymap, Vec<Problem>) {
         let mut map = Keymap::default();
-        let problems = match std::fs::read(config) {
+        let problems = match read {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => {
                     let (keys, mut problems) = crate::config::keys_section(&text, config);
@@ -544,7 +545,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("test");
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, text).expect("test");
-        let (map, problems) = Keymap::load(&path);
+        let (map, problems) = Keymap::from_config(&path, std::fs::read(&path));
         let lines = problems
             .iter()
             .map(|p| {
@@ -601,7 +602,10 @@ mod tests {
 
     #[test]
     fn a_missing_config_is_the_defaults_and_bad_yaml_is_one_problem() {
-        let (_, problems) = Keymap::load(Path::new("/nonexistent/config.yaml"));
+        let (_, problems) = Keymap::from_config(
+            Path::new("/nonexistent/config.yaml"),
+            std::fs::read("/nonexistent/config.yaml"),
+        );
         assert!(problems.is_empty());
         let (map, problems) = load("keys: [\n");
         assert_eq!(problems.len(), 1, "{problems:?}");

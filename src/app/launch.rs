@@ -3,7 +3,11 @@
 //! repo agent it names; anything else cancels). Pure state; the loop
 //! prepares and launches (`launcher`), `ui/launch.rs` draws.
 
+use super::{Effect, Overlay, PaneState};
 use crate::secret::Secret;
+use crate::session::io::PaneKind;
+use crate::session::layout::PaneId;
+use crate::session::screen::Screen;
 use crossterm::event::{KeyCode, KeyEvent};
 use std::path::PathBuf;
 
@@ -106,6 +110,137 @@ impl LaunchFlow {
     }
 }
 
+impl super::App {
+    /// The backend picker when more than one engine answers; else straight
+    /// to preparing the launch on the one there is.
+    pub(super) fn choose_backend(&mut self, agent: String, task: Option<String>) -> Vec<Effect> {
+        let Some(engines) = &self.engines else {
+            // Asked before the first look at the engines: decide when it lands.
+            self.notice = Some("looking for container engines…".into());
+            self.awaiting_engines = Some((agent, task));
+            return vec![Effect::Redraw];
+        };
+        if engines.len() > 1 {
+            self.overlay = Some(Overlay::Engines(super::engine_picker::EnginePicker {
+                agent,
+                task,
+                engines: engines.clone(),
+                selected: 0,
+            }));
+            return vec![Effect::Redraw];
+        }
+        let host = engines.first().map(|e| e.host.clone());
+        self.prepare_launch(agent, host, task)
+    }
+
+    /// The engines that answer: an agent chosen before they were known
+    /// goes on.
+    pub(super) fn engines_found(&mut self, engines: Vec<crate::backends::Engine>) -> Vec<Effect> {
+        self.engines = Some(engines);
+        match self.awaiting_engines.take() {
+            Some((agent, task)) => self.choose_backend(agent, task),
+            None => Vec::new(),
+        }
+    }
+
+    pub(super) fn prepare_launch(
+        &mut self,
+        agent: String,
+        engine_host: Option<String>,
+        task: Option<String>,
+    ) -> Vec<Effect> {
+        self.notice = Some(format!("preparing {agent}…"));
+        vec![
+            Effect::PrepareLaunch {
+                agent,
+                engine_host,
+                task,
+            },
+            Effect::Redraw,
+        ]
+    }
+
+    /// A launch (or resume) was prepared: its prompts and preflight take
+    /// the screen; a failure is a notice.
+    pub(super) fn prepared(&mut self, result: Result<PreparedInfo, String>) -> Vec<Effect> {
+        match result {
+            Ok(info) => {
+                self.notice = None;
+                self.launch = Some(LaunchFlow::new(info));
+                self.overlay = Some(Overlay::Launch);
+            }
+            Err(why) => self.notice = Some(format!("cannot launch: {why}")),
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// Keys for the prompts and the preflight of the launch being confirmed.
+    pub(super) fn launch_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(flow) = self.launch.as_mut() else {
+            self.overlay = None;
+            return vec![Effect::Redraw];
+        };
+        match flow.key(key) {
+            FlowOutcome::Stay => vec![Effect::Redraw],
+            FlowOutcome::Cancel => {
+                self.overlay = None;
+                let ticket = self.launch.take().map(|f| f.info.ticket);
+                self.notice = Some("not launched".into());
+                let mut effects: Vec<Effect> =
+                    ticket.map(Effect::DiscardLaunch).into_iter().collect();
+                effects.push(Effect::Redraw);
+                effects
+            }
+            FlowOutcome::Launch => {
+                self.overlay = None;
+                let Some(flow) = self.launch.take() else {
+                    return vec![Effect::Redraw];
+                };
+                self.notice = Some(format!("launching {}", flow.info.slug));
+                let mut effects = self.add_pane(flow.info.slug.clone(), PaneKind::Session, None);
+                // The pane shows the launch's progress until the session is up.
+                effects.retain(|e| !matches!(e, Effect::OpenPane { .. }));
+                let id = self.next_id - 1;
+                if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+                    p.state = PaneState::Launching;
+                }
+                effects.insert(
+                    0,
+                    Effect::Launch {
+                        id,
+                        ticket: flow.info.ticket,
+                        answers: flow.answers,
+                        trust: flow.info.trust,
+                    },
+                );
+                effects
+            }
+        }
+    }
+
+    /// A line of the launch's progress, shown in its pane.
+    pub(super) fn launch_progress(&mut self, id: PaneId, line: &str) -> Vec<Effect> {
+        if let Some(p) = self.pane(id) {
+            if let Ok(mut s) = p.shared.screen.lock() {
+                s.process(format!("{}\r\n", crate::sanitize::inline(line)).as_bytes());
+            }
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// The launched bottle's session is up: its pane attaches.
+    pub(super) fn launched(&mut self, id: PaneId) -> Vec<Effect> {
+        let mut effects = vec![Effect::RefreshBottles];
+        if self
+            .pane(id)
+            .is_some_and(|p| p.state == PaneState::Launching)
+        {
+            effects.extend(self.reopen(id));
+        }
+        effects
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +299,164 @@ mod tests {
         assert_eq!(press(&mut f, KeyCode::Enter), FlowOutcome::Cancel);
         let mut f = LaunchFlow::new(info(&[]));
         assert_eq!(press(&mut f, KeyCode::Char('n')), FlowOutcome::Cancel);
+    }
+}
+
+#[cfg(test)]
+mod app_tests {
+    use crate::app::test_support::{key, with_bottles};
+    use crate::app::{engine_picker, launch, Action, AppEvent, Effect, Focus, Overlay, PaneState};
+    use crate::session::screen::Screen;
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    #[test]
+    fn new_agent_picks_prepares_confirms_launches_and_attaches() {
+        use launch::{PreparedInfo, TrustPin};
+        let mut a = with_bottles();
+        a.apply(Action::NewAgent);
+        a.update(key(KeyCode::Char('b'), KeyModifiers::NONE));
+        // Chosen before the engines are known: it waits for them.
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::PrepareLaunch { .. })));
+        let fx = a.update(AppEvent::Engines(vec![]));
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: None,
+                task: None
+            }
+        );
+        a.apply(Action::NewAgent);
+        assert!(matches!(a.overlay, Some(Overlay::Picker(_))));
+        a.update(key(KeyCode::Char('b'), KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: None,
+                task: None
+            }
+        );
+        assert_eq!(a.overlay, None);
+        let trust = TrustPin {
+            path: "/w/.bottle/agents/b.md".into(),
+            sha256: "ab".into(),
+        };
+        a.update(AppEvent::Prepared(Ok(PreparedInfo {
+            ticket: 7,
+            slug: "b-123456".into(),
+            agent: "b".into(),
+            preflight: "plan".into(),
+            prompts: vec![("TOKEN".into(), "token?".into())],
+            trust: Some(trust.clone()),
+            resume: false,
+        })));
+        assert_eq!(a.overlay, Some(Overlay::Launch));
+        a.update(key(KeyCode::Char('t'), KeyModifiers::NONE));
+        a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Char('y'), KeyModifiers::NONE));
+        let id = a.panes.last().map(|p| p.id).expect("a pane");
+        assert_eq!(
+            fx[0],
+            Effect::Launch {
+                id,
+                ticket: 7,
+                answers: vec![("TOKEN".into(), crate::secret::Secret::new("t"))],
+                trust: Some(trust),
+            }
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Effect::OpenPane { .. })));
+        assert_eq!(
+            a.pane(id).map(|p| p.state.clone()),
+            Some(PaneState::Launching)
+        );
+        // Keys typed while it launches are not sent anywhere yet.
+        assert!(a
+            .update(key(KeyCode::Char('x'), KeyModifiers::NONE))
+            .is_empty());
+        a.update(AppEvent::LaunchProgress(
+            id,
+            "building bottle/agent-shell\x1b]52;c;x\x07".into(),
+        ));
+        let text = a
+            .pane(id)
+            .expect("pane")
+            .shared
+            .screen
+            .lock()
+            .expect("s")
+            .text_rows()
+            .join("\n");
+        assert!(text.contains("building bottle/agent-shell"), "{text}");
+        let fx = a.update(AppEvent::Launched(id));
+        assert!(fx
+            .iter()
+            .any(|e| matches!(e, Effect::OpenPane { id: i, .. } if *i == id)));
+    }
+
+    #[test]
+    fn saying_no_to_the_preflight_discards_the_plan_and_opens_nothing() {
+        let mut a = with_bottles();
+        a.update(AppEvent::Engines(vec![]));
+        a.update(AppEvent::Prepared(Ok(launch::PreparedInfo {
+            ticket: 3,
+            slug: "b-123456".into(),
+            agent: "b".into(),
+            preflight: "plan".into(),
+            prompts: vec![],
+            trust: None,
+            resume: false,
+        })));
+        let fx = a.update(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert_eq!(fx[0], Effect::DiscardLaunch(3));
+        assert!(a.panes.is_empty() && a.overlay.is_none() && a.launch.is_none());
+        // A failed preparation is a notice, not a modal.
+        a.update(AppEvent::Prepared(Err("no agent `zz`".into())));
+        assert!(a.notice.as_deref().is_some_and(|n| n.contains("no agent")));
+        assert!(a.overlay.is_none());
+        // Enter on an agent in the sidebar prepares a launch of it.
+        a.selected = 1;
+        a.focus = Focus::Sidebar;
+        let fx = a.apply(Action::OpenSelected);
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: None,
+                task: None
+            }
+        );
+    }
+
+    #[test]
+    fn with_two_engines_the_backend_picker_comes_between_agent_and_plan() {
+        let mut a = with_bottles();
+        a.update(AppEvent::Engines(engine_picker::tests::engines()));
+        a.apply(Action::NewAgent);
+        a.update(key(KeyCode::Char('b'), KeyModifiers::NONE));
+        a.update(key(KeyCode::Tab, KeyModifiers::NONE));
+        a.update(AppEvent::Paste("make test".into()));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::PrepareLaunch { .. })));
+        assert!(matches!(a.overlay, Some(Overlay::Engines(_))));
+        a.update(key(KeyCode::Down, KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(
+            fx[0],
+            Effect::PrepareLaunch {
+                agent: "b".into(),
+                engine_host: Some("unix:///run/podman/podman.sock".into()),
+                task: Some("make test".into())
+            }
+        );
+        assert_eq!(a.overlay, None);
+        // Esc in the backend picker launches nothing.
+        a.apply(Action::NewAgent);
+        a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        let fx = a.update(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::PrepareLaunch { .. })));
+        assert_eq!(a.overlay, None);
     }
 }

@@ -8,6 +8,7 @@
 //! `/` types a search, Enter finds it, `n` / `N` next / previous match;
 //! Esc cancels a search being typed, else closes; `q` closes.
 
+use super::{Effect, Overlay};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::path::PathBuf;
 
@@ -227,19 +228,6 @@ impl LogViewer {
     }
 }
 
-/// Reads at most the last `max_bytes` of a log file as display lines
-/// (tabs expanded; a line cut at the start is dropped).
-pub fn read_tail(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<String>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let from = len.saturating_sub(max_bytes);
-    f.seek(SeekFrom::Start(from))?;
-    let mut bytes = Vec::new();
-    f.take(max_bytes).read_to_end(&mut bytes)?;
-    Ok(split_lines(&bytes, from > 0))
-}
-
 /// Bytes → display lines; `cut`: the first line may be partial, drop it.
 pub fn split_lines(bytes: &[u8], cut: bool) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
@@ -248,6 +236,92 @@ pub fn split_lines(bytes: &[u8], cut: bool) -> Vec<String> {
         lines.remove(0);
     }
     lines
+}
+
+impl super::App {
+    /// The log viewer's sources are listed off the loop (with these
+    /// bottles' sidecars), then `LogSources` opens it.
+    pub(super) fn list_logs(&self, select: Option<LogKind>) -> Effect {
+        Effect::ListLogs {
+            sidecars: self
+                .bottles
+                .iter()
+                .filter(|b| !b.status.is_stopped())
+                .map(|b| b.slug.clone())
+                .collect(),
+            select,
+        }
+    }
+
+    pub(super) fn log_sources(
+        &mut self,
+        sources: Vec<LogSource>,
+        select: Option<LogKind>,
+    ) -> Vec<Effect> {
+        let mut v = LogViewer::new(sources, select.as_ref());
+        let load = v.current().cloned();
+        v.follow = false;
+        self.overlay = Some(Overlay::Logs(v));
+        let mut effects = vec![Effect::Redraw];
+        if let Some(k) = load {
+            effects.insert(0, Effect::LoadLog(k));
+        }
+        effects
+    }
+
+    pub(super) fn log_loaded(
+        &mut self,
+        kind: LogKind,
+        result: Result<Vec<String>, String>,
+    ) -> Vec<Effect> {
+        let page = self.log_page();
+        if let Some(Overlay::Logs(v)) = &mut self.overlay {
+            v.loaded(kind, result, page);
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// A key while the viewer is on top.
+    pub(super) fn logs_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let page = self.log_page();
+        let Some(Overlay::Logs(v)) = &mut self.overlay else {
+            return Vec::new();
+        };
+        match v.key(key, page) {
+            LogOutcome::Stay => vec![Effect::Redraw],
+            LogOutcome::Close => {
+                self.overlay = None;
+                vec![Effect::Redraw]
+            }
+            LogOutcome::Load(k) => vec![Effect::LoadLog(k), Effect::Redraw],
+        }
+    }
+
+    /// The last run crashed: offer its report, unless a modal is open
+    /// (then a notice says where it is).
+    pub(super) fn crash_found(&mut self, path: PathBuf) -> Vec<Effect> {
+        if self.overlay.is_none() {
+            self.overlay = Some(Overlay::CrashOffer(path));
+        } else {
+            self.notice = Some(format!(
+                "the last run crashed: {} (l opens the logs)",
+                path.display()
+            ));
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// The crash offer: Enter opens the report in the viewer, anything
+    /// else dismisses it.
+    pub(super) fn crash_offer_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(Overlay::CrashOffer(path)) = self.overlay.take() else {
+            return Vec::new();
+        };
+        if key.code == KeyCode::Enter {
+            return vec![self.list_logs(Some(LogKind::Crash(path)))];
+        }
+        vec![Effect::Redraw]
+    }
 }
 
 #[cfg(test)]
@@ -338,20 +412,46 @@ mod tests {
         );
         assert_eq!(v.top, 20, "a log opens at its end");
     }
+}
+
+#[cfg(test)]
+mod app_tests {
+    use crate::app::test_support::{key, with_bottles};
+    use crate::app::{logview, Action, AppEvent, Effect, Overlay};
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     #[test]
-    fn a_tail_drops_the_cut_line_and_expands_tabs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("x.log");
-        std::fs::write(&p, "first line\nsecond\tline\nthird\n").expect("write");
-        assert_eq!(
-            read_tail(&p, 1 << 20).expect("read"),
-            vec!["first line", "second    line", "third"]
+    fn a_crash_offer_opens_the_viewer_on_enter_and_anything_else_dismisses_it() {
+        let report = std::path::PathBuf::from("/h/logs/crash-1.log");
+        let mut a = with_bottles();
+        a.update(AppEvent::CrashFound(report.clone()));
+        assert_eq!(a.overlay, Some(Overlay::CrashOffer(report.clone())));
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(
+            matches!(
+                &fx[0],
+                Effect::ListLogs { select: Some(logview::LogKind::Crash(p)), sidecars }
+                    if *p == report && sidecars.len() == 2
+            ),
+            "{fx:?}"
         );
-        assert_eq!(
-            read_tail(&p, 12).expect("read"),
-            vec!["third"],
-            "the partial line is dropped"
-        );
+        a.update(AppEvent::LogSources(
+            vec![logview::LogSource {
+                label: "crash 1".into(),
+                kind: logview::LogKind::Crash(report.clone()),
+            }],
+            Some(logview::LogKind::Crash(report.clone())),
+        ));
+        assert!(matches!(a.overlay, Some(Overlay::Logs(_))));
+        a.update(key(KeyCode::Char('q'), KeyModifiers::NONE));
+        assert_eq!(a.overlay, None);
+        // Any other key dismisses; with another modal open it is a notice.
+        a.update(AppEvent::CrashFound(report.clone()));
+        a.update(key(KeyCode::Char('x'), KeyModifiers::NONE));
+        assert_eq!(a.overlay, None);
+        a.apply(Action::Problems);
+        a.update(AppEvent::CrashFound(report));
+        assert!(matches!(a.overlay, Some(Overlay::Problems(_))));
+        assert!(a.notice.as_deref().is_some_and(|n| n.contains("crashed")));
     }
 }

@@ -174,6 +174,47 @@ pub fn wrap(selected: usize, by: isize, n: usize) -> usize {
     (selected as isize + by).rem_euclid(n as isize) as usize
 }
 
+impl super::App {
+    /// The new-agent picker over the workspace's agents.
+    pub(super) fn open_picker(&mut self) {
+        let items = self
+            .agents
+            .iter()
+            .map(|a| PickerItem {
+                agent: a.label.clone(),
+                label: a.label.clone(),
+                repo: a.repo,
+                trusted: a.trusted,
+                running: self
+                    .bottles
+                    .iter()
+                    .filter(|b| b.status.is_running() && b.agent == a.name)
+                    .count(),
+                note: a.note.clone(),
+            })
+            .collect();
+        self.overlay = Some(super::Overlay::Picker(Picker::new(items)));
+    }
+
+    /// A key while the picker is on top.
+    pub(super) fn picker_key(&mut self, key: KeyEvent) -> Vec<super::Effect> {
+        let Some(super::Overlay::Picker(p)) = &mut self.overlay else {
+            return Vec::new();
+        };
+        match p.key(key) {
+            PickerOutcome::Stay => vec![super::Effect::Redraw],
+            PickerOutcome::Close => {
+                self.overlay = None;
+                vec![super::Effect::Redraw]
+            }
+            PickerOutcome::Chosen { agent, task } => {
+                self.overlay = None;
+                self.choose_backend(agent, task)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

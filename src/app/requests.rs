@@ -368,6 +368,17 @@ impl App {
         ]
     }
 
+    /// A line of a decision's effect in progress (a capability's build).
+    pub(super) fn decide_progress(&mut self, line: &str) -> Vec<Effect> {
+        if let Some(key) = &self.requests.deciding {
+            self.notice = Some(format!(
+                "approving {key}: {}",
+                crate::sanitize::inline(line)
+            ));
+        }
+        vec![Effect::Redraw]
+    }
+
     /// The editor returned: an edited payload is approved as modified;
     /// unchanged, nothing is decided.
     pub(super) fn edited(
@@ -433,5 +444,99 @@ mod tests {
                 assert_eq!(rows.concat(), text);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod app_tests {
+    use crate::app::test_support::{key, pending, with_bottles};
+    use crate::app::{Action, AppEvent, Effect};
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    #[test]
+    fn a_request_waits_for_the_operator_without_taking_the_panes_keys() {
+        let mut a = with_bottles();
+        a.selected = 3;
+        let fx = a.apply(Action::OpenSelected);
+        let Some(Effect::OpenPane { id, .. }) = fx.first().cloned() else {
+            panic!("{fx:?}");
+        };
+        a.update(AppEvent::PaneReady(id));
+        let first = pending("shell-aaaaaa", "a.test");
+        let fx = a.update(AppEvent::QueueScanned {
+            pending: vec![first.clone()],
+            invalid: 0,
+        });
+        assert!(fx.contains(&Effect::Bell), "{fx:?}");
+        assert_eq!(a.requests.shown, Some(first.request.key()));
+        assert!(!a.requests.focused);
+        // Typing goes on into the pane, decision keys included.
+        assert_eq!(
+            a.update(key(KeyCode::Char('y'), KeyModifiers::NONE)),
+            vec![Effect::PaneInput(id, b"y".to_vec())]
+        );
+        // Prefix a: the prompt has the keyboard, but not for 500 ms.
+        a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        a.update(key(KeyCode::Char('a'), KeyModifiers::NONE));
+        assert!(a.requests.focused);
+        assert_eq!(
+            a.update(key(KeyCode::Char('y'), KeyModifiers::NONE)),
+            vec![Effect::Redraw]
+        );
+        // A newer request does not replace the one on display; no bell for
+        // the one already seen.
+        let second = pending("shell-bbbbbb", "b.test");
+        let fx = a.update(AppEvent::QueueScanned {
+            pending: vec![first.clone(), second.clone()],
+            invalid: 0,
+        });
+        assert_eq!(fx.iter().filter(|e| **e == Effect::Bell).count(), 1);
+        assert_eq!(a.requests.shown, Some(first.request.key()));
+        // Keys during a paste's guard do nothing either.
+        a.requests.age();
+        a.update(AppEvent::Paste("yyy".into()));
+        assert_eq!(
+            a.update(key(KeyCode::Char('y'), KeyModifiers::NONE)),
+            vec![Effect::Redraw]
+        );
+        a.requests.age();
+        let fx = a.update(key(KeyCode::Char('y'), KeyModifiers::NONE));
+        assert_eq!(
+            fx.first(),
+            Some(&Effect::Decide {
+                request: Box::new(first.request.clone()),
+                intent: crate::control::Intent::Approve,
+                note: String::new(),
+            })
+        );
+        // Decided: the next request takes its place, guarded again.
+        a.update(AppEvent::Decided(Ok("route added".into())));
+        a.update(AppEvent::QueueScanned {
+            pending: vec![second.clone()],
+            invalid: 0,
+        });
+        assert_eq!(a.requests.shown, Some(second.request.key()));
+        assert!(a.requests.focused);
+        assert_eq!(
+            a.update(key(KeyCode::Char('n'), KeyModifiers::NONE)),
+            vec![Effect::Redraw]
+        );
+        // N: a note, then Enter rejects with it; Esc gives the keys back.
+        a.requests.age();
+        a.update(key(KeyCode::Char('N'), KeyModifiers::NONE));
+        for c in "no".chars() {
+            a.update(key(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        let fx = a.update(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(matches!(
+            fx.first(),
+            Some(Effect::Decide { intent: crate::control::Intent::Reject, note, .. }) if note == "no"
+        ));
+        a.update(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(!a.requests.focused);
+        assert_eq!(
+            a.update(key(KeyCode::Char('z'), KeyModifiers::NONE)),
+            vec![Effect::PaneInput(id, b"z".to_vec())]
+        );
     }
 }

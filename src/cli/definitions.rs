@@ -36,7 +36,8 @@ pub fn check(ctx: &Context) -> Result<i32> {
     let defs = ctx.load()?;
     let mut problems = defs.problems.clone();
     problems.extend(manifest::host_warnings(&defs, &manifest::RealHost));
-    problems.extend(crate::app::keymap::Keymap::load(&ctx.home.config_file()).1);
+    let config = ctx.home.config_file();
+    problems.extend(crate::app::keymap::Keymap::from_config(&config, std::fs::read(&config)).1);
     problems.sort();
     problems.dedup();
     for p in &problems {

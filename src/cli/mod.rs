@@ -492,7 +492,9 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
 pub fn workspace(cli: &Cli) -> Result<i32> {
     let ctx = definitions::Context::new(cli.workspace.clone())?;
     let defs = ctx.load()?;
-    let (keymap, config_problems) = crate::app::keymap::Keymap::load(&ctx.home.config_file());
+    let config = ctx.home.config_file();
+    let (keymap, config_problems) =
+        crate::app::keymap::Keymap::from_config(&config, std::fs::read(&config));
     let mut app = crate::app::App::new(&defs, ctx.workspace.display().to_string(), keymap);
     app.error_count += config_problems.len();
     app.notify = crate::config::notify(&ctx.home.config_file());
@@ -504,7 +506,7 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
             ctx.workspace.as_os_str().as_encoded_bytes(),
         ))
     };
-    let run = crate::app::RunContext {
+    let run = crate::workspace::RunContext {
         layout_file: ctx
             .home
             .root
@@ -514,5 +516,5 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
         home: ctx.home.clone(),
         workspace: ctx.workspace.clone(),
     };
-    Ok(crate::app::run(app, run)?.exit_code())
+    Ok(crate::workspace::run(app, run)?.exit_code())
 }

@@ -8,8 +8,11 @@ mod panes;
 mod requests;
 mod sidebar;
 mod status_bar;
+mod term;
 
-use crate::app::{App, Overlay};
+pub use term::Term;
+
+use crate::app::{App, Layer};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -30,20 +33,18 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
     status_bar::render(frame, status, app);
     requests::render(frame, main, app);
-    match &app.overlay {
-        Some(Overlay::Help) => help::render(frame, app),
-        Some(Overlay::ConfirmStop(id)) => confirm_stop(frame, app, *id),
-        Some(Overlay::Picker(p)) => launch::picker(frame, p),
-        Some(Overlay::Engines(p)) => launch::engines(frame, p),
-        Some(Overlay::Logs(v)) => logs::viewer(frame, v),
-        Some(Overlay::CrashOffer(report)) => logs::crash_offer(frame, report),
-        Some(Overlay::Problems(scroll)) => problems(frame, app, *scroll),
-        Some(Overlay::Launch) => {
-            if let Some(f) = &app.launch {
-                launch::flow(frame, f);
-            }
-        }
-        None => {}
+    // On top: the same layer that gets the keys (`App::layer`).
+    match app.layer() {
+        Layer::Picker(p) => launch::picker(frame, p),
+        Layer::Engines(p) => launch::engines(frame, p),
+        Layer::Launch(Some(f)) => launch::flow(frame, f),
+        Layer::Launch(None) => {}
+        Layer::Logs(v) => logs::viewer(frame, v),
+        Layer::CrashOffer(report) => logs::crash_offer(frame, report),
+        Layer::Problems(scroll) => problems(frame, app, scroll),
+        Layer::ConfirmStop(id) => confirm_stop(frame, app, id),
+        Layer::Workspace { help: true, .. } => help::render(frame, app),
+        Layer::Workspace { help: false, .. } => {}
     }
 }
 

@@ -3,7 +3,7 @@
 //! and it owns the cursor. Nothing the agent printed reaches the
 //! operator's terminal except as cells (no OSC 52, OSC 8, titles, queries).
 
-use crate::app::{App, Focus, PaneState};
+use crate::app::{App, Focus, Layer, PaneState};
 use crate::session::io::PaneKind;
 use crate::session::layout::Area;
 use crate::session::screen::{Cell, Color as C, Screen};
@@ -118,7 +118,7 @@ pub fn render(frame: &mut Frame, app: &App) {
             && p.state == PaneState::Live
             && !screen.hide_cursor()
             && screen.scrollback() == 0
-            && app.overlay.is_none()
+            && matches!(app.layer(), Layer::Workspace { help: false, .. })
         {
             let (row, col) = screen.cursor();
             if row < inner.height && col < inner.width {
