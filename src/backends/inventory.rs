@@ -7,7 +7,6 @@ use super::{BackendError, Engine, EngineBottle};
 use crate::secret::Secret;
 use crate::state::record::BottleRecord;
 use crate::state::Home;
-use std::path::Path;
 
 /// What the sidecar serves today (SPEC §5.3–5.5 add to it).
 pub const SIDECAR_SERVICES: &[&str] = &["dns", "egress"];
@@ -172,21 +171,6 @@ pub fn all_bottles(home_hash: &str) -> Result<(Vec<Engine>, Vec<EngineBottle>), 
         Some(err) if rows.is_empty() && engines.len() == 1 => Err(err),
         _ => Ok((engines, rows)),
     }
-}
-
-/// [`all_bottles`] from an async caller (off its thread).
-pub async fn engine_bottles(
-    home_hash: &str,
-) -> Result<(Vec<Engine>, Vec<EngineBottle>), BackendError> {
-    let hash = home_hash.to_string();
-    tokio::task::spawn_blocking(move || all_bottles(&hash))
-        .await
-        .map_err(|e| BackendError::Failed(format!("listing bottles: {e}")))?
-}
-
-/// metadata.json of a state directory (defaults when missing or unreadable).
-pub fn read_metadata(state_dir: &Path) -> BottleRecord {
-    BottleRecord::read(state_dir).unwrap_or_default()
 }
 
 /// The session's `?`/`${}` values for running it again without a terminal

@@ -5,7 +5,7 @@
 //! results come back as `AppEvent`s. The loop's own effects (redraw, exit,
 //! the editor) are handled in mod.rs.
 
-use super::jobs::{Job, Jobs};
+use super::jobs::Jobs;
 use super::RunContext;
 use crate::app::logview::{split_lines, LogKind, LogSource};
 use crate::app::{launch, requests, App, AppEvent, Effect, SavedLayout};
@@ -223,7 +223,7 @@ impl Effects {
                 LogKind::App(p) | LogKind::Crash(p) => {
                     read_tail(p, 4 << 20).map_err(|e| format!("{}: {e}", p.display()))
                 }
-                LogKind::Sidecar(slug) => engine::sidecar_log(job, &home, slug, 5000)
+                LogKind::Sidecar(slug) => engine::sidecar_log(&home, slug, 5000)
                     .map(|bytes| split_lines(&bytes, false))
                     .map_err(|e| format!("{e:#}")),
             };
@@ -237,7 +237,7 @@ impl Effects {
     fn refresh_bottles(&self) {
         let (hash, home) = (self.ctx.home_hash.clone(), self.ctx.home.clone());
         self.jobs.spawn_single("listing bottles", move |job| {
-            let (engines, rows) = engine::inventory(job, &home, &hash);
+            let (engines, rows) = engine::inventory(&home, &hash);
             job.send(AppEvent::Engines(engines));
             job.send(AppEvent::Bottles(rows.map_err(|e| format!("{e:#}"))));
             Ok(())
@@ -279,9 +279,8 @@ impl Effects {
 
     fn stop(&self, slug: String) {
         let home = self.ctx.home.clone();
-        self.jobs.spawn("stopping a bottle", move |job| {
-            engine::stop(job, &home, &slug)
-        });
+        self.jobs
+            .spawn("stopping a bottle", move |_| engine::stop(&home, &slug));
     }
 
     /// Resolves a launch off the loop; the plan waits here under a ticket.
@@ -397,10 +396,10 @@ impl Effects {
             let result = (|| -> Result<()> {
                 let state_dir = home.state_dir(&slug);
                 let slug = Slug::parse(&slug)?;
-                let meta = crate::backends::inventory::read_metadata(&state_dir);
+                let meta = crate::state::record::BottleRecord::read(&state_dir).unwrap_or_default();
                 let env = crate::backends::inventory::restart_env(&meta)
                     .map_err(|e| anyhow::anyhow!(e))?;
-                engine::restart_session(job, &home, &slug, &env)
+                engine::restart_session(&home, &slug, &env)
             })();
             job.send(match result {
                 Ok(()) => AppEvent::PaneRestarted(id),
@@ -425,7 +424,7 @@ impl Effects {
                     open = job.send(AppEvent::AgentStarted(slug));
                     open
                 };
-                if let Err(e) = engine::follow_agent_starts(job, &host, &hash, &mut started) {
+                if let Err(e) = engine::follow_agent_starts(&host, &hash, &mut started) {
                     tracing::debug!("following {host}'s events: {e}");
                 }
                 std::thread::sleep(Duration::from_secs(2));
@@ -526,31 +525,27 @@ pub fn read_tail(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<
 /// Every call the workspace makes into the engine (today Docker-API
 /// engines through `backends::docker`): the seam a `Backend` trait will
 /// take over. Each runs inside a job.
+/// What the workspace asks of engines, through each bottle's `Backend`
+/// (blocking calls: jobs run them on the runtime's blocking pool).
 mod engine {
-    use super::Job;
-    use crate::backends::docker::{self, engines, EngineError};
-    use crate::backends::Engine;
+    use crate::backends::{self, BackendError, Engine, LogRequest, LogSource};
     use crate::session::io::{PaneIo, PaneKind};
-    use crate::state::names::{Names, Slug};
+    use crate::state::names::Slug;
     use crate::state::Home;
     use anyhow::Result;
 
     /// The engine `slug` was launched on (its state says; else the default).
     pub fn host_of(home: &Home, slug: &str) -> String {
-        engines::host_of(&home.state_dir(slug))
+        backends::host_of(&home.state_dir(slug))
     }
 
     /// The engines that answer, and this home's bottles on them (with the
     /// ones stopped in its state).
-    pub fn inventory(
-        job: &Job,
-        home: &Home,
-        hash: &str,
-    ) -> (Vec<Engine>, Result<Vec<crate::app::BottleRow>>) {
-        let found = job.block_on(crate::backends::inventory::engine_bottles(hash));
+    pub fn inventory(home: &Home, hash: &str) -> (Vec<Engine>, Result<Vec<crate::app::BottleRow>>) {
+        let found = backends::inventory::all_bottles(hash);
         let engines = found.as_ref().map(|(e, _)| e.clone()).unwrap_or_default();
         let rows = found
-            .map(|(_, rows)| crate::backends::inventory::home_bottles(home, rows))
+            .map(|(_, rows)| backends::inventory::home_bottles(home, rows))
             .map_err(anyhow::Error::from);
         (engines, rows)
     }
@@ -563,82 +558,49 @@ mod engine {
         rows: u16,
         cols: u16,
     ) -> Result<PaneIo, String> {
-        let host = host_of(home, slug);
-        let slug = Slug::parse(slug).map_err(|e| e.to_string())?;
-        docker::pane::open_pane(&host, &slug, kind, rows, cols).map_err(|e| e.to_string())
+        let parsed = Slug::parse(slug).map_err(|e| e.to_string())?;
+        backends::for_bottle(home, slug)
+            .open_pane(&parsed, kind, rows, cols)
+            .map_err(|e| e.to_string())
     }
 
     /// Stops `slug`'s agent container (its sidecar goes with it).
-    pub fn stop(job: &Job, home: &Home, slug: &str) -> Result<()> {
-        let host = host_of(home, slug);
-        let names = Names::for_slug(&Slug::parse(slug)?);
-        let stopped = job.block_on(async {
-            let d = engines::connect_host(&host).await?;
-            docker::timed(d.stop_container(&names.agent_container, None)).await
-        });
-        match stopped {
-            // 304: it was not running; nothing to report.
-            Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304,
-                ..
-            })) => Ok(()),
-            other => Ok(other?),
-        }
+    pub fn stop(home: &Home, slug: &str) -> Result<()> {
+        Ok(backends::for_bottle(home, slug).stop_agent(&Slug::parse(slug)?)?)
     }
 
     /// Runs `slug`'s session again in its agent container.
     pub fn restart_session(
-        job: &Job,
         home: &Home,
         slug: &Slug,
         env: &[(String, crate::secret::Secret)],
     ) -> Result<()> {
-        let host = host_of(home, slug.as_str());
-        job.block_on(async {
-            let d = engines::connect_host(&host).await?;
-            docker::launch::restart_session(&d, slug, env).await
-        })?;
-        Ok(())
+        Ok(backends::for_bottle(home, slug.as_str()).restart_session(slug, env)?)
     }
 
     /// Calls `started(slug)` for each agent container of this home that
     /// starts on `host`, until it returns false or the stream ends.
     pub fn follow_agent_starts(
-        job: &Job,
         host: &str,
         hash: &str,
         started: &mut (dyn FnMut(String) -> bool + Send),
-    ) -> Result<(), EngineError> {
-        job.block_on(async {
-            let d = engines::connect_host(host).await?;
-            docker::follow_agent_starts(&d, hash, started).await
-        })
+    ) -> Result<(), BackendError> {
+        backends::connect(host).follow_agent_starts(hash, started)
     }
 
     /// The last `lines` lines of `slug`'s sidecar output.
-    pub fn sidecar_log(job: &Job, home: &Home, slug: &str, lines: usize) -> Result<Vec<u8>> {
-        use futures_util::StreamExt;
-        let host = host_of(home, slug);
-        let name = Names::for_slug(&Slug::parse(slug)?).sidecar_container;
-        let bytes = job.block_on(async {
-            let d = engines::connect_host(&host).await?;
-            let options = bollard::query_parameters::LogsOptionsBuilder::default()
-                .stdout(true)
-                .stderr(true)
-                .tail(&lines.to_string())
-                .build();
-            let mut stream = d.logs(&name, Some(options));
-            let mut out = Vec::new();
-            let read = async {
-                while let Some(chunk) = stream.next().await {
-                    out.extend_from_slice(&chunk?.into_bytes());
-                }
-                Ok::<_, bollard::errors::Error>(())
-            };
-            docker::timed(read).await?;
-            Ok::<_, EngineError>(out)
+    pub fn sidecar_log(home: &Home, slug: &str, lines: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let request = LogRequest {
+            source: LogSource::Sidecar,
+            follow: false,
+            tail: Some(lines),
+        };
+        backends::for_bottle(home, slug).logs(&Slug::parse(slug)?, request, &mut |_, chunk| {
+            out.extend_from_slice(chunk);
+            Ok(())
         })?;
-        Ok(bytes)
+        Ok(out)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Background jobs: everything slow the workspace does off its loop
 //! (engine calls, launches, scans, log reads) runs through [`Jobs::spawn`]
-//! on ONE tokio runtime for the whole run — the blocking work on its
-//! blocking pool, engine futures through [`Job::block_on`] on its workers.
+//! on ONE tokio runtime for the whole run, on its blocking pool (engine
+//! calls go through the blocking `Backend` seam).
 //! A job reports its results as `AppEvent`s through [`Job::send`]; a job
 //! that fails (or cannot start) comes back as `AppEvent::JobFailed`
 //! instead of vanishing. A job that must not overlap itself (the bottle
@@ -10,26 +10,18 @@
 
 use crate::app::AppEvent;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{mpsc, Arc, Mutex};
 
-/// What a running job gets: the inbox and the runtime.
+/// What a running job gets: the inbox.
 #[derive(Clone)]
 pub struct Job {
     tx: mpsc::SyncSender<AppEvent>,
-    rt: tokio::runtime::Handle,
 }
 
 impl Job {
     /// Sends an event to the loop; false once the loop is gone.
     pub fn send(&self, event: AppEvent) -> bool {
         self.tx.send(event).is_ok()
-    }
-
-    /// Runs `future` to completion on the shared runtime (from a job, which
-    /// runs on the blocking pool, never on a worker).
-    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.rt.block_on(future)
     }
 }
 
@@ -51,10 +43,7 @@ impl Jobs {
             .thread_name("workspace-jobs")
             .enable_all()
             .build()?;
-        let job = Job {
-            tx,
-            rt: rt.handle().clone(),
-        };
+        let job = Job { tx };
         Ok(Jobs {
             rt: Some(rt),
             job,
@@ -178,18 +167,6 @@ mod tests {
         assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
         // Done: the next one runs at once.
         jobs.spawn_single("refresh", |job| {
-            job.send(AppEvent::Tick);
-            Ok(())
-        });
-        assert!(matches!(recv(&rx), AppEvent::Tick));
-    }
-
-    #[test]
-    fn jobs_share_one_runtime_for_engine_futures() {
-        let (tx, rx) = mpsc::sync_channel(8);
-        let jobs = Jobs::new(tx).expect("jobs");
-        jobs.spawn("sleep", |job| {
-            job.block_on(tokio::time::sleep(Duration::from_millis(5)));
             job.send(AppEvent::Tick);
             Ok(())
         });

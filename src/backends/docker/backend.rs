@@ -203,7 +203,14 @@ impl Backend for DockerBackend {
         let names = Names::for_slug(slug);
         block(async {
             let d = self.connect().await?;
-            timed(d.stop_container(&names.agent_container, None)).await
+            match timed(d.stop_container(&names.agent_container, None)).await {
+                // 304: it was not running; nothing to report.
+                Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304,
+                    ..
+                })) => Ok(()),
+                other => other,
+            }
         })
     }
 

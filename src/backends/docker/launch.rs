@@ -439,8 +439,6 @@ pub const AGENT_BODY_FILE: &str = "agent.json";
 /// The Dockerfile of the agent's current image, the base of a capability
 /// request's diff (absent for a prebuilt image).
 pub use crate::state::record::AGENT_DOCKERFILE;
-// The workspace still reaches it here until it goes through `Backend`.
-pub use super::recreate::restart_session;
 
 /// The Dockerfile the plan's agent image comes from, when there is one.
 pub(super) fn agent_dockerfile(plan: &Plan) -> Option<Vec<u8>> {

@@ -1,0 +1,81 @@
+//! The workspace with no engine at all: the fake backend (`fake:///dir`,
+//! its bottles in a file, panes as local PTYs) stands in for Docker through
+//! the `Backend` seam. The sidebar lists its bottles, a pane attaches and
+//! takes typing, a second pane opens beside it, and quitting leaves the
+//! bottles as they were.
+
+mod common;
+
+use bottle::backends::fake::{FakeBackend, FakeBottle, SCHEME};
+use common::{Pty, PtyApp};
+
+fn shell(slug: &str, home_hash: &str) -> FakeBottle {
+    FakeBottle {
+        slug: slug.into(),
+        agent: "shell".into(),
+        home: home_hash.into(),
+        status: "running".into(),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("PS1='fake@{slug}$ ' exec /bin/sh -i"),
+        ],
+    }
+}
+
+#[test]
+fn the_workspace_runs_panes_on_the_fake_backend_without_an_engine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let hash = bottle::state::Home { root: home.clone() }.label_hash();
+    let host = format!("{SCHEME}{}", dir.path().join("engine").display());
+    let fake = FakeBackend::new(&host);
+    let (a, b) = ("shell-aaaaa1", "shell-bbbbb2");
+    fake.set_bottles(&[shell(a, &hash), shell(b, &hash)])
+        .expect("fake bottles");
+
+    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
+    let mut app: PtyApp = Pty::open(40, 140).spawn(
+        &[],
+        &[
+            ("BOTTLE_HOME", h.as_str()),
+            ("HOME", hh.as_str()),
+            // The only engine: nothing reaches Docker or Podman.
+            ("DOCKER_HOST", host.as_str()),
+            ("CONTAINER_HOST", host.as_str()),
+        ],
+        &ws,
+    );
+    app.wait_for("both fake bottles in the sidebar", |s| {
+        s.contains(a) && s.contains(b)
+    });
+    // The sidebar lists the three built-in agents, then the bottles.
+    for _ in 0..3 {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("the first pane's prompt", |s| {
+        s.contains(&format!("fake@{a}$"))
+    });
+    app.send(b"echo hi-$((40+2))\r");
+    app.wait_for("typing reaches the pane", |s| s.contains("hi-42"));
+
+    // The second bottle beside it.
+    app.send(b"\x02\t");
+    app.send(b"\x1b[B");
+    app.send(b"\r");
+    app.wait_for("two panes with prompts", |s| {
+        s.contains(&format!("fake@{a}$")) && s.contains(&format!("fake@{b}$"))
+    });
+
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+    let left = fake.bottles().expect("bottles");
+    assert!(
+        left.iter().all(|x| x.status == "running"),
+        "quitting leaves the bottles running: {left:?}"
+    );
+}
