@@ -23,6 +23,7 @@ mod passthrough;
 mod reload;
 mod sni;
 mod upstream;
+mod websocket;
 
 pub use super::secrets::{put_secrets, UPSTREAM_PROXY};
 pub use reload::watch;
