@@ -6,18 +6,18 @@
 
 use super::forward::forward;
 use super::passthrough::passthrough;
-use super::{empty, Ask, Body, BoxError, Egress};
+use super::{empty, Ask, Body, BoxError, Egress, Refusal};
 use hyper::body::Incoming;
 use hyper::header::HOST;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 /// `host:port` of a CONNECT or an absolute URI (the port by scheme).
-fn authority_of(req: &Request<Incoming>) -> Option<(String, u16)> {
-    let a = req.uri().authority()?;
-    let port = a.port_u16().or(match req.uri().scheme_str() {
+fn authority_of(uri: &Uri) -> Option<(String, u16)> {
+    let a = uri.authority()?;
+    let port = a.port_u16().or(match uri.scheme_str() {
         Some("http") => Some(80),
         Some("https") => Some(443),
         _ => None,
@@ -31,7 +31,7 @@ pub(super) async fn front(
     mut req: Request<Incoming>,
     eg: Arc<Egress>,
 ) -> Result<Response<Body>, BoxError> {
-    let Some((host, port)) = authority_of(&req) else {
+    let Some((host, port)) = authority_of(req.uri()) else {
         let ask = Ask {
             host: "",
             port: 0,
@@ -71,15 +71,8 @@ pub(super) async fn front(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    // Plain HTTP through the proxy.
-    if req.uri().scheme_str() != Some("http") {
-        return Ok(ask.deny(
-            &target,
-            "only http:// is proxied in absolute form; use CONNECT for https",
-        ));
-    }
-    if let Err(why) = one_host(req.headers(), &host, port, 80) {
-        return Ok(ask.bad_request(&target, why));
+    if let Err(r) = admit_absolute(req.uri(), req.headers(), &host, port, &target) {
+        return Ok(ask.refuse(&r));
     }
     forward(req, &ask, &target, false, &eg).await
 }
@@ -130,16 +123,57 @@ async fn tunneled(
         method: &method,
     };
     let target = req.uri().to_string();
-    if req.method() == Method::CONNECT {
-        return Ok(ask.deny(&target, "CONNECT inside a tunnel"));
-    }
-    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
-        return Ok(ask.deny(&target, "absolute-form request inside a tunnel"));
-    }
-    if let Err(why) = one_host(req.headers(), &host, port, 443) {
-        return Ok(ask.bad_request(&target, why));
+    if let Err(r) = admit_tunneled(req.method(), req.uri(), req.headers(), &host, port, &target) {
+        return Ok(ask.refuse(&r));
     }
     forward(req, &ask, &target, true, &eg).await
+}
+
+/// An absolute-form request (plain HTTP through the proxy): `http://` only,
+/// exactly one `Host` naming its authority. `target` is what the log names.
+fn admit_absolute(
+    uri: &Uri,
+    headers: &HeaderMap,
+    host: &str,
+    port: u16,
+    target: &str,
+) -> Result<(), Refusal> {
+    if uri.scheme_str() != Some("http") {
+        return Err(Refusal::Denied {
+            path: target.to_string(),
+            reason: "only http:// is proxied in absolute form; use CONNECT for https",
+        });
+    }
+    one_host(headers, host, port, 80).map_err(|reason| Refusal::BadRequest {
+        path: target.to_string(),
+        reason,
+    })
+}
+
+/// A request inside the tunnel to `host:port`: no CONNECT, origin-form,
+/// exactly one `Host` naming the tunnel's host.
+fn admit_tunneled(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    host: &str,
+    port: u16,
+    target: &str,
+) -> Result<(), Refusal> {
+    let denied = |reason| Refusal::Denied {
+        path: target.to_string(),
+        reason,
+    };
+    if method == Method::CONNECT {
+        return Err(denied("CONNECT inside a tunnel"));
+    }
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return Err(denied("absolute-form request inside a tunnel"));
+    }
+    one_host(headers, host, port, 443).map_err(|reason| Refusal::BadRequest {
+        path: target.to_string(),
+        reason,
+    })
 }
 
 /// The request must carry exactly one `Host`, naming (after normalization)

@@ -26,6 +26,7 @@ mod upstream;
 mod websocket;
 
 pub use super::secrets::{put_secrets, UPSTREAM_PROXY};
+pub use forward::{decide, BodyFacts, Decision, Forward, Refusal, RequestFacts};
 pub use reload::watch;
 pub use upstream::upstream_tls;
 
@@ -156,6 +157,15 @@ impl Ask<'_> {
             }
         }
         println!("{line}");
+    }
+
+    /// The answer to a refusal (`decide()`'s or the front door's).
+    fn refuse(&self, refusal: &Refusal) -> Response<Body> {
+        match refusal {
+            Refusal::Denied { path, reason } => self.deny(path, reason),
+            Refusal::Blocked { path, hit } => self.block(path, hit),
+            Refusal::BadRequest { path, reason } => self.bad_request(path, reason),
+        }
     }
 
     /// `403 egress_denied`.
