@@ -366,3 +366,494 @@ pub(super) async fn forward(
         Err(e) => Ok(ask.upstream_failed(&path, e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every refusal of the forward path, and the order that keeps
+    //! credentials safe, on `decide()` alone: no engine, no network.
+
+    use super::*;
+    use std::io::Write;
+
+    /// The operator's credential for `api.example.test` (secret `t0`); the
+    /// scanner also knows it as a canary, as in the sidecar.
+    const TOKEN: &str = "operator-token-0123456789";
+    const CANARY: &str = "my-canary-value-42";
+    const GITHUB: &str = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    const AWS: &str = "AKIAIOSFODNN7EXAMPLE";
+
+    fn table() -> Table {
+        Table::parse(
+            r#"{"version":1,"routes":[
+              {"host":"api.example.test","auth":{"scheme":"Bearer","secret":"t0"}},
+              {"host":"open.example.test","ports":[443,80,8080],"path_allowlist":["/v1"],"methods":["GET","POST"]},
+              {"host":"ws.example.test","websocket":true},
+              {"host":"pass.example.test","tls_passthrough":true},
+              {"host":"exempt.example.test","dlp_exempt":["github-token"]},
+              {"host":"nokey.example.test","auth":{"scheme":"Bearer","secret":"t9"}},
+              {"host":"badkey.example.test","auth":{"scheme":"Bearer","secret":"t1"}}
+            ]}"#,
+        )
+        .expect("routes")
+    }
+
+    fn scanner() -> Scanner {
+        Scanner::new(
+            &[
+                ("t0".into(), TOKEN.into()),
+                ("canary-NAME".into(), CANARY.into()),
+            ],
+            &[],
+        )
+    }
+
+    /// The secrets tmpfs: `t0` as the file holds it, `t1` not a header
+    /// value; `t9` is missing.
+    fn secret(name: &str) -> Option<String> {
+        match name {
+            "t0" => Some(format!("{TOKEN}\n")),
+            "t1" => Some("two\nlines".into()),
+            _ => None,
+        }
+    }
+
+    struct Req {
+        host: &'static str,
+        port: u16,
+        method: &'static str,
+        target: &'static str,
+        tls: bool,
+        headers: HeaderMap,
+    }
+
+    /// `GET target` inside a tunnel to `host:443`, with its `Host`.
+    fn req(host: &'static str, target: &'static str) -> Req {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static(host));
+        Req {
+            host,
+            port: 443,
+            method: "GET",
+            target,
+            tls: true,
+            headers,
+        }
+    }
+
+    impl Req {
+        fn header(mut self, name: &'static str, value: &str) -> Req {
+            self.headers
+                .append(name, HeaderValue::from_str(value).expect("value"));
+            self
+        }
+
+        fn decide_with(&self, body: BodyFacts<'_>) -> Decision {
+            let facts = RequestFacts {
+                host: self.host,
+                port: self.port,
+                method: self.method,
+                target: self.target,
+                tls: self.tls,
+                headers: &self.headers,
+                body,
+            };
+            decide(&facts, &table(), &scanner(), &secret)
+        }
+
+        fn decide(&self) -> Decision {
+            self.decide_with(BodyFacts::Unread)
+        }
+    }
+
+    fn refused(d: Decision) -> Refusal {
+        match d {
+            Decision::Refuse(r) => r,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    fn forwarded(d: Decision) -> Forward {
+        match d {
+            Decision::Forward(f) => *f,
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
+
+    fn denied(path: &str, reason: &'static str) -> Refusal {
+        Refusal::Denied {
+            path: path.into(),
+            reason,
+        }
+    }
+
+    fn blocked(path: &str, rule: &str) -> Refusal {
+        Refusal::Blocked {
+            path: path.into(),
+            hit: Hit { rule: rule.into() },
+        }
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("gzip");
+        e.finish().expect("gzip")
+    }
+
+    // Route lookup.
+
+    #[test]
+    fn an_unrouted_host_is_denied_without_injection() {
+        let r = req("evil.example.test", "/steal");
+        assert_eq!(refused(r.decide()), denied("/steal", "host not routed"));
+    }
+
+    #[test]
+    fn a_port_not_routed_is_denied() {
+        let mut r = req("open.example.test", "/v1");
+        r.port = 8443;
+        assert_eq!(refused(r.decide()), denied("/v1", "port not routed"));
+    }
+
+    #[test]
+    fn a_path_not_granted_is_denied() {
+        let r = req("open.example.test", "/v2/x");
+        assert_eq!(refused(r.decide()), denied("/v2/x", "path not routed"));
+        // Normalized first: `..` cannot climb out of the prefix.
+        let r = req("open.example.test", "/v1/../v2");
+        assert_eq!(refused(r.decide()), denied("/v1/../v2", "path not routed"));
+    }
+
+    #[test]
+    fn a_method_not_granted_is_denied() {
+        let mut r = req("open.example.test", "/v1");
+        r.method = "DELETE";
+        assert_eq!(refused(r.decide()), denied("/v1", "method not routed"));
+    }
+
+    #[test]
+    fn a_passthrough_route_is_not_reached_by_a_request() {
+        let r = req("pass.example.test", "/");
+        assert_eq!(
+            refused(r.decide()),
+            denied("/", "a passthrough route is reached by CONNECT only")
+        );
+    }
+
+    #[test]
+    fn plain_http_to_an_injecting_host_is_refused_on_any_port() {
+        // Port 80: not routed for an auth route, and said why.
+        let mut r = req("api.example.test", "/");
+        (r.tls, r.port) = (false, 80);
+        assert_eq!(refused(r.decide()), denied("/", PLAIN_HTTP_WITH_AUTH));
+        // Port 443 in plain http: routed, but the credential needs TLS.
+        let mut r = req("api.example.test", "/");
+        r.tls = false;
+        assert_eq!(refused(r.decide()), denied("/", PLAIN_HTTP_WITH_AUTH));
+        // A host without credentials: plain http is fine.
+        let mut r = req("open.example.test", "/v1");
+        (r.tls, r.port) = (false, 80);
+        assert!(!forwarded(r.decide()).injected);
+    }
+
+    // Upgrades.
+
+    #[test]
+    fn an_upgrade_is_refused_on_a_route_without_websocket() {
+        let r = req("open.example.test", "/v1").header("upgrade", "websocket");
+        assert_eq!(
+            refused(r.decide()),
+            denied("/v1", "upgrade (WebSocket) not allowed on this route")
+        );
+    }
+
+    #[test]
+    fn only_websocket_upgrades_are_proxied() {
+        let r = req("ws.example.test", "/").header("upgrade", "h2c");
+        assert_eq!(
+            refused(r.decide()),
+            denied("/", "only WebSocket upgrades are proxied")
+        );
+        let r = req("ws.example.test", "/")
+            .header("upgrade", "websocket")
+            .header("upgrade", "h2c");
+        assert_eq!(
+            refused(r.decide()),
+            denied("/", "only WebSocket upgrades are proxied")
+        );
+    }
+
+    #[test]
+    fn a_websocket_upgrade_goes_through_without_extensions() {
+        let r = req("ws.example.test", "/chat")
+            .header("upgrade", "WebSocket")
+            .header("sec-websocket-extensions", "permessage-deflate");
+        let f = forwarded(r.decide());
+        assert!(f.upgrade);
+        assert!(!f.headers.contains_key("sec-websocket-extensions"));
+        assert!(!forwarded(req("ws.example.test", "/").decide()).upgrade);
+    }
+
+    // Stripping, Host, injection.
+
+    #[test]
+    fn the_agents_credential_headers_are_stripped() {
+        let r = req("open.example.test", "/v1")
+            .header("authorization", "Bearer agent-made")
+            .header("proxy-authorization", "Basic YWdlbnQ6eA==")
+            .header("proxy-connection", "keep-alive")
+            .header("accept-encoding", "gzip");
+        let f = forwarded(r.decide());
+        assert!(!f.injected);
+        for h in ["authorization", "proxy-authorization", "proxy-connection"] {
+            assert!(!f.headers.contains_key(h), "{h} survived");
+        }
+        // No credential: the agent's encoding wishes stand.
+        assert_eq!(f.headers["accept-encoding"], "gzip");
+    }
+
+    #[test]
+    fn the_host_header_is_the_proxys_own() {
+        let r = req("open.example.test", "/v1");
+        let mut r = r.header("x-other", "1");
+        r.headers
+            .insert(HOST, HeaderValue::from_static("OPEN.example.test."));
+        assert_eq!(forwarded(r.decide()).headers[HOST], "open.example.test");
+        let mut r = req("open.example.test", "/v1");
+        r.port = 8080;
+        assert_eq!(
+            forwarded(r.decide()).headers[HOST],
+            "open.example.test:8080"
+        );
+        assert_eq!(host_value("a.test", 80, false).expect("value"), "a.test");
+        assert_eq!(host_value("a.test", 80, true).expect("value"), "a.test:80");
+        // A host that is no header value is refused (never reached past
+        // the route lookup, which refuses such a name first).
+        assert_eq!(host_value("bad\nhost", 443, true), None);
+    }
+
+    #[test]
+    fn the_credential_is_injected_after_the_agents_is_stripped() {
+        let r = req("api.example.test", "/v1/messages?stream=1")
+            .header("authorization", "Bearer agent-made")
+            .header("authorization", "Basic second")
+            .header("accept-encoding", "gzip, br");
+        let f = forwarded(r.decide());
+        assert!(f.injected);
+        let auth: Vec<_> = f.headers.get_all(AUTHORIZATION).iter().collect();
+        assert_eq!(auth.len(), 1, "exactly one Authorization: the route's");
+        assert_eq!(auth[0], format!("Bearer {TOKEN}").as_str());
+        assert!(auth[0].is_sensitive());
+        // The answer is scanned for the credential: asked uncompressed.
+        assert_eq!(f.headers["accept-encoding"], "identity");
+        assert_eq!(f.path, "/v1/messages?stream=1");
+        assert_eq!(f.uri, "/v1/messages?stream=1");
+    }
+
+    #[test]
+    fn the_agent_sending_the_operators_credential_gets_the_routes_only() {
+        // An agent that knows the value and sends it itself as the
+        // credential: stripped (never scanned as a header), replaced by
+        // the proxy's own.
+        let r = req("api.example.test", "/")
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .header("proxy-authorization", &format!("Bearer {TOKEN}"));
+        let f = forwarded(r.decide());
+        assert_eq!(f.headers.get_all(AUTHORIZATION).iter().count(), 1);
+        assert!(!f.headers.contains_key(PROXY_AUTHORIZATION));
+    }
+
+    #[test]
+    fn nothing_is_injected_to_a_host_without_a_credential() {
+        for host in [
+            "open.example.test",
+            "ws.example.test",
+            "exempt.example.test",
+        ] {
+            let target = if host == "open.example.test" {
+                "/v1"
+            } else {
+                "/"
+            };
+            let f = forwarded(req(host, target).decide());
+            assert!(!f.injected, "{host}");
+            assert!(!f.headers.contains_key(AUTHORIZATION), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_missing_credential_is_refused() {
+        let r = req("nokey.example.test", "/a/./b");
+        assert_eq!(
+            refused(r.decide()),
+            denied("/a/b", "the route's credential is missing in the sidecar")
+        );
+    }
+
+    #[test]
+    fn a_credential_that_is_no_header_value_is_refused() {
+        let r = req("badkey.example.test", "/");
+        assert_eq!(
+            refused(r.decide()),
+            denied("/", "the route's credential is not a header value")
+        );
+    }
+
+    // DLP on the request, before injection.
+
+    #[test]
+    fn the_injected_credential_is_not_the_agents_leak() {
+        // The scanner knows TOKEN as a canary; the injected header holds
+        // it. Were the scan after injection, every injected request
+        // would be blocked.
+        let f = forwarded(req("api.example.test", "/").decide());
+        assert!(f.injected);
+    }
+
+    #[test]
+    fn the_operators_credential_sent_by_the_agent_is_blocked() {
+        let r = req("api.example.test", "/").header("x-note", TOKEN);
+        assert_eq!(refused(r.decide()), blocked("/", "canary:t0"));
+        let r = req("open.example.test", "/v1?q=operator-token-0123456789");
+        assert_eq!(
+            refused(r.decide()),
+            blocked("/v1?q=operator-token-0123456789", "canary:t0")
+        );
+        let body = gzip(format!("{{\"leak\":\"{TOKEN}\"}}").as_bytes());
+        let r = req("api.example.test", "/").header("content-encoding", "gzip");
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Read(&body))),
+            blocked("/", "canary:t0")
+        );
+    }
+
+    #[test]
+    fn a_secret_in_the_url_is_blocked() {
+        // The log names the checked path.
+        let r = req(
+            "open.example.test",
+            "/v1/./x?token=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        );
+        assert_eq!(
+            refused(r.decide()),
+            blocked(
+                "/v1/x?token=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "github-token"
+            )
+        );
+        // Percent-encoded.
+        let r = req("open.example.test", "/v1?k=%41KIAIOSFODNN7EXAMPLE");
+        assert_eq!(
+            refused(r.decide()),
+            blocked("/v1?k=%41KIAIOSFODNN7EXAMPLE", "aws-access-key")
+        );
+        // A canary in the path.
+        let r = req("exempt.example.test", "/my-canary-value-42");
+        assert_eq!(
+            refused(r.decide()),
+            blocked("/my-canary-value-42", "canary:canary-NAME")
+        );
+        // A random query value.
+        let r = req(
+            "open.example.test",
+            "/v1?x=aZ3kP9qL2xW7mN4bV8cR1tY6uJ5hG0fD",
+        );
+        assert_eq!(
+            refused(r.decide()),
+            blocked(
+                "/v1?x=aZ3kP9qL2xW7mN4bV8cR1tY6uJ5hG0fD",
+                "high-entropy-query"
+            )
+        );
+    }
+
+    #[test]
+    fn a_secret_in_a_header_is_blocked() {
+        let r = req("open.example.test", "/v1").header("x-api-key", AWS);
+        assert_eq!(refused(r.decide()), blocked("/v1", "aws-access-key"));
+        let r = req("open.example.test", "/v1").header("cookie", &format!("s={CANARY}"));
+        assert_eq!(refused(r.decide()), blocked("/v1", "canary:canary-NAME"));
+        let r = req("open.example.test", "/v1").header("x-enc", "my%2Dcanary%2Dvalue%2D42");
+        assert_eq!(refused(r.decide()), blocked("/v1", "canary:canary-NAME"));
+    }
+
+    #[test]
+    fn a_routes_exemption_applies_to_its_rule_only() {
+        let r = req("exempt.example.test", "/").header("x-token", GITHUB);
+        assert_eq!(forwarded(r.decide()).scanner.scan(GITHUB.as_bytes()), None);
+        let r = req("exempt.example.test", "/").header("x-key", AWS);
+        assert_eq!(refused(r.decide()), blocked("/", "aws-access-key"));
+        let r = req("open.example.test", "/v1").header("x-token", GITHUB);
+        assert_eq!(refused(r.decide()), blocked("/v1", "github-token"));
+    }
+
+    // Bodies.
+
+    #[test]
+    fn a_plain_body_streams_through_the_scan() {
+        // Not read for the decision: it is scanned on its way
+        // (`scanned_body`) with the route's scanner.
+        let r = req("open.example.test", "/v1").header("content-encoding", "identity");
+        let f = forwarded(r.decide());
+        assert!(f.scanner.scan(GITHUB.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_compressed_body_is_read_decoded_and_scanned_whole() {
+        let r = req("api.example.test", "/").header("content-encoding", "gzip");
+        assert!(matches!(r.decide(), Decision::ReadBody));
+        let clean = gzip(b"{\"q\":\"hello\"}");
+        assert!(forwarded(r.decide_with(BodyFacts::Read(&clean))).injected);
+        let leak = gzip(format!("key={GITHUB}").as_bytes());
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Read(&leak))),
+            blocked("/", "github-token")
+        );
+        // Percent-encoded inside the compressed body.
+        let leak = gzip(b"x=my%2Dcanary%2Dvalue%2D42");
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Read(&leak))),
+            blocked("/", "canary:canary-NAME")
+        );
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_refused() {
+        let r = req("open.example.test", "/v1").header("content-encoding", "zstd");
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Unreadable)),
+            blocked("/v1", "compressed-body")
+        );
+    }
+
+    #[test]
+    fn an_undecodable_body_is_refused() {
+        let r = req("open.example.test", "/v1").header("content-encoding", "gzip");
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Read(b"not gzip at all"))),
+            blocked("/v1", "compressed-body")
+        );
+        let r = req("open.example.test", "/v1").header("content-encoding", "br");
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Read(b"anything"))),
+            blocked("/v1", "compressed-body")
+        );
+    }
+
+    #[test]
+    fn the_head_is_scanned_before_the_body_is_read() {
+        // A leak in the headers is refused without reading the body.
+        let r = req("open.example.test", "/v1")
+            .header("content-encoding", "gzip")
+            .header("x-key", AWS);
+        assert_eq!(refused(r.decide()), blocked("/v1", "aws-access-key"));
+    }
+
+    #[test]
+    fn a_bad_body_is_refused_before_a_missing_credential() {
+        let r = req("nokey.example.test", "/").header("content-encoding", "gzip");
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Unreadable)),
+            blocked("/", "compressed-body")
+        );
+    }
+}

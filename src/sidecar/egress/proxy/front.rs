@@ -231,3 +231,122 @@ fn split_authority(text: &str) -> Result<(&str, Option<u16>), &'static str> {
         None => Ok((text, None)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The front door's refusals, before the forward path (`decide()`).
+
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(hosts: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in hosts {
+            h.append(HOST, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn bad(reason: &'static str) -> Result<(), Refusal> {
+        Err(Refusal::BadRequest {
+            path: "/x".into(),
+            reason,
+        })
+    }
+
+    #[test]
+    fn an_origin_form_request_to_the_proxy_has_no_authority() {
+        // Answered `400` with the `send requests through the proxy` JSON.
+        assert_eq!(authority_of(&"/x".parse().expect("uri")), None);
+        let uri: Uri = "http://a.test/x".parse().expect("uri");
+        assert_eq!(authority_of(&uri), Some(("a.test".into(), 80)));
+        let uri: Uri = "https://[::1]/x".parse().expect("uri");
+        assert_eq!(authority_of(&uri), Some(("::1".into(), 443)));
+        let uri: Uri = "a.test:8443".parse().expect("uri");
+        assert_eq!(authority_of(&uri), Some(("a.test".into(), 8443)));
+    }
+
+    #[test]
+    fn absolute_form_is_plain_http_only() {
+        let uri: Uri = "https://a.test/x".parse().expect("uri");
+        assert_eq!(
+            admit_absolute(&uri, &headers(&["a.test"]), "a.test", 443, "/x"),
+            Err(Refusal::Denied {
+                path: "/x".into(),
+                reason: "only http:// is proxied in absolute form; use CONNECT for https",
+            })
+        );
+        let uri: Uri = "http://a.test/x".parse().expect("uri");
+        assert_eq!(
+            admit_absolute(&uri, &headers(&["A.test."]), "a.test", 80, "/x"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn exactly_one_host_naming_the_authority() {
+        let uri: Uri = "http://a.test/x".parse().expect("uri");
+        let check = |h: &[&'static str]| admit_absolute(&uri, &headers(h), "a.test", 80, "/x");
+        assert_eq!(check(&[]), bad("a request needs exactly one Host header"));
+        assert_eq!(
+            check(&["a.test", "a.test"]),
+            bad("a request needs exactly one Host header")
+        );
+        assert_eq!(
+            check(&["b.test"]),
+            bad("the Host header names another host than the request's authority")
+        );
+        assert_eq!(
+            check(&["a.test:8080"]),
+            bad("the Host header names another host than the request's authority")
+        );
+        assert_eq!(
+            check(&["a.test:x"]),
+            bad("the Host header's port is not a number")
+        );
+        assert_eq!(check(&["[::1"]), bad("the Host header is not a host"));
+        assert_eq!(check(&["a.test:80"]), Ok(()));
+    }
+
+    #[test]
+    fn inside_a_tunnel_only_origin_form_requests_for_its_host() {
+        let origin: Uri = "/x".parse().expect("uri");
+        let h = headers(&["a.test"]);
+        let denied = |reason| {
+            Err(Refusal::Denied {
+                path: "/x".into(),
+                reason,
+            })
+        };
+        assert_eq!(
+            admit_tunneled(&Method::CONNECT, &origin, &h, "a.test", 443, "/x"),
+            denied("CONNECT inside a tunnel")
+        );
+        let absolute: Uri = "https://b.test/x".parse().expect("uri");
+        assert_eq!(
+            admit_tunneled(&Method::GET, &absolute, &h, "a.test", 443, "/x"),
+            denied("absolute-form request inside a tunnel")
+        );
+        assert_eq!(
+            admit_tunneled(
+                &Method::GET,
+                &origin,
+                &headers(&["b.test"]),
+                "a.test",
+                443,
+                "/x"
+            ),
+            bad("the Host header names another host than the request's authority")
+        );
+        assert_eq!(
+            admit_tunneled(&Method::GET, &origin, &h, "a.test", 443, "/x"),
+            Ok(())
+        );
+        // IP literals by address.
+        let h = headers(&["[0:0::1]:8443"]);
+        assert_eq!(
+            admit_tunneled(&Method::GET, &origin, &h, "::1", 8443, "/x"),
+            Ok(())
+        );
+    }
+}

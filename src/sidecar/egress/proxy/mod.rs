@@ -235,4 +235,56 @@ mod tests {
         assert_eq!(loggable("/a/b?token=s3cret&x=1"), "/a/b?token=…&x=…");
         assert_eq!(loggable("/plain"), "/plain");
     }
+
+    async fn answer(refusal: Refusal) -> (StatusCode, serde_json::Value) {
+        let ask = Ask {
+            host: "a.test",
+            port: 443,
+            method: "GET",
+        };
+        let r = ask.refuse(&refusal);
+        let status = r.status();
+        let body = r.into_body().collect().await.expect("body").to_bytes();
+        assert!(body.ends_with(b"\n"));
+        (status, serde_json::from_slice(&body).expect("json"))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_refusal_has_its_status_and_json() {
+        let (status, json) = answer(Refusal::Denied {
+            path: "/x".into(),
+            reason: "host not routed",
+        })
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "egress_denied", "host": "a.test",
+                "reason": "host not routed",
+                "hint": "ask the operator with the supervise tool request_egress"})
+        );
+        let (status, json) = answer(Refusal::Blocked {
+            path: "/x".into(),
+            hit: Hit {
+                rule: "github-token".into(),
+            },
+        })
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "dlp_blocked", "rule": "github-token"})
+        );
+        let (status, json) = answer(Refusal::BadRequest {
+            path: "/x".into(),
+            reason: "a request needs exactly one Host header",
+        })
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "bad_request", "host": "a.test",
+                "reason": "a request needs exactly one Host header"})
+        );
+    }
 }
