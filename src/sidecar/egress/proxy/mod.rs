@@ -15,6 +15,15 @@
 //! redirects are passed to the agent, never followed. `tls_passthrough`
 //! routes get a blind tunnel once the ClientHello's SNI equals the CONNECT
 //! host. One JSON line per decision goes to stdout.
+//!
+//! Its parts: `front` (CONNECT and absolute-form dispatch, the TLS
+//! interception, the checks of a request inside a tunnel), `forward` (the
+//! pure `decide()` on one request, and `forward()` doing its I/O),
+//! `websocket` (an allowed upgrade, relayed), `body` (the agent's body
+//! scanned as it streams, the answer checked for this bottle's own
+//! values), `upstream` (SSRF-checked connection, upstream proxy, TLS),
+//! `passthrough` and `sni` (blind tunnels), `reload` (routes.json and the
+//! secrets directory); the secrets tmpfs is `egress::secrets`.
 
 mod body;
 mod forward;
