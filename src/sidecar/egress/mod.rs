@@ -6,5 +6,6 @@
 pub mod ca;
 pub mod proxy;
 pub mod reflect;
+pub mod secrets;
 pub mod standin;
 pub mod ws;
