@@ -40,7 +40,7 @@ impl Notify {
 }
 
 /// `notify:` of the config file at `path` (`off` when missing or wrong;
-/// its problems are reported with the rest by `Keymap::load`).
+/// its problems are reported with the rest by `Keymap::from_config`).
 pub fn notify(path: &Path) -> Notify {
     std::fs::read_to_string(path)
         .map(|t| parse(&t, path).1)
