@@ -8,8 +8,8 @@
 //! workspace prompt show; in-bottle trials send the same text through
 //! the supervise MCP server, which must refuse it before it is queued.
 
-use crate::common::{self, Engine, Pty, PtyApp};
 use crate::fixture::{self, Bottle, Outcome, Registry};
+use crate::support::{self, Engine, Pty, PtyApp};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -157,7 +157,7 @@ fn flood(e: &Engine) -> Outcome {
         ),
         || {
             Bottle::start(e, "sup", |home, _| {
-                common::define(
+                support::define(
                     home,
                     "sup",
                     "agent_provider: { template: shell }\nsupervise: true\n",
@@ -243,7 +243,7 @@ fn request(kind: &str, payload: serde_json::Value, reason: &str) -> (String, Str
 
 /// `bottle queue` (text) against `home`: stdout and stderr.
 fn queue(home: &Path) -> (bool, String) {
-    let out = common::run_bottle(home, None, &["queue"]);
+    let out = support::run_bottle(home, None, &["queue"]);
     (out.status.success(), fixture::both(&out))
 }
 
@@ -450,7 +450,7 @@ fn prompt_refuses_y() -> Outcome {
         // Past the 500 ms guard: y again until the notice answers.
         let start = std::time::Instant::now();
         while !app.screen_text().contains("not fully on screen") {
-            if start.elapsed() > common::TIMEOUT {
+            if start.elapsed() > support::TIMEOUT {
                 return Err(format!("no refusal notice: {}", app.screen_text()));
             }
             app.send(b"y");
@@ -474,7 +474,7 @@ fn supervised(e: &Engine) -> Arc<Bottle> {
         &format!("approval/{}-{}", e.name, e.runtime.unwrap_or("default")),
         || {
             Bottle::start(e, "sup", |home, _| {
-                common::define(
+                support::define(
                     home,
                     "sup",
                     "agent_provider: { template: shell }\nsupervise: true\n",

@@ -9,9 +9,9 @@
 //! whatever the agent's runtime; these trials run under runc and runsc.
 //! Podman runs the same proxy code: its network is attacked in network.rs.
 
-use crate::common::standin::{self, docker, seen, World, HOST, PASS, TOKEN_VAR};
-use crate::common::Engine;
 use crate::fixture::{cached, ensure, on_teardown, Bottle, Outcome, Registry};
+use crate::support::standin::{self, docker, seen, World, HOST, PASS, TOKEN_VAR};
+use crate::support::Engine;
 use std::sync::Arc;
 
 const ON: [&str; 2] = ["runc", "runsc"];
@@ -199,7 +199,7 @@ fn up(e: &Engine) -> Arc<Up> {
                 ("BOTTLE_ANSWER_NOTE", note.as_str()),
             ],
             |home, _| {
-                crate::common::define(
+                crate::support::define(
                     home,
                     "up",
                     &format!(

@@ -200,7 +200,7 @@ echo done
 
 /// The bottle, retried while the engine is short of network address pools
 /// (other suites' bottles come and go on the same engine).
-fn start_bottle(e: &crate::common::Engine) -> Result<Bottle, String> {
+fn start_bottle(e: &crate::support::Engine) -> Result<Bottle, String> {
     let mut last = String::new();
     for _ in 0..8 {
         let started =

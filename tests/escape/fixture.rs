@@ -2,7 +2,7 @@
 //! target engine (started on first use, removed at the end), a cache for
 //! other fixtures, and teardown.
 
-use crate::common::{self, Engine};
+use crate::support::{self, Engine};
 use libtest_mimic::{Failed, Trial};
 use std::any::Any;
 use std::collections::HashMap;
@@ -72,7 +72,7 @@ pub fn target(which: &'static str) -> Option<Engine> {
     let mut found = FOUND.get_or_init(Default::default).lock().expect("lock");
     found
         .entry(which)
-        .or_insert_with(|| common::engine(which))
+        .or_insert_with(|| support::engine(which))
         .clone()
 }
 

@@ -5,8 +5,8 @@
 //! serving, and `rm` leaves no volume of an image's behind. See main.rs
 //! for the naming rule.
 
-use crate::common::{self, Engine};
 use crate::fixture::{self, both, cached, ensure, shell, Bottle, Outcome, Registry};
+use crate::support::{self, Engine};
 use std::sync::Arc;
 
 pub fn register(reg: &mut Registry) {
@@ -210,7 +210,7 @@ fn bomb_bottle(e: &Engine) -> Arc<Bottle> {
         &format!("holder/bombs/{}-{}", e.name, e.runtime.unwrap_or("default")),
         || {
             Bottle::start(e, "bombs", |home, _| {
-                common::define(
+                support::define(
                     home,
                     "bombs",
                     "agent_provider: { template: shell }\nresources: { memory: \"512m\", cpus: 1, pids: 256 }\n",
@@ -305,7 +305,7 @@ fn variant(name: &str, extra: &str) -> Result<(Engine, String), String> {
 
 /// Defines the shell agent `name` on `image` in `home`.
 fn define_on_image(home: &std::path::Path, name: &str, image: &str) {
-    common::define(
+    support::define(
         home,
         name,
         &format!("agent_provider: {{ template: shell, image: \"{image}\" }}\n"),

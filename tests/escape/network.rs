@@ -10,8 +10,8 @@
 //! way; the trial waits for the control, then asserts the agent's nonce
 //! never arrived.
 
-use crate::common::Engine;
 use crate::fixture::{self, ensure, Bottle, Outcome, Registry};
+use crate::support::Engine;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -599,7 +599,7 @@ fn dns_tunnel(e: &Engine, proto: &str) -> Outcome {
     ensure(code == 0 && ok.contains("rcode 0"), || {
         format!("control: the sidecar did not answer its own name: {ok}")
     })?;
-    if let Some(stub) = crate::common::DnsStub::get() {
+    if let Some(stub) = crate::support::DnsStub::get() {
         std::thread::sleep(Duration::from_secs(1));
         ensure(!stub.saw(&n.replace('-', "")), || {
             "the engine's upstream resolver heard the tunnelled name".into()
@@ -621,7 +621,7 @@ fn dns_embedded(e: &Engine) -> Outcome {
             format!("the engine's resolver at 127.0.0.11 answered the agent ({proto}): {out}")
         })?;
     }
-    if let Some(stub) = crate::common::DnsStub::get() {
+    if let Some(stub) = crate::support::DnsStub::get() {
         std::thread::sleep(Duration::from_secs(1));
         ensure(!stub.saw(&n), || {
             "the engine's upstream resolver heard the agent's name".into()

@@ -3,8 +3,8 @@
 //! `ls -la`; the preflight says which runtime and why; forcing a failing
 //! runsc warns. Run from the host against the real engines.
 
-use crate::common::Engine;
 use crate::fixture::{both, cached, ensure, Bottle, Outcome, Registry};
+use crate::support::Engine;
 use std::sync::Arc;
 
 pub fn register(reg: &mut Registry) {
@@ -65,7 +65,7 @@ fn dry_run(e: &Engine, runtime: Option<&str>) -> String {
 }
 
 fn runsc_offered() -> bool {
-    crate::common::engine_runtimes()
+    crate::support::engine_runtimes()
         .split_whitespace()
         .any(|r| r == "runsc")
 }

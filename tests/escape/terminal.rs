@@ -8,8 +8,8 @@
 //! (and, in one trial, the alternate screen) still pass so full-screen
 //! agents keep working.
 
-use crate::common::{Engine, Pty, PtyApp};
 use crate::fixture::{self, Bottle, Outcome, Registry};
+use crate::support::{Engine, Pty, PtyApp};
 use std::sync::{Arc, Mutex};
 
 pub fn register(reg: &mut Registry) {
@@ -370,7 +370,7 @@ fn logs_write(t: &Term, bytes: &str, marker: &str) -> Result<Option<String>, Str
         if text.contains(marker) {
             return Ok(Some(text));
         }
-        if start.elapsed() > crate::common::TIMEOUT {
+        if start.elapsed() > crate::support::TIMEOUT {
             return Err(format!("the marker never showed in `bottle logs`: {text}"));
         }
         std::thread::sleep(std::time::Duration::from_millis(300));

@@ -2,9 +2,7 @@
 //! agents marked) and problems, quits with prefix+q, and restores the
 //! terminal exactly on quit, SIGTERM, SIGHUP and panic.
 
-mod common;
-
-use common::{Pty, PtyApp};
+use crate::support::{Pty, PtyApp};
 use std::path::Path;
 
 struct Env {
@@ -247,7 +245,7 @@ fn a_request_survives_the_workspace_killed_mid_answer_and_is_decided_after_resta
     app.send(b"a");
     app.send(b"main\r");
     let decision = dir.join(format!("{id}.decision.json"));
-    common::standin::wait_until("the decision", || decision.exists());
+    crate::support::standin::wait_until("the decision", || decision.exists());
     let d: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&decision).expect("read")).expect("json");
     assert_eq!(d["decision"], "answered", "{d}");

@@ -2,9 +2,7 @@
 //! stale state directories go; stopped bottles stay unless `--all`; pinned
 //! bottles always stay; another home's bottles are never touched.
 
-mod common;
-
-use common::Engine;
+use crate::support::Engine;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -55,12 +53,12 @@ impl Drop for Homes {
 
 #[test]
 fn cleanup_removes_orphans_and_stale_state_but_never_kept_or_foreign_bottles() {
-    cleanup_keeps_what_it_must(&common::Engine::default_docker());
+    cleanup_keeps_what_it_must(&crate::support::Engine::default_docker());
 }
 
 #[test]
 fn under_podman_cleanup_keeps_what_it_must() {
-    if let Some(e) = common::engine("podman") {
+    if let Some(e) = crate::support::engine("podman") {
         cleanup_keeps_what_it_must(&e);
     }
 }

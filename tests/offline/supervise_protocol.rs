@@ -6,8 +6,6 @@
 //! hostile queue files: racing deciders, a request rewritten after it was
 //! displayed, and files that must never be applied.
 
-mod common;
-
 use bottle::control::{self, Intent};
 use bottle::queue;
 use bottle::sidecar::egress::proxy::Egress;
@@ -541,7 +539,7 @@ fn hostile_queue_files_are_listed_as_invalid_and_never_applied() {
     )
     .expect("write");
 
-    let out = common::run_bottle(&home.root, None, &["queue", "--json"]);
+    let out = crate::support::run_bottle(&home.root, None, &["queue", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -557,26 +555,26 @@ fn hostile_queue_files_are_listed_as_invalid_and_never_applied() {
         "{listed}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
-    let text = common::run_bottle(&home.root, None, &["queue"]);
+    let text = crate::support::run_bottle(&home.root, None, &["queue"]);
     let shown = String::from_utf8_lossy(&text.stdout);
     assert!(
         !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
         "{shown}"
     );
     for id in &bad {
-        let out = common::run_bottle(&home.root, None, &["approve", &id.to_string()]);
+        let out = crate::support::run_bottle(&home.root, None, &["approve", &id.to_string()]);
         assert!(!out.status.success(), "{id} was approved");
     }
     assert!(!routes(&home).contains("bad.test"));
     // The good one, by `<slug>/<id>` and by a prefix.
-    let out = common::run_bottle(&home.root, None, &["approve", &format!("{SLUG}/{good}")]);
+    let out = crate::support::run_bottle(&home.root, None, &["approve", &format!("{SLUG}/{good}")]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(routes(&home).contains("good.test"));
-    let again = common::run_bottle(&home.root, None, &["approve", &good.to_string()]);
+    let again = crate::support::run_bottle(&home.root, None, &["approve", &good.to_string()]);
     assert!(!again.status.success());
 }
 
@@ -596,10 +594,10 @@ fn ambiguous_ids_are_refused() {
             .join(format!("{a}.request.json")),
     )
     .expect("copy");
-    let out = common::run_bottle(&home.root, None, &["answer", &a.to_string(), "yes"]);
+    let out = crate::support::run_bottle(&home.root, None, &["answer", &a.to_string(), "yes"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ambiguous"));
-    let out = common::run_bottle(
+    let out = crate::support::run_bottle(
         &home.root,
         None,
         &["answer", &format!("{other}/{a}"), "yes"],
@@ -629,7 +627,7 @@ fn mcp_python() -> Option<String> {
 #[test]
 fn the_official_python_sdk_client_talks_to_the_server() {
     let python = mcp_python();
-    if !common::require(
+    if !crate::support::require(
         "a Python with the MCP SDK (pip install mcp; BOTTLE_TEST_MCP_PYTHON)",
         python.is_some(),
     ) {

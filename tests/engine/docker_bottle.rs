@@ -10,9 +10,7 @@
 //! no ignored file and no credential; `stop` keeps volumes and state,
 //! `rm` leaves nothing with the bottle's labels.
 
-mod common;
-
-use common::Engine;
+use crate::support::Engine;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -48,21 +46,21 @@ fn workspace(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn under_runc_a_shell_bottle_is_hardened_isolated_and_removable() {
-    if let Some(e) = common::engine("runc") {
+    if let Some(e) = crate::support::engine("runc") {
         hardened_isolated_and_removable(&e);
     }
 }
 
 #[test]
 fn under_runsc_a_shell_bottle_is_hardened_isolated_and_removable() {
-    if let Some(e) = common::engine("runsc") {
+    if let Some(e) = crate::support::engine("runsc") {
         hardened_isolated_and_removable(&e);
     }
 }
 
 #[test]
 fn under_podman_a_shell_bottle_is_hardened_isolated_and_removable() {
-    if let Some(e) = common::engine("podman") {
+    if let Some(e) = crate::support::engine("podman") {
         hardened_isolated_and_removable(&e);
     }
 }
@@ -326,8 +324,8 @@ fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
     // setup points dockerd's `dns` at one) hears nothing from the agent;
     // a container on a plain network reaches it (the control).
     if !e.is_podman() {
-        let stub = common::DnsStub::get();
-        if common::require(
+        let stub = crate::support::DnsStub::get();
+        if crate::support::require(
             "a recording DNS stub as dockerd's resolver (BOTTLE_TEST_DNS_STUB, set up by .ci/run)",
             stub.is_some(),
         ) {

@@ -6,10 +6,8 @@
 //! directory and the agent none of it; a sidecar killed mid-request comes
 //! back with the request still pending and decidable.
 
-mod common;
-
-use common::standin::{docker, seen, wait_until, world, Bottle, HOST, TOKEN_VAR};
-use common::Engine;
+use crate::support::standin::{docker, seen, wait_until, world, Bottle, HOST, TOKEN_VAR};
+use crate::support::Engine;
 use serde_json::Value;
 use std::path::Path;
 
@@ -55,7 +53,7 @@ fn next_request(b: &Bottle) -> String {
 fn supervised<'a>(e: &'a Engine, dir: &Path, name: &str) -> Bottle<'a> {
     let home = dir.join("home");
     std::fs::create_dir_all(dir.join("ws")).expect("mkdir");
-    common::define(
+    crate::support::define(
         &home,
         name,
         "agent_provider: { template: shell }\nsupervise: true\n",
@@ -78,7 +76,7 @@ fn supervised<'a>(e: &'a Engine, dir: &Path, name: &str) -> Bottle<'a> {
 }
 
 /// The workspace with `b`'s shell pane open (after the four agents).
-fn workspace_on(b: &Bottle, dir: &Path, rows: u16, cols: u16) -> common::PtyApp {
+fn workspace_on(b: &Bottle, dir: &Path, rows: u16, cols: u16) -> crate::support::PtyApp {
     let prompt = format!("agent@{}", b.slug);
     b.workspace(dir, rows, cols, 4, |s| s.contains(&prompt))
 }
@@ -95,7 +93,7 @@ fn an_agent_asks_the_operator_decides_and_the_route_is_live_at_once() {
     let e = Engine::default_docker();
     let w = world();
     let (up, home) = (&w.up, &w.home);
-    common::define(
+    crate::support::define(
         home,
         "sup",
         &format!(

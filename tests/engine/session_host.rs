@@ -6,9 +6,7 @@
 //! never stops the agent, and the exit status reaches `list --json` and
 //! metadata.json.
 
-mod common;
-
-use common::{Engine, Pty, PtyApp};
+use crate::support::{Engine, Pty, PtyApp};
 use std::io::Read;
 use std::path::Path;
 
@@ -19,7 +17,7 @@ fn sessions_outlive_their_clients() {
 
 #[test]
 fn under_podman_sessions_outlive_their_clients() {
-    if let Some(e) = common::engine("podman") {
+    if let Some(e) = crate::support::engine("podman") {
         outlive(&e);
     }
 }
@@ -67,7 +65,7 @@ impl Ctx<'_> {
         let start = std::time::Instant::now();
         loop {
             let text = self.inside(&format!("cat {path} 2>/dev/null"));
-            if text.contains(what) || start.elapsed() > common::TIMEOUT {
+            if text.contains(what) || start.elapsed() > crate::support::TIMEOUT {
                 return text;
             }
             std::thread::sleep(std::time::Duration::from_millis(300));
@@ -132,7 +130,7 @@ fn scenario(ctx: &Ctx) {
     // exec's TTY open, so it must leave by itself).
     let start = std::time::Instant::now();
     let mut clients = String::new();
-    while start.elapsed() < common::TIMEOUT {
+    while start.elapsed() < crate::support::TIMEOUT {
         clients = ctx.inside("pgrep -fc '[s]ession-host attach' || true");
         if clients.trim() == "0" {
             break;
@@ -155,7 +153,7 @@ fn scenario(ctx: &Ctx) {
     // The client's size follows it.
     b.resize(30, 100);
     let start = std::time::Instant::now();
-    while !b.screen_text().contains("30 100") && start.elapsed() < common::TIMEOUT {
+    while !b.screen_text().contains("30 100") && start.elapsed() < crate::support::TIMEOUT {
         b.send(b"stty size\r");
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
@@ -242,7 +240,7 @@ fn pane_until(
     let mut buf = [0u8; 4096];
     while !pred(&screen.screen().contents()) {
         assert!(
-            start.elapsed() < common::TIMEOUT,
+            start.elapsed() < crate::support::TIMEOUT,
             "timed out waiting for {what}: {}",
             screen.screen().contents()
         );
@@ -312,7 +310,7 @@ fn a_pane_attaches_through_the_holder_and_detaches() {
                 break;
             }
             assert!(
-                start.elapsed() < common::TIMEOUT,
+                start.elapsed() < crate::support::TIMEOUT,
                 "the pane's client lingers: {n}"
             );
             std::thread::sleep(std::time::Duration::from_millis(200));

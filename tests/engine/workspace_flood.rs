@@ -1,9 +1,7 @@
 //! Back-pressure: 2 000 characters typed into one pane while another pane
 //! floods output arrive whole and in order.
 
-mod common;
-
-use common::{Engine, Pty};
+use crate::support::{Engine, Pty};
 
 #[test]
 fn typing_into_one_pane_while_another_floods_loses_nothing() {
@@ -34,7 +32,7 @@ fn typing_into_one_pane_while_another_floods_loses_nothing() {
         app.send(b"\x02\x1b[D");
         app.send(b"cat > /tmp/typed\r");
         let start = std::time::Instant::now();
-        while start.elapsed() < common::TIMEOUT {
+        while start.elapsed() < crate::support::TIMEOUT {
             let out = e.bottle(&home, None, &["exec", &a, "--", "pgrep", "-x", "cat"]);
             if out.status.success() {
                 break;
@@ -56,7 +54,7 @@ fn typing_into_one_pane_while_another_floods_loses_nothing() {
         let got = loop {
             let out = e.bottle(&home, None, &["exec", &a, "--", "cat", "/tmp/typed"]);
             let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if text.len() >= typed.len() || start.elapsed() > common::TIMEOUT * 3 {
+            if text.len() >= typed.len() || start.elapsed() > crate::support::TIMEOUT * 3 {
                 break text;
             }
             std::thread::sleep(std::time::Duration::from_millis(300));

@@ -2,8 +2,6 @@
 //! names over UDP and TCP, refuses everything else, and its health
 //! listener answers.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -39,7 +37,7 @@ impl Drop for Sidecar {
 #[test]
 fn dns_refuser_and_health_over_the_network() {
     let (dns, health) = (free_port(), free_port());
-    let child = Command::new(common::bottle_bin())
+    let child = Command::new(crate::support::bottle_bin())
         .args([
             "sidecar",
             "--dns",

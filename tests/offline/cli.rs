@@ -2,8 +2,6 @@
 //! `path:line:col` output), `init` then `check`, `list --json`, `info`,
 //! `debug emulate`, and commands that need a backend failing plainly.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -12,7 +10,7 @@ fn bottle(home: &Path, args: &[&str]) -> Output {
 }
 
 fn bottle_in(cwd: &Path, home: &Path, args: &[&str]) -> Output {
-    Command::new(common::bottle_bin())
+    Command::new(crate::support::bottle_bin())
         .current_dir(cwd)
         .args(args)
         .env("BOTTLE_HOME", home)

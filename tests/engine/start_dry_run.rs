@@ -2,13 +2,11 @@
 //! printed from real engine facts, nothing is created, and the workspace
 //! refusals hold.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn bottle(home: &Path, ws: &Path, args: &[&str]) -> Output {
-    common::run_bottle(home, Some(ws), args)
+    crate::support::run_bottle(home, Some(ws), args)
 }
 
 #[test]

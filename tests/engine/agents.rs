@@ -5,10 +5,8 @@
 //! is a stand-in on an internal test network (it answers the Messages API
 //! with a canned streamed reply); nothing leaves this machine.
 
-mod common;
-
-use common::standin::{docker, seen, world, Bottle, ANTHROPIC, TOKEN_VAR};
-use common::Engine;
+use crate::support::standin::{docker, seen, world, Bottle, ANTHROPIC, TOKEN_VAR};
+use crate::support::Engine;
 use std::time::Duration;
 
 const SLOW: Duration = Duration::from_secs(120);
@@ -20,7 +18,7 @@ const REPLY: &str = bottle::sidecar::egress::standin::MESSAGES_REPLY;
 /// submitted: Codex takes keys that arrive in a burst for a paste, and an
 /// Enter inside one for a newline, so under load the Enter waits for the
 /// screen and is sent again while the composer still holds the question.
-fn ask(app: &mut common::PtyApp) {
+fn ask(app: &mut crate::support::PtyApp) {
     app.send(QUESTION.as_bytes());
     app.wait_for("the question in the composer", |s| s.contains(QUESTION));
     let until = std::time::Instant::now() + SLOW;
@@ -55,7 +53,7 @@ fn ask(app: &mut common::PtyApp) {
 /// The npm prefix holding the pinned CLIs, or NOT RUN.
 fn agent_clis() -> bool {
     let prefix = std::env::var_os("BOTTLE_AGENT_CLIS").map(std::path::PathBuf::from);
-    common::require(
+    crate::support::require(
         "the real agent CLIs (BOTTLE_AGENT_CLIS: an npm prefix with @anthropic-ai/claude-code and @openai/codex; .ci/run installs them)",
         prefix.is_some_and(|p| p.join("node_modules").is_dir()),
     )
@@ -99,7 +97,7 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
     let e = Engine::default_docker();
     let w = world();
     let home = &w.home;
-    common::define(
+    crate::support::define(
         home,
         "claude",
         &format!(
@@ -110,8 +108,8 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
     );
     // With the recording stub as dockerd's resolver, the name answers the
     // stand-in even before the sidecar joins its network.
-    if let Some(stub) = common::DnsStub::get() {
-        stub.answer(ANTHROPIC, &[common::standin::standin_ip(&w.up)]);
+    if let Some(stub) = crate::support::DnsStub::get() {
+        stub.answer(ANTHROPIC, &[crate::support::standin::standin_ip(&w.up)]);
     }
     let token = format!("sk-ant-oat01-real-{}-operator-token", w.short(12));
     let b = Bottle::start(
@@ -224,7 +222,7 @@ fn claude_code_first_screen_a_turn_through_the_proxy_and_exact_resume() {
 }
 
 /// The workspace quits (its bottles keep running).
-fn close(mut app: common::PtyApp) {
+fn close(mut app: crate::support::PtyApp) {
     app.signal(libc::SIGTERM);
     app.wait_exit();
 }
@@ -259,7 +257,7 @@ fn codex_sign_in_screen_takes_the_arrow_keys_through_the_pane() {
     let e = Engine::default_docker();
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    common::define(
+    crate::support::define(
         &home,
         "codex",
         "agent_provider: { template: codex }\nsupervise: true\n",
@@ -308,7 +306,7 @@ fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
     let e = Engine::default_docker();
     let w = world();
     let home = &w.home;
-    common::define(
+    crate::support::define(
         home,
         "codex",
         &format!(
@@ -317,8 +315,8 @@ fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
             subnet = w.subnet
         ),
     );
-    if let Some(stub) = common::DnsStub::get() {
-        let ip = common::standin::standin_ip(&w.up);
+    if let Some(stub) = crate::support::DnsStub::get() {
+        let ip = crate::support::standin::standin_ip(&w.up);
         stub.answer("chatgpt.com", &[ip]);
         stub.answer("api.openai.com", &[ip]);
     }
@@ -380,7 +378,7 @@ fn codex_with_the_operators_login_a_turn_through_the_proxy_and_exact_resume() {
 
     // The id recorded from Codex's session file is the one resumed.
     let mut id = String::new();
-    common::standin::wait_until("Codex's session id to be recorded", || {
+    crate::support::standin::wait_until("Codex's session id to be recorded", || {
         id = b
             .sh("cat ~/.bottle/codex-session 2>/dev/null")
             .1

@@ -4,9 +4,7 @@
 //! hook are named but held back, the symlink never comes out, and a
 //! stopped bottle exports the same work tree.
 
-mod common;
-
-use common::Engine;
+use crate::support::Engine;
 use std::path::Path;
 use std::process::Command;
 
@@ -17,7 +15,7 @@ fn diff_and_export_get_the_work_out_and_hold_back_agent_config() {
 
 #[test]
 fn under_podman_diff_and_export_get_the_work_out() {
-    if let Some(e) = common::engine("podman") {
+    if let Some(e) = crate::support::engine("podman") {
         work_out(&e);
     }
 }

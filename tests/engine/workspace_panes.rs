@@ -4,9 +4,7 @@
 //! `tput cols` inside → quit (bottles keep running) → reopen → both panes
 //! are back with their screens.
 
-mod common;
-
-use common::{Engine, Pty, PtyApp};
+use crate::support::{Engine, Pty, PtyApp};
 use std::path::Path;
 
 struct Bottles<'a>(&'a Engine, &'a Path, Vec<String>);
@@ -90,7 +88,7 @@ fn panes_attach_type_resize_and_come_back() {
     // 160 - 32 (sidebar) = 128, two panes of 64, minus borders.
     let start = std::time::Instant::now();
     let mut tries = 0;
-    while !app_rows_contain(&app, "cols=62") && start.elapsed() < common::TIMEOUT {
+    while !app_rows_contain(&app, "cols=62") && start.elapsed() < crate::support::TIMEOUT {
         app.send(b"echo cols=$(tput cols)\r");
         std::thread::sleep(std::time::Duration::from_millis(400));
         tries += 1;
@@ -185,7 +183,7 @@ fn the_picker_launches_a_bottle_into_a_pane() {
     let e = Engine::default_docker();
     // With Podman beside Docker the backend picker comes up, and the
     // bottle goes to Podman; without it the picker is skipped.
-    let podman = common::engine("podman").and_then(|p| p.host);
+    let podman = crate::support::engine("podman").and_then(|p| p.host);
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     let ws = dir.path().join("ws");
@@ -212,7 +210,7 @@ fn the_picker_launches_a_bottle_into_a_pane() {
         env.push(("CONTAINER_HOST".into(), h.clone()));
     }
     let bottle = |args: &[&str]| {
-        let out = std::process::Command::new(common::bottle_bin())
+        let out = std::process::Command::new(crate::support::bottle_bin())
             .args(args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(&ws)

@@ -3,20 +3,18 @@
 //! its own CA given as `upstream_ca`) that lives only on an internal test
 //! network the sidecar is connected to. Nothing leaves this machine.
 
-mod common;
-
-use common::standin::{
+use crate::support::standin::{
     docker, run_tool, seen, standin_ip, wait_until, world, Bottle, World, HOST, PASS,
 };
-use common::Engine;
+use crate::support::Engine;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TOKEN_VAR: &str = common::standin::TOKEN_VAR;
+const TOKEN_VAR: &str = crate::support::standin::TOKEN_VAR;
 
 fn write_definitions(w: &World, names: [&str; 3]) {
     let [control, multi, rebind] = names;
-    common::define(
+    crate::support::define(
         &w.home,
         "up",
         &format!(
@@ -315,8 +313,8 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
     assert!(!again.status.success(), "revoking twice is an error");
 
     // Unrouted names are never resolved; a routed one is (the control).
-    let stub = common::DnsStub::get();
-    if common::require(
+    let stub = crate::support::DnsStub::get();
+    if crate::support::require(
         "a recording DNS stub as dockerd's resolver (BOTTLE_TEST_DNS_STUB, set up by .ci/run)",
         stub.is_some(),
     ) {
@@ -395,7 +393,7 @@ fn an_upstream_proxy_carries_the_upstream_connections() {
     wait_until("the stand-in proxy", || {
         docker(&["logs", &fwd.0]).contains("listening")
     });
-    common::define(
+    crate::support::define(
         home,
         "via",
         &format!(
@@ -519,11 +517,11 @@ fn node_and_python_go_through_the_proxy_and_trust_the_bundle() {
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         });
-    let has_node = common::require(
+    let has_node = crate::support::require(
         "Node.js at /usr/bin/node (for a node client inside a bottle)",
         node.exists(),
     );
-    let has_python = common::require(
+    let has_python = crate::support::require(
         "python3 (for a python client inside a bottle)",
         python.as_ref().is_some_and(|p| p.len() == 3),
     );

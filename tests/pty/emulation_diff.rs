@@ -8,8 +8,6 @@
 //! text and colours and attributes (`capture-pane -e` against
 //! `debug emulate --attrs`).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -109,7 +107,7 @@ impl Drop for Tmux {
 
 fn ours(file: &Path) -> (Vec<String>, Vec<Vec<Cell>>) {
     let run = |extra: &[&str]| {
-        let out = Command::new(common::bottle_bin())
+        let out = Command::new(crate::support::bottle_bin())
             .args(["debug", "emulate"])
             .arg(file)
             .args(["--size", &format!("{ROWS}x{COLS}")])
@@ -288,7 +286,7 @@ fn recorded_sessions_render_like_tmux() {
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !common::require("tmux (the reference terminal)", have_tmux) {
+    if !crate::support::require("tmux (the reference terminal)", have_tmux) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -4,10 +4,8 @@
 //! takes typing, a second pane opens beside it, and quitting leaves the
 //! bottles as they were.
 
-mod common;
-
+use crate::support::{Pty, PtyApp};
 use bottle::backends::fake::{FakeBackend, FakeBottle, SCHEME};
-use common::{Pty, PtyApp};
 
 fn shell(slug: &str, home_hash: &str) -> FakeBottle {
     FakeBottle {

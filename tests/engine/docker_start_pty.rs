@@ -4,9 +4,7 @@
 //! `bottle attach` re-attaches, and `exit` ends it with its status shown;
 //! the terminal is restored each time.
 
-mod common;
-
-use common::{Engine, Pty};
+use crate::support::{Engine, Pty};
 
 fn slug_on(screen: &str) -> String {
     let at = screen.find("slug ").expect("slug in the preflight") + 5;
@@ -23,7 +21,7 @@ fn start_gives_an_interactive_shell_that_detaches_and_reattaches() {
 
 #[test]
 fn under_podman_start_gives_an_interactive_shell() {
-    if let Some(e) = common::engine("podman") {
+    if let Some(e) = crate::support::engine("podman") {
         interactive_shell(&e);
     }
 }
@@ -60,7 +58,7 @@ fn interactive_shell(e: &Engine) {
     // The resize travels asynchronously (SIGWINCH → engine API); ask until
     // the shell sees it.
     let start = std::time::Instant::now();
-    while !app.screen_text().contains("33 101") && start.elapsed() < common::TIMEOUT {
+    while !app.screen_text().contains("33 101") && start.elapsed() < crate::support::TIMEOUT {
         app.send(b"stty size\r");
         std::thread::sleep(std::time::Duration::from_millis(300));
     }

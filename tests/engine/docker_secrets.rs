@@ -10,9 +10,7 @@
 //! session's environment, and nowhere else: not in `inspect`, metadata,
 //! logs, `$BOTTLE_HOME` or host command lines; `resume` asks again.
 
-mod common;
-
-use common::Engine;
+use crate::support::Engine;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,7 +22,7 @@ fn token_ref_canary_never_reaches_the_agent() {
 
 #[test]
 fn under_podman_token_ref_canary_never_reaches_the_agent() {
-    if let Some(e) = common::engine("podman") {
+    if let Some(e) = crate::support::engine("podman") {
         canary_stays_out(&e);
     }
 }
@@ -180,7 +178,7 @@ fn prompted_and_host_values_live_only_in_the_session() {
 
 #[test]
 fn under_podman_prompted_and_host_values_live_only_in_the_session() {
-    if let Some(e) = common::engine("podman") {
+    if let Some(e) = crate::support::engine("podman") {
         session_values(&e);
     }
 }
