@@ -84,8 +84,9 @@ pub struct Scanner {
 }
 
 /// A set of values to find in any of their encoded forms (see
-/// `canary_forms`), with one Aho-Corasick automaton over all forms.
-#[derive(Clone, Debug, Default)]
+/// `canary_forms`), with one Aho-Corasick automaton over all forms. Its
+/// `Debug` names the values, never their forms (they are the secrets).
+#[derive(Clone, Default)]
 pub struct OwnValues {
     /// Pattern index → the value's name.
     names: Vec<String>,
@@ -93,6 +94,15 @@ pub struct OwnValues {
     /// Every form, by pattern index (for the streaming hold-back).
     forms: Vec<Vec<u8>>,
     longest: usize,
+}
+
+impl std::fmt::Debug for OwnValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnValues")
+            .field("names", &self.names)
+            .field("forms", &format_args!("[{} redacted]", self.forms.len()))
+            .finish()
+    }
 }
 
 impl OwnValues {

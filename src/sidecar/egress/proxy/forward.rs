@@ -187,15 +187,31 @@ pub fn decide(
         return blocked(&path, hit);
     }
     // A compressed body is decoded (bounded) and scanned whole, then sent
-    // as it came; one that cannot be decoded is refused.
-    let encoding = headers
-        .get(hyper::header::CONTENT_ENCODING)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    // as it came; one that cannot be decoded is refused. Every
+    // `Content-Encoding` line counts (an upstream reads them as one list),
+    // and a transfer coding other than `chunked` is refused outright.
+    let refused = Hit {
+        rule: "compressed-body".into(),
+    };
+    let codings = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let coded = |list: &str, plain: &str| {
+        list.split(',')
+            .map(str::trim)
+            .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case(plain))
+    };
+    if coded(&codings(hyper::header::TRANSFER_ENCODING), "chunked") {
+        return blocked(&path, refused);
+    }
+    let encoding =
+        Some(codings(hyper::header::CONTENT_ENCODING)).filter(|list| coded(list, "identity"));
     if let Some(coding) = encoding {
-        let refused = Hit {
-            rule: "compressed-body".into(),
-        };
         let raw = match req.body {
             BodyFacts::Unread => return Decision::ReadBody,
             BodyFacts::Unreadable => return blocked(&path, refused),
@@ -814,6 +830,45 @@ mod tests {
             refused(r.decide_with(BodyFacts::Read(&leak))),
             blocked("/", "canary:canary-NAME")
         );
+    }
+
+    #[test]
+    fn every_content_encoding_line_counts() {
+        // `identity` first, `gzip` on a second line: an upstream decodes the
+        // list, so the proxy must too.
+        let r = req("api.example.test", "/")
+            .header("content-encoding", "identity")
+            .header("content-encoding", "gzip");
+        assert!(matches!(r.decide(), Decision::ReadBody));
+        let leak = gzip(CANARY.as_bytes());
+        assert_eq!(
+            refused(r.decide_with(BodyFacts::Read(&leak))),
+            blocked("/", "canary:canary-NAME")
+        );
+        let r = req("api.example.test", "/")
+            .header("content-encoding", "identity")
+            .header("content-encoding", "Identity ");
+        assert!(forwarded(r.decide()).injected, "identity alone streams");
+    }
+
+    #[test]
+    fn a_transfer_coding_other_than_chunked_is_refused() {
+        for te in ["gzip, chunked", "deflate", "chunked, x-custom"] {
+            let r = req("open.example.test", "/v1").header("transfer-encoding", te);
+            assert_eq!(
+                refused(r.decide()),
+                blocked("/v1", "compressed-body"),
+                "{te}"
+            );
+        }
+        let r = req("open.example.test", "/v1").header("transfer-encoding", "Chunked");
+        forwarded(r.decide());
+    }
+
+    #[test]
+    fn a_decision_never_prints_the_secrets_it_carries() {
+        let text = format!("{:?}", req("api.example.test", "/").decide());
+        assert!(!text.contains(CANARY) && !text.contains(TOKEN), "{text}");
     }
 
     #[test]
