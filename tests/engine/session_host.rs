@@ -264,7 +264,7 @@ fn a_pane_attaches_through_the_holder_and_detaches() {
     let slug = e.start_shell(&home);
     let result = std::panic::catch_unwind(|| {
         let parsed = Slug::parse(&slug).expect("slug");
-        let host = bottle::backends::docker::engines::host_of(&home.join("state").join(&slug));
+        let host = bottle::backends::host_of(&home.join("state").join(&slug));
         let mut pane = attach_pane(&host, &parsed, 24, 80).expect("pane");
         let mut screen = vt100::Parser::new(
             std::num::NonZeroU16::new(24).expect("rows"),

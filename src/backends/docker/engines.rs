@@ -155,19 +155,6 @@ pub async fn discover_connected() -> Vec<(Engine, Docker)> {
     out
 }
 
-/// The engine a bottle was launched on (metadata.json's `engine_host`);
-/// the default engine for a bottle launched before it was recorded.
-pub fn host_of(state_dir: &Path) -> String {
-    crate::state::record::BottleRecord::read(state_dir)
-        .and_then(|r| r.engine_host().map(str::to_string))
-        .unwrap_or_else(default_host)
-}
-
-/// Connects to the engine `slug` lives on.
-pub async fn connect_bottle(home: &crate::state::Home, slug: &str) -> Result<Docker, EngineError> {
-    connect_host(&host_of(&home.state_dir(slug))).await
-}
-
 /// The engine `--backend` names: `docker` is the default engine (whatever
 /// `DOCKER_HOST` names, Podman's socket included, SPEC §9); `podman` the
 /// first Podman engine that answers; a `unix://` address that engine.
@@ -211,12 +198,12 @@ mod tests {
     #[test]
     fn a_bottle_without_a_recorded_engine_uses_the_default() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(host_of(dir.path()), default_host());
+        assert_eq!(crate::backends::host_of(dir.path()), default_host());
         std::fs::write(
             dir.path().join("metadata.json"),
             r#"{"engine_host":"unix:///run/x.sock"}"#,
         )
         .expect("write");
-        assert_eq!(host_of(dir.path()), "unix:///run/x.sock");
+        assert_eq!(crate::backends::host_of(dir.path()), "unix:///run/x.sock");
     }
 }
