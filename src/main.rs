@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let _log_guard = match logging::init(&home) {
         Ok(g) => Some(g),
         Err(e) => {
-            eprintln!("bottle: warning: logging disabled: {e:#}");
+            say(&format!("bottle: warning: logging disabled: {e:#}"));
             None
         }
     };
@@ -62,9 +62,15 @@ fn main() -> ExitCode {
 fn fail(e: &anyhow::Error) -> ExitCode {
     tracing::error!("{e:#}");
     // Errors can carry agent-made names and text: sanitized (SPEC §4.9).
-    eprintln!(
+    say(&format!(
         "bottle: error: {}",
         bottle::sanitize::lines(&format!("{e:#}"))
-    );
+    ));
     ExitCode::from(1)
+}
+
+/// A line on stderr; dropped when the terminal is gone (never a panic).
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

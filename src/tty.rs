@@ -111,6 +111,8 @@ pub enum TermEvent {
     },
     /// SIGTERM / SIGHUP.
     Signal(i32),
+    /// The terminal went away (reading it failed): a hang-up.
+    Gone,
     /// The periodic tick.
     Tick,
 }
@@ -194,7 +196,8 @@ pub fn spawn_input(
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
-                    tracing::warn!("terminal input failed: {e}");
+                    tracing::info!("terminal input ended: {e}");
+                    send(TermEvent::Gone);
                     return;
                 }
             }
@@ -205,7 +208,8 @@ pub fn spawn_input(
                 Ok(Event::Resize(cols, rows)) => TermEvent::Resize { rows, cols },
                 Ok(_) => continue,
                 Err(e) => {
-                    tracing::warn!("terminal input failed: {e}");
+                    tracing::info!("terminal input ended: {e}");
+                    send(TermEvent::Gone);
                     return;
                 }
             };

@@ -6,13 +6,31 @@ use crate::app::App;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use std::io::{self, Stdout};
+use std::mem::ManuallyDrop;
 
-pub struct Term(Terminal<CrosstermBackend<Stdout>>);
+/// Dropped by hand: ratatui's own drop prints to stderr with `eprintln!`
+/// when it cannot show the cursor again, which panics when the terminal
+/// is gone (a closed window, a dropped ssh). See `Drop` below.
+pub struct Term(ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>);
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        // Showing the cursor worked: ratatui's drop has nothing left to
+        // print. It failed: the terminal is gone; the terminal object is
+        // left undropped (the process is ending) rather than let it panic.
+        if self.0.show_cursor().is_ok() {
+            // SAFETY: dropped once, here; never used again.
+            unsafe { ManuallyDrop::drop(&mut self.0) }
+        }
+    }
+}
 
 impl Term {
     /// Starts drawing on stdout (the terminal must already be taken).
     pub fn new() -> io::Result<Term> {
-        Ok(Term(Terminal::new(CrosstermBackend::new(io::stdout()))?))
+        Ok(Term(ManuallyDrop::new(Terminal::new(
+            CrosstermBackend::new(io::stdout()),
+        )?)))
     }
 
     /// Draws `app` whole.

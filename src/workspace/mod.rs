@@ -49,6 +49,8 @@ fn app_event(e: TermEvent) -> AppEvent {
         TermEvent::Mouse(m) => AppEvent::Mouse(m),
         TermEvent::Resize { rows, cols } => AppEvent::Resize { rows, cols },
         TermEvent::Signal(sig) => AppEvent::Signal(sig),
+        // A terminal that went away is a hang-up: the same quiet end.
+        TermEvent::Gone => AppEvent::Signal(libc::SIGHUP),
         TermEvent::Tick => AppEvent::Tick,
     }
 }
@@ -210,7 +212,12 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
             }
         }
         if pacing.frame_due(!queue.is_empty()) {
-            room.term.draw(&app)?;
+            if let Err(e) = room.term.draw(&app) {
+                // The terminal is gone (a closed window, a dropped ssh):
+                // end as on a hang-up; the bottles keep running.
+                tracing::info!("drawing failed, the terminal is gone: {e}");
+                break RunOutcome::Signal(libc::SIGHUP);
+            }
             for p in &app.panes {
                 p.shared.take_dirty();
             }

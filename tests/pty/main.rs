@@ -6,5 +6,6 @@
 mod support;
 
 mod emulation_diff;
+mod hangup;
 mod workspace_fake;
 mod workspace_pty;
