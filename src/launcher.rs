@@ -13,7 +13,7 @@ use crate::backends::{self, Backend, LaunchInput};
 use crate::manifest::Definitions;
 use crate::secret::Secret;
 use crate::state::names::Slug;
-use crate::state::record::{BottleRecord, CapabilityRecord, RecordError};
+use crate::state::record::{BottleRecord, CapabilityRecord, IsolationRecord, RecordError};
 use crate::state::Home;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
@@ -80,6 +80,9 @@ pub struct Prepared {
     /// The agent CLI's session id (Claude Code's `--session-id`): new for
     /// a new bottle, the recorded one on resume.
     pub session_id: String,
+    /// Run the bottle even if its isolation self-check fails
+    /// (`--allow-unverified`; never the default).
+    pub allow_unverified: bool,
 }
 
 /// Resolves the plan for a new bottle of `opts.agent`.
@@ -170,6 +173,7 @@ pub fn prepare(
         task,
         resume: false,
         session_id: crate::backends::provider::new_session_id(),
+        allow_unverified: false,
     })
 }
 
@@ -258,6 +262,7 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
             .session_id
             .clone()
             .unwrap_or_else(crate::backends::provider::new_session_id),
+        allow_unverified: false,
     })
 }
 
@@ -378,9 +383,10 @@ pub fn launch(
         engine_host: p.engine_host.clone(),
         egress: &egress,
         queue_dir,
+        allow_unverified: p.allow_unverified,
     };
-    backends::connect(&p.engine_host).launch(&input, progress)?;
-    write_metadata(home, p)
+    let isolation = backends::connect(&p.engine_host).launch(&input, progress)?;
+    write_metadata(home, p, isolation)
 }
 
 /// Each skill directory, listed without following symlinks, only from
@@ -405,7 +411,7 @@ fn skill_lists(plan: &Plan, host_home: &Path) -> Result<Vec<(String, CopyList)>>
 }
 
 /// metadata.json: what was launched (SPEC §2; 0644, no secrets).
-fn write_metadata(home: &Home, p: &Prepared) -> Result<()> {
+fn write_metadata(home: &Home, p: &Prepared, isolation: IsolationRecord) -> Result<()> {
     use crate::backends::plan::EnvPlan;
     use crate::state::record::{Images, SessionEnv};
     let (plan, preflight) = (&p.plan, &p.preflight);
@@ -453,6 +459,7 @@ fn write_metadata(home: &Home, p: &Prepared) -> Result<()> {
                 }),
             })
             .collect(),
+        isolation: Some(isolation),
         ..BottleRecord::default()
     }
     .save(&dir)

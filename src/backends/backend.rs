@@ -16,6 +16,7 @@ use crate::backends::workspace_copy::CopyList;
 use crate::secret::Secret;
 use crate::session::io::{PaneError, PaneIo, PaneKind};
 use crate::state::names::Slug;
+use crate::state::record::IsolationRecord;
 use std::path::{Path, PathBuf};
 
 /// What a backend operation failed on, in the operator's words.
@@ -91,6 +92,10 @@ pub struct LaunchInput<'a> {
     /// `queue/<slug>/` when the bottle is supervised: bound read-write into
     /// the sidecar (and nothing else of the queue).
     pub queue_dir: Option<PathBuf>,
+    /// The operator lets the bottle run though its isolation self-check
+    /// fails (`--allow-unverified`); recorded on the agent container, so
+    /// restarts and recreations keep the choice.
+    pub allow_unverified: bool,
 }
 
 /// A capability approval applied to a bottle (SPEC §5.4).
@@ -191,17 +196,30 @@ pub trait Backend: Send + Sync {
     /// Every object of this home's bottles (or every home's).
     fn objects(&self, home_hash: Option<&str>) -> Result<Vec<BottleObjects>, BackendError>;
     /// Launches a prepared plan; on failure removes what it created (a
-    /// resume keeps its volumes).
-    fn launch(&self, input: &LaunchInput<'_>, progress: Progress<'_>) -> Result<(), BackendError>;
+    /// resume keeps its volumes). Every start of an agent runs the
+    /// isolation self-check (`session_host::selfcheck`): its record, or,
+    /// when it failed and the operator did not allow that, an error (the
+    /// bottle is stopped).
+    fn launch(
+        &self,
+        input: &LaunchInput<'_>,
+        progress: Progress<'_>,
+    ) -> Result<IsolationRecord, BackendError>;
     /// Builds an approved capability's image and, when the bottle runs,
-    /// replaces its agent container by one on it; whether it replaced one.
+    /// replaces its agent container by one on it: the new start's
+    /// isolation record when it replaced one.
     fn recreate_agent(
         &self,
         input: &Recreate<'_>,
         progress: Progress<'_>,
-    ) -> Result<bool, BackendError>;
-    /// Runs an ended session again in the same agent container.
-    fn restart_session(&self, slug: &Slug, env: &[(String, Secret)]) -> Result<(), BackendError>;
+    ) -> Result<Option<IsolationRecord>, BackendError>;
+    /// Runs an ended session again in the same agent container: the
+    /// isolation record when it started one.
+    fn restart_session(
+        &self,
+        slug: &Slug,
+        env: &[(String, Secret)],
+    ) -> Result<Option<IsolationRecord>, BackendError>;
     /// Stops the agent container (it stays, with its session's end).
     fn stop_agent(&self, slug: &Slug) -> Result<(), BackendError>;
     /// Stops the bottle: containers and networks go, volumes stay.

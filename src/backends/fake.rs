@@ -16,6 +16,7 @@ use crate::backends::inventory::BottleStatus;
 use crate::secret::Secret;
 use crate::session::io::PaneCtl;
 use crate::state::names::Slug;
+use crate::state::record::IsolationRecord;
 use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -194,21 +195,35 @@ impl Backend for FakeBackend {
             .collect())
     }
 
-    fn launch(&self, _: &LaunchInput<'_>, _: Progress<'_>) -> Result<(), BackendError> {
+    fn launch(
+        &self,
+        _: &LaunchInput<'_>,
+        _: Progress<'_>,
+    ) -> Result<IsolationRecord, BackendError> {
         self.unsupported("launching")
     }
 
-    fn recreate_agent(&self, _: &Recreate<'_>, _: Progress<'_>) -> Result<bool, BackendError> {
+    fn recreate_agent(
+        &self,
+        _: &Recreate<'_>,
+        _: Progress<'_>,
+    ) -> Result<Option<IsolationRecord>, BackendError> {
         self.unsupported("recreating an agent")
     }
 
-    fn restart_session(&self, slug: &Slug, _: &[(String, Secret)]) -> Result<(), BackendError> {
+    /// A fake bottle has no network to check: no isolation record.
+    fn restart_session(
+        &self,
+        slug: &Slug,
+        _: &[(String, Secret)],
+    ) -> Result<Option<IsolationRecord>, BackendError> {
         self.find(slug)?;
         self.update(|all| {
             for b in all.iter_mut().filter(|b| b.slug == slug.as_str()) {
                 b.status = "running".into();
             }
-        })
+        })?;
+        Ok(None)
     }
 
     fn stop_agent(&self, slug: &Slug) -> Result<(), BackendError> {

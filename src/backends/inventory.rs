@@ -23,6 +23,9 @@ pub struct BottleInfo {
     pub services: Vec<String>,
     /// Requests from the agent waiting for a decision.
     pub pending: usize,
+    /// The isolation self-check of the agent's last start: `isolated`,
+    /// `UNVERIFIED`, or absent (never checked: an older bottle).
+    pub isolation: Option<&'static str>,
 }
 
 impl BottleInfo {
@@ -36,6 +39,7 @@ impl BottleInfo {
             backend: "docker".into(),
             services: Vec::new(),
             pending: 0,
+            isolation: None,
         }
     }
 }
@@ -112,6 +116,7 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
             },
             backend: String::new(),
             pending: 0,
+            isolation: None,
             slug: b.slug,
             agent: b.agent,
             sidecar_running: b.sidecar_running,
@@ -134,14 +139,14 @@ pub fn home_bottles(home: &Home, engine: Vec<EngineBottle>) -> Vec<BottleInfo> {
                 backend: String::new(),
                 services: Vec::new(),
                 pending: 0,
+                isolation: None,
             });
         }
     }
     for r in &mut rows {
-        r.backend = BottleRecord::read(&home.state_dir(&r.slug))
-            .unwrap_or_default()
-            .backend()
-            .to_string();
+        let record = BottleRecord::read(&home.state_dir(&r.slug)).unwrap_or_default();
+        r.backend = record.backend().to_string();
+        r.isolation = record.isolation.as_ref().map(|i| i.word());
         r.pending = crate::queue::pending_count(&home.queue_dir().join(&r.slug));
     }
     rows.sort_by(|a, b| a.slug.cmp(&b.slug));
@@ -246,6 +251,7 @@ mod tests {
                     backend: "podman".into(),
                     services: vec!["dns".into(), "egress".into()],
                     pending: 2,
+                    isolation: None,
                 },
                 BottleInfo {
                     slug: "dev-bbbbbb".into(),
@@ -255,6 +261,7 @@ mod tests {
                     backend: "docker".into(),
                     services: vec![],
                     pending: 0,
+                    isolation: None,
                 },
             ]
         );

@@ -85,6 +85,9 @@ pub enum Command {
         /// Print only the slug and leave the agent running.
         #[arg(long)]
         detach: bool,
+        /// Run the bottle even if its isolation self-check fails.
+        #[arg(long)]
+        allow_unverified: bool,
     },
     /// Show what the agent changed in its copy of the workspace.
     Diff { slug: String },
@@ -256,6 +259,10 @@ pub struct StartArgs {
     /// (named by the preflight; left out otherwise).
     #[arg(long)]
     pub copy_secret_files: bool,
+    /// Run the bottle even if its isolation self-check fails (the failure
+    /// is shown as UNVERIFIED and recorded). Never the default.
+    #[arg(long)]
+    pub allow_unverified: bool,
 }
 
 #[derive(Args, Debug)]
@@ -453,7 +460,20 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         } => bottles::logs(&ctx.home, slug, *sidecar, *follow),
         Command::Stop { slug } => bottles::stop(&ctx, slug),
         Command::Rm { slug } => bottles::rm(&ctx, slug),
-        Command::Resume { slug, yes, detach } => start::resume(&ctx, slug, *yes, *detach),
+        Command::Resume {
+            slug,
+            yes,
+            detach,
+            allow_unverified,
+        } => start::resume(
+            &ctx,
+            slug,
+            start::How {
+                yes: *yes,
+                detach: *detach,
+                allow_unverified: *allow_unverified,
+            },
+        ),
         Command::Diff { slug } => export::diff(&ctx, slug),
         Command::Export {
             slug,

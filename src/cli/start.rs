@@ -13,7 +13,7 @@ pub use crate::launcher::{sha256_file, sidecar_binary};
 
 pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
     let defs = ctx.load()?;
-    let prepared = crate::launcher::prepare(
+    let mut prepared = crate::launcher::prepare(
         &ctx.home,
         &defs,
         &ctx.workspace,
@@ -27,6 +27,7 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
             copy_secret_files: args.copy_secret_files,
         },
     )?;
+    allow_unverified(&mut prepared, args.allow_unverified);
     if args.dry_run {
         print!("{}", prepared.preflight);
         return Ok(0);
@@ -35,6 +36,7 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
     let how = How {
         yes: args.yes,
         detach: args.detach,
+        allow_unverified: args.allow_unverified,
     };
     run_launch(ctx, &prepared, how)
 }
@@ -43,6 +45,18 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Result<i32> {
 pub struct How {
     pub yes: bool,
     pub detach: bool,
+    pub allow_unverified: bool,
+}
+
+/// `--allow-unverified`: recorded in the plan and said in the preflight
+/// the operator confirms.
+fn allow_unverified(p: &mut crate::launcher::Prepared, allow: bool) {
+    if allow {
+        p.allow_unverified = true;
+        p.preflight.push_str(
+            "isolation  NOT ENFORCED: the bottle runs even if its isolation self-check fails (--allow-unverified)\n",
+        );
+    }
 }
 
 /// Confirms, launches, records metadata, then attaches or prints the slug.
@@ -152,12 +166,13 @@ fn confirm(yes: bool) -> Result<()> {
 
 /// `bottle resume <slug>`: same slug, volumes and state; definitions
 /// re-resolved; the preflight shows what changed since the last launch.
-pub fn resume(ctx: &Context, slug_text: &str, yes: bool, detach: bool) -> Result<i32> {
+pub fn resume(ctx: &Context, slug_text: &str, how: How) -> Result<i32> {
     let slug = Slug::parse(slug_text)?;
     let defs = ctx.load()?;
-    let prepared = crate::launcher::prepare_resume(&ctx.home, &defs, &slug)?;
+    let mut prepared = crate::launcher::prepare_resume(&ctx.home, &defs, &slug)?;
+    allow_unverified(&mut prepared, how.allow_unverified);
     eprint!("{}", prepared.preflight);
-    run_launch(ctx, &prepared, How { yes, detach })
+    run_launch(ctx, &prepared, how)
 }
 
 #[cfg(test)]

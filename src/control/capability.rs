@@ -111,7 +111,11 @@ pub fn apply(
         bottle_bin: &bin,
         env: &env,
     };
-    let replaced = crate::backends::for_bottle(home, slug).recreate_agent(&input, progress)?;
+    let started = crate::backends::for_bottle(home, slug).recreate_agent(&input, progress)?;
+    if let Some(isolation) = &started {
+        isolation.save_into(&state_dir)?;
+    }
+    let replaced = started.is_some();
     // A replaced container recorded its body and Dockerfile; a stopped
     // bottle gets its Dockerfile here, for the resume.
     if !replaced {

@@ -16,6 +16,7 @@ pub mod client;
 pub mod privilege;
 pub mod protocol;
 pub mod queries;
+pub mod selfcheck;
 
 use crate::session::screen::{Screen, Vt100Screen};
 use anyhow::{bail, Context as _, Result};
@@ -56,6 +57,8 @@ enum Event {
     Client(u64, ClientMsg),
     Connected(u64, mpsc::SyncSender<Vec<u8>>),
     Gone(u64),
+    /// The isolation self-check's report.
+    Isolation(selfcheck::Report),
 }
 
 /// One JSON line on stdout: the holder's own log (never the agent's
@@ -66,7 +69,16 @@ fn log(event: serde_json::Value) {
     let _ = out.flush();
 }
 
-fn read_env_line() -> Result<BTreeMap<String, String>> {
+/// The environment line: the session's environment and, when the
+/// launcher asks for it, the isolation self-check.
+#[derive(Default, serde::Deserialize)]
+struct EnvLine {
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    check: Option<selfcheck::CheckSpec>,
+}
+
+fn read_env_line() -> Result<EnvLine> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -78,15 +90,9 @@ fn read_env_line() -> Result<BTreeMap<String, String>> {
         .context("no session environment arrived on stdin")?
         .context("reading the session environment")?;
     if line.trim().is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(EnvLine::default());
     }
-    #[derive(serde::Deserialize)]
-    struct EnvLine {
-        env: BTreeMap<String, String>,
-    }
-    let parsed: EnvLine =
-        serde_json::from_str(&line).context("the session environment line is not valid")?;
-    Ok(parsed.env)
+    serde_json::from_str(&line).context("the session environment line is not valid")
 }
 
 fn bind(socket: &Path) -> Result<UnixListener> {
@@ -268,10 +274,10 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
     if cfg.cmd.is_empty() {
         bail!("session-host: no command to run");
     }
-    let env = if cfg.env_stdin {
+    let EnvLine { env, check } = if cfg.env_stdin {
         read_env_line()?
     } else {
-        BTreeMap::new()
+        EnvLine::default()
     };
     let listener = bind(&cfg.socket)?;
     let (mut rows, mut cols) = (24u16, 80u16);
@@ -323,6 +329,14 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
     {
         let tx = tx.clone();
         std::thread::spawn(move || accept_loop(listener, tx));
+    }
+    // The isolation self-check runs beside the agent's start.
+    let allow_unverified = check.as_ref().is_some_and(|c| c.allow_unverified);
+    if let Some(spec) = check {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Event::Isolation(selfcheck::run(&spec)));
+        });
     }
     drop(tx);
     let stop = Arc::new(AtomicBool::new(false));
@@ -418,6 +432,26 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
                 }
             }
             Event::OutputEnd => output_done = true,
+            Event::Isolation(report) => {
+                log(serde_json::json!({"event": "isolation", "report": report}));
+                if !report.verified && !allow_unverified {
+                    // Fail closed: the agent does not run in a bottle that
+                    // did not prove its isolation.
+                    // SAFETY: signalling the agent's process group and the
+                    // agent itself.
+                    unsafe {
+                        libc::kill(-agent_pid, libc::SIGKILL);
+                        libc::kill(agent_pid, libc::SIGKILL);
+                    }
+                    let note = format!(
+                        "\r\n\x1b[0mbottle: this bottle did not prove its isolation, so the agent was stopped: {}\r\n",
+                        report.failures()
+                    )
+                    .into_bytes();
+                    screen.process(&note);
+                    clients.broadcast(&HolderMsg::Output(note));
+                }
+            }
             Event::Connected(id, sender) => {
                 clients.senders.insert(id, sender);
             }

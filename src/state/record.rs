@@ -46,6 +46,9 @@ pub struct BottleRecord {
     pub exit_status: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exited_at: Option<String>,
+    /// The isolation self-check of the agent's last start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationRecord>,
     /// Keys of a newer version, kept as they were.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -69,8 +72,48 @@ impl Default for BottleRecord {
             session_env: Vec::new(),
             exit_status: None,
             exited_at: None,
+            isolation: None,
             other: BTreeMap::new(),
         }
+    }
+}
+
+/// What the isolation self-check found when the agent last started
+/// (`session_host::selfcheck`): `verified` when every check passed;
+/// `allowed_unverified` when the operator let it run anyway.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IsolationRecord {
+    pub verified: bool,
+    pub allowed_unverified: bool,
+    pub checks: Vec<IsolationCheck>,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IsolationCheck {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl IsolationRecord {
+    /// The word the sidebar and the pane title show.
+    pub fn word(&self) -> &'static str {
+        if self.verified {
+            "isolated"
+        } else {
+            "UNVERIFIED"
+        }
+    }
+
+    /// Records `self` in `state_dir`'s metadata.json (kept as it is
+    /// otherwise).
+    pub fn save_into(&self, state_dir: &Path) -> Result<()> {
+        let mut record = BottleRecord::load(state_dir)?;
+        record.isolation = Some(self.clone());
+        record.save(state_dir)
     }
 }
 

@@ -575,7 +575,11 @@ mod engine {
         slug: &Slug,
         env: &[(String, crate::secret::Secret)],
     ) -> Result<()> {
-        Ok(backends::for_bottle(home, slug.as_str()).restart_session(slug, env)?)
+        let started = backends::for_bottle(home, slug.as_str()).restart_session(slug, env)?;
+        if let Some(isolation) = started {
+            isolation.save_into(&home.state_dir(slug.as_str()))?;
+        }
+        Ok(())
     }
 
     /// Calls `started(slug)` for each agent container of this home that

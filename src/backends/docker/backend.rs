@@ -12,6 +12,7 @@ use crate::backends::{
 };
 use crate::secret::Secret;
 use crate::state::names::{Names, Slug};
+use crate::state::record::IsolationRecord;
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::path::Path;
@@ -181,7 +182,11 @@ impl Backend for DockerBackend {
         block(async { super::bottle_objects(&self.connect().await?, home_hash).await })
     }
 
-    fn launch(&self, input: &LaunchInput<'_>, progress: Progress<'_>) -> Result<(), BackendError> {
+    fn launch(
+        &self,
+        input: &LaunchInput<'_>,
+        progress: Progress<'_>,
+    ) -> Result<IsolationRecord, BackendError> {
         block(async { super::launch::launch(&self.connect().await?, input, progress).await })
     }
 
@@ -189,13 +194,17 @@ impl Backend for DockerBackend {
         &self,
         input: &Recreate<'_>,
         progress: Progress<'_>,
-    ) -> Result<bool, BackendError> {
+    ) -> Result<Option<IsolationRecord>, BackendError> {
         block(async {
             super::recreate::recreate_agent(&self.connect().await?, input, progress).await
         })
     }
 
-    fn restart_session(&self, slug: &Slug, env: &[(String, Secret)]) -> Result<(), BackendError> {
+    fn restart_session(
+        &self,
+        slug: &Slug,
+        env: &[(String, Secret)],
+    ) -> Result<Option<IsolationRecord>, BackendError> {
         block(async { super::recreate::restart_session(&self.connect().await?, slug, env).await })
     }
 

@@ -314,7 +314,7 @@ async fn launch_inner(
     docker: &Docker,
     input: &LaunchInput<'_>,
     progress: &mut (dyn FnMut(&str) + Send),
-) -> Result<(), EngineError> {
+) -> Result<crate::state::record::IsolationRecord, EngineError> {
     let plan = input.plan;
     let n = &plan.names;
     ensure_images(docker, input, progress).await?;
@@ -400,7 +400,13 @@ async fn launch_inner(
     let create = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&n.agent_container)
         .build();
-    let body = spec::agent(plan, &dns, &resolv_conf, input.cmd.clone());
+    let mut body = spec::agent(plan, &dns, &resolv_conf, input.cmd.clone());
+    if input.allow_unverified {
+        body.labels.get_or_insert_with(HashMap::new).insert(
+            super::selfcheck::LABEL_ALLOW_UNVERIFIED.into(),
+            "true".into(),
+        );
+    }
     timed(docker.create_container(Some(create), body.clone())).await?;
     remember_agent(&input.state_dir, &body, agent_dockerfile(plan).as_deref())?;
     provision_system(docker, &n.agent_container, input.bottle_bin).await?;
@@ -429,7 +435,7 @@ async fn launch_inner(
         .await?;
     }
     progress("starting the agent");
-    start_holder(docker, &n.agent_container, &input.session_env).await
+    start_holder(docker, &plan.slug, &input.session_env).await
 }
 
 /// Where the agent container's creation body is kept (no secrets: only
@@ -493,14 +499,18 @@ pub(super) async fn provision_system(
 }
 
 /// Starts the agent container and hands its session holder the session's
-/// environment through the attach stream (never the configuration), then
-/// waits for the holder to say the agent runs.
+/// environment through the attach stream (never the configuration), with
+/// the isolation self-check to run; waits for the holder to say the agent
+/// runs, then for the check's report (`selfcheck::wait`: a failure the
+/// operator did not allow stops the bottle and is the error).
 pub(super) async fn start_holder(
     docker: &Docker,
-    container: &str,
+    slug: &Slug,
     env: &[(String, crate::secret::Secret)],
-) -> Result<(), EngineError> {
+) -> Result<crate::state::record::IsolationRecord, EngineError> {
     use tokio::io::AsyncWriteExt;
+    let container = &crate::state::names::Names::for_slug(slug).agent_container;
+    let check = super::selfcheck::spec(docker, slug).await?;
     let options = bollard::query_parameters::AttachContainerOptions {
         stdin: true,
         stdout: false,
@@ -515,7 +525,7 @@ pub(super) async fn start_holder(
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::from(v.expose())))
         .collect();
-    let mut line = serde_json::json!({ "env": map }).to_string();
+    let mut line = serde_json::json!({ "env": map, "check": check }).to_string();
     line.push('\n');
     let mut input = attached.input;
     let sent = async {
@@ -529,9 +539,8 @@ pub(super) async fn start_holder(
         .map_err(|e| EngineError::Launch(format!("handing the session its environment: {e}")))?;
     drop(line);
     drop(attached.output);
-    ready_line(docker, container, "the session holder")
-        .await
-        .map(|_| ())
+    ready_line(docker, container, "the session holder").await?;
+    super::selfcheck::wait(docker, slug, &check).await
 }
 
 /// Launches; on failure removes everything the launch created.
@@ -539,7 +548,7 @@ pub async fn launch(
     docker: &Docker,
     input: &LaunchInput<'_>,
     progress: &mut (dyn FnMut(&str) + Send),
-) -> Result<(), EngineError> {
+) -> Result<crate::state::record::IsolationRecord, EngineError> {
     let result = launch_inner(docker, input, progress).await;
     if result.is_err() {
         let plan = input.plan;

@@ -55,6 +55,7 @@ pub mod pane;
 pub mod probe;
 pub mod provision;
 pub mod recreate;
+pub mod selfcheck;
 pub mod spec;
 pub mod subnets;
 

@@ -22,7 +22,7 @@ pub async fn recreate_agent(
     docker: &Docker,
     r: &Recreate<'_>,
     progress: &mut (dyn FnMut(&str) + Send),
-) -> Result<bool, EngineError> {
+) -> Result<Option<crate::state::record::IsolationRecord>, EngineError> {
     build_dockerfile(
         docker,
         r.dockerfile,
@@ -39,7 +39,7 @@ pub async fn recreate_agent(
         Err(EngineError::Api(bollard::errors::Error::DockerResponseServerError {
             status_code: 404,
             ..
-        })) => return Ok(false),
+        })) => return Ok(None),
         Err(e) => return Err(e),
     }
     let path = r.state_dir.join(AGENT_BODY_FILE);
@@ -109,8 +109,7 @@ pub async fn recreate_agent(
     .await?;
     remember_agent(r.state_dir, &body, Some(r.dockerfile))?;
     progress("starting the agent");
-    start_holder(docker, agent, r.env).await?;
-    Ok(true)
+    start_holder(docker, r.slug, r.env).await.map(Some)
 }
 
 /// Runs an ended session again in the same agent container (same volumes,
@@ -121,7 +120,7 @@ pub async fn restart_session(
     docker: &Docker,
     slug: &Slug,
     env: &[(String, crate::secret::Secret)],
-) -> Result<(), EngineError> {
+) -> Result<Option<crate::state::record::IsolationRecord>, EngineError> {
     let names = crate::state::names::Names::for_slug(slug);
     let running = |c: bollard::models::ContainerInspectResponse| {
         c.state.and_then(|s| s.running).unwrap_or(false)
@@ -133,7 +132,7 @@ pub async fn restart_session(
     let agent = timed(docker.inspect_container(&names.agent_container, None)).await?;
     if running(agent) {
         // Nothing to restart: the caller re-attaches.
-        return Ok(());
+        return Ok(None);
     }
-    start_holder(docker, &names.agent_container, env).await
+    start_holder(docker, slug, env).await.map(Some)
 }
