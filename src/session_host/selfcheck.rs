@@ -89,20 +89,28 @@ const SIDECAR_OTHER_PORTS: &[u16] = &[22, 80, 443, 2375, 3128, 8080];
 pub fn run(spec: &CheckSpec) -> Report {
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    run_with(spec, &resolv, &routes)
+    let routes6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    run_with(spec, &resolv, &format!("{routes}\n{IPV6_MARK}\n{routes6}"))
 }
 
-/// `run` with the files it reads given (tests).
-pub fn run_with(spec: &CheckSpec, resolv_conf: &str, proc_net_route: &str) -> Report {
+/// Separates `/proc/net/route` from `/proc/net/ipv6_route` in `run_with`'s
+/// route text.
+const IPV6_MARK: &str = "-- ipv6 --";
+
+/// `run` with the files it reads given (tests): `routes` is
+/// `/proc/net/route`, then optionally `IPV6_MARK` and `/proc/net/ipv6_route`.
+pub fn run_with(spec: &CheckSpec, resolv_conf: &str, routes: &str) -> Report {
+    let (v4, v6) = routes.split_once(IPV6_MARK).unwrap_or((routes, ""));
     let mut gateways = spec.gateways.clone();
-    for gw in default_gateways(proc_net_route) {
+    let v6_routes = default_gateways_v6(v6);
+    for gw in default_gateways(v4) {
         if !gateways.contains(&gw) {
             gateways.push(gw);
         }
     }
     let nameservers = nameservers(resolv_conf);
     let checks = std::thread::scope(|s| {
-        let gw = s.spawn(|| check_gateways(&gateways));
+        let gw = s.spawn(|| check_gateways(&gateways, &v6_routes));
         let ports = s.spawn(|| check_sidecar_ports(spec));
         let dns = s.spawn(|| check_dns(spec, &nameservers));
         let proxy = s.spawn(|| check_proxy(spec));
@@ -134,6 +142,28 @@ fn default_gateways(table: &str) -> Vec<IpAddr> {
             let raw = u32::from_str_radix(f[2], 16).ok()?;
             // The kernel prints the address in host byte order.
             (raw != 0).then(|| IpAddr::from(raw.to_le_bytes()))
+        })
+        .collect()
+}
+
+/// The next hops of `/proc/net/ipv6_route`'s default routes (the agent
+/// network has IPv6 off: any is a way out). Loopback and reject routes
+/// are not ways out.
+fn default_gateways_v6(table: &str) -> Vec<IpAddr> {
+    const RTF_REJECT: u32 = 0x0200;
+    table
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[0] != "0".repeat(32) || f[1] != "00" || f[9] == "lo" {
+                return None;
+            }
+            let flags = u32::from_str_radix(f[8], 16).ok()?;
+            if flags & RTF_REJECT != 0 {
+                return None;
+            }
+            let hop = u128::from_str_radix(f[4], 16).ok()?;
+            Some(IpAddr::V6(std::net::Ipv6Addr::from(hop)))
         })
         .collect()
 }
@@ -179,8 +209,17 @@ fn probe_all(targets: &[SocketAddr]) -> Vec<(SocketAddr, Probe)> {
     })
 }
 
-fn check_gateways(gateways: &[IpAddr]) -> Check {
+fn check_gateways(gateways: &[IpAddr], v6_routes: &[IpAddr]) -> Check {
     let name = "gateway".to_string();
+    if let Some(hop) = v6_routes.first() {
+        // IPv6 is off on agent networks: a default route is a way out,
+        // whatever answers on it.
+        return Check {
+            name,
+            ok: false,
+            detail: format!("an IPv6 default route via {hop}"),
+        };
+    }
     if gateways.is_empty() {
         // Nothing routes out: no gateway on the agent network, no default
         // route (the sidecar, the only peer, is checked on its own).
@@ -403,6 +442,12 @@ mod tests {
             vec![IpAddr::V4(Ipv4Addr::new(172, 17, 0, 1))]
         );
         assert!(default_gateways("Iface\tDestination\n").is_empty());
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
+        assert_eq!(
+            default_gateways_v6(v6),
+            vec![IpAddr::V6("fe80::1".parse().expect("v6"))]
+        );
     }
 
     #[test]
@@ -436,7 +481,12 @@ mod tests {
     fn an_answering_gateway_and_open_ports_fail_the_check() {
         let open = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = open.local_addr().expect("addr").port();
-        let answering = check_gateways(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        let answering = check_gateways(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], &[]);
+        assert!(!answering.ok, "{answering:?}");
+        let v6 = check_gateways(&[], &[IpAddr::V6("fe80::1".parse().expect("v6"))]);
+        assert!(!v6.ok && v6.detail.contains("IPv6"), "{v6:?}");
+        let none = check_gateways(&[], &[]);
+        assert!(none.ok, "{none:?}");
         assert!(!answering.ok, "{answering:?}");
         let mut spec = CheckSpec::default_for_test();
         spec.proxy_port = port;
