@@ -41,14 +41,12 @@ fn kind_word(kind: PaneKind) -> &'static str {
 /// One line for an operation on `slug` that took since `started`.
 fn done<T>(event: &'static str, slug: &str, started: Instant, result: &Result<T, BackendError>) {
     match result {
-        Ok(_) => tracing::info!(event, slug = %slug, duration_ms = ms(started), "bottle {event}"),
+        Ok(_) => tracing::info!(event, slug = %slug, duration_ms = ms(started)),
         Err(e) => tracing::warn!(
             event,
             slug = %slug,
             duration_ms = ms(started),
-            error = %crate::sanitize::inline(&e.to_string()),
-            "bottle {event} failed"
-        ),
+            error = ?crate::sanitize::inline(&e.to_string())),
     }
 }
 
@@ -120,9 +118,7 @@ impl Backend for Logged {
                 backend = %plan.engine,
                 runtime = %runtime,
                 isolation = isolation_word(&mode),
-                duration_ms = ms(started),
-                "bottle {event}"
-            ),
+                duration_ms = ms(started)),
             Err(e) => tracing::warn!(
                 event,
                 slug = %slug,
@@ -132,9 +128,7 @@ impl Backend for Logged {
                 runtime = %runtime,
                 isolation = isolation_word(&mode),
                 duration_ms = ms(started),
-                error = %crate::sanitize::inline(&e.to_string()),
-                "bottle {event} failed"
-            ),
+                error = ?crate::sanitize::inline(&e.to_string())),
         }
         result
     }
@@ -165,16 +159,14 @@ impl Backend for Logged {
         let result = self.0.stop_agent(slug);
         match &result {
             Ok(()) => {
-                tracing::info!(event = "stop", slug = %slug, scope = "agent", duration_ms = ms(started), "bottle stop")
+                tracing::info!(event = "stop", slug = %slug, scope = "agent", duration_ms = ms(started))
             }
             Err(e) => tracing::warn!(
                 event = "stop",
                 slug = %slug,
                 scope = "agent",
                 duration_ms = ms(started),
-                error = %crate::sanitize::inline(&e.to_string()),
-                "bottle stop failed"
-            ),
+                error = ?crate::sanitize::inline(&e.to_string())),
         }
         result
     }
@@ -230,9 +222,7 @@ impl Backend for Logged {
                     event = "pane_attach_failed",
                     slug = %slug,
                     pane = kind_word(kind),
-                    reason = %crate::sanitize::inline(&e.to_string()),
-                    "pane attach failed"
-                );
+                    reason = ?crate::sanitize::inline(&e.to_string()));
                 Err(e)
             }
         }
@@ -311,9 +301,7 @@ impl PaneCtl for LoggedCtl {
             event = "pane_detached",
             slug = %self.slug,
             pane = kind_word(self.kind),
-            reason = %reason,
-            "pane detached"
-        );
+            reason = ?reason);
         result
     }
 

@@ -125,9 +125,7 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
                     networks = o.networks.len(),
                     volumes = o.volumes.len(),
                     state = *state,
-                    reason = *why,
-                    "bottle cleanup"
-                );
+                    reason = *why);
             }
             Removal::State(slug) => {
                 remove_state(&ctx.home, slug)?;
@@ -135,9 +133,7 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
                     event = "cleanup",
                     slug = %crate::sanitize::inline(slug),
                     state = true,
-                    reason = "a state directory with no engine objects",
-                    "bottle cleanup"
-                );
+                    reason = "a state directory with no engine objects");
             }
         }
     }

@@ -96,9 +96,7 @@ fn log_decision(
                 outcome = d.decision.decision.as_str(),
                 request_sha256 = sha,
                 note_len,
-                answer_len,
-                "request decided"
-            );
+                answer_len);
             return;
         }
         Err(e) => match e.downcast_ref::<QueueError>() {
@@ -116,9 +114,7 @@ fn log_decision(
         outcome,
         request_sha256 = sha,
         note_len,
-        answer_len,
-        "request not decided as asked"
-    );
+        answer_len);
 }
 
 fn decide_inner(
