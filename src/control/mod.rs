@@ -44,9 +44,9 @@ pub fn decide(
     note: &str,
     decider: &str,
 ) -> Result<Decided> {
-    decide_with(home, shown, intent, note, decider, &mut |line| {
-        tracing::info!("{}: {line}", shown.key());
-    })
+    // The effect's progress (an image build's output) is the agent's
+    // Dockerfile at work: not for the application log.
+    decide_with(home, shown, intent, note, decider, &mut |_| {})
 }
 
 /// `decide`, with the effect's progress (image builds) line by line.
