@@ -312,7 +312,24 @@ impl PaneCtl for LoggedCtl {
 
 #[cfg(test)]
 mod tests {
-    use super::isolation_word;
+    use super::*;
+    use crate::backends::fake::{FakeBackend, FakeBottle, SCHEME};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn isolation_is_named_in_a_word() {
@@ -321,5 +338,62 @@ mod tests {
             "macvlan"
         );
         assert_eq!(isolation_word("none (fake backend)"), "none");
+    }
+
+    /// Panes and restarts through the wrapper, logged as the file would
+    /// have them.
+    #[test]
+    fn panes_and_restarts_are_logged_with_their_slug_and_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = format!("{SCHEME}{}", dir.path().display());
+        let bottle = |slug: &str, status: &str| FakeBottle {
+            slug: slug.into(),
+            agent: "shell".into(),
+            home: "h".into(),
+            status: status.into(),
+            command: vec!["/bin/sh".into(), "-c".into(), "exit 3".into()],
+        };
+        FakeBackend::new(&host)
+            .set_bottles(&[
+                bottle("shell-aaaaaa", "running"),
+                bottle("shell-bbbbbb", "stopped"),
+            ])
+            .expect("set");
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let b = crate::backends::connect(&host);
+            let a = Slug::parse("shell-aaaaaa").expect("slug");
+            let io = b.open_pane(&a, PaneKind::Session, 24, 80).expect("pane");
+            assert_eq!(io.ctl.wait().expect("wait"), Some(3));
+            let stopped = Slug::parse("shell-bbbbbb").expect("slug");
+            assert!(b.open_pane(&stopped, PaneKind::Shell, 24, 80).is_err());
+            b.restart_session(&a, &[]).expect("restart");
+        });
+        let text = String::from_utf8(buf.0.lock().expect("lock").clone()).expect("utf8");
+        let line = |event: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!("event=\"{event}\"")))
+                .unwrap_or_else(|| panic!("no {event} line in:\n{text}"))
+                .to_string()
+        };
+        let detached = line("pane_detached");
+        assert!(
+            detached.contains("slug=shell-aaaaaa") && detached.contains("reason=\"exited 3\""),
+            "{detached}"
+        );
+        let failed = line("pane_attach_failed");
+        assert!(
+            failed.contains(" WARN ")
+                && failed.contains("slug=shell-bbbbbb")
+                && failed.contains("pane=\"shell\"")
+                && failed.contains("is stopped"),
+            "{failed}"
+        );
+        assert!(line("restart").contains("slug=shell-aaaaaa"));
     }
 }
