@@ -6,7 +6,9 @@
 //! Keys: Tab / Shift-Tab (or `]` / `[`) next / previous source; ↑↓ j k,
 //! PgUp PgDn, g (top), G (end, following); `f` follows the end as it grows;
 //! `/` types a search, Enter finds it, `n` / `N` next / previous match;
-//! Esc cancels a search being typed, else closes; `q` closes.
+//! `b` cycles the bottle filter: all lines, then only the lines of one
+//! bottle (those with its `slug=<slug>` field, exactly), the focused
+//! bottle first; Esc cancels a search being typed, else closes; `q` closes.
 
 use super::{Effect, Overlay};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -32,8 +34,16 @@ pub struct LogSource {
 pub struct LogViewer {
     pub sources: Vec<LogSource>,
     pub selected: usize,
-    /// The selected source's lines, once loaded.
+    /// The selected source's lines, once loaded, as shown (the bottle
+    /// filter applied).
     pub lines: Vec<String>,
+    /// Every line of the selected source.
+    all_lines: Vec<String>,
+    /// The bottles `b` offers, in order (the focused one first); slugs
+    /// found in the log follow them.
+    pub bottles: Vec<String>,
+    /// Only this bottle's lines (application log and crash reports).
+    pub filter: Option<String>,
     /// Which source `lines` (or `error`) belongs to.
     pub loaded: Option<LogKind>,
     pub error: Option<String>,
@@ -66,6 +76,9 @@ impl LogViewer {
             sources,
             selected,
             lines: Vec::new(),
+            all_lines: Vec::new(),
+            bottles: Vec::new(),
+            filter: None,
             loaded: None,
             error: None,
             top: 0,
@@ -90,14 +103,15 @@ impl LogViewer {
         self.loaded = Some(kind);
         match result {
             Ok(lines) => {
-                self.lines = lines;
+                self.all_lines = lines;
                 self.error = None;
             }
             Err(e) => {
-                self.lines.clear();
+                self.all_lines.clear();
                 self.error = Some(e);
             }
         }
+        self.apply_filter();
         if self.follow {
             self.top = self.end(page);
         } else if fresh {
@@ -162,6 +176,7 @@ impl LogViewer {
                 }
             }
             KeyCode::Char('/') => self.search_input = Some(String::new()),
+            KeyCode::Char('b') => self.cycle_filter(page),
             KeyCode::Char('n') => self.find(true, false, page),
             KeyCode::Char('N') => self.find(false, false, page),
             _ => {}
@@ -175,6 +190,7 @@ impl LogViewer {
         }
         self.selected = super::picker::wrap(self.selected, by, self.sources.len());
         self.lines.clear();
+        self.all_lines.clear();
         self.loaded = None;
         self.error = None;
         self.top = 0;
@@ -183,6 +199,51 @@ impl LogViewer {
             Some(k) => LogOutcome::Load(k),
             None => LogOutcome::Stay,
         }
+    }
+
+    /// Whether the bottle filter applies to the selected source: the
+    /// application log and crash reports carry `slug=` fields; a sidecar's
+    /// log is one bottle's already.
+    pub fn filtering(&self) -> Option<&str> {
+        match self.current() {
+            Some(LogKind::App(_) | LogKind::Crash(_)) => self.filter.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn apply_filter(&mut self) {
+        self.lines = match self.filtering() {
+            Some(slug) => self
+                .all_lines
+                .iter()
+                .filter(|l| has_slug(l, slug))
+                .cloned()
+                .collect(),
+            None => self.all_lines.clone(),
+        };
+    }
+
+    /// All lines → the first offered bottle → the next … → all lines.
+    fn cycle_filter(&mut self, page: usize) {
+        let mut offered = self.bottles.clone();
+        for l in self.all_lines.iter().rev() {
+            if let Some(slug) = slug_of(l) {
+                if !offered.iter().any(|o| o == slug) {
+                    offered.push(slug.to_string());
+                }
+            }
+        }
+        self.filter = match &self.filter {
+            None => offered.first().cloned(),
+            Some(f) => offered
+                .iter()
+                .position(|o| o == f)
+                .and_then(|i| offered.get(i + 1))
+                .cloned(),
+        };
+        self.apply_filter();
+        self.hit = None;
+        self.top = self.end(page);
     }
 
     fn scroll(&mut self, by: isize, page: usize) {
@@ -228,6 +289,24 @@ impl LogViewer {
     }
 }
 
+/// Whether `line` has the field `slug=<slug>` (bare or quoted), exactly:
+/// `slug=dev-a` is not a line of `dev`.
+pub fn has_slug(line: &str, slug: &str) -> bool {
+    line.split_whitespace().any(|w| {
+        w.strip_prefix("slug=")
+            .map(|v| v.trim_matches('"'))
+            .is_some_and(|v| v == slug)
+    })
+}
+
+/// The slug a log line's `slug=` field names.
+fn slug_of(line: &str) -> Option<&str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("slug="))
+        .map(|v| v.trim_matches('"'))
+        .filter(|v| !v.is_empty())
+}
+
 /// Bytes → display lines; `cut`: the first line may be partial, drop it.
 pub fn split_lines(bytes: &[u8], cut: bool) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
@@ -259,6 +338,7 @@ impl super::App {
         select: Option<LogKind>,
     ) -> Vec<Effect> {
         let mut v = LogViewer::new(sources, select.as_ref());
+        v.bottles = self.log_bottles();
         let load = v.current().cloned();
         v.follow = false;
         self.overlay = Some(Overlay::Logs(v));
@@ -267,6 +347,23 @@ impl super::App {
             effects.insert(0, Effect::LoadLog(k));
         }
         effects
+    }
+
+    /// The bottles the viewer's filter offers: the focused pane's (else
+    /// the one selected in the sidebar) first, then the others listed.
+    fn log_bottles(&self) -> Vec<String> {
+        let focused = self
+            .focused_pane()
+            .and_then(|id| self.pane(id))
+            .map(|p| p.slug.clone())
+            .or_else(|| self.selected_bottle().map(|b| b.slug.clone()));
+        let mut out: Vec<String> = focused.into_iter().collect();
+        for b in &self.bottles {
+            if !out.contains(&b.slug) {
+                out.push(b.slug.clone());
+            }
+        }
+        out
     }
 
     pub(super) fn log_loaded(
@@ -453,5 +550,67 @@ mod app_tests {
         a.update(AppEvent::CrashFound(report));
         assert!(matches!(a.overlay, Some(Overlay::Problems(_))));
         assert!(a.notice.as_deref().is_some_and(|n| n.contains("crashed")));
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    fn press(v: &mut LogViewer, c: char) {
+        v.key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), 10);
+    }
+
+    #[test]
+    fn b_cycles_the_bottle_filter_on_exact_slug_fields() {
+        let app = LogKind::App("/l/bottle.log".into());
+        let mut v = LogViewer::new(
+            vec![
+                LogSource {
+                    label: "log".into(),
+                    kind: app.clone(),
+                },
+                LogSource {
+                    label: "sidecar dev-a".into(),
+                    kind: LogKind::Sidecar("dev-a".into()),
+                },
+            ],
+            None,
+        );
+        v.bottles = vec!["dev-a".into()];
+        let lines = vec![
+            "INFO start command=\"workspace\"".to_string(),
+            "INFO bottle stop event=\"stop\" slug=dev-a duration_ms=1".into(),
+            "INFO bottle rm event=\"rm\" slug=dev-ab duration_ms=1".into(),
+            "INFO request decided event=\"decision\" slug=\"dev-a\" id=01J".into(),
+            "INFO bottle stop event=\"stop\" slug=dev-b".into(),
+        ];
+        v.loaded(app.clone(), Ok(lines.clone()), 10);
+        assert_eq!(v.lines.len(), 5);
+        press(&mut v, 'b');
+        assert_eq!(v.filtering(), Some("dev-a"), "the offered bottle first");
+        assert_eq!(v.lines, vec![lines[1].clone(), lines[3].clone()]);
+        // Reloading (follow) keeps the filter.
+        v.loaded(app.clone(), Ok(lines.clone()), 10);
+        assert_eq!(v.lines.len(), 2);
+        // Then the slugs found in the log, newest first.
+        press(&mut v, 'b');
+        assert_eq!(v.filtering(), Some("dev-b"));
+        assert_eq!(v.lines, vec![lines[4].clone()]);
+        press(&mut v, 'b');
+        assert_eq!(v.filtering(), Some("dev-ab"));
+        press(&mut v, 'b');
+        assert_eq!(v.filtering(), None, "back to every line");
+        assert_eq!(v.lines.len(), 5);
+        // A sidecar's log is one bottle's already: not filtered.
+        press(&mut v, 'b');
+        v.key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE), 10);
+        assert_eq!(v.filtering(), None);
+        v.loaded(
+            LogKind::Sidecar("dev-a".into()),
+            Ok(vec!["allowed api.example.com".into()]),
+            10,
+        );
+        assert_eq!(v.lines.len(), 1);
     }
 }

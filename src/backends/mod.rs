@@ -9,6 +9,7 @@ pub mod egress;
 pub mod fake;
 pub mod images;
 pub mod inventory;
+mod logged;
 pub mod plan;
 pub mod preflight;
 pub mod provider;
@@ -45,12 +46,15 @@ impl Engine {
 
 /// The backend for the engine at `host` (`unix:///…`): connects on each
 /// call, so making one does no I/O. The one place that picks an
-/// implementation.
+/// implementation; each is wrapped so its lifecycle operations are logged
+/// (`logged.rs`).
 pub fn connect(host: &str) -> Box<dyn Backend> {
-    if host.starts_with(fake::SCHEME) {
-        return Box::new(fake::FakeBackend::new(host));
-    }
-    Box::new(docker::DockerBackend::new(host))
+    let inner: Box<dyn Backend> = if host.starts_with(fake::SCHEME) {
+        Box::new(fake::FakeBackend::new(host))
+    } else {
+        Box::new(docker::DockerBackend::new(host))
+    };
+    Box::new(logged::Logged(inner))
 }
 
 /// The engine `DOCKER_HOST` names, else Docker's socket.

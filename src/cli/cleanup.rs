@@ -112,13 +112,29 @@ pub fn cleanup(ctx: &Context, yes: bool, all: bool, all_homes: bool) -> Result<i
     }
     for r in &plan {
         match r {
-            Removal::Engine(o, host, _, state) => {
+            Removal::Engine(o, host, why, state) => {
                 backends::connect(host).remove_objects(o)?;
                 if *state {
                     remove_state(&ctx.home, &o.slug)?;
                 }
+                tracing::info!(
+                    event = "cleanup",
+                    slug = %crate::sanitize::inline(&o.slug),
+                    engine = %host,
+                    containers = o.containers.len(),
+                    networks = o.networks.len(),
+                    volumes = o.volumes.len(),
+                    state = *state,
+                    reason = *why);
             }
-            Removal::State(slug) => remove_state(&ctx.home, slug)?,
+            Removal::State(slug) => {
+                remove_state(&ctx.home, slug)?;
+                tracing::info!(
+                    event = "cleanup",
+                    slug = %crate::sanitize::inline(slug),
+                    state = true,
+                    reason = "a state directory with no engine objects");
+            }
         }
     }
     eprintln!("bottle: removed {} item(s)", plan.len());

@@ -44,13 +44,80 @@ pub fn decide(
     note: &str,
     decider: &str,
 ) -> Result<Decided> {
-    decide_with(home, shown, intent, note, decider, &mut |line| {
-        tracing::info!("{}: {line}", shown.key());
-    })
+    // The effect's progress (an image build's output) is the agent's
+    // Dockerfile at work: not for the application log.
+    decide_with(home, shown, intent, note, decider, &mut |_| {})
 }
 
 /// `decide`, with the effect's progress (image builds) line by line.
+/// Whatever the outcome, one `event="decision"` line in the application
+/// log (`log_decision`).
 pub fn decide_with(
+    home: &Home,
+    shown: &Request,
+    intent: Intent,
+    note: &str,
+    decider: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Decided> {
+    let answer_len = match &intent {
+        Intent::Answer(a) => a.len(),
+        _ => 0,
+    };
+    let result = decide_inner(home, shown, intent, note, decider, progress);
+    log_decision(shown, decider, &result, note.len(), answer_len);
+    result
+}
+
+/// The decision's line: who decided what on which request, and how it
+/// ended. Never the request's words (its host, reason, Dockerfile or
+/// question are agent-made and may carry anything), the note or the
+/// answer: their lengths, and the request's hash to find it in the audit
+/// log (ARCHITECTURE.md, "The application log").
+fn log_decision(
+    shown: &Request,
+    decider: &str,
+    result: &Result<Decided>,
+    note_len: usize,
+    answer_len: usize,
+) {
+    let id = shown.id.to_string();
+    let kind = shown.payload.kind().as_str();
+    let sha = shown.sha256.get(..12).unwrap_or(&shown.sha256);
+    let decider = crate::sanitize::inline(decider);
+    let outcome = match result {
+        Ok(d) => {
+            tracing::info!(
+                event = "decision",
+                slug = %shown.slug,
+                id = %id,
+                kind,
+                decider = %decider,
+                outcome = d.decision.decision.as_str(),
+                request_sha256 = sha,
+                note_len,
+                answer_len);
+            return;
+        }
+        Err(e) => match e.downcast_ref::<QueueError>() {
+            Some(QueueError::Tampered(_)) => "rejected_tampered",
+            Some(QueueError::AlreadyDecided(_)) => "already_decided",
+            _ => "failed",
+        },
+    };
+    tracing::warn!(
+        event = "decision",
+        slug = %shown.slug,
+        id = %id,
+        kind,
+        decider = %decider,
+        outcome,
+        request_sha256 = sha,
+        note_len,
+        answer_len);
+}
+
+fn decide_inner(
     home: &Home,
     shown: &Request,
     intent: Intent,

@@ -43,12 +43,15 @@ pub fn viewer(frame: &mut Frame, v: &LogViewer) {
         .map(|s| crate::sanitize::inline(&s.label))
         .unwrap_or_else(|| "no logs".into());
     let mut title = format!(" {label} · {} lines ", v.lines.len());
+    if let Some(slug) = v.filtering() {
+        title.push_str(&format!("· bottle {} ", crate::sanitize::inline(slug)));
+    }
     if v.follow {
         title.push_str("· following ");
     }
     let hints = match &v.search_input {
         Some(s) => format!(" /{}▏ Enter finds · Esc ", crate::sanitize::inline(s)),
-        None => " ↑↓ PgUp PgDn g G · / search · n N · f follow · Esc closes ".to_string(),
+        None => " ↑↓ PgUp PgDn g G · / n N search · b bottle · f follow · Esc closes ".to_string(),
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -68,6 +71,11 @@ pub fn viewer(frame: &mut Frame, v: &LogViewer) {
             } else {
                 "loading…"
             },
+            Style::default().fg(Color::DarkGray),
+        ))]
+    } else if v.lines.is_empty() && v.filtering().is_some() {
+        vec![Line::from(Span::styled(
+            "no lines of this bottle here (b: the next bottle, or all)",
             Style::default().fg(Color::DarkGray),
         ))]
     } else {

@@ -132,6 +132,52 @@ fn hardened_isolated_and_removable(e: &Engine) {
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }
+    // The application log tells the story: launch (with its runtime,
+    // engine and isolation), stop, resume, rm; one line each.
+    let log = app_log(&home);
+    let slug_field = format!("slug={slug}");
+    let event = |name: &str| -> String {
+        let hits: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.contains(&format!("event=\"{name}\"").as_str())
+                    && w.contains(&slug_field.as_str())
+            })
+            .collect();
+        assert_eq!(hits.len(), 1, "one {name} line of {slug} in:\n{log}");
+        hits[0].to_string()
+    };
+    let launch = event("launch");
+    let runtime = format!("runtime={}", e.runtime.unwrap_or(want.as_str()));
+    for field in [
+        runtime.as_str(),
+        "agent=shell",
+        "isolation=\"macvlan\"",
+        "engine=",
+        "backend=",
+        "duration_ms=",
+    ] {
+        assert!(launch.contains(field), "{field} in {launch}");
+    }
+    assert!(event("resume").contains(&runtime));
+    for name in ["stop", "rm"] {
+        assert!(event(name).contains(" INFO "));
+    }
+}
+
+/// Every line of `$BOTTLE_HOME/logs/bottle.log.*`.
+fn app_log(home: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(home.join("logs"))
+        .expect("logs")
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with("bottle.log") {
+            out.push_str(&std::fs::read_to_string(e.path()).expect("read log"));
+        }
+    }
+    out
 }
 
 /// The hardening settings of one container as the engine reports them,

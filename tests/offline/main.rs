@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod app_log;
 mod architecture;
 mod cli;
 mod manifest_cases;

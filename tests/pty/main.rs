@@ -7,5 +7,6 @@ mod support;
 
 mod emulation_diff;
 mod hangup;
+mod log_viewer;
 mod workspace_fake;
 mod workspace_pty;

@@ -344,4 +344,30 @@ fn a_request_edited_in_the_editor_is_approved_as_modified() {
     );
     app.send(b"\x02q");
     assert_eq!(app.wait_exit(), 0);
+    // The application log has the decision, the workspace as its decider,
+    // and none of the request's words.
+    let mut log = String::new();
+    for e in std::fs::read_dir(root.join("logs"))
+        .expect("logs")
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with("bottle.log") {
+            log.push_str(&std::fs::read_to_string(e.path()).expect("log"));
+        }
+    }
+    let fields = [
+        "event=\"decision\"".to_string(),
+        format!("slug={slug}"),
+        format!("id={id}"),
+        "decider=workspace".into(),
+        "outcome=\"modified\"".into(),
+    ];
+    assert_eq!(
+        log.lines()
+            .filter(|l| fields.iter().all(|f| l.split_whitespace().any(|w| w == f)))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("/guide/"), "{log}");
 }
