@@ -15,6 +15,7 @@ use super::plan::EngineFacts;
 use crate::secret::Secret;
 use crate::session::io::{PaneCtl, PaneError, PaneIo, PaneKind};
 use crate::state::names::Slug;
+use crate::state::record::IsolationRecord;
 use std::path::Path;
 use std::time::Instant;
 
@@ -102,7 +103,11 @@ impl Backend for Logged {
 
     /// `event=launch` (or `resume`): the agent, the engine, the runtime the
     /// agent runs under, the backend kind and the network isolation.
-    fn launch(&self, input: &LaunchInput<'_>, progress: Progress<'_>) -> Result<(), BackendError> {
+    fn launch(
+        &self,
+        input: &LaunchInput<'_>,
+        progress: Progress<'_>,
+    ) -> Result<IsolationRecord, BackendError> {
         let started = Instant::now();
         let result = self.0.launch(input, progress);
         let plan = input.plan;
@@ -110,7 +115,7 @@ impl Backend for Logged {
         let mode = self.0.isolation_mode();
         let (slug, agent, runtime) = (&plan.slug, plan.agent.name(), &plan.runtime.name);
         match &result {
-            Ok(()) => tracing::info!(
+            Ok(checked) => tracing::info!(
                 event,
                 slug = %slug,
                 agent = %agent,
@@ -118,6 +123,7 @@ impl Backend for Logged {
                 backend = %plan.engine,
                 runtime = %runtime,
                 isolation = isolation_word(&mode),
+                selfcheck = checked.word(),
                 duration_ms = ms(started)),
             Err(e) => tracing::warn!(
                 event,
@@ -138,14 +144,18 @@ impl Backend for Logged {
         &self,
         input: &Recreate<'_>,
         progress: Progress<'_>,
-    ) -> Result<bool, BackendError> {
+    ) -> Result<Option<IsolationRecord>, BackendError> {
         let started = Instant::now();
         let result = self.0.recreate_agent(input, progress);
         done("recreate", input.slug.as_str(), started, &result);
         result
     }
 
-    fn restart_session(&self, slug: &Slug, env: &[(String, Secret)]) -> Result<(), BackendError> {
+    fn restart_session(
+        &self,
+        slug: &Slug,
+        env: &[(String, Secret)],
+    ) -> Result<Option<IsolationRecord>, BackendError> {
         let started = Instant::now();
         let result = self.0.restart_session(slug, env);
         done("restart", slug.as_str(), started, &result);
