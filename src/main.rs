@@ -60,12 +60,11 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {
-    tracing::error!("{e:#}");
-    // Errors can carry agent-made names and text: sanitized (SPEC §4.9).
-    say(&format!(
-        "bottle: error: {}",
-        bottle::sanitize::lines(&format!("{e:#}"))
-    ));
+    // Errors can carry agent-made names and text: sanitized (SPEC §4.9),
+    // in the log as on the terminal.
+    let text = bottle::sanitize::lines(&format!("{e:#}"));
+    tracing::error!("{}", bottle::sanitize::inline(&text));
+    say(&format!("bottle: error: {text}"));
     ExitCode::from(1)
 }
 
