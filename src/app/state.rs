@@ -156,24 +156,13 @@ pub struct App {
     pub notify: crate::config::Notify,
     /// The agents' pending requests and the prompt.
     pub requests: requests::Requests,
+    /// `definitions::Loaded::fingerprint` of the definitions shown.
+    pub(super) definitions_fingerprint: u64,
 }
 
 impl App {
     pub fn new(defs: &Definitions, workspace: String, keymap: Keymap) -> App {
-        let agents =
-            defs.agents
-                .iter()
-                .map(|a| AgentRow {
-                    name: a.name().to_string(),
-                    label: a.display_name(),
-                    bottle: a.def.bottle.value.clone(),
-                    repo: a.is_repo(),
-                    trusted: a.trusted,
-                    note: a.shadows_home_bottle.as_ref().map(|b| {
-                        format!("overrides home agent; bottle {b} → {}", a.def.bottle.value)
-                    }),
-                })
-                .collect();
+        let agents = super::definitions::agent_rows(defs);
         App {
             keymap,
             agents,
@@ -206,6 +195,7 @@ impl App {
             awaiting_engines: None,
             notify: crate::config::Notify::Off,
             requests: requests::Requests::default(),
+            definitions_fingerprint: 0,
         }
     }
 

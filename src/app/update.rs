@@ -44,6 +44,7 @@ impl App {
             AppEvent::LogSources(sources, select) => self.log_sources(sources, select),
             AppEvent::LogLoaded(kind, result) => self.log_loaded(kind, result),
             AppEvent::CrashFound(path) => self.crash_found(path),
+            AppEvent::Definitions(result) => self.definitions_loaded(result),
             AppEvent::QueueChanged => self.queue_changed(),
             AppEvent::QueueScanned { pending, invalid } => self.queue_scanned(pending, invalid),
             AppEvent::Decided(result) => self.decided(result),

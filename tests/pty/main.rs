@@ -8,4 +8,5 @@ mod support;
 mod emulation_diff;
 mod hangup;
 mod workspace_fake;
+mod workspace_live;
 mod workspace_pty;
