@@ -21,6 +21,7 @@ mod actions;
 mod copy_mode;
 pub mod definitions;
 pub mod engine_picker;
+pub mod help;
 pub mod keymap;
 pub mod launch;
 mod layer;

@@ -38,7 +38,8 @@ pub type BottleRow = crate::backends::inventory::BottleInfo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help,
+    /// The help, scrolled by this many lines.
+    Help(u16),
     /// The new-agent picker.
     Picker(picker::Picker),
     /// The backend picker (more than one engine answers).
