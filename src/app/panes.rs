@@ -194,8 +194,14 @@ impl App {
         vec![Effect::Redraw]
     }
 
+    /// A pane could not open; a launch that failed says so on the status
+    /// line too (in place of "launching <slug>").
     pub(super) fn pane_failed(&mut self, id: PaneId, why: String) -> Vec<Effect> {
         if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
+            if p.state == PaneState::Launching {
+                let first = why.lines().next().unwrap_or_default();
+                self.notice = Some(format!("launching {} failed: {first}", p.slug));
+            }
             p.state = PaneState::Failed(why);
         }
         vec![Effect::Redraw]

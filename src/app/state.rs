@@ -15,6 +15,9 @@ use std::time::Instant;
 /// before an unwatched pane counts as waiting for the operator.
 pub const QUIET_AFTER_PROMPT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How long a passing notice ("<slug> is up") stays on the status line.
+pub const NOTICE_FADES: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Columns the sidebar takes.
 pub const SIDEBAR_WIDTH: u16 = 32;
 /// How long after its agent container started again a pane still on the
@@ -142,6 +145,9 @@ pub struct App {
     pub size: (u16, u16),
     /// One line for the status bar (what just happened).
     pub notice: Option<String>,
+    /// News that fades ("<slug> is up"): the first tick after this clears
+    /// the notice if it still says this.
+    pub(super) notice_fades: Option<(Instant, String)>,
     pub(super) next_id: PaneId,
     pub(super) refreshing: bool,
     /// A saved layout waiting for the first bottle list.
@@ -188,6 +194,7 @@ impl App {
             last_search: None,
             size: (24, 80),
             notice: None,
+            notice_fades: None,
             next_id: 1,
             refreshing: false,
             pending_restore: None,
@@ -198,6 +205,12 @@ impl App {
             requests: requests::Requests::default(),
             definitions_fingerprint: 0,
         }
+    }
+
+    /// A notice that the first tick after `NOTICE_FADES` clears.
+    pub(super) fn fading_notice(&mut self, text: String) {
+        self.notice = Some(text.clone());
+        self.notice_fades = Some((Instant::now() + NOTICE_FADES, text));
     }
 
     pub(super) fn sidebar_len(&self) -> usize {
