@@ -100,6 +100,18 @@ pub struct PaneView {
     /// it) while the pane was still on the old one: re-attach when the old
     /// connection ends, until then.
     pub(super) reattach_by: Option<Instant>,
+    /// The screen before the pane re-opened, kept until the new connection
+    /// shows something: if it ends or fails first (the agent is gone), the
+    /// pane goes back to it, so the agent's last words stay on screen.
+    pub(super) before_reopen: Option<Earlier>,
+}
+
+/// A pane's screen and state before it re-opened.
+pub struct Earlier {
+    pub(super) shared: Arc<PaneShared>,
+    pub(super) state: PaneState,
+    pub(super) seen_attention: u64,
+    pub(super) seen_bells: u64,
 }
 
 /// What is saved per workspace directory to restore its panes.
