@@ -11,8 +11,8 @@ impl App {
             Action::Quit => return vec![Effect::Exit(RunOutcome::Quit)],
             Action::ToggleHelp => {
                 self.overlay = match self.overlay {
-                    Some(Overlay::Help) => None,
-                    _ => Some(Overlay::Help),
+                    Some(Overlay::Help(_)) => None,
+                    _ => Some(Overlay::Help(0)),
                 }
             }
             Action::CloseOverlay => self.overlay = None,

@@ -219,13 +219,13 @@ impl Action {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {
     pub key: KeySpec,
     pub action: Action,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Keymap {
     pub prefix: KeySpec,
     /// Keys after the prefix, in help order.

@@ -229,12 +229,16 @@ impl super::App {
     }
 
     /// The launched bottle's session is up: its pane attaches.
+    /// The status line's "launching <slug>" gives way to "<slug> is up"
+    /// (which fades on a later tick).
     pub(super) fn launched(&mut self, id: PaneId) -> Vec<Effect> {
-        let mut effects = vec![Effect::RefreshBottles];
-        if self
-            .pane(id)
-            .is_some_and(|p| p.state == PaneState::Launching)
-        {
+        let mut effects = vec![Effect::RefreshBottles, Effect::Redraw];
+        let Some(p) = self.pane(id) else {
+            return effects;
+        };
+        let (slug, launching) = (p.slug.clone(), p.state == PaneState::Launching);
+        self.fading_notice(format!("{slug} is up"));
+        if launching {
             effects.extend(self.reopen(id));
         }
         effects
@@ -394,6 +398,65 @@ mod app_tests {
         assert!(fx
             .iter()
             .any(|e| matches!(e, Effect::OpenPane { id: i, .. } if *i == id)));
+    }
+
+    /// A launch confirmed at once: its pane, launching.
+    fn launching() -> (crate::app::App, crate::session::layout::PaneId) {
+        let mut a = with_bottles();
+        a.update(AppEvent::Engines(vec![]));
+        a.update(AppEvent::Prepared(Ok(launch::PreparedInfo {
+            ticket: 1,
+            slug: "dev-abcdef".into(),
+            agent: "dev".into(),
+            preflight: "plan".into(),
+            prompts: vec![],
+            trust: None,
+            resume: false,
+        })));
+        a.update(key(KeyCode::Char('y'), KeyModifiers::NONE));
+        let id = a.panes.last().map(|p| p.id).expect("a pane");
+        assert_eq!(a.notice.as_deref(), Some("launching dev-abcdef"));
+        (a, id)
+    }
+
+    #[test]
+    fn the_status_line_says_when_the_launch_is_up_and_then_lets_go() {
+        let (mut a, id) = launching();
+        a.update(AppEvent::Launched(id));
+        assert_eq!(a.notice.as_deref(), Some("dev-abcdef is up"));
+        // A tick before it fades keeps it; the first one after clears it.
+        a.update(AppEvent::Tick);
+        assert_eq!(a.notice.as_deref(), Some("dev-abcdef is up"));
+        if let Some((at, _)) = &mut a.notice_fades {
+            *at = std::time::Instant::now() - std::time::Duration::from_secs(1);
+        }
+        a.update(AppEvent::Tick);
+        assert_eq!(a.notice, None);
+    }
+
+    #[test]
+    fn newer_news_is_not_faded_with_the_launch() {
+        let (mut a, id) = launching();
+        a.update(AppEvent::Launched(id));
+        a.notice = Some("something else".into());
+        if let Some((at, _)) = &mut a.notice_fades {
+            *at = std::time::Instant::now() - std::time::Duration::from_secs(1);
+        }
+        a.update(AppEvent::Tick);
+        assert_eq!(a.notice.as_deref(), Some("something else"));
+    }
+
+    #[test]
+    fn a_failed_launch_replaces_launching_with_its_error() {
+        let (mut a, id) = launching();
+        a.update(AppEvent::PaneFailed(
+            id,
+            "building the image: no space left\ndetails".into(),
+        ));
+        assert_eq!(
+            a.notice.as_deref(),
+            Some("launching dev-abcdef failed: building the image: no space left")
+        );
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl App {
             Some(Overlay::CrashOffer(path)) => return Layer::CrashOffer(path),
             Some(Overlay::Problems(scroll)) => return Layer::Problems(*scroll),
             Some(Overlay::ConfirmStop(id)) => return Layer::ConfirmStop(*id),
-            Some(Overlay::Help) => true,
+            Some(Overlay::Help(_)) => true,
             None => false,
         };
         let keys = if self.prefix_armed {
@@ -101,6 +101,11 @@ impl App {
         };
         if keys == Keys::Prefix {
             return self.after_prefix(key);
+        }
+        if keys == Keys::Commands {
+            if let Some(effects) = self.help_key(&key) {
+                return effects;
+            }
         }
         if self.keymap.prefix.matches(&key) {
             self.prefix_armed = true;
@@ -218,7 +223,7 @@ mod tests {
         assert!(!a.prefix_armed);
         a.update(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
         a.update(key(KeyCode::Char('?'), KeyModifiers::SHIFT));
-        assert_eq!(a.overlay, Some(Overlay::Help));
+        assert_eq!(a.overlay, Some(Overlay::Help(0)));
         a.update(key(KeyCode::Esc, KeyModifiers::NONE));
         assert_eq!(a.overlay, None);
     }

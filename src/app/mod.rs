@@ -7,7 +7,7 @@
 //! Files: msg.rs (AppEvent, Action, Effect), state.rs (App and its
 //! sub-states), update.rs (one line per event), layer.rs (who gets a key,
 //! what is drawn on top), panes.rs (pane lifecycle), copy_mode.rs,
-//! actions.rs, one file per modal (requests, launch, picker,
+//! actions.rs, definitions.rs (what the watcher reloads), one file per modal (requests, launch, picker,
 //! engine_picker, logview, problems), keymap.rs.
 //!
 //! Panes: each shows a bottle's session (through its holder) or a plain
@@ -19,7 +19,9 @@
 
 mod actions;
 mod copy_mode;
+pub mod definitions;
 pub mod engine_picker;
+pub mod help;
 pub mod keymap;
 pub mod launch;
 mod layer;

@@ -47,6 +47,9 @@ pub enum AppEvent {
     LaunchProgress(PaneId, String),
     /// The launched bottle's session is up: attach the pane.
     Launched(PaneId),
+    /// The definitions and config as re-read after a change (the
+    /// definitions watcher), or why they could not be read.
+    Definitions(Result<super::definitions::Loaded, String>),
     /// Something changed under `queue/` (the watcher).
     QueueChanged,
     /// The queue's pending requests (with what approving each changes)

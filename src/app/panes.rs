@@ -4,6 +4,7 @@
 //! the panes' emulators here and their sessions through
 //! `Effect::ResizePane`, and saves the layout.
 
+use super::state::Earlier;
 use super::{App, BottleRow, Effect, Focus, PaneState, PaneView, SavedLayout, SavedPane};
 use super::{QUIET_AFTER_PROMPT, REATTACH_WINDOW};
 use crate::session::io::PaneKind;
@@ -93,6 +94,7 @@ impl App {
             seen_bells: 0,
             unseen_output: false,
             reattach_by: None,
+            before_reopen: None,
         });
         self.focus = Focus::Pane(id);
         // Size it first, then open it at that size.
@@ -165,6 +167,9 @@ impl App {
             p.seen_attention = now;
             p.seen_bells = bells;
             p.unseen_output |= !focused;
+            if p.before_reopen.is_some() && !blank(&p.shared) {
+                p.before_reopen = None;
+            }
         }
         effects
     }
@@ -174,9 +179,12 @@ impl App {
     pub(super) fn pane_ended(&mut self, id: PaneId, status: Option<i32>) -> Vec<Effect> {
         let mut effects = vec![Effect::RefreshBottles, Effect::Redraw];
         if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
-            p.state = match status {
-                Some(code) => PaneState::Exited(code),
-                None => PaneState::Lost,
+            let earlier = p.back_to_earlier();
+            p.state = match (status, earlier) {
+                (Some(code), _) => PaneState::Exited(code),
+                // A re-attach that found nothing: the exit stands.
+                (None, Some(PaneState::Exited(code))) => PaneState::Exited(code),
+                (None, _) => PaneState::Lost,
             };
             if p.reattach_by.take().is_some_and(|t| Instant::now() < t) {
                 effects.extend(self.reopen(id));
@@ -194,9 +202,20 @@ impl App {
         vec![Effect::Redraw]
     }
 
+    /// A pane could not open; a launch that failed says so on the status
+    /// line too (in place of "launching <slug>").
     pub(super) fn pane_failed(&mut self, id: PaneId, why: String) -> Vec<Effect> {
         if let Some(p) = self.panes.iter_mut().find(|p| p.id == id) {
-            p.state = PaneState::Failed(why);
+            if p.state == PaneState::Launching {
+                let first = why.lines().next().unwrap_or_default();
+                self.notice = Some(format!("launching {} failed: {first}", p.slug));
+            }
+            p.state = match p.back_to_earlier() {
+                // A re-attach after the agent exited found it gone: the
+                // exit stands, with its screen.
+                Some(PaneState::Exited(code)) => PaneState::Exited(code),
+                _ => PaneState::Failed(why),
+            };
         }
         vec![Effect::Redraw]
     }
@@ -324,6 +343,7 @@ impl App {
                 seen_bells: 0,
                 unseen_output: false,
                 reattach_by: None,
+                before_reopen: None,
             });
         }
         self.layout = Some(tree);
@@ -418,9 +438,17 @@ impl App {
         let Some(p) = self.panes.iter_mut().find(|p| p.id == id) else {
             return Vec::new();
         };
-        p.shared = PaneShared::new(p.rows.max(1), p.cols.max(1));
+        let fresh = PaneShared::new(p.rows.max(1), p.cols.max(1));
+        let old = std::mem::replace(&mut p.shared, fresh);
+        p.before_reopen = (!blank(&old)).then(|| Earlier {
+            shared: old,
+            state: p.state.clone(),
+            seen_attention: p.seen_attention,
+            seen_bells: p.seen_bells,
+        });
         p.state = PaneState::Connecting;
         p.seen_attention = 0;
+        p.seen_bells = 0;
         vec![
             Effect::OpenPane {
                 id,
@@ -506,6 +534,31 @@ impl App {
             _ if key.code == crossterm::event::KeyCode::Char('r') => self.restart(id),
             _ => Vec::new(),
         }
+    }
+}
+
+/// Nothing on the screen.
+fn blank(shared: &PaneShared) -> bool {
+    shared
+        .screen
+        .lock()
+        .map(|s| s.text_rows().iter().all(|r| r.is_empty()))
+        .unwrap_or(true)
+}
+
+impl PaneView {
+    /// The connection ended or failed: when it showed nothing since the
+    /// pane re-opened, the screen before goes back up. The state before,
+    /// if so.
+    fn back_to_earlier(&mut self) -> Option<PaneState> {
+        let e = self.before_reopen.take()?;
+        if !blank(&self.shared) {
+            return None;
+        }
+        self.shared = e.shared;
+        self.seen_attention = e.seen_attention;
+        self.seen_bells = e.seen_bells;
+        Some(e.state)
     }
 }
 
@@ -648,6 +701,89 @@ mod tests {
             .is_empty());
         a.update(key(KeyCode::Enter, KeyModifiers::NONE));
         assert!(a.panes.is_empty());
+    }
+
+    /// An exited agent's pane, its last words on screen.
+    fn exited_with_words() -> (App, PaneId) {
+        let mut a = with_bottles();
+        a.selected = 3;
+        a.apply(Action::OpenSelected);
+        let id = a.panes[0].id;
+        a.update(AppEvent::PaneReady(id));
+        if let Some(p) = a.pane(id) {
+            if let Ok(mut s) = p.shared.screen.lock() {
+                s.process(b"login rejected: bad token\r\n");
+            }
+        }
+        a.update(AppEvent::Pane(PaneNotice::Output(id)));
+        (a, id)
+    }
+
+    fn words(a: &App, id: PaneId) -> String {
+        a.pane(id)
+            .and_then(|p| {
+                p.shared
+                    .screen
+                    .lock()
+                    .ok()
+                    .map(|s| s.text_rows().join("\n"))
+            })
+            .unwrap_or_default()
+    }
+
+    /// The agent container started again just before the agent exited (its
+    /// own launch's start event, late): the pane re-attaches, finds
+    /// nothing, and goes back to the agent's last screen and exit status
+    /// rather than a blank pane.
+    #[test]
+    fn a_reattach_that_finds_nothing_keeps_the_last_screen() {
+        let (mut a, id) = exited_with_words();
+        a.update(AppEvent::AgentStarted("shell-aaaaaa".into()));
+        let fx = a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(3))));
+        assert!(fx.iter().any(|e| matches!(e, Effect::OpenPane { .. })));
+        assert!(
+            words(&a, id).trim().is_empty(),
+            "a fresh screen while attaching"
+        );
+        a.update(AppEvent::PaneFailed(id, "container is not running".into()));
+        assert!(words(&a, id).contains("login rejected: bad token"));
+        assert_eq!(
+            a.pane(id).map(|p| p.state.clone()),
+            Some(PaneState::Exited(3))
+        );
+
+        // The same when the new connection ends without a word.
+        let (mut a, id) = exited_with_words();
+        a.update(AppEvent::AgentStarted("shell-aaaaaa".into()));
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(3))));
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, None)));
+        assert!(words(&a, id).contains("login rejected: bad token"));
+        assert_eq!(
+            a.pane(id).map(|p| p.state.clone()),
+            Some(PaneState::Exited(3))
+        );
+    }
+
+    /// A re-attach that shows the new session keeps it (the old screen is
+    /// let go).
+    #[test]
+    fn a_reattach_that_shows_something_keeps_the_new_screen() {
+        let (mut a, id) = exited_with_words();
+        a.update(AppEvent::AgentStarted("shell-aaaaaa".into()));
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(3))));
+        if let Some(p) = a.pane(id) {
+            if let Ok(mut s) = p.shared.screen.lock() {
+                s.process(b"welcome back\r\n");
+            }
+        }
+        a.update(AppEvent::Pane(PaneNotice::Output(id)));
+        a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(0))));
+        assert!(words(&a, id).contains("welcome back"));
+        assert!(!words(&a, id).contains("login rejected"));
+        assert_eq!(
+            a.pane(id).map(|p| p.state.clone()),
+            Some(PaneState::Exited(0))
+        );
     }
 
     #[test]

@@ -61,6 +61,22 @@ impl Picker {
         p
     }
 
+    /// The agents changed (the definitions were reloaded): the filter and
+    /// the task stay, the selection stays on the same agent when it is
+    /// still there.
+    pub fn set_items(&mut self, items: Vec<PickerItem>) {
+        let chosen = self
+            .matches
+            .get(self.selected)
+            .and_then(|i| self.items.get(*i))
+            .map(|it| it.agent.clone());
+        self.items = items;
+        self.refilter();
+        self.selected = chosen
+            .and_then(|c| self.matches.iter().position(|i| self.items[*i].agent == c))
+            .unwrap_or(0);
+    }
+
     fn refilter(&mut self) {
         let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
         let mut matcher = Matcher::new(nucleo::Config::DEFAULT);
@@ -177,8 +193,13 @@ pub fn wrap(selected: usize, by: isize, n: usize) -> usize {
 impl super::App {
     /// The new-agent picker over the workspace's agents.
     pub(super) fn open_picker(&mut self) {
-        let items = self
-            .agents
+        let items = self.picker_items();
+        self.overlay = Some(super::Overlay::Picker(Picker::new(items)));
+    }
+
+    /// The picker's rows: the agents, with their running bottles counted.
+    pub(super) fn picker_items(&self) -> Vec<PickerItem> {
+        self.agents
             .iter()
             .map(|a| PickerItem {
                 agent: a.label.clone(),
@@ -192,8 +213,7 @@ impl super::App {
                     .count(),
                 note: a.note.clone(),
             })
-            .collect();
-        self.overlay = Some(super::Overlay::Picker(Picker::new(items)));
+            .collect()
     }
 
     /// A key while the picker is on top.

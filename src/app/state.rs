@@ -15,6 +15,9 @@ use std::time::Instant;
 /// before an unwatched pane counts as waiting for the operator.
 pub const QUIET_AFTER_PROMPT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How long a passing notice ("<slug> is up") stays on the status line.
+pub const NOTICE_FADES: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Columns the sidebar takes.
 pub const SIDEBAR_WIDTH: u16 = 32;
 /// How long after its agent container started again a pane still on the
@@ -38,7 +41,8 @@ pub type BottleRow = crate::backends::inventory::BottleInfo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help,
+    /// The help, scrolled by this many lines.
+    Help(u16),
     /// The new-agent picker.
     Picker(picker::Picker),
     /// The backend picker (more than one engine answers).
@@ -96,6 +100,18 @@ pub struct PaneView {
     /// it) while the pane was still on the old one: re-attach when the old
     /// connection ends, until then.
     pub(super) reattach_by: Option<Instant>,
+    /// The screen before the pane re-opened, kept until the new connection
+    /// shows something: if it ends or fails first (the agent is gone), the
+    /// pane goes back to it, so the agent's last words stay on screen.
+    pub(super) before_reopen: Option<Earlier>,
+}
+
+/// A pane's screen and state before it re-opened.
+pub struct Earlier {
+    pub(super) shared: Arc<PaneShared>,
+    pub(super) state: PaneState,
+    pub(super) seen_attention: u64,
+    pub(super) seen_bells: u64,
 }
 
 /// What is saved per workspace directory to restore its panes.
@@ -141,6 +157,9 @@ pub struct App {
     pub size: (u16, u16),
     /// One line for the status bar (what just happened).
     pub notice: Option<String>,
+    /// News that fades ("<slug> is up"): the first tick after this clears
+    /// the notice if it still says this.
+    pub(super) notice_fades: Option<(Instant, String)>,
     pub(super) next_id: PaneId,
     pub(super) refreshing: bool,
     /// A saved layout waiting for the first bottle list.
@@ -156,24 +175,13 @@ pub struct App {
     pub notify: crate::config::Notify,
     /// The agents' pending requests and the prompt.
     pub requests: requests::Requests,
+    /// `definitions::Loaded::fingerprint` of the definitions shown.
+    pub(super) definitions_fingerprint: u64,
 }
 
 impl App {
     pub fn new(defs: &Definitions, workspace: String, keymap: Keymap) -> App {
-        let agents =
-            defs.agents
-                .iter()
-                .map(|a| AgentRow {
-                    name: a.name().to_string(),
-                    label: a.display_name(),
-                    bottle: a.def.bottle.value.clone(),
-                    repo: a.is_repo(),
-                    trusted: a.trusted,
-                    note: a.shadows_home_bottle.as_ref().map(|b| {
-                        format!("overrides home agent; bottle {b} → {}", a.def.bottle.value)
-                    }),
-                })
-                .collect();
+        let agents = super::definitions::agent_rows(defs);
         App {
             keymap,
             agents,
@@ -198,6 +206,7 @@ impl App {
             last_search: None,
             size: (24, 80),
             notice: None,
+            notice_fades: None,
             next_id: 1,
             refreshing: false,
             pending_restore: None,
@@ -206,7 +215,14 @@ impl App {
             awaiting_engines: None,
             notify: crate::config::Notify::Off,
             requests: requests::Requests::default(),
+            definitions_fingerprint: 0,
         }
+    }
+
+    /// A notice that the first tick after `NOTICE_FADES` clears.
+    pub(super) fn fading_notice(&mut self, text: String) {
+        self.notice = Some(text.clone());
+        self.notice_fades = Some((Instant::now() + NOTICE_FADES, text));
     }
 
     pub(super) fn sidebar_len(&self) -> usize {

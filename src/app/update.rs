@@ -6,6 +6,7 @@
 use super::{App, AppEvent, Effect, Focus, Overlay, RunOutcome};
 use crate::session::pane::PaneNotice;
 use crossterm::event::KeyEventKind;
+use std::time::Instant;
 
 impl App {
     pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
@@ -44,6 +45,7 @@ impl App {
             AppEvent::LogSources(sources, select) => self.log_sources(sources, select),
             AppEvent::LogLoaded(kind, result) => self.log_loaded(kind, result),
             AppEvent::CrashFound(path) => self.crash_found(path),
+            AppEvent::Definitions(result) => self.definitions_loaded(result),
             AppEvent::QueueChanged => self.queue_changed(),
             AppEvent::QueueScanned { pending, invalid } => self.queue_scanned(pending, invalid),
             AppEvent::Decided(result) => self.decided(result),
@@ -58,6 +60,14 @@ impl App {
     /// refresh the bottle list (one refresh at a time).
     fn tick(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if let Some((at, text)) = self.notice_fades.take() {
+            if Instant::now() < at {
+                self.notice_fades = Some((at, text));
+            } else if self.notice.as_ref() == Some(&text) {
+                self.notice = None;
+                effects.push(Effect::Redraw);
+            }
+        }
         if let Some(Overlay::Logs(v)) = &self.overlay {
             if let (true, Some(k)) = (v.follow, v.current()) {
                 effects.push(Effect::LoadLog(k.clone()));

@@ -513,13 +513,17 @@ pub fn workspace(cli: &Cli) -> Result<i32> {
     let ctx = definitions::Context::new(cli.workspace.clone())?;
     let defs = ctx.load()?;
     let config = ctx.home.config_file();
-    let (keymap, config_problems) =
-        crate::app::keymap::Keymap::from_config(&config, std::fs::read(&config));
-    let mut app = crate::app::App::new(&defs, ctx.workspace.display().to_string(), keymap);
-    app.error_count += config_problems.len();
-    app.notify = crate::config::notify(&ctx.home.config_file());
-    app.problems
-        .extend(config_problems.iter().map(|p| p.to_string()));
+    let mut app = crate::app::App::new(
+        &defs,
+        ctx.workspace.display().to_string(),
+        crate::app::keymap::Keymap::default(),
+    );
+    // The same value the definitions watcher sends after a change.
+    app.set_definitions(crate::app::definitions::Loaded::new(
+        &defs,
+        &config,
+        std::fs::read(&config),
+    ));
     let key = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(

@@ -522,6 +522,21 @@ pub fn read_tail(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<
     Ok(split_lines(&bytes, from > 0))
 }
 
+/// The definitions and config as they are on disk now (the definitions
+/// watcher's rescan; `launcher` reads them as a launch will).
+pub fn load_definitions(
+    home: &crate::state::Home,
+    workspace: &std::path::Path,
+) -> Result<crate::app::definitions::Loaded, String> {
+    let defs = crate::launcher::definitions(home, workspace).map_err(|e| format!("{e:#}"))?;
+    let config = home.config_file();
+    Ok(crate::app::definitions::Loaded::new(
+        &defs,
+        &config,
+        std::fs::read(&config),
+    ))
+}
+
 /// Every call the workspace makes into the engine (today Docker-API
 /// engines through `backends::docker`): the seam a `Backend` trait will
 /// take over. Each runs inside a job.

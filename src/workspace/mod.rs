@@ -1,7 +1,7 @@
 //! The workspace process: one inbox of `AppEvent`s fed by the terminal
-//! room (`tty`: input, signals, tick), the pane threads, the queue watcher
-//! and the background jobs. The loop owns `App` but never writes it: each
-//! event goes to `App::update`, and the effects it returns are carried out
+//! room (`tty`: input, signals, tick), the pane threads, the queue and
+//! definitions watchers (`definitions.rs`) and the background jobs. The
+//! loop owns `App` but never writes it: each event goes to `App::update`, and the effects it returns are carried out
 //! here (redraw, exit, the editor) or by [`effects::Effects`] (panes,
 //! engine, jobs). Events already waiting are handled before a frame (a
 //! burst of keys is one frame); frames are drawn inside a synchronized
@@ -11,6 +11,7 @@
 //! Imports app, ui, tty, crash and (through effects.rs) the engine; nothing
 //! imports it but the CLI.
 
+mod definitions;
 mod effects;
 mod jobs;
 
@@ -192,6 +193,15 @@ pub fn run(mut app: App, ctx: RunContext) -> Result<RunOutcome> {
     })
     .map_err(|e| tracing::warn!("watching the queue: {e:#}"))
     .ok();
+    // Definitions and config.yaml edited while the workspace runs: the
+    // watcher's thread re-reads them and sends `Definitions`.
+    if let Err(e) = definitions::spawn(
+        effects.ctx.home.clone(),
+        effects.ctx.workspace.clone(),
+        tx.clone(),
+    ) {
+        tracing::warn!("watching the definitions: {e:#}");
+    }
     let mut queue: VecDeque<AppEvent> = VecDeque::from([AppEvent::Resize { rows, cols }]);
     if let Some(s) = saved {
         queue.push_back(AppEvent::Restore(s));

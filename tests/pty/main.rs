@@ -9,4 +9,5 @@ mod emulation_diff;
 mod hangup;
 mod log_viewer;
 mod workspace_fake;
+mod workspace_live;
 mod workspace_pty;

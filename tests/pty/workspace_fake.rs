@@ -77,3 +77,46 @@ fn the_workspace_runs_panes_on_the_fake_backend_without_an_engine() {
         "quitting leaves the bottles running: {left:?}"
     );
 }
+
+/// An agent that exits at once (a rejected login, a bad flag): its pane
+/// keeps what it printed, with the exit status beside it.
+#[test]
+fn an_agent_that_exits_at_once_leaves_its_last_screen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let hash = bottle::state::Home { root: home.clone() }.label_hash();
+    let host = format!("{SCHEME}{}", dir.path().join("engine").display());
+    let fake = FakeBackend::new(&host);
+    let slug = "shell-ccccc3";
+    let mut b = shell(slug, &hash);
+    b.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "echo \"login rejected: bad token\"; exit 3".into(),
+    ];
+    fake.set_bottles(&[b]).expect("fake bottles");
+    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
+    let mut app: PtyApp = Pty::open(40, 140).spawn(
+        &[],
+        &[
+            ("BOTTLE_HOME", h.as_str()),
+            ("HOME", hh.as_str()),
+            ("DOCKER_HOST", host.as_str()),
+            ("CONTAINER_HOST", host.as_str()),
+        ],
+        &ws,
+    );
+    app.wait_for("the fake bottle in the sidebar", |s| s.contains(slug));
+    for _ in 0..3 {
+        app.send(b"\x1b[B");
+    }
+    app.send(b"\r");
+    app.wait_for("the agent's last words and its exit status", |s| {
+        s.contains("login rejected: bad token") && s.contains("exited 3")
+    });
+    app.send(b"\x02q");
+    assert_eq!(app.wait_exit(), 0);
+}
