@@ -43,7 +43,13 @@ impl App {
                     self.notice = Some(format!("preparing to resume {}…", b.slug));
                     return vec![Effect::PrepareResume(b.slug), Effect::Redraw];
                 }
-                if !b.status.is_running() {
+                // An exited session opens too: its pane shows the screen the
+                // agent left and its status.
+                let exited = matches!(
+                    b.status,
+                    crate::backends::inventory::BottleStatus::Exited(_)
+                );
+                if !b.status.is_running() && !exited {
                     self.notice = Some(format!("{} is {}", b.slug, b.status));
                     return vec![Effect::Redraw];
                 }

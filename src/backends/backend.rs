@@ -287,4 +287,15 @@ pub trait Backend: Send + Sync {
         image: &str,
         sink: &mut (dyn FnMut(&[u8]) -> bool + Send),
     ) -> Result<(), BackendError>;
+    /// The screen a session's agent left when it exited (the bytes that
+    /// redraw it) and its exit status, once the agent container has
+    /// stopped; `None` while it runs or when there is none.
+    fn last_screen(&self, slug: &Slug) -> Result<Option<LastScreen>, BackendError>;
+}
+
+/// What an exited session left: its screen and the agent's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastScreen {
+    pub screen: Vec<u8>,
+    pub status: Option<i32>,
 }

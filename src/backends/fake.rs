@@ -326,6 +326,11 @@ impl Backend for FakeBackend {
     ) -> Result<(), BackendError> {
         self.unsupported("export")
     }
+
+    /// A fake pane keeps its own screen: nothing is left behind.
+    fn last_screen(&self, _: &Slug) -> Result<Option<super::backend::LastScreen>, BackendError> {
+        Ok(None)
+    }
 }
 
 type Exit = Arc<(Mutex<Option<Option<i32>>>, Condvar)>;

@@ -286,6 +286,10 @@ impl Backend for Logged {
         self.0
             .export_work_tree(slug, home_hash, backend, image, sink)
     }
+
+    fn last_screen(&self, slug: &Slug) -> Result<Option<super::backend::LastScreen>, BackendError> {
+        self.0.last_screen(slug)
+    }
 }
 
 /// A pane's control that logs how its stream ended (its one `wait`).

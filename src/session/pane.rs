@@ -67,6 +67,15 @@ impl PaneShared {
         }
     }
 
+    /// Draws `bytes` as if the program had written them (a screen saved
+    /// by an ended session).
+    pub fn replay(&self, bytes: &[u8]) {
+        if let Ok(mut screen) = self.screen.lock() {
+            screen.process(bytes);
+        }
+        self.dirty.store(true, Ordering::Release);
+    }
+
     /// Marks the pane drawn; returns whether it had changed.
     pub fn take_dirty(&self) -> bool {
         self.dirty.swap(false, Ordering::AcqRel)

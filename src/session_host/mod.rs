@@ -259,6 +259,23 @@ impl Clients {
     }
 }
 
+/// The file, beside the socket, holding the screen the agent left.
+pub const LAST_SCREEN: &str = "last-screen";
+
+/// Writes the screen (the bytes that redraw it) next to the socket, in the
+/// holder's 0700 directory; replaced whole.
+fn save_last_screen(socket: &Path, screen: &Vt100Screen) {
+    let Some(dir) = socket.parent() else { return };
+    let tmp = dir.join(format!(".{LAST_SCREEN}.tmp"));
+    let done = std::fs::write(&tmp, screen.snapshot())
+        .and_then(|()| std::fs::rename(&tmp, dir.join(LAST_SCREEN)));
+    if let Err(e) = done {
+        log(
+            serde_json::json!({"event": "warning", "message": format!("saving the last screen: {e}")}),
+        );
+    }
+}
+
 /// Output is coalesced up to this many bytes per frame.
 const COALESCE: usize = 1 << 18;
 
@@ -332,6 +349,9 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
     }
     // The isolation self-check runs beside the agent's start.
     let allow_unverified = check.as_ref().is_some_and(|c| c.allow_unverified);
+    // An agent that exits at once still gets its check reported (the
+    // launcher waits for it): the holder stays until the report is out.
+    let mut check_pending = check.is_some();
     if let Some(spec) = check {
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -362,8 +382,12 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
             status = reap(agent_pid);
         }
         if let Some(code) = status {
-            // Exited: finish once its output has drained (or soon after).
-            if output_done {
+            // Exited: finish once its output has drained (or soon after)
+            // and the isolation check has reported.
+            if output_done && !check_pending {
+                // The last screen stays in the stopped container, where
+                // only root reads it, for a pane that attaches too late.
+                save_last_screen(&cfg.socket, &screen);
                 clients.broadcast(&HolderMsg::Exit(code));
                 log(serde_json::json!({"event": "exit", "status": code}));
                 // Let the writer threads deliver the last frames.
@@ -433,6 +457,7 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
             }
             Event::OutputEnd => output_done = true,
             Event::Isolation(report) => {
+                check_pending = false;
                 log(serde_json::json!({"event": "isolation", "report": report}));
                 if !report.verified && !allow_unverified {
                     // Fail closed: the agent does not run in a bottle that

@@ -254,7 +254,20 @@ impl Effects {
             let io = match engine::open_pane(&home, &slug, kind, rows, cols) {
                 Ok(io) => io,
                 Err(e) => {
-                    job.send(AppEvent::PaneFailed(id, e));
+                    // An agent that exited before the pane could attach (a
+                    // rejected login, a bad flag) left its last screen.
+                    let last = (kind == PaneKind::Session)
+                        .then(|| engine::last_screen(&home, &slug))
+                        .flatten();
+                    match last {
+                        Some(last) => {
+                            shared.replay(&last.screen);
+                            job.send(AppEvent::Pane(PaneNotice::Ended(id, last.status)));
+                        }
+                        None => {
+                            job.send(AppEvent::PaneFailed(id, e));
+                        }
+                    }
                     return Ok(());
                 }
             };
@@ -582,6 +595,17 @@ mod engine {
     /// Stops `slug`'s agent container (its sidecar goes with it).
     pub fn stop(home: &Home, slug: &str) -> Result<()> {
         Ok(backends::for_bottle(home, slug).stop_agent(&Slug::parse(slug)?)?)
+    }
+
+    /// The screen `slug`'s exited session left, if any.
+    pub fn last_screen(home: &Home, slug: &str) -> Option<crate::backends::LastScreen> {
+        let parsed = Slug::parse(slug).ok()?;
+        backends::for_bottle(home, slug)
+            .last_screen(&parsed)
+            .unwrap_or_else(|e| {
+                tracing::debug!(slug, "no last screen: {e}");
+                None
+            })
     }
 
     /// Runs `slug`'s session again in its agent container.

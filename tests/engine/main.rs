@@ -13,6 +13,7 @@ mod docker_secrets;
 mod docker_smoke;
 mod docker_start_pty;
 mod egress;
+mod last_screen;
 mod selfcheck;
 mod session_host;
 mod start_dry_run;

@@ -384,6 +384,13 @@ impl Backend for DockerBackend {
             super::export::work_tree(&d, slug, home_hash, backend, image, sink).await
         })
     }
+
+    fn last_screen(
+        &self,
+        slug: &Slug,
+    ) -> Result<Option<crate::backends::backend::LastScreen>, BackendError> {
+        block(async { super::pane::last_screen(&self.connect().await?, slug).await })
+    }
 }
 
 impl From<bollard::errors::Error> for BackendError {

@@ -271,3 +271,59 @@ pub fn open_pane(
         }
     }
 }
+
+/// The largest last screen read back (a 500×200 screen of truecolour
+/// cells redraws in well under this).
+const LAST_SCREEN_MAX: usize = 4 << 20;
+
+/// The screen the session holder saved when the agent exited, with the
+/// container's exit status (the agent's), once the container has stopped.
+pub async fn last_screen(
+    docker: &bollard::Docker,
+    slug: &Slug,
+) -> Result<Option<crate::backends::backend::LastScreen>, EngineError> {
+    let container = Names::for_slug(slug).agent_container;
+    let state = timed(docker.inspect_container(&container, None))
+        .await?
+        .state
+        .unwrap_or_default();
+    if state.running.unwrap_or(false) {
+        return Ok(None);
+    }
+    let path = std::path::Path::new(crate::session_host::SOCKET)
+        .with_file_name(crate::session_host::LAST_SCREEN)
+        .display()
+        .to_string();
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+        .path(&path)
+        .build();
+    let mut stream = docker.download_from_container(&container, Some(options));
+    let mut tar_bytes = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(super::CALL_TIMEOUT, stream.next())
+        .await
+        .map_err(|_| EngineError::Timeout(super::CALL_TIMEOUT))?
+    {
+        match chunk {
+            Ok(c) if tar_bytes.len() + c.len() <= LAST_SCREEN_MAX + 64 * 1024 => {
+                tar_bytes.extend_from_slice(&c)
+            }
+            // Too large: not a screen the holder wrote.
+            Ok(_) => return Ok(None),
+            // None saved (an older holder, or it never got there).
+            Err(_) => return Ok(None),
+        }
+    }
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    let mut screen = Vec::new();
+    if let Some(Ok(entry)) = archive.entries().ok().and_then(|mut e| e.next()) {
+        use std::io::Read;
+        let _ = entry.take(LAST_SCREEN_MAX as u64).read_to_end(&mut screen);
+    }
+    if screen.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(crate::backends::backend::LastScreen {
+        screen,
+        status: state.exit_code.map(|c| c as i32),
+    }))
+}
