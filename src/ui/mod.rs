@@ -391,6 +391,9 @@ mod tests {
         rows[1].services = vec!["dns".into()];
         rows[1].backend = "podman".into();
         rows[1].pending = 2;
+        rows[0].isolation = Some("isolated");
+        rows[3].isolation = Some("isolated");
+        rows[1].isolation = Some("UNVERIFIED");
         a.update(AppEvent::Bottles(Ok(rows)));
         let id = a.panes[0].id;
         a.update(AppEvent::Pane(PaneNotice::Ended(id, Some(3))));

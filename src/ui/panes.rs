@@ -87,6 +87,15 @@ pub fn render(frame: &mut Frame, app: &App) {
             PaneKind::Shell => " shell",
         };
         let mut title = format!(" {}{kind} ", crate::sanitize::inline(&p.slug));
+        // What the bottle's last isolation self-check found.
+        if let Some(word) = app
+            .bottles
+            .iter()
+            .find(|b| b.slug == p.slug)
+            .and_then(|b| b.isolation)
+        {
+            title.push_str(&format!("· {word} "));
+        }
         let back = p.shared.screen.lock().map(|s| s.scrollback()).unwrap_or(0);
         if p.needs_input && !focused {
             title.push_str("· needs input ");

@@ -18,9 +18,9 @@ fn status_style(status: &BottleStatus) -> Style {
     }
 }
 
-/// `running · docker · dns`: the bottle's status (or `needs input` while a
-/// pane or a request waits for the operator), its backend and its
-/// sidecar's services. Pending requests are counted on the name's line.
+/// `running · isolated · docker · dns`: the bottle's status (or `needs
+/// input` while a pane or a request waits for the operator), what its last
+/// isolation self-check found, its backend and its sidecar's services. Pending requests are counted on the name's line.
 fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
     let attention = Style::default()
         .fg(Color::Yellow)
@@ -36,6 +36,9 @@ fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
             )
         },
     ];
+    if let Some(word) = b.isolation {
+        spans.push(Span::styled(format!(" · {word}"), isolation_style(word)));
+    }
     spans.push(Span::styled(
         format!(" · {}", crate::sanitize::inline(&b.backend)),
         dim,
@@ -44,6 +47,15 @@ fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
         spans.push(Span::styled(format!(" · {}", b.services.join(",")), dim));
     }
     Line::from(spans)
+}
+
+/// `isolated` quietly green; anything else (`UNVERIFIED`) loud.
+pub fn isolation_style(word: &str) -> Style {
+    if word == "isolated" {
+        Style::default().fg(Color::Green)
+    } else {
+        Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
