@@ -1,7 +1,8 @@
 //! An agent that exits before anyone attaches (a rejected login, a bad
 //! flag) leaves its last screen, not only "exited N": the session holder
 //! saves it in the stopped container, and a pane opened on the bottle
-//! afterwards shows it with the status.
+//! afterwards shows it with the status. The sidebar and the pane title say
+//! the bottle proved its isolation at launch.
 
 use crate::support::{Engine, Pty};
 use std::time::{Duration, Instant};
@@ -50,14 +51,18 @@ fn an_agent_that_exited_before_the_pane_leaves_its_last_screen() {
         &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
         &ws,
     );
-    app.wait_for("the bottle in the sidebar", |s| s.contains(&slug));
+    // Its launch proved its isolation: the sidebar says so.
+    app.wait_for("the bottle in the sidebar, isolated", |s| {
+        s.contains(&slug) && s.contains("exited 137 · isolated")
+    });
     // The three built-in agents, then the bottle.
     for _ in 0..3 {
         app.send(b"\x1b[B");
     }
     app.send(b"\r");
     app.wait_for("the agent's last words and its status", |s| {
-        s.contains("login rejected: bad token") && s.contains("exited 137")
+        s.contains("login rejected: bad token")
+            && s.contains(&format!("{slug} · isolated · exited 137"))
     });
     app.send(b"\x02q");
     app.wait_exit();
