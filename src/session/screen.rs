@@ -25,6 +25,11 @@ pub struct Cell {
     pub italic: bool,
     pub underline: bool,
     pub inverse: bool,
+    pub strikethrough: bool,
+    pub blink: bool,
+    pub hidden: bool,
+    /// The underline's colour (`Default`: the text's).
+    pub underline_color: Color,
     /// The right half of a wide character: draw nothing.
     pub wide_continuation: bool,
 }
@@ -198,6 +203,10 @@ impl Screen for Vt100Screen {
             italic: c.italic(),
             underline: c.underline(),
             inverse: c.inverse(),
+            strikethrough: c.strikethrough(),
+            blink: c.blink(),
+            hidden: c.hidden(),
+            underline_color: color(c.underline_color()),
             wide_continuation: c.is_wide_continuation(),
         })
     }
@@ -216,6 +225,10 @@ impl Screen for Vt100Screen {
                 attrs.italic = c.italic();
                 attrs.underline = c.underline();
                 attrs.inverse = c.inverse();
+                attrs.strikethrough = c.strikethrough();
+                attrs.blink = c.blink();
+                attrs.hidden = c.hidden();
+                attrs.underline_color = color(c.underline_color());
                 attrs.wide_continuation = c.is_wide_continuation();
                 f(r, col, c.contents(), &attrs);
             }
