@@ -1,5 +1,6 @@
 //! Differential emulation: recorded terminal sessions (tests/fixtures/
 //! streams: vim with scroll regions and the alternate screen, less, top,
+//! htop,
 //! 256-colour and truecolour output, wide characters and combining marks,
 //! the first screens of the real Claude Code 2.1.330 and Codex 0.169.0,
 //! recorded with scripts/record-stream in a container without network;

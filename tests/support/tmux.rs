@@ -188,13 +188,11 @@ impl Cell {
             || self.strikethrough)
     }
 
-    /// A blank that looks like nothing (trailing ones are dropped).
+    /// A blank with nothing on it but maybe a background: trailing ones
+    /// are dropped, because `capture-pane` leaves out the cells an erase
+    /// painted past a line's text (tmux draws them, it does not print them).
     fn is_plain_blank(&self) -> bool {
-        self.ch == " "
-            && self.bg.is_none()
-            && !self.inverse
-            && !self.underline
-            && !self.strikethrough
+        self.ch == " " && !self.inverse && !self.underline && !self.strikethrough
     }
 }
 
