@@ -332,6 +332,23 @@ mod tests {
     }
 
     #[test]
+    fn every_attribute_is_kept_per_cell_and_in_the_snapshot() {
+        let mut s = Vt100Screen::new(3, 20, 0);
+        s.process(b"\x1b[1;2;9;5;8;4:3;58:2::1:2:3mA\x1b[0;7mB\x1b[0mC");
+        let a = s.cell(0, 0).expect("cell");
+        assert!(a.bold && a.dim && a.strikethrough && a.blink && a.hidden && a.underline);
+        assert_eq!(a.underline_color, Color::Rgb(1, 2, 3));
+        let b = s.cell(0, 1).expect("cell");
+        assert!(b.inverse && !b.bold && b.fg == Color::Default && b.bg == Color::Default);
+        assert_eq!(s.cell(0, 2).expect("cell").text, "C");
+        let mut copy = Vt100Screen::new(3, 20, 0);
+        copy.process(&s.snapshot());
+        for col in 0..3 {
+            assert_eq!(copy.cell(0, col), s.cell(0, col), "column {col}");
+        }
+    }
+
+    #[test]
     fn bells_and_notifications_ask_for_attention() {
         let mut s = Vt100Screen::new(5, 20, 0);
         assert_eq!(s.attention(), 0);

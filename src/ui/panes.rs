@@ -134,3 +134,25 @@ pub fn render(frame: &mut Frame, app: &App) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_is_an_attribute_over_the_default_colours() {
+        let cell = Cell {
+            inverse: true,
+            strikethrough: true,
+            ..Cell::default()
+        };
+        let s = style(&cell);
+        assert_eq!((s.fg, s.bg), (Some(Color::Reset), Some(Color::Reset)));
+        assert!(s
+            .add_modifier
+            .contains(Modifier::REVERSED | Modifier::CROSSED_OUT));
+        let plain = style(&Cell::default());
+        assert!(plain.add_modifier.is_empty());
+        assert_eq!(plain.fg, Some(Color::Reset));
+    }
+}
