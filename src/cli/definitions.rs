@@ -324,13 +324,16 @@ fn attr_row(screen: &Vt100Screen, row: u16, cols: u16) -> String {
             (c.dim, "2"),
             (c.italic, "3"),
             (c.underline, "4"),
+            (c.blink, "5"),
             (c.inverse, "7"),
+            (c.hidden, "8"),
+            (c.strikethrough, "9"),
         ] {
             if on {
                 p.push(code.into());
             }
         }
-        for (color, base) in [(c.fg, 38), (c.bg, 48)] {
+        for (color, base) in [(c.fg, 38), (c.bg, 48), (c.underline_color, 58)] {
             match color {
                 Color::Default => {}
                 Color::Idx(i) => p.push(format!("{base};5;{i}")),

@@ -25,6 +25,11 @@ pub struct Cell {
     pub italic: bool,
     pub underline: bool,
     pub inverse: bool,
+    pub strikethrough: bool,
+    pub blink: bool,
+    pub hidden: bool,
+    /// The underline's colour (`Default`: the text's).
+    pub underline_color: Color,
     /// The right half of a wide character: draw nothing.
     pub wide_continuation: bool,
 }
@@ -198,6 +203,10 @@ impl Screen for Vt100Screen {
             italic: c.italic(),
             underline: c.underline(),
             inverse: c.inverse(),
+            strikethrough: c.strikethrough(),
+            blink: c.blink(),
+            hidden: c.hidden(),
+            underline_color: color(c.underline_color()),
             wide_continuation: c.is_wide_continuation(),
         })
     }
@@ -216,6 +225,10 @@ impl Screen for Vt100Screen {
                 attrs.italic = c.italic();
                 attrs.underline = c.underline();
                 attrs.inverse = c.inverse();
+                attrs.strikethrough = c.strikethrough();
+                attrs.blink = c.blink();
+                attrs.hidden = c.hidden();
+                attrs.underline_color = color(c.underline_color());
                 attrs.wide_continuation = c.is_wide_continuation();
                 f(r, col, c.contents(), &attrs);
             }
@@ -316,6 +329,23 @@ mod tests {
         assert_eq!(copy.private_modes(), s.private_modes());
         assert!(s.private_modes().contains(&(2004, true)));
         assert!(s.private_modes().contains(&(1049, true)));
+    }
+
+    #[test]
+    fn every_attribute_is_kept_per_cell_and_in_the_snapshot() {
+        let mut s = Vt100Screen::new(3, 20, 0);
+        s.process(b"\x1b[1;2;9;5;8;4:3;58:2::1:2:3mA\x1b[0;7mB\x1b[0mC");
+        let a = s.cell(0, 0).expect("cell");
+        assert!(a.bold && a.dim && a.strikethrough && a.blink && a.hidden && a.underline);
+        assert_eq!(a.underline_color, Color::Rgb(1, 2, 3));
+        let b = s.cell(0, 1).expect("cell");
+        assert!(b.inverse && !b.bold && b.fg == Color::Default && b.bg == Color::Default);
+        assert_eq!(s.cell(0, 2).expect("cell").text, "C");
+        let mut copy = Vt100Screen::new(3, 20, 0);
+        copy.process(&s.snapshot());
+        for col in 0..3 {
+            assert_eq!(copy.cell(0, col), s.cell(0, col), "column {col}");
+        }
     }
 
     #[test]

@@ -25,23 +25,30 @@ fn color(c: C) -> Color {
     }
 }
 
-fn style(cell: &Cell) -> Style {
-    let (mut fg, mut bg) = (color(cell.fg), color(cell.bg));
-    if cell.inverse {
-        std::mem::swap(&mut fg, &mut bg);
-        if fg == Color::Reset {
-            fg = Color::Black;
-        }
-        if bg == Color::Reset {
-            bg = Color::White;
-        }
-    }
-    let mut s = Style::default().fg(fg).bg(bg);
+/// A pane cell as the operator's terminal draws it: the program's colours
+/// as it asked for them (default stays default, so the operator's theme
+/// shows through) and its attributes as attributes — reverse video is
+/// SGR 7 for the outer terminal to apply, never colours guessed here.
+/// Underline styles (curly, dotted, …) arrive as a plain underline: ratatui
+/// has no way to say them (ARCHITECTURE.md, "Panes keep the theme").
+pub(crate) fn style(cell: &Cell) -> Style {
+    let underline_color = match cell.underline {
+        true => color(cell.underline_color),
+        false => Color::Reset,
+    };
+    let mut s = Style::default()
+        .fg(color(cell.fg))
+        .bg(color(cell.bg))
+        .underline_color(underline_color);
     for (on, m) in [
         (cell.bold, Modifier::BOLD),
         (cell.dim, Modifier::DIM),
         (cell.italic, Modifier::ITALIC),
         (cell.underline, Modifier::UNDERLINED),
+        (cell.blink, Modifier::SLOW_BLINK),
+        (cell.inverse, Modifier::REVERSED),
+        (cell.hidden, Modifier::HIDDEN),
+        (cell.strikethrough, Modifier::CROSSED_OUT),
     ] {
         if on {
             s = s.add_modifier(m);
@@ -134,5 +141,27 @@ pub fn render(frame: &mut Frame, app: &App) {
                 frame.set_cursor_position(Position::new(inner.x + col, inner.y + row));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_is_an_attribute_over_the_default_colours() {
+        let cell = Cell {
+            inverse: true,
+            strikethrough: true,
+            ..Cell::default()
+        };
+        let s = style(&cell);
+        assert_eq!((s.fg, s.bg), (Some(Color::Reset), Some(Color::Reset)));
+        assert!(s
+            .add_modifier
+            .contains(Modifier::REVERSED | Modifier::CROSSED_OUT));
+        let plain = style(&Cell::default());
+        assert!(plain.add_modifier.is_empty());
+        assert_eq!(plain.fg, Some(Color::Reset));
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod standin;
+pub mod tmux;
 
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
 use std::io::{Read, Write};
