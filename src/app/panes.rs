@@ -167,7 +167,7 @@ impl App {
             p.seen_attention = now;
             p.seen_bells = bells;
             p.unseen_output |= !focused;
-            if p.before_reopen.is_some() && !blank(&p.shared) {
+            if p.before_reopen.is_some() && !p.shared.is_blank() {
                 p.before_reopen = None;
             }
         }
@@ -440,7 +440,7 @@ impl App {
         };
         let fresh = PaneShared::new(p.rows.max(1), p.cols.max(1));
         let old = std::mem::replace(&mut p.shared, fresh);
-        p.before_reopen = (!blank(&old)).then(|| Earlier {
+        p.before_reopen = (!old.is_blank()).then(|| Earlier {
             shared: old,
             state: p.state.clone(),
             seen_attention: p.seen_attention,
@@ -537,22 +537,13 @@ impl App {
     }
 }
 
-/// Nothing on the screen.
-fn blank(shared: &PaneShared) -> bool {
-    shared
-        .screen
-        .lock()
-        .map(|s| s.text_rows().iter().all(|r| r.is_empty()))
-        .unwrap_or(true)
-}
-
 impl PaneView {
     /// The connection ended or failed: when it showed nothing since the
     /// pane re-opened, the screen before goes back up. The state before,
     /// if so.
     fn back_to_earlier(&mut self) -> Option<PaneState> {
         let e = self.before_reopen.take()?;
-        if !blank(&self.shared) {
+        if !self.shared.is_blank() {
             return None;
         }
         self.shared = e.shared;

@@ -76,6 +76,15 @@ impl PaneShared {
         self.dirty.store(true, Ordering::Release);
     }
 
+    /// Nothing on the screen yet (or any more).
+    pub fn is_blank(&self) -> bool {
+        use super::screen::Screen as _;
+        self.screen
+            .lock()
+            .map(|s| s.text_rows().iter().all(|r| r.is_empty()))
+            .unwrap_or(true)
+    }
+
     /// Marks the pane drawn; returns whether it had changed.
     pub fn take_dirty(&self) -> bool {
         self.dirty.swap(false, Ordering::AcqRel)

@@ -272,7 +272,24 @@ impl Effects {
                 }
             };
             let notify = Mutex::new(job.clone());
+            let screen = shared.clone();
             let started = PaneHandle::start(id, io, shared, move |n: PaneNotice| {
+                // A session that ended before it drew anything here (the
+                // agent exited as the pane attached): the screen it left.
+                let n = match n {
+                    PaneNotice::Ended(id, status)
+                        if kind == PaneKind::Session && screen.is_blank() =>
+                    {
+                        match engine::last_screen(&home, &slug) {
+                            Some(last) => {
+                                screen.replay(&last.screen);
+                                PaneNotice::Ended(id, status.or(last.status))
+                            }
+                            None => PaneNotice::Ended(id, status),
+                        }
+                    }
+                    other => other,
+                };
                 if let Ok(j) = notify.lock() {
                     j.send(AppEvent::Pane(n));
                 }
