@@ -267,6 +267,13 @@ fn the_picker_launches_a_bottle_into_a_pane() {
         "the task's output, then the agent's prompt in the new pane",
         |s| s.contains("task-ran-42") && s.contains("agent@deployer-") && s.contains("/workspace$"),
     );
+    // Honest chrome: the status line no longer says "launching", and the
+    // pane's title says the launch proved the bottle's isolation.
+    app.wait_for("launching gone, isolated in the pane title", |s| {
+        !s.contains("launching deployer-")
+            && s.lines()
+                .any(|l| l.contains("┌ deployer-") && l.contains(" · isolated "))
+    });
     app.send(b"echo token-length-${#DEPLOY_TOKEN}\r");
     app.wait_for("the answer reached the session", |s| {
         s.contains("token-length-14")
