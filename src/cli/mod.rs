@@ -217,6 +217,10 @@ pub enum Command {
         /// exec's TTY may not have it yet.
         #[arg(long, value_parser = crate::session::screen::parse_size)]
         size: Option<(u16, u16)>,
+        /// `exec-as`: wait until the holder creates this file (the bottle
+        /// proved its isolation) before the agent's command starts.
+        #[arg(long)]
+        gate: Option<PathBuf>,
         /// The agent's command.
         #[arg(last = true)]
         cmd: Vec<String>,
@@ -376,6 +380,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         socket,
         size,
         agent_user,
+        gate,
         cmd,
     } = command
     {
@@ -384,7 +389,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             Some(_) => {
                 let ids =
                     agent_user.ok_or_else(|| anyhow::anyhow!("exec-as needs --agent-user"))?;
-                return crate::session_host::privilege::exec_as(ids, cmd);
+                return crate::session_host::privilege::exec_as(ids, cmd, gate.as_deref());
             }
             None => {}
         }

@@ -107,8 +107,9 @@ fn bind(socket: &Path) -> Result<UnixListener> {
 }
 
 /// The argv that starts the agent: through `exec-as` (which drops to the
-/// agent's ids) when this holder is root, else the command itself.
-fn agent_argv(cfg: &HolderConfig) -> Result<Vec<String>> {
+/// agent's ids, after waiting for `gate` when given) when this holder is
+/// root, else the command itself.
+fn agent_argv(cfg: &HolderConfig, gate: Option<&Path>) -> Result<Vec<String>> {
     let ids = match cfg.agent_ids {
         Some(ids) if privilege::euid() == 0 => ids,
         None if privilege::euid() == 0 => {
@@ -130,8 +131,11 @@ fn agent_argv(cfg: &HolderConfig) -> Result<Vec<String>> {
         "session-host".into(),
         "exec-as".into(),
         format!("--agent-user={}:{}", ids.uid, ids.gid),
-        "--".into(),
     ];
+    if let Some(gate) = gate {
+        argv.push(format!("--gate={}", gate.display()));
+    }
+    argv.push("--".into());
     argv.extend(cfg.cmd.iter().cloned());
     Ok(argv)
 }
@@ -259,6 +263,25 @@ impl Clients {
     }
 }
 
+/// The file, beside the socket, whose creation lets the agent's command
+/// start (`exec-as --gate`).
+const GATE: &str = "agent-gate";
+/// The holder's status when the isolation self-check failed (the agent
+/// never ran).
+pub const ISOLATION_FAILED: i32 = 125;
+
+/// Lets the agent start: the gate file, root's, in the holder's directory.
+fn open_gate(gate: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(gate)
+        .with_context(|| format!("opening the agent's gate {}", gate.display()))?;
+    Ok(())
+}
+
 /// The file, beside the socket, holding the screen the agent left.
 pub const LAST_SCREEN: &str = "last-screen";
 
@@ -307,7 +330,51 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
         })
     })
     .context("opening the agent's PTY")?;
-    let argv = agent_argv(&cfg)?;
+    // The isolation self-check (when the launcher asks for it) runs while
+    // the agent's process is set up, and the agent's command starts only
+    // once it passed (or the operator allowed it to fail): `exec-as` waits,
+    // still as root, for the gate file the holder creates then.
+    let gate = cfg
+        .socket
+        .parent()
+        .map(|d| d.join(GATE))
+        .context("socket path has no directory")?;
+    let _ = std::fs::remove_file(&gate);
+    let gated = check.is_some() && cfg.agent_ids.is_some() && privilege::euid() == 0;
+    let mut early_report = None;
+    if let (Some(spec), false) = (&check, gated) {
+        // No exec-as to hold the agent (a holder not running as root):
+        // check first.
+        let report = selfcheck::run(spec);
+        if !report.verified && !spec.allow_unverified {
+            log(serde_json::json!({"event": "isolation", "report": report}));
+            bail!(
+                "this bottle did not prove its isolation; the agent was not started: {}",
+                report.failures()
+            );
+        }
+        early_report = Some(report);
+    }
+    let (check_tx, check_rx) = mpsc::channel::<selfcheck::Report>();
+    if let (Some(spec), true) = (check.clone(), gated) {
+        let tx = check_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("selfcheck".into())
+            .spawn(move || {
+                let _ = tx.send(selfcheck::run(&spec));
+            });
+        if let Err(e) = spawned {
+            let _ = check_tx.send(selfcheck::Report::failed(
+                check.as_ref().map_or("", |c| c.nonce.as_str()),
+                &format!("the check could not start: {e}"),
+            ));
+        }
+    }
+    if let Some(report) = early_report {
+        let _ = check_tx.send(report);
+    }
+    drop(check_tx);
+    let argv = agent_argv(&cfg, gated.then_some(gate.as_path()))?;
     let mut command = CommandBuilder::new(&argv[0]);
     command.args(&argv[1..]);
     if let Ok(cwd) = std::env::current_dir() {
@@ -347,15 +414,16 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
         let tx = tx.clone();
         std::thread::spawn(move || accept_loop(listener, tx));
     }
-    // The isolation self-check runs beside the agent's start.
     let allow_unverified = check.as_ref().is_some_and(|c| c.allow_unverified);
     // An agent that exits at once still gets its check reported (the
     // launcher waits for it): the holder stays until the report is out.
     let mut check_pending = check.is_some();
-    if let Some(spec) = check {
+    if check_pending {
         let tx = tx.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(Event::Isolation(selfcheck::run(&spec)));
+            if let Ok(report) = check_rx.recv() {
+                let _ = tx.send(Event::Isolation(report));
+            }
         });
     }
     drop(tx);
@@ -459,22 +527,27 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
             Event::Isolation(report) => {
                 check_pending = false;
                 log(serde_json::json!({"event": "isolation", "report": report}));
-                if !report.verified && !allow_unverified {
-                    // Fail closed: the agent does not run in a bottle that
-                    // did not prove its isolation.
-                    // SAFETY: signalling the agent's process group and the
-                    // agent itself.
-                    unsafe {
-                        libc::kill(-agent_pid, libc::SIGKILL);
-                        libc::kill(agent_pid, libc::SIGKILL);
+                if report.verified || allow_unverified {
+                    if gated {
+                        open_gate(&gate)?;
                     }
+                } else {
+                    // Fail closed: the agent's command never started (it
+                    // waits at the gate). PID 1 ends now, and with it every
+                    // process of the container.
                     let note = format!(
-                        "\r\n\x1b[0mbottle: this bottle did not prove its isolation, so the agent was stopped: {}\r\n",
+                        "\r\n\x1b[0mbottle: this bottle did not prove its isolation, so the agent was not started: {}\r\n",
                         report.failures()
                     )
                     .into_bytes();
                     screen.process(&note);
                     clients.broadcast(&HolderMsg::Output(note));
+                    clients.broadcast(&HolderMsg::Exit(ISOLATION_FAILED));
+                    save_last_screen(&cfg.socket, &screen);
+                    log(serde_json::json!({"event": "exit", "status": ISOLATION_FAILED}));
+                    drop(clients);
+                    std::thread::sleep(Duration::from_millis(200));
+                    return Ok(ISOLATION_FAILED);
                 }
             }
             Event::Connected(id, sender) => {

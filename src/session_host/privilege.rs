@@ -244,15 +244,42 @@ pub fn forbid_user_namespaces() -> Result<()> {
 /// `session-host exec-as`: drops to `ids`, refuses new user namespaces
 /// (`forbid_user_namespaces`) and execs `cmd` (returns only on failure;
 /// the agent is never started with uid 0 or without the filter).
-pub fn exec_as(ids: Ids, cmd: &[String]) -> Result<i32> {
+pub fn exec_as(ids: Ids, cmd: &[String], gate: Option<&Path>) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let Some(program) = cmd.first() else {
         bail!("exec-as: no command");
     };
+    if let Some(gate) = gate {
+        wait_for_gate(gate)?;
+    }
     drop_to(ids).context("dropping to the agent's uid")?;
     forbid_user_namespaces()?;
     let err = std::process::Command::new(program).args(&cmd[1..]).exec();
     Err(err).with_context(|| format!("starting {program}"))
+}
+
+/// How long the agent waits for its bottle to prove its isolation.
+const GATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits, still as root, until the holder opens the gate: a root-owned
+/// regular file at `gate` (in the holder's 0700 directory), created once
+/// the isolation self-check passed or the operator allowed it to fail.
+/// Nothing of the agent's runs before (issue 20's attack pass: an agent's
+/// login script acted within 37 ms of its start).
+fn wait_for_gate(gate: &Path) -> Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(meta) = std::fs::symlink_metadata(gate) {
+            if meta.is_file() && meta.uid() == 0 {
+                return Ok(());
+            }
+            bail!("{} is not the holder's gate", gate.display());
+        }
+        if start.elapsed() > GATE_TIMEOUT {
+            bail!("the bottle never proved its isolation; the agent does not start");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// Runs `f` with the filesystem ids of `ids` when this process is root (a

@@ -33,6 +33,9 @@ pub struct CheckSpec {
     pub nonce: String,
     /// The agent network's gateway addresses.
     pub gateways: Vec<IpAddr>,
+    /// The agent network's IPv4 subnet: the only route the agent may have.
+    #[serde(default)]
+    pub subnet: Option<String>,
     /// The sidecar's address on the agent network.
     pub sidecar: IpAddr,
     /// The sidecar's service ports (never probed as "other" ports).
@@ -62,6 +65,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of one failure (the check could not run).
+    pub fn failed(nonce: &str, why: &str) -> Report {
+        Report {
+            nonce: nonce.to_string(),
+            verified: false,
+            checks: vec![Check {
+                name: "check".into(),
+                ok: false,
+                detail: why.to_string(),
+            }],
+        }
+    }
+
     /// The failed checks, one clause each (for errors and the screen).
     pub fn failures(&self) -> String {
         self.checks
@@ -109,23 +125,109 @@ pub fn run_with(spec: &CheckSpec, resolv_conf: &str, routes: &str) -> Report {
         }
     }
     let nameservers = nameservers(resolv_conf);
+    let subnet = spec
+        .subnet
+        .as_deref()
+        .and_then(|s| s.parse::<ipnet::Ipv4Net>().ok());
+    let routes = check_routes(subnet, v4, v6);
     let checks = std::thread::scope(|s| {
-        let gw = s.spawn(|| check_gateways(&gateways, &v6_routes));
-        let ports = s.spawn(|| check_sidecar_ports(spec));
-        let dns = s.spawn(|| check_dns(spec, &nameservers));
-        let proxy = s.spawn(|| check_proxy(spec));
-        [gw, ports, dns, proxy].map(|h| {
-            h.join().unwrap_or_else(|_| Check {
-                name: "check".into(),
+        let gw = on_thread(s, || check_gateways(&gateways, &v6_routes));
+        let ports = on_thread(s, || check_sidecar_ports(spec));
+        let dns = on_thread(s, || check_dns(spec, &nameservers));
+        let proxy = on_thread(s, || check_proxy(spec));
+        [
+            ("gateway", gw),
+            ("sidecar ports", ports),
+            ("dns", dns),
+            ("proxy", proxy),
+        ]
+        .map(|(name, h)| match h.map(|h| h.join()) {
+            Some(Ok(c)) => c,
+            _ => Check {
+                name: name.into(),
                 ok: false,
-                detail: "a check failed to run".into(),
-            })
+                detail: "the check could not run".into(),
+            },
         })
     });
+    let checks: Vec<Check> = std::iter::once(routes).chain(checks).collect();
     Report {
         nonce: spec.nonce.clone(),
         verified: checks.iter().all(|c| c.ok),
-        checks: checks.to_vec(),
+        checks,
+    }
+}
+
+/// The routing table holds nothing but the agent network itself: no
+/// default route (IPv4 or IPv6), no route to another network (an extra
+/// interface brings its own), no gateway. A gateway that silently drops
+/// the probes but forwards (a firewalled host) is caught here.
+fn check_routes(subnet: Option<ipnet::Ipv4Net>, v4: &str, v6: &str) -> Check {
+    let mut wrong = Vec::new();
+    for line in v4.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 8 || f[0] == "lo" {
+            continue;
+        }
+        let hex = |i: usize| {
+            u32::from_str_radix(f[i], 16)
+                .ok()
+                .map(|v| std::net::Ipv4Addr::from(v.to_le_bytes()))
+        };
+        let (Some(dest), Some(gw), Some(mask)) = (hex(1), hex(2), hex(7)) else {
+            wrong.push(format!("an unreadable route on {}", f[0]));
+            continue;
+        };
+        let prefix = u32::from(mask).count_ones() as u8;
+        let net = ipnet::Ipv4Net::new(dest, prefix).ok();
+        let inside = match (net, subnet) {
+            (Some(n), Some(s)) => s.contains(&n),
+            // Without the subnet, only a default route is known wrong.
+            (Some(n), None) => n.prefix_len() > 0,
+            (None, _) => false,
+        };
+        if !inside || !gw.is_unspecified() {
+            wrong.push(format!("{dest}/{prefix} via {gw} on {}", f[0]));
+        }
+    }
+    for line in v6.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 || f[9] == "lo" {
+            continue;
+        }
+        let flags = u32::from_str_radix(f[8], 16).unwrap_or(0);
+        let dest = u128::from_str_radix(f[0], 16)
+            .map(std::net::Ipv6Addr::from)
+            .ok();
+        let prefix = u8::from_str_radix(f[1], 16).unwrap_or(0);
+        // Link-local and multicast routes come with any interface that has
+        // IPv6 on; they reach only the link, which is the agent network.
+        let link_only = dest.is_some_and(|d| {
+            (d.segments()[0] & 0xffc0 == 0xfe80 && prefix >= 10)
+                || (d.segments()[0] & 0xff00 == 0xff00 && prefix >= 8)
+        });
+        if flags & 0x0200 == 0 && !link_only {
+            let d = dest.map_or_else(|| f[0].to_string(), |d| d.to_string());
+            wrong.push(format!("{d}/{prefix} on {}", f[9]));
+        }
+    }
+    let name = "routes".to_string();
+    match subnet {
+        _ if !wrong.is_empty() => Check {
+            name,
+            ok: false,
+            detail: format!("a way out besides the agent network: {}", wrong.join(", ")),
+        },
+        Some(s) => Check {
+            name,
+            ok: true,
+            detail: format!("only {s}"),
+        },
+        None => Check {
+            name,
+            ok: true,
+            detail: "no default route".into(),
+        },
     }
 }
 
@@ -183,15 +285,37 @@ fn nameservers(resolv_conf: &str) -> Vec<String> {
 enum Probe {
     Accepted,
     Refused,
+    /// Timed out, or no route / no host: nobody answered.
     Unanswered,
+    /// Anything else (no free port, no memory…): the probe proves nothing,
+    /// so it counts against the check.
+    Failed(String),
 }
 
 fn probe(addr: SocketAddr) -> Probe {
+    use std::io::ErrorKind as K;
     match TcpStream::connect_timeout(&addr, CONNECT_WAIT) {
         Ok(_) => Probe::Accepted,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Probe::Refused,
-        Err(_) => Probe::Unanswered,
+        Err(e) if e.kind() == K::ConnectionRefused => Probe::Refused,
+        Err(e)
+            if matches!(
+                e.kind(),
+                K::TimedOut | K::HostUnreachable | K::NetworkUnreachable
+            ) =>
+        {
+            Probe::Unanswered
+        }
+        Err(e) => Probe::Failed(e.to_string()),
     }
+}
+
+/// Runs `f` on its own scoped thread; a thread that cannot start or that
+/// panics is `fallback`'s check, failed (never a panic of the holder).
+fn on_thread<'s, 'e, T: Send + 's>(
+    s: &'s std::thread::Scope<'s, 'e>,
+    f: impl FnOnce() -> T + Send + 's,
+) -> Option<std::thread::ScopedJoinHandle<'s, T>> {
+    std::thread::Builder::new().spawn_scoped(s, f).ok()
 }
 
 /// Probes every (address, port) at once.
@@ -199,12 +323,15 @@ fn probe_all(targets: &[SocketAddr]) -> Vec<(SocketAddr, Probe)> {
     std::thread::scope(|s| {
         let handles: Vec<_> = targets
             .iter()
-            .map(|&a| s.spawn(move || (a, probe(a))))
+            .map(|&a| on_thread(s, move || (a, probe(a))))
             .collect();
         handles
             .into_iter()
             .zip(targets)
-            .map(|(h, &a)| h.join().unwrap_or((a, Probe::Unanswered)))
+            .map(|(h, &a)| match h.map(|h| h.join()) {
+                Some(Ok(r)) => r,
+                _ => (a, Probe::Failed("the probe could not run".into())),
+            })
             .collect()
     })
 }
@@ -238,6 +365,7 @@ fn check_gateways(gateways: &[IpAddr], v6_routes: &[IpAddr]) -> Check {
         .filter_map(|(a, p)| match p {
             Probe::Accepted => Some(format!("{a} accepted a connection")),
             Probe::Refused => Some(format!("{a} refused (the host answers)")),
+            Probe::Failed(why) => Some(format!("{a}: the probe failed ({why})")),
             Probe::Unanswered => None,
         })
         .collect();
@@ -268,8 +396,11 @@ fn check_sidecar_ports(spec: &CheckSpec) -> Check {
         .collect();
     let open: Vec<String> = probe_all(&targets)
         .into_iter()
-        .filter(|(_, p)| *p == Probe::Accepted)
-        .map(|(a, _)| a.to_string())
+        .filter_map(|(a, p)| match p {
+            Probe::Accepted => Some(a.to_string()),
+            Probe::Failed(why) => Some(format!("{a} (the probe failed: {why})")),
+            Probe::Refused | Probe::Unanswered => None,
+        })
         .collect();
     Check {
         name: "sidecar ports".into(),
@@ -450,6 +581,36 @@ mod tests {
         );
     }
 
+    const HEADER: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n";
+
+    #[test]
+    fn only_the_agent_network_may_be_routed() {
+        let subnet: Option<ipnet::Ipv4Net> = "172.16.100.16/28".parse().ok();
+        // 172.16.100.16/28 on eth0, as a macvlan agent network has it.
+        let own = "eth0\t106410AC\t00000000\t0001\t0\t0\t0\tF0FFFFFF\t0\t0\t0\n";
+        let ok = check_routes(subnet, &format!("{HEADER}{own}"), "");
+        assert!(ok.ok, "{ok:?}");
+        // A default route (even through a gateway that answers nothing).
+        let default = "eth1\t00000000\t010011AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        let bad = check_routes(subnet, &format!("{HEADER}{own}{default}"), "");
+        assert!(
+            !bad.ok && bad.detail.contains("0.0.0.0/0 via 172.17.0.1"),
+            "{bad:?}"
+        );
+        // Another network on another interface (an extra internal network).
+        let extra = "eth1\t004DD50A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        let bad = check_routes(subnet, &format!("{HEADER}{own}{extra}"), "");
+        assert!(!bad.ok && bad.detail.contains("10.213.77.0/24"), "{bad:?}");
+        // IPv6: link-local and multicast stay on the link; a ULA does not.
+        let ll = "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n\
+                  ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n";
+        assert!(check_routes(subnet, &format!("{HEADER}{own}"), ll).ok);
+        let ula = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n";
+        let bad = check_routes(subnet, &format!("{HEADER}{own}"), ula);
+        assert!(!bad.ok && bad.detail.contains("fd00::/64"), "{bad:?}");
+    }
+
     #[test]
     fn the_probe_name_is_an_invalid_name_whatever_the_nonce() {
         let spec = CheckSpec {
@@ -467,6 +628,7 @@ mod tests {
                 nonce: "n1".into(),
                 gateways: vec![],
                 sidecar: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                subnet: None,
                 service_ports: vec![],
                 proxy_port: 9,
                 allow_unverified: false,

@@ -54,7 +54,7 @@ fn verified_on(e: &Engine) {
     let names: Vec<&str> = iso.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["gateway", "sidecar ports", "dns", "proxy"],
+        ["routes", "gateway", "sidecar ports", "dns", "proxy"],
         "{iso:#?}"
     );
     assert!(iso.checks.iter().all(|c| c.ok), "{iso:#?}");
@@ -113,6 +113,23 @@ fn on_a_broken_network_the_check_fails_and_the_bottle_is_stopped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     let b = start(&e, &home, &[]);
+    // The agent leaves a login script in its (persistent) home that would
+    // act the moment it starts again: it must never run on the broken
+    // network (the agent's command waits for the check, issue 20's attack
+    // pass).
+    let plant = e.bottle(
+        &home,
+        None,
+        &[
+            "exec",
+            &b.slug,
+            "--",
+            "sh",
+            "-c",
+            "echo 'echo ran >> $HOME/started-on-a-broken-network' > $HOME/.bash_profile",
+        ],
+    );
+    assert!(plant.status.success(), "{plant:?}");
     break_network(&e, &b.slug);
     let slug = Slug::parse(&b.slug).expect("slug");
     let h = bottle::state::Home { root: home.clone() };
@@ -121,8 +138,35 @@ fn on_a_broken_network_the_check_fails_and_the_bottle_is_stopped() {
         .expect_err("a bottle with a route to the host must not start");
     let text = err.to_string();
     assert!(
-        text.contains("did not prove its isolation") && text.contains("gateway"),
+        text.contains("did not prove its isolation")
+            && text.contains("routes: a way out besides the agent network")
+            && text.contains("gateway"),
         "{text}"
+    );
+    let image = e.cli(&[
+        "inspect",
+        "-f",
+        "{{.Config.Image}}",
+        &format!("bottle-{}-agent", b.slug),
+    ]);
+    let home_volume = format!("bottle-{}-home", b.slug);
+    let listing = e.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "ls",
+        "-v",
+        &format!("{home_volume}:/h"),
+        &image,
+        "-a",
+        "/h",
+    ]);
+    assert!(listing.contains(".bash_profile"), "{listing}");
+    assert!(
+        !listing.contains("started-on-a-broken-network"),
+        "the agent ran before the check failed: {listing}"
     );
     assert!(
         !running(&e, &format!("bottle-{}-agent", b.slug)),
@@ -150,6 +194,21 @@ fn with_allow_unverified_a_failed_check_runs_and_is_recorded() {
     let home = dir.path().join("home");
     let b = start(&e, &home, &["--allow-unverified"]);
     assert!(record(&b).isolation.expect("record").verified);
+    // The same login script as above: here it runs (the control that the
+    // broken-network test's absence of its mark means something).
+    let plant = e.bottle(
+        &home,
+        None,
+        &[
+            "exec",
+            &b.slug,
+            "--",
+            "sh",
+            "-c",
+            "echo 'echo ran >> $HOME/started-on-a-broken-network' > $HOME/.bash_profile",
+        ],
+    );
+    assert!(plant.status.success(), "{plant:?}");
     break_network(&e, &b.slug);
     let slug = Slug::parse(&b.slug).expect("slug");
     let h = bottle::state::Home { root: home.clone() };
@@ -163,4 +222,27 @@ fn with_allow_unverified_a_failed_check_runs_and_is_recorded() {
         "{iso:#?}"
     );
     assert!(running(&e, &format!("bottle-{}-agent", b.slug)));
+    let start = std::time::Instant::now();
+    loop {
+        let out = e.bottle(
+            &home,
+            None,
+            &[
+                "exec",
+                &b.slug,
+                "--",
+                "sh",
+                "-c",
+                "cat $HOME/started-on-a-broken-network",
+            ],
+        );
+        if String::from_utf8_lossy(&out.stdout).contains("ran") {
+            break;
+        }
+        assert!(
+            start.elapsed() < crate::support::TIMEOUT,
+            "the login script never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

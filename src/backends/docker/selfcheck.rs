@@ -48,7 +48,14 @@ pub async fn spec(docker: &Docker, slug: &Slug) -> Result<CheckSpec, EngineError
     // gets the first address, and is probed as the sidecar).
     let net = timed(docker.inspect_network(&names.internal_network, None)).await?;
     let mut gateways = Vec::new();
+    let mut subnet = None;
     for c in net.ipam.and_then(|i| i.config).unwrap_or_default() {
+        if subnet.is_none() {
+            subnet = c
+                .subnet
+                .clone()
+                .filter(|s| s.parse::<ipnet::Ipv4Net>().is_ok());
+        }
         let gw = c.gateway.as_deref().and_then(|g| g.parse::<IpAddr>().ok());
         let first = c
             .subnet
@@ -71,6 +78,7 @@ pub async fn spec(docker: &Docker, slug: &Slug) -> Result<CheckSpec, EngineError
     Ok(CheckSpec {
         nonce: ulid::Ulid::new().to_string(),
         gateways,
+        subnet,
         sidecar: sidecar_ip,
         service_ports: SERVICE_PORTS.to_vec(),
         proxy_port: PROXY_PORT,
