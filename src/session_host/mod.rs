@@ -334,12 +334,29 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
     // the agent's process is set up, and the agent's command starts only
     // once it passed (or the operator allowed it to fail): `exec-as` waits,
     // still as root, for the gate file the holder creates then.
+    // One gate per start, named by the launcher's nonce: a gate left by an
+    // earlier start of this container never opens this one.
+    let nonce: String = check
+        .as_ref()
+        .map(|c| {
+            c.nonce
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(40)
+                .collect()
+        })
+        .unwrap_or_default();
     let gate = cfg
         .socket
         .parent()
-        .map(|d| d.join(GATE))
+        .map(|d| d.join(format!("{GATE}-{nonce}")))
         .context("socket path has no directory")?;
-    let _ = std::fs::remove_file(&gate);
+    if gate.exists() {
+        bail!(
+            "{} exists before the check ran: refusing to start",
+            gate.display()
+        );
+    }
     let gated = check.is_some() && cfg.agent_ids.is_some() && privilege::euid() == 0;
     let mut early_report = None;
     if let (Some(spec), false) = (&check, gated) {
