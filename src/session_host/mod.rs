@@ -351,13 +351,13 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
         .parent()
         .map(|d| d.join(format!("{GATE}-{nonce}")))
         .context("socket path has no directory")?;
-    if gate.exists() {
+    let gated = check.is_some() && cfg.agent_ids.is_some() && privilege::euid() == 0;
+    if gated && gate.exists() {
         bail!(
             "{} exists before the check ran: refusing to start",
             gate.display()
         );
     }
-    let gated = check.is_some() && cfg.agent_ids.is_some() && privilege::euid() == 0;
     let mut early_report = None;
     if let (Some(spec), false) = (&check, gated) {
         // No exec-as to hold the agent (a holder not running as root):

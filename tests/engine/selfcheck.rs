@@ -54,7 +54,14 @@ fn verified_on(e: &Engine) {
     let names: Vec<&str> = iso.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["routes", "gateway", "sidecar ports", "dns", "proxy"],
+        [
+            "peers",
+            "routes",
+            "gateway",
+            "sidecar ports",
+            "dns",
+            "proxy"
+        ],
         "{iso:#?}"
     );
     assert!(iso.checks.iter().all(|c| c.ok), "{iso:#?}");
@@ -245,4 +252,60 @@ fn with_allow_unverified_a_failed_check_runs_and_is_recorded() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// Removes a container however the test ends (before the bottle's
+/// networks go).
+struct Container<'a>(&'a Engine, String);
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        self.0.cli(&["rm", "-f", &self.1]);
+    }
+}
+
+#[test]
+fn a_stranger_on_the_agent_network_fails_the_check() {
+    let Some(e) = crate::support::engine("runc") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let b = start(&e, &home, &[]);
+    let agent = format!("bottle-{}-agent", b.slug);
+    e.cli(&["stop", "-t", "1", &agent]);
+    // Another container on the agent network: a way out the agent's routing
+    // table cannot show (the attack pass's peer had the default bridge).
+    let image = e.cli(&["inspect", "-f", "{{.Config.Image}}", &agent]);
+    let stranger = format!("bottle-test-stranger-{}", b.slug);
+    let _stranger = Container(&e, stranger.clone());
+    let out = std::process::Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &stranger,
+            "--label",
+            "dev.bottle.test=selfcheck",
+        ])
+        .args(["--network", &format!("bottle-{}-internal", b.slug)])
+        .args(["--entrypoint", "sleep", &image, "300"])
+        .output()
+        .expect("docker run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = Slug::parse(&b.slug).expect("slug");
+    let h = bottle::state::Home { root: home.clone() };
+    let err = bottle::backends::for_bottle(&h, &b.slug)
+        .restart_session(&slug, &[])
+        .expect_err("a bottle with a stranger on its network must not start");
+    let text = err.to_string();
+    assert!(
+        text.contains("peers: also on the agent network") && text.contains(&stranger),
+        "{text}"
+    );
+    assert!(!running(&e, &agent), "agent runs");
 }

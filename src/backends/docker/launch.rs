@@ -510,7 +510,7 @@ pub(super) async fn start_holder(
 ) -> Result<crate::state::record::IsolationRecord, EngineError> {
     use tokio::io::AsyncWriteExt;
     let container = &crate::state::names::Names::for_slug(slug).agent_container;
-    let check = super::selfcheck::spec(docker, slug).await?;
+    let (check, peers) = super::selfcheck::spec(docker, slug).await?;
     let options = bollard::query_parameters::AttachContainerOptions {
         stdin: true,
         stdout: false,
@@ -540,7 +540,7 @@ pub(super) async fn start_holder(
     drop(line);
     drop(attached.output);
     ready_line(docker, container, "the session holder").await?;
-    super::selfcheck::wait(docker, slug, &check).await
+    super::selfcheck::wait(docker, slug, &check, peers).await
 }
 
 /// Launches; on failure removes everything the launch created.

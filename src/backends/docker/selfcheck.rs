@@ -6,7 +6,7 @@
 //! holder has already stopped the agent; the sidecar is stopped here.
 
 use super::{timed, EngineError};
-use crate::session_host::selfcheck::{CheckSpec, Report};
+use crate::session_host::selfcheck::{Check, CheckSpec, Report};
 use crate::state::names::{Names, Slug};
 use crate::state::record::{IsolationCheck, IsolationRecord};
 use bollard::Docker;
@@ -26,8 +26,11 @@ pub const PROXY_PORT: u16 = 9099;
 /// about 300 ms; a slow runtime gets room).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// What the holder checks for the bottle `names`, with a fresh nonce.
-pub async fn spec(docker: &Docker, slug: &Slug) -> Result<CheckSpec, EngineError> {
+/// What the holder checks for the bottle `slug`, with a fresh nonce, and
+/// the one check made from outside before it starts: `peers` — nothing is
+/// attached to the agent network but the sidecar (a container joined to it
+/// by mistake would be a way out the routing table cannot show).
+pub async fn spec(docker: &Docker, slug: &Slug) -> Result<(CheckSpec, Check), EngineError> {
     let names = &Names::for_slug(slug);
     let sidecar = timed(docker.inspect_container(&names.sidecar_container, None)).await?;
     let sidecar_ip = sidecar
@@ -47,6 +50,7 @@ pub async fn spec(docker: &Docker, slug: &Slug) -> Result<CheckSpec, EngineError
     // network without a gateway, as Podman's macvlan: the sidecar then
     // gets the first address, and is probed as the sidecar).
     let net = timed(docker.inspect_network(&names.internal_network, None)).await?;
+    let peers = peers_check(&net, names);
     let mut gateways = Vec::new();
     let mut subnet = None;
     for c in net.ipam.and_then(|i| i.config).unwrap_or_default() {
@@ -75,7 +79,7 @@ pub async fn spec(docker: &Docker, slug: &Slug) -> Result<CheckSpec, EngineError
         .and_then(|c| c.labels)
         .and_then(|l| l.get(LABEL_ALLOW_UNVERIFIED).cloned())
         .is_some_and(|v| v == "true");
-    Ok(CheckSpec {
+    let spec = CheckSpec {
         nonce: ulid::Ulid::new().to_string(),
         gateways,
         subnet,
@@ -83,7 +87,38 @@ pub async fn spec(docker: &Docker, slug: &Slug) -> Result<CheckSpec, EngineError
         service_ports: SERVICE_PORTS.to_vec(),
         proxy_port: PROXY_PORT,
         allow_unverified,
-    })
+    };
+    if !peers.ok && !allow_unverified {
+        stop_bottle(docker, names).await;
+        return Err(EngineError::Launch(format!(
+            "this bottle did not prove its isolation, so it was stopped: peers: {} (pass --allow-unverified to run it anyway)",
+            peers.detail
+        )));
+    }
+    Ok((spec, peers))
+}
+
+/// Before the agent starts, its network holds the sidecar and nothing
+/// else (the agent container itself, on a restart, is not running yet).
+fn peers_check(net: &bollard::models::NetworkInspect, names: &Names) -> Check {
+    let ours = [&names.sidecar_container, &names.agent_container];
+    let others: Vec<String> = net
+        .containers
+        .iter()
+        .flatten()
+        .map(|(id, c)| c.name.clone().unwrap_or_else(|| id.clone()))
+        .filter(|n| !ours.iter().any(|o| *o == n))
+        .map(|n| crate::sanitize::inline(&n).to_string())
+        .collect();
+    Check {
+        name: "peers".into(),
+        ok: others.is_empty(),
+        detail: if others.is_empty() {
+            "only the sidecar on the agent network".into()
+        } else {
+            format!("also on the agent network: {}", others.join(", "))
+        },
+    }
 }
 
 /// Waits for the holder's report for `spec` (its nonce) in the agent
@@ -94,6 +129,7 @@ pub async fn wait(
     docker: &Docker,
     slug: &Slug,
     spec: &CheckSpec,
+    peers: Check,
 ) -> Result<IsolationRecord, EngineError> {
     let names = &Names::for_slug(slug);
     let report = match report(docker, &names.agent_container, &spec.nonce).await {
@@ -101,7 +137,7 @@ pub async fn wait(
         Err(why) if spec.allow_unverified => Report {
             nonce: spec.nonce.clone(),
             verified: false,
-            checks: vec![crate::session_host::selfcheck::Check {
+            checks: vec![Check {
                 name: "report".into(),
                 ok: false,
                 detail: why,
@@ -114,6 +150,10 @@ pub async fn wait(
             )));
         }
     };
+    // The outside check first, then the holder's.
+    let mut report = report;
+    report.verified &= peers.ok;
+    report.checks.insert(0, peers);
     let record = IsolationRecord {
         verified: report.verified,
         allowed_unverified: !report.verified && spec.allow_unverified,
