@@ -107,7 +107,7 @@ fn peers_check(net: &bollard::models::NetworkInspect, names: &Names) -> Check {
         .iter()
         .flatten()
         .map(|(id, c)| c.name.clone().unwrap_or_else(|| id.clone()))
-        .filter(|n| !ours.iter().any(|o| *o == n))
+        .filter(|n| !ours.contains(&n))
         .map(|n| crate::sanitize::inline(&n).to_string())
         .collect();
     Check {
