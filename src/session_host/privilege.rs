@@ -2,7 +2,8 @@
 //! 18 D10): another uid, and a socket the agent cannot replace.
 //!
 //! The agent container runs as uid 0 with every capability dropped but
-//! CAP_SETUID and CAP_SETGID, and `no-new-privileges`. The holder (PID 1)
+//! CAP_SETUID, CAP_SETGID and CAP_KILL (to pass a stop on to the agent),
+//! and `no-new-privileges`. The holder (PID 1)
 //! stays uid 0; the agent's process is started through
 //! `session-host exec-as`, which drops to 1000:1000 (supplementary groups
 //! cleared, real, effective and saved ids all changed, so the kernel clears

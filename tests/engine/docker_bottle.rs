@@ -412,7 +412,8 @@ fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
         let f: Vec<&str> = got.split('|').collect();
         if role == "agent" {
             // The session holder keeps CAP_SETUID and CAP_SETGID to start
-            // the agent as 1000:1000 (whose own process has none: below).
+            // the agent as 1000:1000 and CAP_KILL to pass a stop on to it
+            // (whose own process has none: below).
             let only_holder_caps = |t: &str| {
                 let caps: Vec<String> = t
                     .trim_matches(|c| c == '[' || c == ']')
@@ -423,7 +424,10 @@ fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
                             .to_string()
                     })
                     .collect();
-                caps.len() == 2 && caps.iter().all(|c| c == "SETUID" || c == "SETGID")
+                caps.len() == 3
+                    && caps
+                        .iter()
+                        .all(|c| c == "SETUID" || c == "SETGID" || c == "KILL")
             };
             assert!(
                 f[0] == "none" || only_holder_caps(f[0]),
@@ -433,7 +437,7 @@ fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
             assert!(
                 (f[1] == "[]" || f[1] == "<no value>" || only_holder_caps(f[1]))
                     && (only_holder_caps(f[0]) || only_holder_caps(f[1])),
-                "{role} gets back only the holder's two: {got}"
+                "{role} gets back only the holder's three: {got}"
             );
         } else {
             assert_eq!(f[0], "none", "{role} effective capabilities: {got}");

@@ -17,6 +17,7 @@ mod last_screen;
 mod selfcheck;
 mod session_host;
 mod start_dry_run;
+mod stop_signal;
 mod supervise;
 mod workspace_flood;
 mod workspace_panes;

@@ -437,7 +437,7 @@ fn a_capability_approval_recreates_the_agent_keeping_its_work_and_the_pane_re_at
     ]);
     assert!(
         inspect.starts_with("bottle/agent-capability:")
-            && inspect.contains(" 0:0 [ALL] [SETUID SETGID] [no-new-privileges:true] ")
+            && inspect.contains(" 0:0 [ALL] [SETUID SETGID KILL] [no-new-privileges:true] ")
             && inspect.ends_with(&names.internal_network),
         "{inspect}"
     );

@@ -369,10 +369,17 @@ fn container_specs_are_hardened_and_carry_no_session_values() {
             "{name}"
         );
         if name == "agent" {
-            // The session holder's two, to start the agent as 1000:1000.
+            // The session holder's three: to start the agent as 1000:1000,
+            // and to pass a stop on to it.
             assert_eq!(
                 h.cap_add.as_deref(),
-                Some(&["SETUID".to_string(), "SETGID".to_string()][..]),
+                Some(
+                    &[
+                        "SETUID".to_string(),
+                        "SETGID".to_string(),
+                        "KILL".to_string()
+                    ][..]
+                ),
                 "{name} gets back only the holder's capabilities"
             );
         } else {
@@ -435,7 +442,13 @@ fn container_specs_are_hardened_and_carry_no_session_values() {
     let ah = agent.host_config.as_ref().expect("host");
     assert_eq!(
         ah.cap_add.as_deref(),
-        Some(&["SETUID".to_string(), "SETGID".to_string()][..])
+        Some(
+            &[
+                "SETUID".to_string(),
+                "SETGID".to_string(),
+                "KILL".to_string()
+            ][..]
+        )
     );
     assert_eq!(
         (ah.memory, ah.nano_cpus, ah.pids_limit),

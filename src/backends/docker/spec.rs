@@ -18,14 +18,18 @@ use std::collections::HashMap;
 /// The agent's uid:gid: its process, `bottle shell`/`exec` and shell panes.
 pub const AGENT_USER: &str = "1000:1000";
 /// The agent container's own user: the session holder's, root with only
-/// CAP_SETUID and CAP_SETGID (`HOLDER_CAPS`) and no-new-privileges; it
+/// CAP_SETUID, CAP_SETGID and CAP_KILL (`HOLDER_CAPS`) and
+/// no-new-privileges; it
 /// starts the agent as `AGENT_USER` (session_host::privilege). Attach
 /// execs, which talk to the holder's root-only socket, run as this too.
 pub const HOLDER_USER: &str = "0:0";
 /// The only capabilities the agent container keeps: what the holder
-/// needs to drop to the agent's ids. The agent's process has none (the
-/// kernel clears them when its uid leaves 0).
-pub const HOLDER_CAPS: &[&str] = &["SETUID", "SETGID"];
+/// needs to drop to the agent's ids, and to pass a stop on to the agent
+/// (SIGTERM/SIGHUP to another uid; without it `docker stop` reached the
+/// agent only as the engine's SIGKILL). The agent's process has none (the
+/// kernel clears them when its uid leaves 0; no-new-privileges keeps them
+/// out of reach).
+pub const HOLDER_CAPS: &[&str] = &["SETUID", "SETGID", "KILL"];
 /// Aliases of the sidecar on the agent network (SPEC §5.3).
 pub const SIDECAR_ALIASES: &[&str] = &["egress", "supervise", "gitgate"];
 pub const SIDECAR_MEMORY: i64 = 256 << 20;
@@ -239,7 +243,7 @@ pub const AGENT_IMAGE_VAR: &str = "BOTTLE_AGENT_IMAGE";
 /// `image`: everything else stays, and the hardening of SPEC §4.8 is set
 /// again whatever the stored body or the new image say: the holder's
 /// user (which starts the agent as 1000:1000), every capability dropped
-/// but the holder's two, no-new-privileges, no healthcheck, not
+/// but the holder's (`HOLDER_CAPS`), no-new-privileges, no healthcheck, not
 /// privileged, no host namespaces or devices, no entrypoint of the image.
 pub fn agent_on_image(launched: &ContainerCreateBody, image: &str) -> ContainerCreateBody {
     let mut body = launched.clone();
