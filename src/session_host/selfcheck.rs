@@ -104,26 +104,14 @@ const SIDECAR_OTHER_PORTS: &[u16] = &[22, 80, 443, 2375, 3128, 8080];
 /// Runs every check (in parallel; bounded by `ANSWER_WAIT`).
 pub fn run(spec: &CheckSpec) -> Report {
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    let routes6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
-    run_with(spec, &resolv, &format!("{routes}\n{IPV6_MARK}\n{routes6}"))
+    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    run_with(spec, &resolv, &v4, &v6)
 }
 
-/// Separates `/proc/net/route` from `/proc/net/ipv6_route` in `run_with`'s
-/// route text.
-const IPV6_MARK: &str = "-- ipv6 --";
-
-/// `run` with the files it reads given (tests): `routes` is
-/// `/proc/net/route`, then optionally `IPV6_MARK` and `/proc/net/ipv6_route`.
-pub fn run_with(spec: &CheckSpec, resolv_conf: &str, routes: &str) -> Report {
-    let (v4, v6) = routes.split_once(IPV6_MARK).unwrap_or((routes, ""));
-    let mut gateways = spec.gateways.clone();
-    let v6_routes = default_gateways_v6(v6);
-    for gw in default_gateways(v4) {
-        if !gateways.contains(&gw) {
-            gateways.push(gw);
-        }
-    }
+/// `run` with the files it reads given (tests): `/etc/resolv.conf`,
+/// `/proc/net/route` and `/proc/net/ipv6_route`.
+pub fn run_with(spec: &CheckSpec, resolv_conf: &str, v4: &str, v6: &str) -> Report {
     let nameservers = nameservers(resolv_conf);
     let subnet = spec
         .subnet
@@ -131,7 +119,7 @@ pub fn run_with(spec: &CheckSpec, resolv_conf: &str, routes: &str) -> Report {
         .and_then(|s| s.parse::<ipnet::Ipv4Net>().ok());
     let routes = check_routes(subnet, v4, v6);
     let checks = std::thread::scope(|s| {
-        let gw = on_thread(s, || check_gateways(&gateways, &v6_routes));
+        let gw = on_thread(s, || check_gateways(&spec.gateways));
         let ports = on_thread(s, || check_sidecar_ports(spec));
         let dns = on_thread(s, || check_dns(spec, &nameservers));
         let proxy = on_thread(s, || check_proxy(spec));
@@ -231,45 +219,6 @@ fn check_routes(subnet: Option<ipnet::Ipv4Net>, v4: &str, v6: &str) -> Check {
     }
 }
 
-/// The gateways of `/proc/net/route`'s default routes.
-fn default_gateways(table: &str) -> Vec<IpAddr> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 3 || f[1] != "00000000" {
-                return None;
-            }
-            let raw = u32::from_str_radix(f[2], 16).ok()?;
-            // The kernel prints the address in host byte order.
-            (raw != 0).then(|| IpAddr::from(raw.to_le_bytes()))
-        })
-        .collect()
-}
-
-/// The next hops of `/proc/net/ipv6_route`'s default routes (the agent
-/// network has IPv6 off: any is a way out). Loopback and reject routes
-/// are not ways out.
-fn default_gateways_v6(table: &str) -> Vec<IpAddr> {
-    const RTF_REJECT: u32 = 0x0200;
-    table
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[0] != "0".repeat(32) || f[1] != "00" || f[9] == "lo" {
-                return None;
-            }
-            let flags = u32::from_str_radix(f[8], 16).ok()?;
-            if flags & RTF_REJECT != 0 {
-                return None;
-            }
-            let hop = u128::from_str_radix(f[4], 16).ok()?;
-            Some(IpAddr::V6(std::net::Ipv6Addr::from(hop)))
-        })
-        .collect()
-}
-
 fn nameservers(resolv_conf: &str) -> Vec<String> {
     resolv_conf
         .lines()
@@ -336,24 +285,17 @@ fn probe_all(targets: &[SocketAddr]) -> Vec<(SocketAddr, Probe)> {
     })
 }
 
-fn check_gateways(gateways: &[IpAddr], v6_routes: &[IpAddr]) -> Check {
+/// The agent network's gateway (a default route, through whatever
+/// gateway, is the routes check's).
+fn check_gateways(gateways: &[IpAddr]) -> Check {
     let name = "gateway".to_string();
-    if let Some(hop) = v6_routes.first() {
-        // IPv6 is off on agent networks: a default route is a way out,
-        // whatever answers on it.
-        return Check {
-            name,
-            ok: false,
-            detail: format!("an IPv6 default route via {hop}"),
-        };
-    }
     if gateways.is_empty() {
-        // Nothing routes out: no gateway on the agent network, no default
-        // route (the sidecar, the only peer, is checked on its own).
+        // No gateway on the agent network (the sidecar, the only peer, is
+        // checked on its own).
         return Check {
             name,
             ok: true,
-            detail: "no gateway and no default route".into(),
+            detail: "the agent network has no gateway".into(),
         };
     }
     let targets: Vec<SocketAddr> = gateways
@@ -563,24 +505,6 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, TcpListener};
 
-    #[test]
-    fn default_routes_are_read_from_proc_net_route() {
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n\
-                     eth0\t00000000\t010011AC\t0003\t0\t0\t0\t00000000\n\
-                     eth0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n";
-        assert_eq!(
-            default_gateways(table),
-            vec![IpAddr::V4(Ipv4Addr::new(172, 17, 0, 1))]
-        );
-        assert!(default_gateways("Iface\tDestination\n").is_empty());
-        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n\
-                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
-        assert_eq!(
-            default_gateways_v6(v6),
-            vec![IpAddr::V6("fe80::1".parse().expect("v6"))]
-        );
-    }
-
     const HEADER: &str =
         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n";
 
@@ -609,6 +533,11 @@ mod tests {
         let ula = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n";
         let bad = check_routes(subnet, &format!("{HEADER}{own}"), ula);
         assert!(!bad.ok && bad.detail.contains("fd00::/64"), "{bad:?}");
+        // An IPv6 default route; loopback's reject route is no way out.
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
+        let bad = check_routes(subnet, &format!("{HEADER}{own}"), v6);
+        assert!(!bad.ok && bad.detail.contains("::/0 on eth0"), "{bad:?}");
     }
 
     #[test]
@@ -643,11 +572,9 @@ mod tests {
     fn an_answering_gateway_and_open_ports_fail_the_check() {
         let open = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = open.local_addr().expect("addr").port();
-        let answering = check_gateways(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], &[]);
+        let answering = check_gateways(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
         assert!(!answering.ok, "{answering:?}");
-        let v6 = check_gateways(&[], &[IpAddr::V6("fe80::1".parse().expect("v6"))]);
-        assert!(!v6.ok && v6.detail.contains("IPv6"), "{v6:?}");
-        let none = check_gateways(&[], &[]);
+        let none = check_gateways(&[]);
         assert!(none.ok, "{none:?}");
         assert!(!answering.ok, "{answering:?}");
         let mut spec = CheckSpec::default_for_test();
@@ -655,7 +582,7 @@ mod tests {
         let dns = check_dns(&spec, &["10.0.0.53".into()]);
         assert!(!dns.ok && dns.detail.contains("only nameserver"), "{dns:?}");
         spec.gateways = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
-        let report = run_with(&spec, "nameserver 127.0.0.1\n", "");
+        let report = run_with(&spec, "nameserver 127.0.0.1\n", "", "");
         assert!(!report.verified, "{report:?}");
         assert!(report.failures().contains("proxy"), "{}", report.failures());
         assert!(

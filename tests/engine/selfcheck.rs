@@ -3,13 +3,13 @@
 //! other ports closed, an unrouted `.invalid` name refused, the proxy
 //! answering `egress_denied` — and records it. On a deliberately broken
 //! network (the agent container also joined to the engine's default
-//! bridge, whose gateway is the host) the check fails, the bottle is
-//! stopped and the error names the gateway; with `--allow-unverified` it
+//! bridge, a default route to the host) the check fails, the bottle is
+//! stopped and the error names the route; with `--allow-unverified` it
 //! runs, recorded as unverified.
 
 use crate::support::Engine;
 use bottle::state::names::Slug;
-use bottle::state::record::BottleRecord;
+use bottle::state::record::{BottleRecord, IsolationRecord};
 use std::path::{Path, PathBuf};
 
 /// Removes the bottle however the test ends.
@@ -108,6 +108,33 @@ fn break_network(e: &Engine, slug: &str) {
     );
 }
 
+/// The agent leaves a login script in its persistent home: it acts the
+/// moment the agent's next session starts (a mark in its home).
+fn plant_login_script(e: &Engine, b: &Bottle) {
+    let plant = e.bottle(
+        &b.home,
+        None,
+        &[
+            "exec",
+            &b.slug,
+            "--",
+            "sh",
+            "-c",
+            "echo 'echo ran >> $HOME/started-on-a-broken-network' > $HOME/.bash_profile",
+        ],
+    );
+    assert!(plant.status.success(), "{plant:?}");
+}
+
+/// Runs the bottle's session again, as the workspace's restart does.
+fn restart(b: &Bottle) -> Result<Option<IsolationRecord>, bottle::backends::BackendError> {
+    let slug = Slug::parse(&b.slug).expect("slug");
+    let h = bottle::state::Home {
+        root: b.home.clone(),
+    };
+    bottle::backends::for_bottle(&h, &b.slug).restart_session(&slug, &[])
+}
+
 fn running(e: &Engine, container: &str) -> bool {
     e.cli(&["inspect", "-f", "{{.State.Running}}", container]) == "true"
 }
@@ -124,30 +151,14 @@ fn on_a_broken_network_the_check_fails_and_the_bottle_is_stopped() {
     // act the moment it starts again: it must never run on the broken
     // network (the agent's command waits for the check, issue 20's attack
     // pass).
-    let plant = e.bottle(
-        &home,
-        None,
-        &[
-            "exec",
-            &b.slug,
-            "--",
-            "sh",
-            "-c",
-            "echo 'echo ran >> $HOME/started-on-a-broken-network' > $HOME/.bash_profile",
-        ],
-    );
-    assert!(plant.status.success(), "{plant:?}");
+    plant_login_script(&e, &b);
     break_network(&e, &b.slug);
-    let slug = Slug::parse(&b.slug).expect("slug");
-    let h = bottle::state::Home { root: home.clone() };
-    let err = bottle::backends::for_bottle(&h, &b.slug)
-        .restart_session(&slug, &[])
-        .expect_err("a bottle with a route to the host must not start");
+    let err = restart(&b).expect_err("a bottle with a route to the host must not start");
     let text = err.to_string();
     assert!(
         text.contains("did not prove its isolation")
             && text.contains("routes: a way out besides the agent network")
-            && text.contains("gateway"),
+            && text.contains("0.0.0.0/0 via"),
         "{text}"
     );
     let image = e.cli(&[
@@ -203,29 +214,14 @@ fn with_allow_unverified_a_failed_check_runs_and_is_recorded() {
     assert!(record(&b).isolation.expect("record").verified);
     // The same login script as above: here it runs (the control that the
     // broken-network test's absence of its mark means something).
-    let plant = e.bottle(
-        &home,
-        None,
-        &[
-            "exec",
-            &b.slug,
-            "--",
-            "sh",
-            "-c",
-            "echo 'echo ran >> $HOME/started-on-a-broken-network' > $HOME/.bash_profile",
-        ],
-    );
-    assert!(plant.status.success(), "{plant:?}");
+    plant_login_script(&e, &b);
     break_network(&e, &b.slug);
-    let slug = Slug::parse(&b.slug).expect("slug");
-    let h = bottle::state::Home { root: home.clone() };
-    let iso = bottle::backends::for_bottle(&h, &b.slug)
-        .restart_session(&slug, &[])
+    let iso = restart(&b)
         .expect("allowed to run unverified")
         .expect("a session was started");
     assert!(!iso.verified && iso.allowed_unverified, "{iso:#?}");
     assert!(
-        iso.checks.iter().any(|c| c.name == "gateway" && !c.ok),
+        iso.checks.iter().any(|c| c.name == "routes" && !c.ok),
         "{iso:#?}"
     );
     assert!(running(&e, &format!("bottle-{}-agent", b.slug)));
@@ -297,11 +293,7 @@ fn a_stranger_on_the_agent_network_fails_the_check() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let slug = Slug::parse(&b.slug).expect("slug");
-    let h = bottle::state::Home { root: home.clone() };
-    let err = bottle::backends::for_bottle(&h, &b.slug)
-        .restart_session(&slug, &[])
-        .expect_err("a bottle with a stranger on its network must not start");
+    let err = restart(&b).expect_err("a bottle with a stranger on its network must not start");
     let text = err.to_string();
     assert!(
         text.contains("peers: also on the agent network") && text.contains(&stranger),

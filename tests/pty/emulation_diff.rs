@@ -11,23 +11,11 @@
 //! `debug emulate --attrs`).
 
 use crate::support::tmux::{self, cells, first_difference, normalise, Cell, Tmux};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const ROWS: u16 = 24;
 const COLS: u16 = 80;
-
-fn streams() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("streams")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .collect();
-    v.sort();
-    v
-}
 
 fn ours(file: &Path) -> (Vec<String>, Vec<Vec<Cell>>) {
     let run = |extra: &[&str]| {
@@ -60,7 +48,7 @@ fn recorded_sessions_render_like_tmux() {
     // Cells with a colour or an attribute that both sides agreed on: the
     // comparison must not pass by seeing no colours at all.
     let mut styled = 0usize;
-    for stream in streams() {
+    for stream in crate::support::tmux::streams() {
         let bytes = std::fs::read(&stream).expect("stream");
         for cut in [
             bytes.len() / 4,

@@ -4,21 +4,7 @@
 //! that pane focused, `b` keeps only its bottle's lines, and cycles on.
 
 use crate::support::{Pty, PtyApp};
-use bottle::backends::fake::{FakeBackend, FakeBottle, SCHEME};
-
-fn shell(slug: &str, home_hash: &str) -> FakeBottle {
-    FakeBottle {
-        slug: slug.into(),
-        agent: "shell".into(),
-        home: home_hash.into(),
-        status: "running".into(),
-        command: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("PS1='fake@{slug}$ ' exec /bin/sh -i"),
-        ],
-    }
-}
+use bottle::backends::fake::{FakeBackend, SCHEME};
 
 #[test]
 fn the_log_viewer_filters_the_application_log_by_bottle() {
@@ -31,7 +17,10 @@ fn the_log_viewer_filters_the_application_log_by_bottle() {
     let host = format!("{SCHEME}{}", dir.path().join("engine").display());
     let (a, b) = ("shell-aaaaa1", "shell-bbbbb2");
     FakeBackend::new(&host)
-        .set_bottles(&[shell(a, &hash), shell(b, &hash)])
+        .set_bottles(&[
+            crate::support::fake_shell(a, &hash),
+            crate::support::fake_shell(b, &hash),
+        ])
         .expect("fake bottles");
     let (hs, hh) = (home.display().to_string(), dir.path().display().to_string());
     let env = [

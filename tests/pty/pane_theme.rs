@@ -131,18 +131,6 @@ fn pane_cells(outer: &Tmux, name: &str, rows: u16, cols: u16) -> Option<Vec<Vec<
     Some(inner)
 }
 
-fn streams() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("streams")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn panes_reach_the_outer_terminal_with_the_programs_own_colours_and_attributes() {
     if !tmux::available() {
@@ -153,7 +141,7 @@ fn panes_reach_the_outer_terminal_with_the_programs_own_colours_and_attributes()
     let reference = Tmux::new(scratch.path(), "theme-ref");
     let mut failures = Vec::new();
     let mut styled = 0usize;
-    for (n, stream) in streams().into_iter().enumerate() {
+    for (n, stream) in crate::support::tmux::streams().into_iter().enumerate() {
         let name = format!("w{n}");
         // The pane waits for a key (so the layout has settled), notes its
         // size, plays the stream and says so.

@@ -5,21 +5,7 @@
 //! bottles as they were.
 
 use crate::support::{Pty, PtyApp};
-use bottle::backends::fake::{FakeBackend, FakeBottle, SCHEME};
-
-fn shell(slug: &str, home_hash: &str) -> FakeBottle {
-    FakeBottle {
-        slug: slug.into(),
-        agent: "shell".into(),
-        home: home_hash.into(),
-        status: "running".into(),
-        command: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("PS1='fake@{slug}$ ' exec /bin/sh -i"),
-        ],
-    }
-}
+use bottle::backends::fake::{FakeBackend, SCHEME};
 
 #[test]
 fn the_workspace_runs_panes_on_the_fake_backend_without_an_engine() {
@@ -32,8 +18,11 @@ fn the_workspace_runs_panes_on_the_fake_backend_without_an_engine() {
     let host = format!("{SCHEME}{}", dir.path().join("engine").display());
     let fake = FakeBackend::new(&host);
     let (a, b) = ("shell-aaaaa1", "shell-bbbbb2");
-    fake.set_bottles(&[shell(a, &hash), shell(b, &hash)])
-        .expect("fake bottles");
+    fake.set_bottles(&[
+        crate::support::fake_shell(a, &hash),
+        crate::support::fake_shell(b, &hash),
+    ])
+    .expect("fake bottles");
 
     let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
     let mut app: PtyApp = Pty::open(40, 140).spawn(
@@ -91,7 +80,7 @@ fn an_agent_that_exits_at_once_leaves_its_last_screen() {
     let host = format!("{SCHEME}{}", dir.path().join("engine").display());
     let fake = FakeBackend::new(&host);
     let slug = "shell-ccccc3";
-    let mut b = shell(slug, &hash);
+    let mut b = crate::support::fake_shell(slug, &hash);
     b.command = vec![
         "/bin/sh".into(),
         "-c".into(),

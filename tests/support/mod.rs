@@ -546,3 +546,19 @@ impl DnsStub {
         false
     }
 }
+
+/// A fake-backend bottle (`fake:///dir`) whose pane is a local shell with
+/// the prompt `fake@<slug>$ `.
+pub fn fake_shell(slug: &str, home_hash: &str) -> bottle::backends::fake::FakeBottle {
+    bottle::backends::fake::FakeBottle {
+        slug: slug.into(),
+        agent: "shell".into(),
+        home: home_hash.into(),
+        status: "running".into(),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("PS1='fake@{slug}$ ' exec /bin/sh -i"),
+        ],
+    }
+}

@@ -381,3 +381,16 @@ pub fn first_difference(want: &[Vec<Cell>], got: &[Vec<Cell>]) -> String {
     }
     String::new()
 }
+
+/// The recorded terminal sessions (`tests/fixtures/streams/*.bin`), sorted.
+pub fn streams() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("streams")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .collect();
+    v.sort();
+    v
+}

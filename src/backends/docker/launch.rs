@@ -238,7 +238,21 @@ async fn ready_line(
     name: &str,
     what: &str,
 ) -> Result<serde_json::Value, EngineError> {
-    // stderr too: if it dies, its error is the message.
+    log_line(docker, name, what, SIDECAR_READY_TIMEOUT, |v| {
+        v["event"] == "ready"
+    })
+    .await
+}
+
+/// Follows a container's log (stdout and stderr: if it dies, its error is
+/// the message) until a JSON line `want` accepts, for at most `limit`.
+pub(super) async fn log_line(
+    docker: &Docker,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> Result<serde_json::Value, EngineError> {
     let options = LogsOptionsBuilder::default()
         .follow(true)
         .stdout(true)
@@ -251,20 +265,20 @@ async fn ready_line(
             seen.push_str(&item?.to_string());
             for line in seen.lines() {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                    if v["event"] == "ready" {
+                    if want(&v) {
                         return Ok(v);
                     }
                 }
             }
         }
         Err(EngineError::Launch(format!(
-            "{what} exited before it was ready: {}",
+            "{what} exited: {}",
             seen.trim()
         )))
     };
-    tokio::time::timeout(SIDECAR_READY_TIMEOUT, wait)
+    tokio::time::timeout(limit, wait)
         .await
-        .map_err(|_| EngineError::Timeout(SIDECAR_READY_TIMEOUT))?
+        .map_err(|_| EngineError::Timeout(limit))?
 }
 
 async fn create_networks_and_volumes(

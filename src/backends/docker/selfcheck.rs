@@ -10,7 +10,6 @@ use crate::session_host::selfcheck::{Check, CheckSpec, Report};
 use crate::state::names::{Names, Slug};
 use crate::state::record::{IsolationCheck, IsolationRecord};
 use bollard::Docker;
-use futures_util::StreamExt;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -187,35 +186,17 @@ pub async fn wait(
 
 /// The report line with `nonce` from the container's log.
 async fn report(docker: &Docker, container: &str, nonce: &str) -> Result<Report, String> {
-    let options = bollard::query_parameters::LogsOptionsBuilder::default()
-        .follow(true)
-        .stdout(true)
-        .stderr(false)
-        .build();
-    let mut logs = docker.logs(container, Some(options));
-    let mut seen = String::new();
-    let find = async {
-        while let Some(item) = logs.next().await {
-            let item = item.map_err(|e| e.to_string())?;
-            seen.push_str(&item.to_string());
-            // Only whole lines; a partial last line waits for its end.
-            let whole = seen.rfind('\n').map_or("", |i| &seen[..i]);
-            for line in whole.lines() {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                    continue;
-                };
-                if v["event"] != "isolation" || v["report"]["nonce"] != nonce {
-                    continue;
-                }
-                return serde_json::from_value::<Report>(v["report"].clone())
-                    .map_err(|e| format!("an unreadable report: {e}"));
-            }
-        }
-        Err("the session holder ended without a report".to_string())
-    };
-    tokio::time::timeout(REPORT_TIMEOUT, find)
-        .await
-        .map_err(|_| format!("no report within {REPORT_TIMEOUT:?}"))?
+    let line = super::launch::log_line(
+        docker,
+        container,
+        "the session holder",
+        REPORT_TIMEOUT,
+        |v| v["event"] == "isolation" && v["report"]["nonce"] == nonce,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    serde_json::from_value::<Report>(line["report"].clone())
+        .map_err(|e| format!("an unreadable report: {e}"))
 }
 
 /// Stops the agent and the sidecar (their volumes and state stay).
