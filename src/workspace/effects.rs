@@ -256,18 +256,13 @@ impl Effects {
                 Err(e) => {
                     // An agent that exited before the pane could attach (a
                     // rejected login, a bad flag) left its last screen.
-                    let last = (kind == PaneKind::Session)
-                        .then(|| engine::last_screen(&home, &slug))
+                    let left = (kind == PaneKind::Session)
+                        .then(|| engine::replay_last_screen(&home, &slug, &shared))
                         .flatten();
-                    match last {
-                        Some(last) => {
-                            shared.replay(&last.screen);
-                            job.send(AppEvent::Pane(PaneNotice::Ended(id, last.status)));
-                        }
-                        None => {
-                            job.send(AppEvent::PaneFailed(id, e));
-                        }
-                    }
+                    job.send(match left {
+                        Some(status) => AppEvent::Pane(PaneNotice::Ended(id, status)),
+                        None => AppEvent::PaneFailed(id, e),
+                    });
                     return Ok(());
                 }
             };
@@ -280,13 +275,8 @@ impl Effects {
                     PaneNotice::Ended(id, status)
                         if kind == PaneKind::Session && screen.is_blank() =>
                     {
-                        match engine::last_screen(&home, &slug) {
-                            Some(last) => {
-                                screen.replay(&last.screen);
-                                PaneNotice::Ended(id, status.or(last.status))
-                            }
-                            None => PaneNotice::Ended(id, status),
-                        }
+                        let left = engine::replay_last_screen(&home, &slug, &screen);
+                        PaneNotice::Ended(id, status.or(left.flatten()))
                     }
                     other => other,
                 };
@@ -614,15 +604,22 @@ mod engine {
         Ok(backends::for_bottle(home, slug).stop_agent(&Slug::parse(slug)?)?)
     }
 
-    /// The screen `slug`'s exited session left, if any.
-    pub fn last_screen(home: &Home, slug: &str) -> Option<crate::backends::LastScreen> {
+    /// Draws the screen `slug`'s exited session left on `pane`; the
+    /// agent's status when there was one (`None`: nothing was left).
+    pub fn replay_last_screen(
+        home: &Home,
+        slug: &str,
+        pane: &crate::session::pane::PaneShared,
+    ) -> Option<Option<i32>> {
         let parsed = Slug::parse(slug).ok()?;
-        backends::for_bottle(home, slug)
+        let last = backends::for_bottle(home, slug)
             .last_screen(&parsed)
             .unwrap_or_else(|e| {
                 tracing::debug!(slug, "no last screen: {e}");
                 None
-            })
+            })?;
+        pane.replay(&last.screen);
+        Some(last.status)
     }
 
     /// Runs `slug`'s session again in its agent container.
