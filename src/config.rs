@@ -3,13 +3,15 @@
 //! notifications through the outer terminal when a pane needs input: `off`,
 //! the default, `osc9` or `osc777`). Any other top-level key is reported,
 //! not ignored. `export_max_file_mib:` (default 100) is the largest file
-//! `bottle diff`/`export` takes out of a bottle.
+//! `bottle diff`/`export` takes out of a bottle. `network_range:` (default
+//! `172.16.0.0/16`) is the private IPv4 range bottle carves its networks'
+//! subnets from (`backends::docker::subnets`).
 
 use crate::manifest::yaml::{self, Node, Value};
 use crate::manifest::{did_you_mean, Pos, Problem, Severity};
 use std::path::Path;
 
-const SECTIONS: [&str; 3] = ["keys", "notify", "export_max_file_mib"];
+const SECTIONS: [&str; 4] = ["keys", "notify", "export_max_file_mib", "network_range"];
 
 /// How a pane that needs input is announced to the desktop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -123,6 +125,62 @@ pub fn export_max_file(path: &Path, default: u64) -> Result<u64, String> {
     }
 }
 
+/// The range bottle's networks take their subnets from when config.yaml
+/// does not name one: private (RFC 1918), and the one /16 of
+/// 172.16.0.0/12 that Docker's default address pools leave out.
+pub const DEFAULT_NETWORK_RANGE: &str = "172.16.0.0/16";
+
+/// `network_range:` of the config file at `path` (the default when the
+/// file or the setting is missing); an error with `file:line:col` when it
+/// is not a private IPv4 network of /8 to /24.
+pub fn network_range(path: &Path) -> Result<ipnet::Ipv4Net, String> {
+    let default = || DEFAULT_NETWORK_RANGE.parse().expect("a network");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(default());
+    };
+    let Ok(Node {
+        value: Value::Map(entries),
+        ..
+    }) = yaml::parse(&text, 0)
+    else {
+        return Ok(default());
+    };
+    match entries.into_iter().find(|(k, _)| k.name == "network_range") {
+        None => Ok(default()),
+        Some((_, n)) => range_of(&n)
+            .map_err(|m| format!("{}:{}:{}: {m}", path.display(), n.pos.line, n.pos.col)),
+    }
+}
+
+fn range_of(n: &Node) -> Result<ipnet::Ipv4Net, String> {
+    let Value::Str(s) = &n.value else {
+        return Err(format!(
+            "network_range: expected an IPv4 network such as {DEFAULT_NETWORK_RANGE}, found {}",
+            n.value.kind()
+        ));
+    };
+    let net: ipnet::Ipv4Net = s.trim().parse().map_err(|_| {
+        format!("network_range: `{s}` is not an IPv4 network (such as {DEFAULT_NETWORK_RANGE})")
+    })?;
+    if net != net.trunc() {
+        return Err(format!(
+            "network_range: `{s}` has host bits set (the network is {})",
+            net.trunc()
+        ));
+    }
+    if !(8..=24).contains(&net.prefix_len()) {
+        return Err(format!(
+            "network_range: `{s}` must be /8 to /24 (it holds bottle's /28 subnets)"
+        ));
+    }
+    if !net.network().is_private() {
+        return Err(format!(
+            "network_range: `{s}` is not a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)"
+        ));
+    }
+    Ok(net)
+}
+
 fn sections(text: &str, path: &Path) -> (Option<Node>, Option<Node>, Vec<Problem>) {
     let err = |pos: Pos, message: String| Problem {
         path: path.to_path_buf(),
@@ -158,6 +216,10 @@ fn sections(text: &str, path: &Path) -> (Option<Node>, Option<Node>, Vec<Problem
             notify = Some(value);
         } else if key.name == "export_max_file_mib" {
             // Read by `export_max_file`.
+        } else if key.name == "network_range" {
+            if let Err(message) = range_of(&value) {
+                problems.push(err(value.pos, message));
+            }
         } else {
             let hint = did_you_mean(&key.name, SECTIONS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -165,7 +227,7 @@ fn sections(text: &str, path: &Path) -> (Option<Node>, Option<Node>, Vec<Problem
             problems.push(err(
                 key.pos,
                 format!(
-                    "unknown setting `{}`: config.yaml knows `keys`, `notify` and `export_max_file_mib`{hint}",
+                    "unknown setting `{}`: config.yaml knows `keys`, `notify`, `export_max_file_mib` and `network_range`{hint}",
                     key.name
                 ),
             ));
@@ -193,5 +255,36 @@ mod tests {
             "no escape or separator from the text gets through"
         );
         assert_eq!(Notify::Off.sequence("x"), None);
+    }
+
+    #[test]
+    fn network_range_is_a_private_network_with_room_for_subnets() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let p = dir.path().join("config.yaml");
+        assert_eq!(
+            network_range(&p)
+                .expect("missing file: default")
+                .to_string(),
+            DEFAULT_NETWORK_RANGE
+        );
+        std::fs::write(&p, "network_range: 10.77.0.0/16\n").expect("write");
+        assert_eq!(
+            network_range(&p).expect("valid").to_string(),
+            "10.77.0.0/16"
+        );
+        for (text, says) in [
+            ("network_range: 8.8.0.0/16\n", "not a private range"),
+            ("network_range: 10.0.0.0/28\n", "must be /8 to /24"),
+            ("network_range: 10.1.2.3/16\n", "host bits set"),
+            ("network_range: nope\n", "not an IPv4 network"),
+            ("network_range: 12\n", "expected an IPv4 network"),
+        ] {
+            std::fs::write(&p, text).expect("write");
+            let e = network_range(&p).expect_err(text);
+            assert!(e.contains(says), "{text}: {e}");
+            assert!(e.contains("config.yaml:1:16"), "{text}: {e}");
+            let (_, _, problems) = parse(text, &p);
+            assert_eq!(problems.len(), 1, "{text}: reported by check too");
+        }
     }
 }

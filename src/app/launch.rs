@@ -136,11 +136,16 @@ impl super::App {
     /// The engines that answer: an agent chosen before they were known
     /// goes on.
     pub(super) fn engines_found(&mut self, engines: Vec<crate::backends::Engine>) -> Vec<Effect> {
+        let mut effects: Vec<Effect> = engines
+            .iter()
+            .filter(|e| !self.engines_followed.contains(&e.host))
+            .map(|e| Effect::FollowEngine(e.host.clone()))
+            .collect();
         self.engines = Some(engines);
-        match self.awaiting_engines.take() {
-            Some((agent, task)) => self.choose_backend(agent, task),
-            None => Vec::new(),
+        if let Some((agent, task)) = self.awaiting_engines.take() {
+            effects.extend(self.choose_backend(agent, task));
         }
+        effects
     }
 
     pub(super) fn prepare_launch(

@@ -64,6 +64,15 @@ pub enum AppEvent {
     DecideProgress(String),
     /// A bottle's agent container started (engine events).
     AgentStarted(String),
+    /// A container of this home changed on an engine (engine events): the
+    /// bottle list is read again.
+    BottlesChanged,
+    /// The event stream of the engine at `host` is open (`live`) or ended;
+    /// while every engine's is open, the list is polled only rarely.
+    EngineEvents {
+        host: String,
+        live: bool,
+    },
     /// The editor returned for a request (`<slug>/<id>`): the edited
     /// payload, `None` when unchanged, or why not.
     Edited(String, Result<Option<crate::queue::Payload>, String>),
@@ -175,6 +184,8 @@ pub enum Effect {
     /// The operator said no: forget the prepared plan.
     DiscardLaunch(u64),
     RefreshBottles,
+    /// Follow the event stream of the engine at this host (once per run).
+    FollowEngine(String),
     SaveLayout(SavedLayout),
     /// List the log viewer's sources (with these bottles' sidecars), then
     /// `LogSources`.

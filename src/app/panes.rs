@@ -244,6 +244,9 @@ impl App {
         if let Some(saved) = self.pending_restore.take() {
             effects.extend(self.restore(saved));
         }
+        if std::mem::take(&mut self.refresh_again) {
+            effects.extend(self.refresh());
+        }
         effects.push(Effect::Redraw);
         effects
     }

@@ -162,6 +162,12 @@ pub struct App {
     pub(super) notice_fades: Option<(Instant, String)>,
     pub(super) next_id: PaneId,
     pub(super) refreshing: bool,
+    /// A change arrived during a refresh: read the list once more after it.
+    pub(super) refresh_again: bool,
+    /// Ticks since the last refresh began.
+    pub(super) ticks_since_refresh: u32,
+    /// The engines whose event stream is open.
+    pub(super) engines_followed: std::collections::BTreeSet<String>,
     /// A saved layout waiting for the first bottle list.
     pub(super) pending_restore: Option<SavedLayout>,
     /// The launch being confirmed (prompts, preflight).
@@ -209,6 +215,9 @@ impl App {
             notice_fades: None,
             next_id: 1,
             refreshing: false,
+            refresh_again: false,
+            ticks_since_refresh: 0,
+            engines_followed: Default::default(),
             pending_restore: None,
             launch: None,
             engines: None,

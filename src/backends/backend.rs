@@ -66,6 +66,16 @@ pub enum AttachEnd {
 }
 
 /// Everything a launch needs besides the engine.
+/// What an engine's event stream says about this home's containers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// The stream is open: changes arrive from now on.
+    Open,
+    /// A container of `slug` changed; `agent_started` when it is the agent
+    /// container that started (panes re-attach to it).
+    Changed { slug: String, agent_started: bool },
+}
+
 pub struct LaunchInput<'a> {
     pub plan: &'a Plan,
     /// The `bottle` executable for the sidecar image.
@@ -228,12 +238,15 @@ pub trait Backend: Send + Sync {
     fn remove(&self, slug: &Slug, home_hash: &str) -> Result<(), BackendError>;
     /// Removes the given objects (containers, then networks, volumes).
     fn remove_objects(&self, objects: &BottleObjects) -> Result<(), BackendError>;
-    /// Calls `started(slug)` each time an agent of this home starts, until
-    /// it returns false or the engine's event stream ends.
-    fn follow_agent_starts(
+    /// Follows the engine's events for this home's containers: calls
+    /// `seen(EngineEvent::Open)` once the stream is open, then `seen` for
+    /// each container created, started, stopped, paused or removed, until
+    /// it returns false or the stream ends. An engine without events
+    /// returns at once (its bottles are polled).
+    fn follow_changes(
         &self,
         home_hash: &str,
-        started: &mut (dyn FnMut(String) -> bool + Send),
+        seen: &mut (dyn FnMut(EngineEvent) -> bool + Send),
     ) -> Result<(), BackendError>;
 
     // Terminals, commands, logs, files.

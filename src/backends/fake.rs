@@ -9,8 +9,9 @@
 
 use super::plan::EngineFacts;
 use super::{
-    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, ImageBuild, LaunchInput,
-    LogRequest, OutputSink, PaneError, PaneIo, PaneKind, ProbeBinary, Progress, Recreate,
+    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, EngineEvent, ImageBuild,
+    LaunchInput, LogRequest, OutputSink, PaneError, PaneIo, PaneKind, ProbeBinary, Progress,
+    Recreate,
 };
 use crate::backends::inventory::BottleStatus;
 use crate::secret::Secret;
@@ -252,10 +253,10 @@ impl Backend for FakeBackend {
         self.update(|all| all.retain(|b| b.slug != objects.slug))
     }
 
-    fn follow_agent_starts(
+    fn follow_changes(
         &self,
         _: &str,
-        _: &mut (dyn FnMut(String) -> bool + Send),
+        _: &mut (dyn FnMut(EngineEvent) -> bool + Send),
     ) -> Result<(), BackendError> {
         // No events: the stream ends at once, as when an engine goes away.
         Ok(())

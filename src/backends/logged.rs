@@ -8,8 +8,8 @@
 //! runtime, engine and isolation, not its environment.
 
 use super::backend::{
-    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, ImageBuild, LaunchInput,
-    LogRequest, OutputSink, ProbeBinary, Progress, Recreate,
+    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, EngineEvent, ImageBuild,
+    LaunchInput, LogRequest, OutputSink, ProbeBinary, Progress, Recreate,
 };
 use super::plan::EngineFacts;
 use crate::secret::Secret;
@@ -200,12 +200,12 @@ impl Backend for Logged {
         self.0.remove_objects(objects)
     }
 
-    fn follow_agent_starts(
+    fn follow_changes(
         &self,
         home_hash: &str,
-        started: &mut (dyn FnMut(String) -> bool + Send),
+        seen: &mut (dyn FnMut(EngineEvent) -> bool + Send),
     ) -> Result<(), BackendError> {
-        self.0.follow_agent_starts(home_hash, started)
+        self.0.follow_changes(home_hash, seen)
     }
 
     /// `event=pane_attach_failed` when it cannot attach; once attached,

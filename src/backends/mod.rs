@@ -19,8 +19,9 @@ pub mod workspace_copy;
 
 pub use crate::session::io::{PaneCtl, PaneError, PaneIo, PaneKind};
 pub use backend::{
-    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, ImageBuild, LastScreen,
-    LaunchInput, LogRequest, LogSource, OutputSink, ProbeBinary, Progress, Recreate, Stream,
+    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, EngineEvent, ImageBuild,
+    LastScreen, LaunchInput, LogRequest, LogSource, OutputSink, ProbeBinary, Progress, Recreate,
+    Stream,
 };
 pub use socket_probe::socket_round_trip;
 

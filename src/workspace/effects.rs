@@ -9,6 +9,7 @@ use super::jobs::Jobs;
 use super::RunContext;
 use crate::app::logview::{split_lines, LogKind, LogSource};
 use crate::app::{launch, requests, App, AppEvent, Effect, SavedLayout};
+use crate::backends::EngineEvent;
 use crate::session::io::PaneKind;
 use crate::session::layout::PaneId;
 use crate::session::pane::{PaneHandle, PaneNotice};
@@ -81,7 +82,7 @@ impl Effects {
                 rows,
                 cols,
             } => {
-                self.follow_engine(&slug);
+                self.follow_engine(engine::host_of(&self.ctx.home, &slug));
                 self.open(app, id, slug, kind, rows, cols);
             }
             Effect::PaneInput(id, bytes) => return self.input(id, bytes),
@@ -102,6 +103,7 @@ impl Effects {
             }
             Effect::StopBottle(slug) => self.stop(slug),
             Effect::RefreshBottles => self.refresh_bottles(),
+            Effect::FollowEngine(host) => self.follow_engine(host),
             Effect::ListLogs { sidecars, select } => return Some(self.list_logs(sidecars, select)),
             Effect::LoadLog(kind) => self.load_log(kind),
             Effect::PrepareLaunch {
@@ -429,23 +431,54 @@ impl Effects {
         });
     }
 
-    /// Follows the agent container starts on `slug`'s engine (once per
-    /// engine, for the whole run), so panes re-attach to a recreated agent.
-    fn follow_engine(&mut self, slug: &str) {
-        let host = engine::host_of(&self.ctx.home, slug);
+    /// Follows the events of the engine at `host` (once per engine, for
+    /// the whole run): the bottle list is read again when a container of
+    /// this home changes (instead of polling), and panes re-attach to a
+    /// recreated agent. Re-subscribes after the stream ends.
+    fn follow_engine(&mut self, host: String) {
         if !self.followed_engines.insert(host.clone()) {
             return;
         }
         let hash = self.ctx.home.label_hash();
         self.jobs.spawn("following engine events", move |job| {
-            let mut open = true;
-            while open {
-                let mut started = |slug: String| {
-                    open = job.send(AppEvent::AgentStarted(slug));
-                    open
+            loop {
+                let mut open = true;
+                let mut was_live = false;
+                let result = {
+                    let mut seen = |e: EngineEvent| {
+                        open = match e {
+                            EngineEvent::Open => {
+                                was_live = true;
+                                job.send(AppEvent::EngineEvents {
+                                    host: host.clone(),
+                                    live: true,
+                                })
+                            }
+                            EngineEvent::Changed {
+                                slug,
+                                agent_started,
+                            } => {
+                                (!agent_started || job.send(AppEvent::AgentStarted(slug)))
+                                    && job.send(AppEvent::BottlesChanged)
+                            }
+                        };
+                        open
+                    };
+                    engine::follow_changes(&host, &hash, &mut seen)
                 };
-                if let Err(e) = engine::follow_agent_starts(&host, &hash, &mut started) {
+                if !open {
+                    break;
+                }
+                if let Err(e) = result {
                     tracing::debug!("following {host}'s events: {e}");
+                }
+                if was_live
+                    && !job.send(AppEvent::EngineEvents {
+                        host: host.clone(),
+                        live: false,
+                    })
+                {
+                    break;
                 }
                 std::thread::sleep(Duration::from_secs(2));
             }
@@ -563,7 +596,7 @@ pub fn load_definitions(
 /// What the workspace asks of engines, through each bottle's `Backend`
 /// (blocking calls: jobs run them on the runtime's blocking pool).
 mod engine {
-    use crate::backends::{self, BackendError, Engine, LogRequest, LogSource};
+    use crate::backends::{self, BackendError, Engine, EngineEvent, LogRequest, LogSource};
     use crate::session::io::{PaneIo, PaneKind};
     use crate::state::names::Slug;
     use crate::state::Home;
@@ -635,14 +668,14 @@ mod engine {
         Ok(())
     }
 
-    /// Calls `started(slug)` for each agent container of this home that
-    /// starts on `host`, until it returns false or the stream ends.
-    pub fn follow_agent_starts(
+    /// Calls `seen` with the events of this home's containers on `host`,
+    /// until it returns false or the stream ends.
+    pub fn follow_changes(
         host: &str,
         hash: &str,
-        started: &mut (dyn FnMut(String) -> bool + Send),
+        seen: &mut (dyn FnMut(EngineEvent) -> bool + Send),
     ) -> Result<(), BackendError> {
-        backends::connect(host).follow_agent_starts(hash, started)
+        backends::connect(host).follow_changes(hash, seen)
     }
 
     /// The last `lines` lines of `slug`'s sidecar output.

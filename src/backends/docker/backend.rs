@@ -6,9 +6,9 @@
 use super::{engines, timed, EngineError};
 use crate::backends::plan::EngineFacts;
 use crate::backends::{
-    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, ImageBuild, LaunchInput,
-    LogRequest, LogSource, OutputSink, PaneError, PaneIo, PaneKind, ProbeBinary, Progress,
-    Recreate, Stream,
+    AttachEnd, Backend, BackendError, BottleObjects, EngineBottle, EngineEvent, ImageBuild,
+    LaunchInput, LogRequest, LogSource, OutputSink, PaneError, PaneIo, PaneKind, ProbeBinary,
+    Progress, Recreate, Stream,
 };
 use crate::secret::Secret;
 use crate::state::names::{Names, Slug};
@@ -264,14 +264,14 @@ impl Backend for DockerBackend {
         block(async { super::remove_objects(&self.connect().await?, objects).await })
     }
 
-    fn follow_agent_starts(
+    fn follow_changes(
         &self,
         home_hash: &str,
-        started: &mut (dyn FnMut(String) -> bool + Send),
+        seen: &mut (dyn FnMut(EngineEvent) -> bool + Send),
     ) -> Result<(), BackendError> {
         block(async {
             let d = self.connect().await?;
-            super::follow_agent_starts(&d, home_hash, started).await
+            super::follow_changes(&d, home_hash, seen).await
         })
     }
 

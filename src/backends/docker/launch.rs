@@ -300,13 +300,16 @@ async fn create_networks_and_volumes(
         net_labels.clone(),
     )
     .await?;
-    let egress = NetworkCreateRequest {
+    // The egress network on a subnet of bottle's range too (`subnets`):
+    // the engine's default pools would stop it at about 31 bottles.
+    super::subnets::create_on_own_subnet(docker, &n.egress_network, |s| NetworkCreateRequest {
         name: n.egress_network.clone(),
         enable_ipv6: Some(false),
-        labels: Some(net_labels),
+        labels: Some(net_labels.clone()),
+        ipam: Some(super::subnets::ipam(s)),
         ..Default::default()
-    };
-    timed(docker.create_network(egress)).await?;
+    })
+    .await?;
     let vol_labels = to_map(labels(
         &plan.slug,
         Role::Volume,

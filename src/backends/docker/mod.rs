@@ -517,38 +517,74 @@ pub async fn remove_objects(docker: &Docker, o: &BottleObjects) -> Result<(), En
 /// Follows the engine's events: calls `started(slug)` each time an agent
 /// container of this home starts, until `started` returns false or the
 /// stream ends (an error, or the engine went away).
-pub async fn follow_agent_starts(
+/// The container events that change what the bottle list shows (not
+/// `exec_*`: every pane attach and `bottle exec` makes those).
+const CHANGE_EVENTS: [&str; 6] = ["create", "start", "die", "destroy", "pause", "unpause"];
+
+/// How long the event stream must stay quiet after it was asked for to
+/// count as open (a refused connection or request fails sooner).
+const EVENTS_OPEN_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
+pub async fn follow_changes(
     docker: &Docker,
     home_hash: &str,
-    started: &mut (dyn FnMut(String) -> bool + Send),
+    seen: &mut (dyn FnMut(crate::backends::EngineEvent) -> bool + Send),
 ) -> Result<(), EngineError> {
+    use crate::backends::EngineEvent;
     use crate::state::names::{Role, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
     use futures_util::StreamExt;
     let filters = std::collections::HashMap::from([
         ("type".to_string(), vec!["container".to_string()]),
-        ("event".to_string(), vec!["start".to_string()]),
+        (
+            "event".to_string(),
+            CHANGE_EVENTS.iter().map(|e| e.to_string()).collect(),
+        ),
         (
             "label".to_string(),
-            vec![
-                format!("{LABEL_HOME}={home_hash}"),
-                format!("{LABEL_ROLE}={}", Role::Agent.as_str()),
-            ],
+            vec![format!("{LABEL_HOME}={home_hash}")],
         ),
     ]);
     let options = bollard::query_parameters::EventsOptionsBuilder::default()
         .filters(&filters)
         .build();
     let mut events = docker.events(Some(options));
-    while let Some(event) = events.next().await {
-        let event = event?;
-        let slug = event
-            .actor
-            .and_then(|a| a.attributes)
-            .and_then(|mut a| a.remove(LABEL_SLUG));
-        if let Some(slug) = slug {
-            if !started(slug) {
-                break;
-            }
+    let mut first = match tokio::time::timeout(EVENTS_OPEN_AFTER, events.next()).await {
+        Ok(None) => return Ok(()),
+        Ok(Some(event)) => Some(event?),
+        Err(_) => None,
+    };
+    if !seen(EngineEvent::Open) {
+        return Ok(());
+    }
+    loop {
+        let event = match first.take() {
+            Some(e) => e,
+            None => match events.next().await {
+                Some(e) => e?,
+                None => break,
+            },
+        };
+        let action = event.action.clone().unwrap_or_default();
+        let Some(attributes) = event.actor.and_then(|a| a.attributes) else {
+            continue;
+        };
+        // Never trust the engine's filter alone (see bottle_objects).
+        if attributes.get(LABEL_HOME).map(String::as_str) != Some(home_hash) {
+            continue;
+        }
+        let Some(slug) = attributes.get(LABEL_SLUG).cloned() else {
+            continue;
+        };
+        let agent_started = action == "start"
+            && attributes.get(LABEL_ROLE).map(String::as_str) == Some(Role::Agent.as_str());
+        if !CHANGE_EVENTS.contains(&action.as_str()) {
+            continue;
+        }
+        if !seen(EngineEvent::Changed {
+            slug,
+            agent_started,
+        }) {
+            break;
         }
     }
     Ok(())
