@@ -132,7 +132,7 @@ pub const DEFAULT_NETWORK_RANGE: &str = "172.16.0.0/16";
 
 /// `network_range:` of the config file at `path` (the default when the
 /// file or the setting is missing); an error with `file:line:col` when it
-/// is not a private IPv4 network of /8 to /24.
+/// is not a private IPv4 network of /8 to /26.
 pub fn network_range(path: &Path) -> Result<ipnet::Ipv4Net, String> {
     let default = || DEFAULT_NETWORK_RANGE.parse().expect("a network");
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -168,9 +168,9 @@ fn range_of(n: &Node) -> Result<ipnet::Ipv4Net, String> {
             net.trunc()
         ));
     }
-    if !(8..=24).contains(&net.prefix_len()) {
+    if !(8..=26).contains(&net.prefix_len()) {
         return Err(format!(
-            "network_range: `{s}` must be /8 to /24 (it holds bottle's /28 subnets)"
+            "network_range: `{s}` must be /8 to /26 (it holds bottle's /28 subnets, three per bottle)"
         ));
     }
     if !net.network().is_private() {
@@ -274,7 +274,7 @@ mod tests {
         );
         for (text, says) in [
             ("network_range: 8.8.0.0/16\n", "not a private range"),
-            ("network_range: 10.0.0.0/28\n", "must be /8 to /24"),
+            ("network_range: 10.0.0.0/28\n", "must be /8 to /26"),
             ("network_range: 10.1.2.3/16\n", "host bits set"),
             ("network_range: nope\n", "not an IPv4 network"),
             ("network_range: 12\n", "expected an IPv4 network"),

@@ -14,6 +14,7 @@ mod docker_smoke;
 mod docker_start_pty;
 mod egress;
 mod last_screen;
+mod scale;
 mod selfcheck;
 mod session_host;
 mod start_dry_run;
