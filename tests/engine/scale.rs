@@ -14,9 +14,7 @@ struct RemoveAll<'a>(&'a Engine, &'a Path);
 
 impl Drop for RemoveAll<'_> {
     fn drop(&mut self) {
-        let _ = self
-            .0
-            .bottle(self.1, None, &["cleanup", "--all", "-y"]);
+        let _ = self.0.bottle(self.1, None, &["cleanup", "--all", "-y"]);
     }
 }
 
@@ -54,7 +52,11 @@ fn pool_networks(e: &Engine) -> usize {
 
 fn list_json(e: &Engine, home: &Path) -> Vec<serde_json::Value> {
     let out = e.bottle(home, None, &["list", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json is JSON");
     v["bottles"].as_array().expect("bottles").clone()
 }
@@ -110,7 +112,11 @@ fn forty_bottles_start_on_an_engine_with_default_address_pools() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "alive");
     for slug in &slugs {
         let out = e.bottle(&home, None, &["rm", slug]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for slug in &slugs {
         assert!(

@@ -179,7 +179,7 @@ impl Backend for DockerBackend {
     }
 
     fn objects(&self, home_hash: Option<&str>) -> Result<Vec<BottleObjects>, BackendError> {
-        block(async { super::bottle_objects(&self.connect().await?, home_hash).await })
+        block(async { super::bottle_objects(&self.connect().await?, &self.host, home_hash).await })
     }
 
     fn launch(
@@ -257,7 +257,9 @@ impl Backend for DockerBackend {
     }
 
     fn remove(&self, slug: &Slug, home_hash: &str) -> Result<(), BackendError> {
-        block(async { super::launch::remove_bottle(&self.connect().await?, slug, home_hash).await })
+        block(async {
+            super::launch::remove_bottle(&self.connect().await?, &self.host, slug, home_hash).await
+        })
     }
 
     fn remove_objects(&self, objects: &BottleObjects) -> Result<(), BackendError> {

@@ -82,15 +82,51 @@ pub async fn connect_host(host: &str) -> Result<Docker, EngineError> {
     connect_within(host, CALL_TIMEOUT).await
 }
 
+/// How long a negotiated API version is reused for new connections to
+/// the same socket: Podman answers `version` in 1–2 s (it gathers host
+/// facts), and one launch connects several times.
+const NEGOTIATED_FOR: Duration = Duration::from_secs(60);
+
+type Negotiated = std::collections::HashMap<String, (bollard::ClientVersion, std::time::Instant)>;
+static NEGOTIATED: std::sync::Mutex<Option<Negotiated>> = std::sync::Mutex::new(None);
+
 async fn connect_within(host: &str, within: Duration) -> Result<Docker, EngineError> {
-    let docker = if let Some(path) = host.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
-    } else {
-        Docker::connect_with_host(host)
+    let connect = |version: &bollard::ClientVersion| {
+        if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, 120, version)
+        } else {
+            Docker::connect_with_host(host)
+        }
+        .map_err(|e| EngineError::Connect(format!("{host}: {e}")))
+    };
+    let known = NEGOTIATED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(Default::default)
+        .get(host)
+        .filter(|(_, at)| at.elapsed() < NEGOTIATED_FOR)
+        .map(|(v, _)| v.clone());
+    // Only for a socket that is still there (a stopped engine's socket
+    // goes, and then negotiating says it does not answer).
+    let socket = host
+        .strip_prefix("unix://")
+        .is_some_and(|p| is_socket(Path::new(p)));
+    if let (Some(v), true) = (known, socket) {
+        return connect(&v);
     }
-    .map_err(|e| EngineError::Connect(format!("{host}: {e}")))?;
+    let docker = connect(bollard::API_DEFAULT_VERSION)?;
     match tokio::time::timeout(within, docker.negotiate_version()).await {
-        Ok(Ok(d)) => Ok(d),
+        Ok(Ok(d)) => {
+            NEGOTIATED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(Default::default)
+                .insert(
+                    host.to_string(),
+                    (d.client_version(), std::time::Instant::now()),
+                );
+            Ok(d)
+        }
         Ok(Err(e)) => Err(EngineError::Connect(format!("{host}: {e}"))),
         Err(_) => Err(EngineError::Timeout(within)),
     }
@@ -99,13 +135,22 @@ async fn connect_within(host: &str, within: Duration) -> Result<Docker, EngineEr
 /// `docker` or `podman`, from the engine's version components.
 pub async fn kind_of(docker: &Docker) -> Result<(String, String), EngineError> {
     let version = timed(docker.version()).await?;
+    let kind = kind_of_version(&version);
+    Ok((kind.to_string(), version.version.unwrap_or_default()))
+}
+
+/// `docker` or `podman`, from an answer of `version`.
+pub fn kind_of_version(version: &bollard::models::SystemVersion) -> &'static str {
     let podman = version
         .components
         .iter()
         .flatten()
         .any(|c| c.name.to_ascii_lowercase().contains("podman"));
-    let kind = if podman { "podman" } else { "docker" };
-    Ok((kind.to_string(), version.version.unwrap_or_default()))
+    if podman {
+        "podman"
+    } else {
+        "docker"
+    }
 }
 
 async fn probe(host: String, default: bool) -> Option<(Engine, Docker)> {

@@ -302,12 +302,15 @@ async fn create_networks_and_volumes(
     .await?;
     // The egress network on a subnet of bottle's range too (`subnets`):
     // the engine's default pools would stop it at about 31 bottles.
-    super::subnets::create_on_own_subnet(docker, &n.egress_network, |s| NetworkCreateRequest {
-        name: n.egress_network.clone(),
-        enable_ipv6: Some(false),
-        labels: Some(net_labels.clone()),
-        ipam: Some(super::subnets::ipam(s)),
-        ..Default::default()
+    let podman = (plan.engine == "podman").then_some(engine_host);
+    super::subnets::create_on_own_subnet(docker, podman, &n.egress_network, |s| {
+        NetworkCreateRequest {
+            name: n.egress_network.clone(),
+            enable_ipv6: Some(false),
+            labels: Some(net_labels.clone()),
+            ipam: Some(super::subnets::ipam(s)),
+            ..Default::default()
+        }
     })
     .await?;
     let vol_labels = to_map(labels(
@@ -569,7 +572,7 @@ pub async fn launch(
     let result = launch_inner(docker, input, progress).await;
     if result.is_err() {
         let plan = input.plan;
-        for o in super::bottle_objects(docker, Some(&plan.home_hash))
+        for o in super::bottle_objects(docker, &input.engine_host, Some(&plan.home_hash))
             .await
             .unwrap_or_default()
             .iter_mut()
@@ -587,10 +590,11 @@ pub async fn launch(
 /// Removes the containers, networks and volumes of one bottle of this home.
 pub async fn remove_bottle(
     docker: &Docker,
+    host: &str,
     slug: &Slug,
     home_hash: &str,
 ) -> Result<(), EngineError> {
-    for o in super::bottle_objects(docker, Some(home_hash))
+    for o in super::bottle_objects(docker, host, Some(home_hash))
         .await?
         .iter()
         .filter(|o| o.slug == slug.as_str())

@@ -69,6 +69,60 @@ async fn call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> Result<serde_json::Value, EngineError> {
+    let (status, value) = request(host, method, path, body).await?;
+    if !(200..300).contains(&status) {
+        let message = value["message"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| value.to_string());
+        return Err(EngineError::Launch(format!(
+            "podman {path}: {status}: {message}"
+        )));
+    }
+    Ok(value)
+}
+
+/// Whether the engine at `host` is Podman: it answers libpod's `_ping`
+/// (Docker answers 404).
+pub async fn answers(host: &str) -> Result<bool, EngineError> {
+    let (status, _) = request(host, hyper::Method::GET, "/_ping", None).await?;
+    Ok((200..300).contains(&status))
+}
+
+/// Every network Podman has: name, id, labels and subnets, from libpod's
+/// list (its compatible list works out each network's containers and took
+/// 19 s with 50 bottles on one engine; this one takes milliseconds).
+pub async fn list_networks(host: &str) -> Result<Vec<super::NetworkFacts>, EngineError> {
+    let v = call(host, hyper::Method::GET, "/networks/json", None).await?;
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| super::NetworkFacts {
+            name: n["name"].as_str().unwrap_or_default().to_string(),
+            id: n["id"].as_str().unwrap_or_default().to_string(),
+            labels: n["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect(),
+            subnets: n["subnets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["subnet"].as_str().map(String::from))
+                .collect(),
+        })
+        .collect())
+}
+
+/// One request: the status and the JSON answer (a string when not JSON).
+async fn request(
+    host: &str,
+    method: hyper::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(u16, serde_json::Value), EngineError> {
     let endpoint = endpoint(host)?;
     let bytes = body.map(|b| b.to_string()).unwrap_or_default();
     let req = hyper::Request::builder()
@@ -100,16 +154,7 @@ async fn call(
         .map_err(EngineError::Connect)?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
-    if !(200..300).contains(&status) {
-        let message = value["message"]
-            .as_str()
-            .map(String::from)
-            .unwrap_or_else(|| value.to_string());
-        return Err(EngineError::Launch(format!(
-            "podman {path}: {status}: {message}"
-        )));
-    }
-    Ok(value)
+    Ok((status, value))
 }
 
 /// The body every agent-side network shares: `internal`, DNS and IPv6

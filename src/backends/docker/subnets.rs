@@ -87,14 +87,14 @@ fn parse_routes(text: &str) -> Vec<Ipv4Net> {
         .collect()
 }
 
-/// Every IPv4 subnet the engine's networks hold, and this host's routes.
-async fn taken(docker: &Docker) -> Result<Vec<Ipv4Net>, EngineError> {
-    let networks = timed(docker.list_networks(None)).await?;
+/// Every IPv4 subnet the engine's networks hold (`podman`: the engine's
+/// host, listed through libpod), and this host's routes.
+async fn taken(docker: &Docker, podman: Option<&str>) -> Result<Vec<Ipv4Net>, EngineError> {
+    let networks = super::list_networks(docker, podman).await?;
     let mut taken: Vec<Ipv4Net> = networks
         .iter()
-        .filter_map(|n| n.ipam.as_ref()?.config.as_ref())
-        .flatten()
-        .filter_map(|c| c.subnet.as_deref()?.parse::<Ipv4Net>().ok())
+        .flat_map(|n| &n.subnets)
+        .filter_map(|s| s.parse::<Ipv4Net>().ok())
         .collect();
     taken.extend(host_routes());
     Ok(taken)
@@ -126,11 +126,12 @@ fn remedy(range: Ipv4Net) -> String {
 /// the meantime. Returns the engine's answer and the subnet.
 pub async fn create_on_own_subnet(
     docker: &Docker,
+    podman: Option<&str>,
     name: &str,
     request: impl Fn(&str) -> bollard::models::NetworkCreateRequest,
 ) -> Result<(bollard::models::NetworkCreateResponse, String), EngineError> {
     let range = range()?;
-    let taken = taken(docker).await?;
+    let taken = taken(docker, podman).await?;
     let candidates = candidates(range, &taken, start_for(name));
     let mut last = None;
     for subnet in candidates.iter().take(ATTEMPTS) {
