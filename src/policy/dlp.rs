@@ -996,7 +996,7 @@ mod tests {
     }
 
     fn corpus() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
-        use proptest::prelude::*;
+        use proptest::strategy::Strategy;
         let pieces = fragments();
         let n = pieces.len();
         proptest::collection::vec((0..n, 1usize..40), 0..60).prop_map(move |picks| {
@@ -1013,7 +1013,6 @@ mod tests {
     }
 
     fn exemptions() -> impl proptest::strategy::Strategy<Value = Vec<String>> {
-        use proptest::prelude::*;
         let names: Vec<String> = rules()
             .iter()
             .map(|r| r.name.to_string())

@@ -32,6 +32,8 @@ mod forward;
 mod front;
 mod passthrough;
 mod pool;
+#[cfg(test)]
+mod pool_tests;
 mod reload;
 mod sni;
 mod upstream;

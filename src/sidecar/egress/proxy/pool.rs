@@ -162,7 +162,14 @@ impl Upstreams {
         }
         let mut idle = self.lock();
         let total: usize = idle.values().map(Vec::len).sum();
-        if total >= self.limits.total {
+        let mine = idle.get(&key).map_or(0, Vec::len);
+        if mine >= self.limits.per_key {
+            // This key's oldest makes room.
+            if let Some(v) = idle.get_mut(&key) {
+                v.remove(0);
+            }
+        } else if total >= self.limits.total {
+            // The oldest of all makes room.
             let oldest = idle
                 .iter()
                 .filter_map(|(k, v)| v.first().map(|p| (k.clone(), p.since)))
@@ -178,9 +185,6 @@ impl Upstreams {
             }
         }
         let list = idle.entry(key).or_default();
-        if list.len() >= self.limits.per_key {
-            list.remove(0);
-        }
         list.push(Parked {
             sender,
             since: Instant::now(),
@@ -260,6 +264,10 @@ impl Park {
             key,
             mut sender,
         } = self;
+        if sender.is_ready() {
+            ups.put(key, sender);
+            return;
+        }
         tokio::spawn(async move {
             if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), sender.ready()).await {
                 ups.put(key, sender);
