@@ -116,8 +116,8 @@ pub struct Scanner {
     /// The one-pass automaton over the rules' prefixes and the own values'
     /// forms (`None`: no own values, the rules-only one is used).
     matcher: Option<std::sync::Arc<Matcher>>,
-    /// Tests: scan with each regex in turn (the reference).
-    #[cfg(test)]
+    /// Scan with each regex in turn (the reference, for tests and
+    /// benchmarks).
     per_rule: bool,
 }
 
@@ -283,7 +283,6 @@ impl Scanner {
             exempt: exempt.to_vec(),
             overlap,
             matcher,
-            #[cfg(test)]
             per_rule: false,
         }
     }
@@ -291,6 +290,16 @@ impl Scanner {
     /// This bottle's own values (for scanning responses).
     pub fn own_values(&self) -> std::sync::Arc<OwnValues> {
         self.own.clone()
+    }
+
+    /// The same scanner, scanning with each rule's regex in turn over the
+    /// whole buffer (as before the one pass): the reference the one pass
+    /// is tested and measured against.
+    pub fn per_rule_reference(&self) -> Scanner {
+        Scanner {
+            per_rule: true,
+            ..self.clone()
+        }
     }
 
     /// A scanner with the same canaries and these route exemptions.
@@ -317,7 +326,6 @@ impl Scanner {
     }
 
     fn scan_plain(&self, bytes: &[u8]) -> Option<Hit> {
-        #[cfg(test)]
         if self.per_rule {
             return self.scan_per_rule(bytes);
         }
@@ -380,7 +388,6 @@ impl Scanner {
 
     /// The reference: the own values, then each rule's regex over the
     /// whole buffer, in turn.
-    #[cfg(test)]
     fn scan_per_rule(&self, bytes: &[u8]) -> Option<Hit> {
         if let Some(name) = self.own.find(bytes) {
             return Some(Hit {
@@ -896,10 +903,7 @@ mod tests {
     // The one-pass scanner against the reference (each regex in turn).
 
     fn reference(s: &Scanner) -> Scanner {
-        Scanner {
-            per_rule: true,
-            ..s.clone()
-        }
+        s.per_rule_reference()
     }
 
     #[test]

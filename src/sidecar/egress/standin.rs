@@ -55,15 +55,24 @@ pub fn start(
 pub struct Seen {
     /// Connections accepted.
     pub connections: std::sync::atomic::AtomicU64,
-    /// Requests answered: (connection serial, method, path, the
-    /// `Authorization` they carried).
-    pub requests: std::sync::Mutex<Vec<(u64, String, String, Option<String>)>>,
+    /// Requests answered, in order.
+    pub requests: std::sync::Mutex<Vec<Got>>,
     cut: tokio::sync::watch::Sender<u64>,
+}
+
+/// One request the stand-in got.
+#[derive(Clone, Debug)]
+pub struct Got {
+    /// The connection's serial (`x-standin-conn`).
+    pub conn: u64,
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
 }
 
 impl Seen {
     /// The requests so far.
-    pub fn requests(&self) -> Vec<(u64, String, String, Option<String>)> {
+    pub fn requests(&self) -> Vec<Got> {
         self.requests
             .lock()
             .map(|r| r.clone())
@@ -169,12 +178,12 @@ async fn recorded(
             .headers()
             .get("authorization")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        r.push((
-            serial,
-            req.method().to_string(),
-            req.uri().to_string(),
-            auth,
-        ));
+        r.push(Got {
+            conn: serial,
+            method: req.method().to_string(),
+            path: req.uri().to_string(),
+            authorization: auth,
+        });
     }
     let mut resp = answer(req, acked, log).await?;
     resp.headers_mut()

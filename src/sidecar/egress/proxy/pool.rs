@@ -285,7 +285,8 @@ pub(super) struct PooledBody {
 }
 
 impl PooledBody {
-    pub(super) fn new(
+    /// `inner` as the module's body type, parking its connection at its end.
+    pub(super) fn boxed(
         inner: Incoming,
         ups: Arc<Upstreams>,
         key: Key,

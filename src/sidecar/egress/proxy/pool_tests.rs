@@ -10,6 +10,7 @@ use super::Egress;
 use crate::policy::dlp::Scanner;
 use crate::policy::routes::Table;
 use crate::sidecar::egress::ca;
+use crate::sidecar::egress::standin::Got as Reached;
 use crate::sidecar::egress::standin::{self, Seen};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -243,11 +244,11 @@ impl Agent {
 }
 
 /// The requests the stand-in got whose path holds `marker`.
-fn reached(up: &Upstream, marker: &str) -> Vec<(u64, String, String, Option<String>)> {
+fn reached(up: &Upstream, marker: &str) -> Vec<Reached> {
     up.seen
         .requests()
         .into_iter()
-        .filter(|r| r.2.contains(marker))
+        .filter(|r| r.path.contains(marker))
         .collect()
 }
 
@@ -324,7 +325,13 @@ async fn two_routes_to_one_host_and_address_never_share_a_connection() {
     }
     assert_ne!(conns["one"], conns["two"], "two routes shared a connection");
     // Every request on a connection carried that route's credential only.
-    for (conn, _, path, auth) in up.seen.requests() {
+    for Reached {
+        conn,
+        path,
+        authorization: auth,
+        ..
+    } in up.seen.requests()
+    {
         let want = if Some(conn) == conns["one"] {
             TOKEN_ZERO
         } else if Some(conn) == conns["two"] {
@@ -372,7 +379,7 @@ async fn a_revoked_route_is_refused_on_the_next_request_of_the_same_connection()
     // The revoked route's idle connection is dropped from the pool.
     parked(&p, 0).await;
     // Routed again: a new connection (the old one is gone).
-    let before = reached(&up, "before")[0].0;
+    let before = reached(&up, "before")[0].conn;
     p.set_routes(&routes(up.port, "")).await;
     let got = a.get("/again").await;
     assert_eq!(got.status, 200);

@@ -246,7 +246,7 @@ pub(super) async fn send_upstream(
             while let Some(mut sender) = ups.take(&k) {
                 match sender.try_send_request(req).await {
                     Ok(resp) => {
-                        let resp = resp.map(|b| PooledBody::new(b, ups.clone(), k, sender));
+                        let resp = resp.map(|b| PooledBody::boxed(b, ups.clone(), k, sender));
                         return Ok(Sent { resp, pooled: true });
                     }
                     Err(mut e) => match (e.take_message(), &again) {
@@ -281,7 +281,7 @@ pub(super) async fn send_upstream(
             b.map_err(|e| Box::new(e) as BoxError).boxed()
         })
     } else {
-        resp.map(|b| PooledBody::new(b, ups.clone(), k, sender))
+        resp.map(|b| PooledBody::boxed(b, ups.clone(), k, sender))
     };
     Ok(Sent {
         resp,
