@@ -7,8 +7,9 @@
 //!
 //! One pass: a single Aho-Corasick automaton holds every rule's literal
 //! prefixes (extracted from the rule's regex, so every match of the rule
-//! starts with one of them) and the bottle's own values in all their forms.
-//! A buffer with no candidate is done after that pass; a rule's regex runs
+//! starts with one of them) and the bottle's own values in all their forms;
+//! every position where one of them starts is visited, in order. A buffer
+//! with no candidate is done after that pass; a rule's regex runs
 //! only from its first candidate on, in rule order, so the finding (which
 //! rule) is exactly what running each regex over the whole buffer in turn
 //! gives (`Scanner::scan_per_rule`, kept as the reference for tests).
@@ -134,6 +135,8 @@ enum Found {
 /// own values' forms. Its `Debug` shows no pattern (forms are secrets).
 struct Matcher {
     ac: aho_corasick::AhoCorasick,
+    /// The patterns, by index (checked where the automaton found one).
+    patterns: Vec<Vec<u8>>,
     found: Vec<Found>,
 }
 
@@ -168,11 +171,39 @@ impl Matcher {
             patterns.push(f.clone());
             found.push(Found::Own);
         }
+        // Leftmost-first: the kind that gets the SIMD (Teddy) prefilter.
         let ac = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .build(&patterns)
             .expect("the DLP automaton builds");
-        Matcher { ac, found }
+        Matcher {
+            ac,
+            patterns,
+            found,
+        }
+    }
+
+    /// Every position where some pattern starts, in order: the automaton
+    /// finds the leftmost start at or after `at`, then searches on from
+    /// the byte after it (so occurrences inside others are not skipped),
+    /// and `each` gets the position with every pattern that starts there.
+    /// `each` returns false to stop.
+    fn each_start(&self, bytes: &[u8], mut each: impl FnMut(usize, &Found) -> bool) {
+        let mut at = 0;
+        while at < bytes.len() {
+            let input = aho_corasick::Input::new(bytes).span(at..bytes.len());
+            let Some(m) = self.ac.find(input) else {
+                return;
+            };
+            let start = m.start();
+            let rest = &bytes[start..];
+            for (p, found) in self.patterns.iter().zip(&self.found) {
+                if rest.starts_with(p) && !each(start, found) {
+                    return;
+                }
+            }
+            at = start + 1;
+        }
     }
 
     /// The rules-only automaton (a scanner without own values).
@@ -345,22 +376,19 @@ impl Scanner {
         // The first candidate of each rule.
         let mut first: Vec<Option<usize>> = vec![None; all.len()];
         let mut own = false;
-        for m in matcher.ac.find_overlapping_iter(bytes) {
-            match &matcher.found[m.pattern().as_usize()] {
-                Found::Own => {
-                    own = true;
-                    break;
-                }
-                Found::Prefix(rs) => {
-                    for &r in rs {
-                        let slot = &mut first[r];
-                        if slot.is_none_or(|s| m.start() < s) {
-                            *slot = Some(m.start());
-                        }
-                    }
-                }
+        matcher.each_start(bytes, |at, found| match found {
+            Found::Own => {
+                own = true;
+                false
             }
-        }
+            Found::Prefix(rs) => {
+                for &r in rs {
+                    // Positions come in order: the first is the least.
+                    first[r].get_or_insert(at);
+                }
+                true
+            }
+        });
         if own {
             if let Some(name) = self.own.find(bytes) {
                 return Some(Hit {
@@ -502,7 +530,7 @@ impl StreamScan<'_> {
 /// `bytes` with `%XX`, `\uXXXX` (as UTF-8) and `\xXX` escapes decoded, or
 /// `None` when it holds none of them (nothing new to scan).
 fn unescape(bytes: &[u8]) -> Option<Vec<u8>> {
-    if !bytes.iter().any(|b| *b == b'%' || *b == b'\\') {
+    if memchr::memchr2(b'%', b'\\', bytes).is_none() {
         return None;
     }
     let hex = |s: &[u8]| -> Option<u32> {
@@ -987,16 +1015,33 @@ mod tests {
             "1234567890",
             v,
             "abc",
+            INNER,
+            "s",
+            "inner-",
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();
         f.push(vec![0xff, 0xfe]);
         f.push(vec![0xc3]);
-        for form in canary_forms(v.as_bytes()) {
+        for form in canary_forms(v.as_bytes())
+            .into_iter()
+            .chain(canary_forms(INNER.as_bytes()))
+        {
             f.push(form);
         }
         f
+    }
+
+    /// A canary that starts inside a rule's prefix (`sk-` + `k-inner…`):
+    /// occurrences that overlap must all be seen.
+    const INNER: &str = "k-inner-canary-77";
+
+    fn canaries() -> Vec<(String, String)> {
+        vec![
+            ("GH_PAT".into(), "canary-Value-1234567890".into()),
+            ("INNER".into(), INNER.into()),
+        ]
     }
 
     fn corpus() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
@@ -1034,11 +1079,7 @@ mod tests {
             exempt in exemptions(),
             own in proptest::prelude::any::<bool>(),
         ) {
-            let canaries: Vec<(String, String)> = if own {
-                vec![("GH_PAT".into(), "canary-Value-1234567890".into())]
-            } else {
-                Vec::new()
-            };
+            let canaries: Vec<(String, String)> = if own { canaries() } else { Vec::new() };
             let s = Scanner::new(&canaries, &exempt);
             let r = reference(&s);
             proptest::prop_assert_eq!(s.scan(&text), r.scan(&text));
@@ -1062,7 +1103,7 @@ mod tests {
             // edges; the cuts split them anywhere.
             let mut stream = vec![b'.'; pad];
             stream.extend_from_slice(&text);
-            let s = Scanner::new(&[("GH_PAT".into(), "canary-Value-1234567890".into())], &exempt);
+            let s = Scanner::new(&canaries(), &exempt);
             let r = reference(&s);
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
             cuts.sort_unstable();
@@ -1168,5 +1209,11 @@ mod tests {
         }
         let text = format!("-{}{}", "AKIA", "IOSFODNN7EXAMPLE");
         assert_eq!(rule(&s, &text).as_deref(), Some("aws-access-key"));
+        // An own value starting inside a rule's prefix (`s` + `k-inner…`
+        // holds `sk-` at 0 and the value at 1): both are seen.
+        let c = Scanner::new(&canaries(), &[]);
+        let text = format!("x s{INNER} y");
+        assert_eq!(rule(&c, &text).as_deref(), Some("canary:INNER"));
+        assert_eq!(rule(&reference(&c), &text).as_deref(), Some("canary:INNER"));
     }
 }
