@@ -530,9 +530,8 @@ impl StreamScan<'_> {
 /// `bytes` with `%XX`, `\uXXXX` (as UTF-8) and `\xXX` escapes decoded, or
 /// `None` when it holds none of them (nothing new to scan).
 fn unescape(bytes: &[u8]) -> Option<Vec<u8>> {
-    if memchr::memchr2(b'%', b'\\', bytes).is_none() {
-        return None;
-    }
+    // Nothing escaped: nothing new to scan.
+    memchr::memchr2(b'%', b'\\', bytes)?;
     let hex = |s: &[u8]| -> Option<u32> {
         let text = std::str::from_utf8(s).ok()?;
         if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
