@@ -1,14 +1,18 @@
-//! The egress proxy beside a direct connection and mitmproxy, in one run,
-//! all on loopback: added latency per request (one keep-alive connection,
-//! sequential GETs), a large download, and the DLP scanner's cost per MiB.
+//! The egress proxy beside a direct connection and mitmproxy, in one run:
+//! added latency per request (one keep-alive connection, sequential GETs)
+//! and a large download, first on loopback, then with a round-trip time
+//! added between the proxies and the stand-in upstream (a delaying TCP
+//! relay in front of it: this machine's kernel has no netem); and the DLP
+//! scanner's throughput, one pass beside the per-rule reference.
 //!
-//! `cargo run --release --example egress_bench -- [REQUESTS] [MIB]`
+//! `cargo run --release --example egress_bench -- [REQUESTS] [MIB] [RTT_MS] [RTT_REQUESTS]`
 //! (mitmproxy is included when `mitmdump` is on PATH).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,24 +85,94 @@ async fn get(sender: &mut Sender, host: &str, path: &str) -> usize {
     n
 }
 
+/// A TCP relay in front of `target` that delays every byte by `one_way`
+/// in each direction (so `2 × one_way` of round-trip time), and a new
+/// connection's first bytes by one more round trip (the TCP handshake a
+/// real network charges: the relay's own accept is instant). Counts the
+/// connections it accepts.
+async fn delaying_relay(
+    listener: tokio::net::TcpListener,
+    target: SocketAddr,
+    one_way: Duration,
+    accepted: Arc<AtomicU64>,
+) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        accepted.fetch_add(1, Ordering::Relaxed);
+        let opened = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                return;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            let handshake = opened + 2 * one_way;
+            tokio::spawn(delayed_pipe(cr, sw, one_way, handshake));
+            tokio::spawn(delayed_pipe(sr, cw, one_way, opened));
+        });
+    }
+}
+
+async fn delayed_pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+    not_before: tokio::time::Instant,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((due, data)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&data).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let due = (tokio::time::Instant::now() + delay).max(not_before + delay);
+                if tx.send((due, buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
 struct Row {
-    name: &'static str,
+    name: String,
     p50_us: f64,
     p99_us: f64,
     mib_s: f64,
+    /// Connections the relay accepted for this row (RTT mode).
+    upstream_conns: Option<u64>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure(
-    name: &'static str,
+    name: &str,
     upstream: SocketAddr,
     proxy: Option<SocketAddr>,
     trust: &str,
     requests: usize,
+    warmup: usize,
     mib: usize,
+    relay_count: Option<&AtomicU64>,
 ) -> Row {
+    let before = relay_count.map(|c| c.load(Ordering::Relaxed));
     let host = format!("{}:{}", upstream.ip(), upstream.port());
     let mut s = connect(upstream, proxy, trust).await;
-    for _ in 0..50 {
+    for _ in 0..warmup {
         get(&mut s, &host, "/").await;
     }
     let mut times = Vec::with_capacity(requests);
@@ -113,76 +187,38 @@ async fn measure(
     let n = get(&mut s, &host, &format!("/bytes/{}", mib << 20)).await;
     let secs = t.elapsed().as_secs_f64();
     Row {
-        name,
+        name: name.to_string(),
         p50_us: pct(0.5),
         p99_us: pct(0.99),
         mib_s: n as f64 / (1 << 20) as f64 / secs,
+        upstream_conns: relay_count
+            .zip(before)
+            .map(|(c, b)| c.load(Ordering::Relaxed) - b),
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let requests: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let mib: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    let requests = arg(1, 2000);
+    let mib = arg(2, 100);
+    let rtt_ms = arg(3, 20);
+    let rtt_requests = arg(4, 200);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(requests, mib));
+    rt.block_on(run(requests, mib, rtt_ms as u64, rtt_requests));
 }
 
-async fn run(requests: usize, mib: usize) {
-    use bottle::policy::{dlp, routes};
-    use bottle::sidecar::egress::{ca, proxy};
-    // The upstream.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let upstream = listener.local_addr().expect("addr");
-    let (up_ca, serve) =
-        bottle::sidecar::egress::standin::start("127.0.0.1", listener, false).expect("stand-in");
-    tokio::spawn(serve);
-    // bottle's proxy, with one route and one canary.
-    let (bottle_ca, bottle_key) = ca::mint_ca("bench-000000").expect("ca");
-    let table = routes::Table::parse(&format!(
-        r#"{{"version":1,"routes":[{{"host":"127.0.0.1","ports":[{}],"ssrf_ip_allowlist":["127.0.0.0/8"]}}]}}"#,
-        upstream.port()
-    ))
-    .expect("routes");
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let eg = Arc::new(proxy::Egress {
-        table: std::sync::RwLock::new(Arc::new(table)),
-        minter: ca::LeafMinter::new(&bottle_ca, &bottle_key).expect("minter"),
-        upstream_tls: Arc::new(proxy::upstream_tls(Some(up_ca.as_bytes())).expect("tls")),
-        secrets_dir: secrets.path().to_path_buf(),
-        scanner: std::sync::RwLock::new(Arc::new(dlp::Scanner::new(
-            &[("TOKEN".into(), "bench-canary-value-0123456789".into())],
-            &[],
-        ))),
-    });
-    let plistener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let bottle_proxy = plistener.local_addr().expect("addr");
-    tokio::spawn(proxy::serve(plistener, eg));
-
-    let mut rows = vec![
-        measure("direct (no proxy)", upstream, None, &up_ca, requests, mib).await,
-        measure(
-            "bottle egress proxy",
-            upstream,
-            Some(bottle_proxy),
-            &bottle_ca,
-            requests,
-            mib,
-        )
-        .await,
-    ];
-    // mitmproxy, when installed.
-    let mitm_dir = tempfile::tempdir().expect("tempdir");
-    let up_ca_file = mitm_dir.path().join("upstream-ca.pem");
-    std::fs::write(&up_ca_file, &up_ca).expect("write");
+/// `mitmdump` on a free port, trusting the stand-in's CA; its own CA.
+async fn start_mitmdump(
+    dir: &std::path::Path,
+    up_ca: &str,
+) -> Option<(std::process::Child, SocketAddr, String)> {
+    let up_ca_file = dir.join("upstream-ca.pem");
+    std::fs::write(&up_ca_file, up_ca).expect("write");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
@@ -196,7 +232,7 @@ async fn run(requests: usize, mib: usize) {
             "-q",
         ])
         .arg("--set")
-        .arg(format!("confdir={}", mitm_dir.path().display()))
+        .arg(format!("confdir={}", dir.display()))
         .arg("--set")
         .arg(format!(
             "ssl_verify_upstream_trusted_ca={}",
@@ -205,8 +241,8 @@ async fn run(requests: usize, mib: usize) {
         .stdout(std::process::Stdio::null())
         .spawn();
     match child {
-        Ok(mut child) => {
-            let ca_file = mitm_dir.path().join("mitmproxy-ca-cert.pem");
+        Ok(child) => {
+            let ca_file = dir.join("mitmproxy-ca-cert.pem");
             let start = Instant::now();
             while (!ca_file.exists() || std::net::TcpStream::connect(("127.0.0.1", port)).is_err())
                 && start.elapsed() < Duration::from_secs(60)
@@ -215,23 +251,143 @@ async fn run(requests: usize, mib: usize) {
             }
             let mitm_ca = std::fs::read_to_string(&ca_file).expect("mitmproxy CA");
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+            Some((child, addr, mitm_ca))
+        }
+        Err(e) => {
+            eprintln!("mitmproxy NOT RUN: mitmdump: {e}");
+            None
+        }
+    }
+}
+
+async fn run(requests: usize, mib: usize, rtt_ms: u64, rtt_requests: usize) {
+    use bottle::policy::{dlp, routes};
+    use bottle::sidecar::egress::{ca, proxy};
+    // The upstream.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("addr");
+    let (up_ca, serve) =
+        bottle::sidecar::egress::standin::start("127.0.0.1", listener, false).expect("stand-in");
+    tokio::spawn(serve);
+    // The delaying relay in front of it.
+    let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let relay = relay_listener.local_addr().expect("addr");
+    let relay_count = Arc::new(AtomicU64::new(0));
+    tokio::spawn(delaying_relay(
+        relay_listener,
+        upstream,
+        Duration::from_millis(rtt_ms) / 2,
+        relay_count.clone(),
+    ));
+    // bottle's proxy, with one route (both ports) and one canary: pooled
+    // (as shipped) and, as the reference for what pooling changes, with
+    // a new upstream connection per request (as before issue 21).
+    let (bottle_ca, bottle_key) = ca::mint_ca("bench-000000").expect("ca");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let bottle_proxy = |limits: proxy::PoolLimits| {
+        let table = routes::Table::parse(&format!(
+            r#"{{"version":1,"routes":[{{"host":"127.0.0.1","ports":[{},{}],"ssrf_ip_allowlist":["127.0.0.0/8"]}}]}}"#,
+            upstream.port(),
+            relay.port()
+        ))
+        .expect("routes");
+        let eg = Arc::new(proxy::Egress {
+            table: std::sync::RwLock::new(Arc::new(table)),
+            minter: ca::LeafMinter::new(&bottle_ca, &bottle_key).expect("minter"),
+            upstream_tls: Arc::new(proxy::upstream_tls(Some(up_ca.as_bytes())).expect("tls")),
+            secrets_dir: secrets.path().to_path_buf(),
+            scanner: std::sync::RwLock::new(Arc::new(dlp::Scanner::new(
+                &[("TOKEN".into(), "bench-canary-value-0123456789".into())],
+                &[],
+            ))),
+        });
+        async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = l.local_addr().expect("addr");
+            tokio::spawn(proxy::serve_with_limits(l, eg, limits));
+            addr
+        }
+    };
+    let pooled = bottle_proxy(proxy::PoolLimits::default()).await;
+    let unpooled = bottle_proxy(proxy::PoolLimits {
+        per_key: 0,
+        ..proxy::PoolLimits::default()
+    })
+    .await;
+    let mitm_dir = tempfile::tempdir().expect("tempdir");
+    let mut mitm = start_mitmdump(mitm_dir.path(), &up_ca).await;
+
+    let modes: [(&str, SocketAddr, usize, usize, Option<&AtomicU64>); 2] = [
+        ("loopback", upstream, requests, 50, None),
+        ("+RTT", relay, rtt_requests, 10, Some(relay_count.as_ref())),
+    ];
+    let mut tables = Vec::new();
+    for (mode, target, n, warmup, count) in modes {
+        let mut rows = vec![
+            measure(
+                "direct (no proxy)",
+                target,
+                None,
+                &up_ca,
+                n,
+                warmup,
+                mib,
+                count,
+            )
+            .await,
+            measure(
+                "bottle egress proxy (pooled)",
+                target,
+                Some(pooled),
+                &bottle_ca,
+                n,
+                warmup,
+                mib,
+                count,
+            )
+            .await,
+            measure(
+                "bottle egress proxy, no pool (a connection per request)",
+                target,
+                Some(unpooled),
+                &bottle_ca,
+                n,
+                warmup,
+                mib,
+                count,
+            )
+            .await,
+        ];
+        if let Some((_, addr, mitm_ca)) = &mitm {
             rows.push(
                 measure(
                     "mitmproxy (mitmdump)",
-                    upstream,
-                    Some(addr),
-                    &mitm_ca,
-                    requests,
+                    target,
+                    Some(*addr),
+                    mitm_ca,
+                    n,
+                    warmup,
                     mib,
+                    count,
                 )
                 .await,
             );
-            let _ = child.kill();
-            let _ = child.wait();
         }
-        Err(e) => eprintln!("mitmproxy NOT RUN: mitmdump: {e}"),
+        tables.push((mode, n, warmup, rows));
     }
-    // DLP alone: the streaming scanner over `mib` MiB.
+    if let Some((child, _, _)) = &mut mitm {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // DLP alone: the streaming scanner over `mib` MiB, one pass and the
+    // per-rule reference.
     let scanner = dlp::Scanner::new(
         &[("TOKEN".into(), "bench-canary-value-0123456789".into())],
         &[],
@@ -240,22 +396,57 @@ async fn run(requests: usize, mib: usize) {
     let chunk: Vec<u8> = (0..65536usize)
         .map(|i| alphabet[i % alphabet.len()])
         .collect();
-    let mut stream = scanner.stream();
-    let t = Instant::now();
-    for _ in 0..(mib << 4) {
-        stream.push(&chunk).expect("clean");
-    }
-    stream.finish().expect("clean");
-    let dlp_ms_per_mib = t.elapsed().as_secs_f64() * 1e3 / mib as f64;
+    let dlp_mib_s = |s: &dlp::Scanner| {
+        let mut stream = s.stream();
+        let t = Instant::now();
+        for _ in 0..(mib << 4) {
+            stream.push(&chunk).expect("clean");
+        }
+        stream.finish().expect("clean");
+        mib as f64 / t.elapsed().as_secs_f64()
+    };
+    let reference = dlp_mib_s(&scanner.per_rule_reference());
+    let one_pass = dlp_mib_s(&scanner);
 
-    println!("requests per path: {requests} sequential GETs on one keep-alive connection (after 50 warm-up); download: {mib} MiB");
-    println!("| path | p50 per request | p99 per request | {mib} MiB download |");
-    println!("|---|---|---|---|");
-    for r in &rows {
+    for (mode, n, warmup, rows) in &tables {
+        let rtt = if *mode == "loopback" {
+            "loopback".to_string()
+        } else {
+            format!("{rtt_ms} ms RTT added between proxy and upstream (delaying relay)")
+        };
+        println!();
+        println!("{rtt}: {n} sequential GETs on one keep-alive connection per path (after {warmup} warm-up); download: {mib} MiB");
         println!(
-            "| {} | {:.0} µs | {:.0} µs | {:.0} MiB/s |",
-            r.name, r.p50_us, r.p99_us, r.mib_s
+            "| path | p50 per request | p99 per request | {mib} MiB download | upstream connections |"
         );
+        println!("|---|---|---|---|---|");
+        for r in rows {
+            println!(
+                "| {} | {:.0} µs | {:.0} µs | {:.0} MiB/s | {} |",
+                r.name,
+                r.p50_us,
+                r.p99_us,
+                r.mib_s,
+                r.upstream_conns
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "–".into())
+            );
+        }
+        if let (Some(direct), Some(bottle)) = (rows.first(), rows.get(1)) {
+            println!(
+                "added by the pooled proxy at p50: {:.0} µs",
+                bottle.p50_us - direct.p50_us
+            );
+        }
+        if let (Some(direct), Some(mitm)) = (rows.first(), rows.get(3)) {
+            println!(
+                "added by mitmproxy at p50: {:.0} µs",
+                mitm.p50_us - direct.p50_us
+            );
+        }
     }
-    println!("DLP scanner (request bodies): {dlp_ms_per_mib:.2} ms per MiB");
+    println!();
+    println!(
+        "DLP scanner (request bodies, {mib} MiB in 64 KiB chunks): one pass {one_pass:.0} MiB/s; per-rule reference {reference:.0} MiB/s"
+    );
 }

@@ -4,6 +4,15 @@
 //! raw, base64 at every alignment, URL-encoded). A hit names the rule,
 //! never the value. Bodies stream: a chunk is released only after it was
 //! scanned together with a held-back overlap of what came before.
+//!
+//! One pass: a single Aho-Corasick automaton holds every rule's literal
+//! prefixes (extracted from the rule's regex, so every match of the rule
+//! starts with one of them) and the bottle's own values in all their forms;
+//! every position where one of them starts is visited, in order. A buffer
+//! with no candidate is done after that pass; a rule's regex runs
+//! only from its first candidate on, in rule order, so the finding (which
+//! rule) is exactly what running each regex over the whole buffer in turn
+//! gives (`Scanner::scan_per_rule`, kept as the reference for tests).
 
 use base64::Engine as _;
 use regex::bytes::Regex;
@@ -26,6 +35,29 @@ pub struct Hit {
 struct Rule {
     name: &'static str,
     re: Regex,
+    /// Every match starts with one of these (non-empty) literals; `None`
+    /// when the regex has no finite set of them (the rule is then run over
+    /// every buffer, as it is).
+    prefixes: Option<Vec<Vec<u8>>>,
+}
+
+/// The literal prefixes every match of `pattern` starts with, if the
+/// regex has a finite set of non-empty ones.
+fn literal_prefixes(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    // As `regex::bytes::Regex` reads it: Unicode on, any bytes matched.
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits: Vec<Vec<u8>> = seq
+        .literals()?
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    (!lits.is_empty() && lits.iter().all(|l| !l.is_empty())).then_some(lits)
 }
 
 fn rules() -> &'static [Rule] {
@@ -34,6 +66,7 @@ fn rules() -> &'static [Rule] {
         let r = |name, pattern: &str| Rule {
             name,
             re: Regex::new(pattern).expect("a DLP rule compiles"),
+            prefixes: literal_prefixes(pattern),
         };
         vec![
             r("aws-access-key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
@@ -81,6 +114,103 @@ pub struct Scanner {
     /// Rules a route turned off (`dlp_exempt`).
     exempt: Vec<String>,
     overlap: usize,
+    /// The one-pass automaton over the rules' prefixes and the own values'
+    /// forms (`None`: no own values, the rules-only one is used).
+    matcher: Option<std::sync::Arc<Matcher>>,
+    /// Scan with each regex in turn (the reference, for tests and
+    /// benchmarks).
+    per_rule: bool,
+}
+
+/// What a pattern of the one-pass automaton stands for.
+#[derive(Clone, Debug)]
+enum Found {
+    /// A form of one of the bottle's own values.
+    Own,
+    /// A literal prefix of these rules (indices into `rules()`).
+    Prefix(Vec<usize>),
+}
+
+/// One Aho-Corasick automaton over every rule's literal prefixes and the
+/// own values' forms. Its `Debug` shows no pattern (forms are secrets).
+struct Matcher {
+    ac: aho_corasick::AhoCorasick,
+    /// The patterns, by index (checked where the automaton found one).
+    patterns: Vec<Vec<u8>>,
+    found: Vec<Found>,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("patterns", &self.found.len())
+            .finish()
+    }
+}
+
+impl Matcher {
+    fn new(own_forms: &[Vec<u8>]) -> Matcher {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
+        for (i, rule) in rules().iter().enumerate() {
+            for p in rule.prefixes.iter().flatten() {
+                match patterns.iter().position(|q| q == p) {
+                    Some(k) => {
+                        if let Found::Prefix(rs) = &mut found[k] {
+                            rs.push(i);
+                        }
+                    }
+                    None => {
+                        patterns.push(p.clone());
+                        found.push(Found::Prefix(vec![i]));
+                    }
+                }
+            }
+        }
+        for f in own_forms {
+            patterns.push(f.clone());
+            found.push(Found::Own);
+        }
+        // Leftmost-first: the kind that gets the SIMD (Teddy) prefilter.
+        let ac = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(&patterns)
+            .expect("the DLP automaton builds");
+        Matcher {
+            ac,
+            patterns,
+            found,
+        }
+    }
+
+    /// Every position where some pattern starts, in order: the automaton
+    /// finds the leftmost start at or after `at`, then searches on from
+    /// the byte after it (so occurrences inside others are not skipped),
+    /// and `each` gets the position with every pattern that starts there.
+    /// `each` returns false to stop.
+    fn each_start(&self, bytes: &[u8], mut each: impl FnMut(usize, &Found) -> bool) {
+        let mut at = 0;
+        while at < bytes.len() {
+            let input = aho_corasick::Input::new(bytes).span(at..bytes.len());
+            let Some(m) = self.ac.find(input) else {
+                return;
+            };
+            let start = m.start();
+            let rest = &bytes[start..];
+            for (p, found) in self.patterns.iter().zip(&self.found) {
+                if rest.starts_with(p) && !each(start, found) {
+                    return;
+                }
+            }
+            at = start + 1;
+        }
+    }
+
+    /// The rules-only automaton (a scanner without own values).
+    fn rules_only() -> &'static std::sync::Arc<Matcher> {
+        static M: OnceLock<std::sync::Arc<Matcher>> = OnceLock::new();
+        M.get_or_init(|| std::sync::Arc::new(Matcher::new(&[])))
+    }
 }
 
 /// A set of values to find in any of their encoded forms (see
@@ -178,16 +308,29 @@ impl Scanner {
     pub fn new(canaries: &[(String, String)], exempt: &[String]) -> Scanner {
         let own = std::sync::Arc::new(OwnValues::new(canaries));
         let overlap = MIN_OVERLAP.max(own.longest() * 2);
+        let matcher = (!own.is_empty()).then(|| std::sync::Arc::new(Matcher::new(&own.forms)));
         Scanner {
             own,
             exempt: exempt.to_vec(),
             overlap,
+            matcher,
+            per_rule: false,
         }
     }
 
     /// This bottle's own values (for scanning responses).
     pub fn own_values(&self) -> std::sync::Arc<OwnValues> {
         self.own.clone()
+    }
+
+    /// The same scanner, scanning with each rule's regex in turn over the
+    /// whole buffer (as before the one pass): the reference the one pass
+    /// is tested and measured against.
+    pub fn per_rule_reference(&self) -> Scanner {
+        Scanner {
+            per_rule: true,
+            ..self.clone()
+        }
     }
 
     /// A scanner with the same canaries and these route exemptions.
@@ -214,6 +357,66 @@ impl Scanner {
     }
 
     fn scan_plain(&self, bytes: &[u8]) -> Option<Hit> {
+        if self.per_rule {
+            return self.scan_per_rule(bytes);
+        }
+        self.scan_one_pass(bytes)
+    }
+
+    /// One pass of the automaton over `bytes`: an own value's form ends
+    /// it (the value is named as `OwnValues::find` names it); otherwise
+    /// each rule with a candidate runs, in rule order, from its first
+    /// candidate on (no match can start before it).
+    fn scan_one_pass(&self, bytes: &[u8]) -> Option<Hit> {
+        let matcher: &Matcher = match &self.matcher {
+            Some(m) => m,
+            None => Matcher::rules_only(),
+        };
+        let all = rules();
+        // The first candidate of each rule.
+        let mut first: Vec<Option<usize>> = vec![None; all.len()];
+        let mut own = false;
+        matcher.each_start(bytes, |at, found| match found {
+            Found::Own => {
+                own = true;
+                false
+            }
+            Found::Prefix(rs) => {
+                for &r in rs {
+                    // Positions come in order: the first is the least.
+                    first[r].get_or_insert(at);
+                }
+                true
+            }
+        });
+        if own {
+            if let Some(name) = self.own.find(bytes) {
+                return Some(Hit {
+                    rule: format!("canary:{name}"),
+                });
+            }
+        }
+        for (rule, first) in all.iter().zip(first) {
+            if self.exempted(rule.name) {
+                continue;
+            }
+            let from = match (&rule.prefixes, first) {
+                (None, _) => 0,
+                (Some(_), Some(at)) => at,
+                (Some(_), None) => continue,
+            };
+            if rule_matches_from(rule, bytes, from) {
+                return Some(Hit {
+                    rule: rule.name.to_string(),
+                });
+            }
+        }
+        None
+    }
+
+    /// The reference: the own values, then each rule's regex over the
+    /// whole buffer, in turn.
+    fn scan_per_rule(&self, bytes: &[u8]) -> Option<Hit> {
         if let Some(name) = self.own.find(bytes) {
             return Some(Hit {
                 rule: format!("canary:{name}"),
@@ -223,11 +426,7 @@ impl Scanner {
             if self.exempted(rule.name) {
                 continue;
             }
-            let found = rule.re.find_iter(bytes).any(|m| {
-                // `sk-ant-…` is Anthropic's, even where the OpenAI rule
-                // is exempt or would match it.
-                !(rule.name == "openai-key" && m.as_bytes().starts_with(b"sk-ant-"))
-            });
+            let found = rule.re.find_iter(bytes).any(|m| counts(rule, m.as_bytes()));
             if found {
                 return Some(Hit {
                     rule: rule.name.to_string(),
@@ -276,6 +475,32 @@ impl Scanner {
     }
 }
 
+/// A match of `rule` that counts: `sk-…` matches that are Anthropic's
+/// `sk-ant-…` do not count for the OpenAI rule (even where the Anthropic
+/// rule is exempt).
+fn counts(rule: &Rule, matched: &[u8]) -> bool {
+    !(rule.name == "openai-key" && matched.starts_with(b"sk-ant-"))
+}
+
+/// Whether `rule` has a match that counts in `bytes`, searching as
+/// `find_iter` does (leftmost, non-overlapping) from `from` on, where no
+/// match can start earlier (the context before `from` still counts for
+/// `\b`).
+fn rule_matches_from(rule: &Rule, bytes: &[u8], from: usize) -> bool {
+    let mut at = from;
+    while at <= bytes.len() {
+        let Some(m) = rule.re.find_at(bytes, at) else {
+            return false;
+        };
+        if counts(rule, m.as_bytes()) {
+            return true;
+        }
+        // No rule matches the empty string; never loop in place.
+        at = m.end().max(at + 1);
+    }
+    false
+}
+
 /// Streaming scan: `push` returns the bytes that may be forwarded now;
 /// `finish` the rest.
 pub struct StreamScan<'a> {
@@ -305,9 +530,8 @@ impl StreamScan<'_> {
 /// `bytes` with `%XX`, `\uXXXX` (as UTF-8) and `\xXX` escapes decoded, or
 /// `None` when it holds none of them (nothing new to scan).
 fn unescape(bytes: &[u8]) -> Option<Vec<u8>> {
-    if !bytes.iter().any(|b| *b == b'%' || *b == b'\\') {
-        return None;
-    }
+    // Nothing escaped: nothing new to scan.
+    memchr::memchr2(b'%', b'\\', bytes)?;
     let hex = |s: &[u8]| -> Option<u32> {
         let text = std::str::from_utf8(s).ok()?;
         if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -701,5 +925,294 @@ mod tests {
                 .as_deref(),
             Some("high-entropy-query")
         );
+    }
+
+    // The one-pass scanner against the reference (each regex in turn).
+
+    fn reference(s: &Scanner) -> Scanner {
+        s.per_rule_reference()
+    }
+
+    #[test]
+    fn every_rule_is_found_by_its_literal_prefixes() {
+        // A rule without literal prefixes would be run over every buffer:
+        // correct, but the one pass would no longer be one.
+        for rule in rules() {
+            let p = rule
+                .prefixes
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}", rule.name));
+            assert!(
+                !p.is_empty() && p.iter().all(|l| !l.is_empty()),
+                "{}",
+                rule.name
+            );
+        }
+    }
+
+    /// Pieces a corpus is made of: token shapes and near misses for every
+    /// rule, the canaries' forms, escapes, non-ASCII text and word
+    /// characters that make or break `\b`.
+    fn fragments() -> Vec<Vec<u8>> {
+        let v = "canary-Value-1234567890";
+        let mut f: Vec<Vec<u8>> = [
+            "AKIA",
+            "ASIA",
+            "IOSFODNN7EXAMPLE",
+            "ABCDEFGHIJKLMNOP",
+            "ghp_",
+            "gho_",
+            "ghs_",
+            "github_pat_",
+            "glpat-",
+            "xoxb-",
+            "xoxp-",
+            "sk_live_",
+            "rk_live_",
+            "AIza",
+            "sk-",
+            "sk-ant-",
+            "sk-proj-",
+            "api03-",
+            "-----BEGIN ",
+            "RSA ",
+            "PRIVATE KEY",
+            "-----",
+            " BLOCK",
+            "eyJ",
+            ".",
+            "eyJhbGciOiJIUzI1NiJ9",
+            "abcdefghijklmnopqrstuvwxyz",
+            "0123456789",
+            "ABCDEFGHIJ",
+            "_",
+            "-",
+            " ",
+            "\n",
+            "\"",
+            "{",
+            "}",
+            ":",
+            "=",
+            "&",
+            "%41",
+            "%2D",
+            "%2d",
+            "%",
+            "\\u0041",
+            "\\x41",
+            "\\u12",
+            "\\",
+            "é",
+            "日本",
+            "ǅ",
+            "x",
+            "Z",
+            "9",
+            "canary-",
+            "Value-",
+            "1234567890",
+            v,
+            "abc",
+            INNER,
+            "s",
+            "inner-",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        f.push(vec![0xff, 0xfe]);
+        f.push(vec![0xc3]);
+        for form in canary_forms(v.as_bytes())
+            .into_iter()
+            .chain(canary_forms(INNER.as_bytes()))
+        {
+            f.push(form);
+        }
+        f
+    }
+
+    /// A canary that starts inside a rule's prefix (`sk-` + `k-inner…`):
+    /// occurrences that overlap must all be seen.
+    const INNER: &str = "k-inner-canary-77";
+
+    fn canaries() -> Vec<(String, String)> {
+        vec![
+            ("GH_PAT".into(), "canary-Value-1234567890".into()),
+            ("INNER".into(), INNER.into()),
+        ]
+    }
+
+    fn corpus() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::strategy::Strategy;
+        let pieces = fragments();
+        let n = pieces.len();
+        proptest::collection::vec((0..n, 1usize..40), 0..60).prop_map(move |picks| {
+            let mut out = Vec::new();
+            for (i, reps) in picks {
+                // Mostly one copy; runs make long tokens (`{36,}` and the like).
+                let reps = if reps > 30 { reps - 29 } else { 1 };
+                for _ in 0..reps {
+                    out.extend_from_slice(&pieces[i]);
+                }
+            }
+            out
+        })
+    }
+
+    fn exemptions() -> impl proptest::strategy::Strategy<Value = Vec<String>> {
+        let names: Vec<String> = rules()
+            .iter()
+            .map(|r| r.name.to_string())
+            .chain(["high-entropy-query".to_string()])
+            .collect();
+        proptest::sample::subsequence(names.clone(), 0..=3)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn one_pass_finds_what_each_regex_in_turn_finds(
+            text in corpus(),
+            exempt in exemptions(),
+            own in proptest::prelude::any::<bool>(),
+        ) {
+            let canaries: Vec<(String, String)> = if own { canaries() } else { Vec::new() };
+            let s = Scanner::new(&canaries, &exempt);
+            let r = reference(&s);
+            proptest::prop_assert_eq!(s.scan(&text), r.scan(&text));
+            let target = String::from_utf8_lossy(&text).into_owned();
+            proptest::prop_assert_eq!(s.scan_target(&target), r.scan_target(&target));
+        }
+
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn one_pass_streams_like_the_reference_across_chunk_boundaries(
+            text in corpus(),
+            cuts in proptest::collection::vec(0usize..5000, 0..8),
+            pad in 0usize..9000,
+            exempt in exemptions(),
+        ) {
+            // Padding puts the interesting bytes at the held-back window's
+            // edges; the cuts split them anywhere.
+            let mut stream = vec![b'.'; pad];
+            stream.extend_from_slice(&text);
+            let s = Scanner::new(&canaries(), &exempt);
+            let r = reference(&s);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            cuts.push(stream.len());
+            let run = |sc: &Scanner| -> Vec<Result<Vec<u8>, Hit>> {
+                let mut st = sc.stream();
+                let mut out = Vec::new();
+                let mut at = 0;
+                for &c in &cuts {
+                    let got = st.push(&stream[at..c]);
+                    let stop = got.is_err();
+                    out.push(got);
+                    if stop {
+                        return out;
+                    }
+                    at = c;
+                }
+                out.push(st.finish());
+                out
+            };
+            proptest::prop_assert_eq!(run(&s), run(&r));
+        }
+    }
+
+    #[test]
+    fn a_token_straddling_a_chunk_boundary_is_found_by_the_one_pass() {
+        let s = Scanner::new(&[("GH_PAT".into(), "canary-Value-1234567890".into())], &[]);
+        let tokens = [
+            ("github-token", format!("{}_{}", "ghp", "b".repeat(40))),
+            (
+                "aws-access-key",
+                format!("{}{}", "AKIA", "IOSFODNN7EXAMPLE"),
+            ),
+            (
+                "anthropic-key",
+                format!("{}-{}", "sk-ant-api03", "x".repeat(30)),
+            ),
+            (
+                "private-key",
+                format!("-----BEGIN {} PRIVATE KEY-----", "EC"),
+            ),
+            ("canary:GH_PAT", "canary-Value-1234567890".to_string()),
+        ];
+        for (rule, token) in tokens {
+            for split in 1..token.len() {
+                // The first part alone must be no token yet.
+                if s.scan(&token.as_bytes()[..split]).is_some() {
+                    continue;
+                }
+                for lead in [10usize, 4095, 4096, 70_000] {
+                    let mut st = s.stream();
+                    let mut pre = vec![b' '; lead];
+                    pre.extend_from_slice(&token.as_bytes()[..split]);
+                    let first = st.push(&pre).expect("half a token is no hit");
+                    assert!(
+                        first.iter().all(|b| *b == b' '),
+                        "part of the token was released before it was whole"
+                    );
+                    let mut rest = token.as_bytes()[split..].to_vec();
+                    rest.extend_from_slice(b" tail");
+                    assert_eq!(
+                        st.push(&rest).map(|_| ()),
+                        Err(Hit { rule: rule.into() }),
+                        "{rule} split at {split} after {lead}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_one_pass_keeps_rule_order_and_the_anthropic_exception() {
+        // Two rules in one buffer: the earlier rule in the list wins,
+        // wherever its match is.
+        let s = Scanner::new(&[], &[]);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w";
+        let text = format!("{jwt} then {}{}", "AKIA", "IOSFODNN7EXAMPLE");
+        assert_eq!(rule(&s, &text).as_deref(), Some("aws-access-key"));
+        // `sk-ant-…` swallowing a later `sk-…` (find_iter does not
+        // overlap): neither the Anthropic rule (exempt) nor OpenAI's hits.
+        let ex = Scanner::new(&[], &["anthropic-key".into()]);
+        let text = format!(
+            "{}-{}-sk-{}",
+            "sk-ant-api03",
+            "a".repeat(22),
+            "b".repeat(22)
+        );
+        assert_eq!(rule(&ex, &text), None);
+        assert_eq!(rule(&reference(&ex), &text), None);
+        // A separate `sk-…` after it does.
+        let text = format!(
+            "{}-{} sk-{}",
+            "sk-ant-api03",
+            "a".repeat(22),
+            "b".repeat(22)
+        );
+        assert_eq!(rule(&ex, &text).as_deref(), Some("openai-key"));
+        // `\b` sees the byte before the candidate: a word character (ASCII
+        // or not) before the prefix is no boundary.
+        for before in ["x", "é", "_", "9"] {
+            let text = format!("{before}{}{}", "AKIA", "IOSFODNN7EXAMPLE");
+            assert_eq!(rule(&s, &text), None, "{before}");
+        }
+        let text = format!("-{}{}", "AKIA", "IOSFODNN7EXAMPLE");
+        assert_eq!(rule(&s, &text).as_deref(), Some("aws-access-key"));
+        // An own value starting inside a rule's prefix (`s` + `k-inner…`
+        // holds `sk-` at 0 and the value at 1): both are seen.
+        let c = Scanner::new(&canaries(), &[]);
+        let text = format!("x s{INNER} y");
+        assert_eq!(rule(&c, &text).as_deref(), Some("canary:INNER"));
+        assert_eq!(rule(&reference(&c), &text).as_deref(), Some("canary:INNER"));
     }
 }

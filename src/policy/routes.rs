@@ -74,7 +74,7 @@ impl RouteEntry {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteAuth {
     pub scheme: String,
@@ -85,8 +85,8 @@ pub struct RouteAuth {
     pub token_ref: Option<String>,
 }
 
-/// A route ready for checking.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A route ready for checking (hashable: it keys pooled connections).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Route {
     pub host: String,
     pub wildcard: bool,

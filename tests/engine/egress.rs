@@ -346,10 +346,12 @@ fn the_proxy_allows_only_routes_injects_the_token_and_blocks_leaks() {
             .any(|r| r["headers"]["host"] == multi.as_str()));
 
         // DNS rebinding: the name answers the allowlisted stand-in first and
-        // the metadata address after. The proxy resolves once per
-        // connection and connects to the address it checked, so the first
-        // request reaches the stand-in (one A query) and the second, seeing
-        // the rebound answer, is refused; nothing reaches 169.254.169.254.
+        // the metadata address after. The proxy resolves for every request
+        // and connects to the address it checked, so the first request
+        // reaches the stand-in (one A query) and the second, seeing the
+        // rebound answer, is refused; nothing reaches 169.254.169.254. The
+        // first request's upstream connection is pooled by then (issue
+        // 21): the second must not get it either.
         stub.answer_in_turn(
             &rebind,
             &[&[standin], &["169.254.169.254".parse().expect("ip")]],

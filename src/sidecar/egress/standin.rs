@@ -11,6 +11,8 @@
 //! endpoints do (body, response header, gzip, split across chunks; the
 //! WebSocket message `reflect`), so tests can show the proxy never hands
 //! it to the agent. Every request's `Host` values are logged (`hosts`).
+//! Every answer names the connection it came on (`x-standin-conn`: a
+//! serial number per stand-in), so tests can see connections reused.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -43,11 +45,74 @@ pub fn start(
     String,
     impl std::future::Future<Output = anyhow::Result<()>>,
 )> {
+    let (ca, serve, _) = start_counted(name, listener, log)?;
+    Ok((ca, serve))
+}
+
+/// What an in-process stand-in saw (for tests and benchmarks in the same
+/// process), and a way to close the connections it has open.
+#[derive(Debug)]
+pub struct Seen {
+    /// Connections accepted.
+    pub connections: std::sync::atomic::AtomicU64,
+    /// Requests answered, in order.
+    pub requests: std::sync::Mutex<Vec<Got>>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+/// One request the stand-in got.
+#[derive(Clone, Debug)]
+pub struct Got {
+    /// The connection's serial (`x-standin-conn`).
+    pub conn: u64,
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+}
+
+impl Seen {
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<Got> {
+        self.requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Closes every connection open now (as an upstream's keep-alive
+    /// timeout does to idle ones).
+    pub fn close_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+/// `start`, with what the stand-in saw.
+pub fn start_counted(
+    name: &str,
+    listener: tokio::net::TcpListener,
+    log: bool,
+) -> anyhow::Result<(
+    String,
+    impl std::future::Future<Output = anyhow::Result<()>>,
+    Arc<Seen>,
+)> {
     let (ca_pem, ca_key) = super::ca::mint_ca("stand-in").map_err(|e| anyhow::anyhow!("{e}"))?;
     let minter = super::ca::LeafMinter::new(&ca_pem, &ca_key).map_err(anyhow::Error::msg)?;
+    let seen = Arc::new(Seen {
+        connections: Default::default(),
+        requests: Default::default(),
+        cut: tokio::sync::watch::channel(0).0,
+    });
     Ok((
         ca_pem,
-        serve(listener, Arc::new(minter), name.to_string(), log),
+        serve(
+            listener,
+            Arc::new(minter),
+            name.to_string(),
+            log,
+            seen.clone(),
+        ),
+        seen,
     ))
 }
 
@@ -56,11 +121,19 @@ async fn serve(
     minter: Arc<super::ca::LeafMinter>,
     name: String,
     log: bool,
+    seen: Arc<Seen>,
 ) -> anyhow::Result<()> {
     let acked = Arc::new(tokio::sync::Notify::new());
     loop {
         let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
         let (minter, name, acked) = (minter.clone(), name.clone(), acked.clone());
+        let serial = seen
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let mut cut = seen.cut.subscribe();
+        let seen = seen.clone();
         tokio::spawn(async move {
             let acceptor =
                 tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
@@ -78,13 +151,44 @@ async fn serve(
             let Ok(tls) = start.into_stream(config).await else {
                 return;
             };
-            let service = hyper::service::service_fn(move |req| answer(req, acked.clone(), log));
-            let _ = hyper::server::conn::http1::Builder::new()
+            let service = hyper::service::service_fn(move |req| {
+                recorded(req, acked.clone(), log, seen.clone(), serial)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
-                .with_upgrades()
-                .await;
+                .with_upgrades();
+            tokio::select! {
+                _ = conn => {}
+                _ = cut.changed() => {}
+            }
         });
     }
+}
+
+/// `answer`, with the request recorded and the connection named.
+async fn recorded(
+    req: Request<hyper::body::Incoming>,
+    acked: Arc<tokio::sync::Notify>,
+    log: bool,
+    seen: Arc<Seen>,
+    serial: u64,
+) -> Result<Response<Body>, BoxError> {
+    if let Ok(mut r) = seen.requests.lock() {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        r.push(Got {
+            conn: serial,
+            method: req.method().to_string(),
+            path: req.uri().to_string(),
+            authorization: auth,
+        });
+    }
+    let mut resp = answer(req, acked, log).await?;
+    resp.headers_mut()
+        .insert("x-standin-conn", hyper::header::HeaderValue::from(serial));
+    Ok(resp)
 }
 
 async fn answer(

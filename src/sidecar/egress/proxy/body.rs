@@ -16,14 +16,14 @@ use std::sync::Arc;
 /// A hit answers `502 secret_reflected`, or cuts a body already under
 /// way; the log names the value, never shows it.
 pub(super) async fn reflect_checked(
-    resp: Response<Incoming>,
+    resp: Response<Body>,
     ask: &Ask<'_>,
     path: &str,
     scanner: &Scanner,
 ) -> Response<Body> {
     let own = scanner.own_values();
     if own.is_empty() {
-        return resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed());
+        return resp;
     }
     if let Some(name) = crate::sidecar::egress::reflect::in_headers(&own, resp.headers()) {
         return ask.reflected(path, &name);
@@ -35,13 +35,9 @@ pub(super) async fn reflect_checked(
         .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
     let (parts, body) = resp.into_parts();
     if let Some(coding) = encoding {
-        let Ok(collected) = http_body_util::Limited::new(body, crate::policy::decode::MAX_ENCODED)
-            .collect()
-            .await
-        else {
+        let Some(raw) = read_bounded(body, crate::policy::decode::MAX_ENCODED).await else {
             return ask.reflected(path, "an unreadable compressed response");
         };
-        let raw = collected.to_bytes();
         let Ok(plain) = crate::policy::decode::decode(&coding, &raw) else {
             return ask.reflected(path, "an undecodable compressed response");
         };
@@ -71,7 +67,7 @@ pub(super) async fn reflect_checked(
                 _ => Some(Ok(frame)),
             },
         },
-        Some(Err(e)) => Some(Err(Box::new(e) as BoxError)),
+        Some(Err(e)) => Some(Err(e)),
         None => None,
     };
     let log = (
@@ -96,7 +92,7 @@ pub(super) async fn reflect_checked(
                         }
                         Ok(Frame::data(Bytes::from(rest)))
                     }
-                    Some(Err(e)) => Err(Box::new(e)),
+                    Some(Err(e)) => Err(e),
                     Some(Ok(frame)) => match frame.into_data() {
                         Ok(data) => match scan.push(&data) {
                             Ok(out) if out.is_empty() => continue,
@@ -134,6 +130,20 @@ pub(super) async fn reflect_checked(
             first, stream,
         ))),
     )
+}
+
+/// The whole body, if it ends within `limit` bytes and without error.
+async fn read_bounded(mut body: Body, limit: usize) -> Option<Bytes> {
+    let mut raw = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            raw.extend_from_slice(&data);
+            if raw.len() > limit {
+                return None;
+            }
+        }
+    }
+    Some(Bytes::from(raw))
 }
 
 fn scan_headers_hit(

@@ -8,6 +8,7 @@
 //! upgrade is relayed frame by frame).
 
 use super::body::{reflect_checked, scanned_body};
+use super::pool::Upstreams;
 use super::upstream::send_upstream;
 use super::websocket::websocket;
 use super::{empty, Ask, Body, BoxError, Egress};
@@ -276,6 +277,7 @@ pub(super) async fn forward(
     target: &str,
     tls: bool,
     eg: &Egress,
+    ups: &Arc<Upstreams>,
 ) -> Result<Response<Body>, BoxError> {
     let table = eg.table();
     let all = eg.scanner();
@@ -356,6 +358,7 @@ pub(super) async fn forward(
             tls,
             &route,
             eg,
+            ups,
             scanner,
         )
         .await;
@@ -363,21 +366,24 @@ pub(super) async fn forward(
     let hit: Arc<std::sync::Mutex<Option<Hit>>> = Arc::default();
     let out_body = match prescanned {
         Ok(raw) => Full::new(raw).map_err(|never| match never {}).boxed(),
+        // No body: nothing to scan, and the request may be sent again
+        // when a pooled connection is lost under it.
+        Err(body) if hyper::body::Body::is_end_stream(&body) => empty(),
         Err(body) => scanned_body(body, scanner.clone(), hit.clone()),
     };
     let out_req = Request::from_parts(parts, out_body);
-    let sent = send_upstream(out_req, ask.host, ask.port, tls, &route, eg).await;
+    let sent = send_upstream(out_req, ask.host, ask.port, tls, &route, eg, ups, false).await;
     if let Some(h) = hit.lock().ok().and_then(|h| h.clone()) {
         return Ok(ask.block(&path, &h));
     }
     match sent {
-        Ok(resp) => {
+        Ok(sent) => {
             ask.log(
                 if injected { "injected" } else { "allowed" },
                 &path,
-                serde_json::json!({"status": resp.status().as_u16()}),
+                serde_json::json!({"status": sent.resp.status().as_u16(), "pooled": sent.pooled}),
             );
-            Ok(reflect_checked(resp, ask, &path, &scanner).await)
+            Ok(reflect_checked(sent.resp, ask, &path, &scanner).await)
         }
         Err(e) => Ok(ask.upstream_failed(&path, e)),
     }

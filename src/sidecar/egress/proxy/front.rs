@@ -6,6 +6,7 @@
 
 use super::forward::forward;
 use super::passthrough::passthrough;
+use super::pool::Upstreams;
 use super::{empty, Ask, Body, BoxError, Egress, Refusal};
 use hyper::body::Incoming;
 use hyper::header::HOST;
@@ -30,6 +31,7 @@ fn authority_of(uri: &Uri) -> Option<(String, u16)> {
 pub(super) async fn front(
     mut req: Request<Incoming>,
     eg: Arc<Egress>,
+    ups: Arc<Upstreams>,
 ) -> Result<Response<Body>, BoxError> {
     let Some((host, port)) = authority_of(req.uri()) else {
         let ask = Ask {
@@ -54,8 +56,8 @@ pub(super) async fn front(
             };
             let io = TokioIo::new(upgraded);
             match route {
-                Ok(r) if r.tls_passthrough => passthrough(io, &host, port, &r, &eg).await,
-                _ => intercept(io, host, port, eg).await,
+                Ok(r) if r.tls_passthrough => passthrough(io, &host, port, &r, &eg, &ups).await,
+                _ => intercept(io, host, port, eg, ups).await,
             }
         });
         return Ok(Response::new(empty()));
@@ -74,7 +76,7 @@ pub(super) async fn front(
     if let Err(r) = admit_absolute(req.uri(), req.headers(), &host, port, &target) {
         return Ok(ask.refuse(&r));
     }
-    forward(req, &ask, &target, false, &eg).await
+    forward(req, &ask, &target, false, &eg, &ups).await
 }
 
 /// A terminated TLS tunnel: every request inside is checked on its own.
@@ -83,6 +85,7 @@ async fn intercept(
     host: String,
     port: u16,
     eg: Arc<Egress>,
+    ups: Arc<Upstreams>,
 ) {
     // A name, or an IP literal (IPv6 too: refused inside, with the JSON).
     let Some(name) = crate::policy::routes::normalize_host(&host)
@@ -101,7 +104,7 @@ async fn intercept(
         return;
     };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        tunneled(req, host.clone(), port, eg.clone())
+        tunneled(req, host.clone(), port, eg.clone(), ups.clone())
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(tls), service)
@@ -115,6 +118,7 @@ async fn tunneled(
     host: String,
     port: u16,
     eg: Arc<Egress>,
+    ups: Arc<Upstreams>,
 ) -> Result<Response<Body>, BoxError> {
     let method = req.method().as_str().to_string();
     let ask = Ask {
@@ -126,7 +130,7 @@ async fn tunneled(
     if let Err(r) = admit_tunneled(req.method(), req.uri(), req.headers(), &host, port, &target) {
         return Ok(ask.refuse(&r));
     }
-    forward(req, &ask, &target, true, &eg).await
+    forward(req, &ask, &target, true, &eg, &ups).await
 }
 
 /// An absolute-form request (plain HTTP through the proxy): `http://` only,

@@ -22,13 +22,18 @@
 //! `websocket` (an allowed upgrade, relayed), `body` (the agent's body
 //! scanned as it streams, the answer checked for this bottle's own
 //! values), `upstream` (SSRF-checked connection, upstream proxy, TLS),
-//! `passthrough` and `sni` (blind tunnels), `reload` (routes.json and the
-//! secrets directory); the secrets tmpfs is `egress::secrets`.
+//! `pool` (upstream connections kept for the agent's next requests, keyed
+//! by route, checked address, SNI and credential), `passthrough` and `sni`
+//! (blind tunnels), `reload` (routes.json and the secrets directory); the
+//! secrets tmpfs is `egress::secrets`.
 
 mod body;
 mod forward;
 mod front;
 mod passthrough;
+mod pool;
+#[cfg(test)]
+mod pool_tests;
 mod reload;
 mod sni;
 mod upstream;
@@ -36,6 +41,7 @@ mod websocket;
 
 pub use super::secrets::{put_secrets, UPSTREAM_PROXY};
 pub use forward::{decide, BodyFacts, Decision, Forward, Refusal, RequestFacts};
+pub use pool::PoolLimits;
 pub use reload::watch;
 pub use upstream::upstream_tls;
 
@@ -93,13 +99,36 @@ impl Egress {
     }
 }
 
-/// Serves the proxy until the listener fails.
+/// Serves the proxy until the listener fails, with the default pool.
 pub async fn serve(listener: TcpListener, egress: Arc<Egress>) -> std::io::Result<()> {
+    serve_with_limits(listener, egress, PoolLimits::default()).await
+}
+
+/// Serves the proxy until the listener fails; its upstream connections are
+/// pooled within `limits` (this proxy's own pool: a sidecar serves one
+/// bottle).
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    egress: Arc<Egress>,
+    limits: PoolLimits,
+) -> std::io::Result<()> {
+    serve_upstreams(listener, egress, Arc::new(pool::Upstreams::new(limits))).await
+}
+
+async fn serve_upstreams(
+    listener: TcpListener,
+    egress: Arc<Egress>,
+    ups: Arc<pool::Upstreams>,
+) -> std::io::Result<()> {
+    tokio::spawn(pool::reaper(Arc::downgrade(&ups), egress.clone()));
     loop {
         let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
         let eg = egress.clone();
+        let ups = ups.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| front::front(req, eg.clone()));
+            let service =
+                hyper::service::service_fn(move |req| front::front(req, eg.clone(), ups.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()

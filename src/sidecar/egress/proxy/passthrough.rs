@@ -1,6 +1,7 @@
 //! A blind tunnel for a `tls_passthrough` route, once the ClientHello's
 //! SNI names the CONNECT host.
 
+use super::pool::Upstreams;
 use super::sni::{client_hello_sni, SniParse};
 use super::upstream::connect_checked;
 use super::{Ask, Egress};
@@ -16,6 +17,7 @@ pub(super) async fn passthrough(
     port: u16,
     route: &Route,
     eg: &Egress,
+    ups: &Upstreams,
 ) {
     let ask = Ask {
         host,
@@ -48,7 +50,8 @@ pub(super) async fn passthrough(
         );
         return;
     }
-    let mut upstream = match connect_checked(host, port, route, &eg.secrets_dir).await {
+    let mut upstream = match connect_checked(host, port, route, &eg.secrets_dir, &ups.resolve).await
+    {
         Ok(s) => s,
         Err(e) => {
             ask.log("denied", "", serde_json::json!({"reason": e}));

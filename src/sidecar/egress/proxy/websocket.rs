@@ -3,6 +3,7 @@
 //! the upstream's checked for this bottle's own values.
 
 use super::body::reflect_checked;
+use super::pool::Upstreams;
 use super::upstream::send_upstream;
 use super::{empty, Ask, Body, BoxError, Egress};
 use crate::policy::dlp::Scanner;
@@ -23,10 +24,11 @@ pub(super) async fn websocket(
     tls: bool,
     route: &Route,
     eg: &Egress,
+    ups: &std::sync::Arc<Upstreams>,
     scanner: Scanner,
 ) -> Result<Response<Body>, BoxError> {
-    let mut resp = match send_upstream(req, ask.host, ask.port, tls, route, eg).await {
-        Ok(r) => r,
+    let mut resp = match send_upstream(req, ask.host, ask.port, tls, route, eg, ups, true).await {
+        Ok(sent) => sent.resp,
         Err(e) => return Ok(ask.upstream_failed(path, e)),
     };
     ask.log(
