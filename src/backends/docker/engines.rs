@@ -105,7 +105,7 @@ async fn connect_within(host: &str, within: Duration) -> Result<Docker, EngineEr
         .get_or_insert_with(Default::default)
         .get(host)
         .filter(|(_, at)| at.elapsed() < NEGOTIATED_FOR)
-        .map(|(v, _)| v.clone());
+        .map(|(v, _)| *v);
     // Only for a socket that is still there (a stopped engine's socket
     // goes, and then negotiating says it does not answer).
     let socket = host
