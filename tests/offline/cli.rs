@@ -270,7 +270,7 @@ fn check_reports_config_yaml_problems_and_debug_keymap_prints_the_defaults() {
         stdout(&bad),
         format!(
             "{config}:3:5: error: unknown action `zoomm` (did you mean `zoom`?)\n\
-             {config}:4:1: error: unknown setting `theme`: config.yaml knows `keys`, `notify` and `export_max_file_mib`\n\
+             {config}:4:1: error: unknown setting `theme`: config.yaml knows `keys`, `notify`, `export_max_file_mib` and `network_range`\n\
              {config}:5:9: error: notify: expected off, osc9 or osc777, found `osc99` (did you mean `osc9`?)\n"
         )
     );
