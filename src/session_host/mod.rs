@@ -39,7 +39,9 @@ const ENV_TIMEOUT: Duration = Duration::from_secs(120);
 /// Per-client queue of frames; a client this far behind skips output
 /// until a full redraw fits (`Clients::resync`).
 const CLIENT_QUEUE: usize = 1024;
-const SCROLLBACK: usize = 2000;
+/// Rows of history the holder's screen model keeps (measured in
+/// `examples/pane_costs`).
+pub const SCROLLBACK: usize = 2000;
 
 pub struct HolderConfig {
     pub socket: PathBuf,

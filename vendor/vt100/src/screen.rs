@@ -1034,7 +1034,7 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
     fn on_row<'cb>(
         screen: &Screen,
         callbacks: &'cb mut CB,
-    ) -> impl FnMut(&crate::row::Row) + 'cb {
+    ) -> impl FnMut(crate::compact::RowRef<'_>) + 'cb {
         let is_alternate = screen.mode(MODE_ALTERNATE_SCREEN);
         move |row| {
             callbacks
@@ -1066,6 +1066,28 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
     }
 
     pub fn text(&mut self, c: char) {
+        // bottle: printable ASCII into a cell that is not part of a wide
+        // character, before the right margin: exactly what the general
+        // path below does for it (no wrap, `Cell::set`, no clean-up to do),
+        // without the width look-ups. Most of a stream takes this path.
+        if c.is_ascii_graphic() || c == ' ' {
+            let screen = &mut self.screen;
+            let pos = screen.grid().pos();
+            if pos.col < screen.grid().size().cols() {
+                let attrs = screen.attrs;
+                let col = usize::from(pos.col);
+                let cells = screen.grid_mut().current_row_mut().cells_mut();
+                if !cells[col].is_wide()
+                    && (col == 0 || !cells[col - 1].is_wide())
+                {
+                    #[allow(clippy::as_conversions)]
+                    cells[col].set_ascii(c as u8, attrs);
+                    screen.last_char = Some(c);
+                    screen.grid_mut().col_inc(1);
+                    return;
+                }
+            }
+        }
         let screen = &mut self.screen;
         let pos = screen.grid().pos();
         let attrs = screen.attrs;
