@@ -531,8 +531,13 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
                 for piece in splitter.feed(&bytes) {
                     match piece {
                         queries::Piece::Data(d) => {
-                            screen.process(&d);
-                            clients.broadcast(&HolderMsg::Output(d));
+                            // Forwarded before it is parsed here: the
+                            // clients' own parsing overlaps this one.
+                            let out = HolderMsg::Output(d);
+                            clients.broadcast(&out);
+                            if let HolderMsg::Output(d) = &out {
+                                screen.process(d);
+                            }
                         }
                         queries::Piece::Query(q) => {
                             let reply = queries::answer(&q, &term_state(&screen));
