@@ -318,6 +318,20 @@ mod tests {
         assert_eq!(s.cursor(), (2, 1));
     }
 
+    /// Plain ASCII over either half of a wide character clears the other
+    /// half (the fast path for ASCII leaves these to the general one).
+    #[test]
+    fn ascii_over_a_wide_character_clears_its_other_half() {
+        let mut s = Vt100Screen::new(3, 6, 0);
+        s.process("中\rA\r\n中\r\x1b[CB\r\nab中".as_bytes());
+        assert_eq!(s.text_rows(), vec!["A", " B", "ab中"]);
+        assert!(!s.cell(0, 1).is_some_and(|c| c.wide_continuation));
+        assert_eq!(s.cell(1, 0).map(|c| c.text), Some(String::new()));
+        assert!(s.cell(2, 3).is_some_and(|c| c.wide_continuation));
+        s.process(b"\x1b[3;4Hz");
+        assert_eq!(s.text_rows()[2], "ab z");
+    }
+
     #[test]
     fn snapshot_redraws_the_same_screen_and_modes() {
         let mut s = Vt100Screen::new(5, 20, 0);

@@ -256,6 +256,32 @@ impl Grid {
         self.rows.get_mut(usize::from(row))
     }
 
+    /// bottle: the parser's fast path (`WrappedScreen::text`): puts a
+    /// printable ASCII character at the cursor and moves it right, if the
+    /// cursor is before the right margin and the cell is neither wide nor
+    /// after a wide one (so there is no wrap or clean-up to do); false,
+    /// and nothing done, otherwise.
+    #[inline]
+    pub fn put_ascii(&mut self, b: u8, attrs: crate::attrs::Attrs) -> bool {
+        let col = usize::from(self.pos.col);
+        if self.pos.col >= self.size.cols() {
+            return false;
+        }
+        let Some(row) = self.rows.get_mut(usize::from(self.pos.row)) else {
+            return false;
+        };
+        let cells = row.cells_mut();
+        let Some(cell) = cells.get(col) else {
+            return false;
+        };
+        if cell.is_wide() || (col > 0 && cells[col - 1].is_wide()) {
+            return false;
+        }
+        cells[col].set_ascii(b, attrs);
+        self.pos.col += 1;
+        true
+    }
+
     pub fn current_row_mut(&mut self) -> &mut crate::row::Row {
         self.drawing_row_mut(self.pos.row)
             // we assume self.pos.row is always valid

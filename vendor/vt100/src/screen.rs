@@ -1071,21 +1071,11 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
         // path below does for it (no wrap, `Cell::set`, no clean-up to do),
         // without the width look-ups. Most of a stream takes this path.
         if c.is_ascii_graphic() || c == ' ' {
-            let screen = &mut self.screen;
-            let pos = screen.grid().pos();
-            if pos.col < screen.grid().size().cols() {
-                let attrs = screen.attrs;
-                let col = usize::from(pos.col);
-                let cells = screen.grid_mut().current_row_mut().cells_mut();
-                if !cells[col].is_wide()
-                    && (col == 0 || !cells[col - 1].is_wide())
-                {
-                    #[allow(clippy::as_conversions)]
-                    cells[col].set_ascii(c as u8, attrs);
-                    screen.last_char = Some(c);
-                    screen.grid_mut().col_inc(1);
-                    return;
-                }
+            let attrs = self.screen.attrs;
+            #[allow(clippy::as_conversions)]
+            if self.screen.grid_mut().put_ascii(c as u8, attrs) {
+                self.screen.last_char = Some(c);
+                return;
             }
         }
         let screen = &mut self.screen;
