@@ -135,9 +135,8 @@ fn main() -> std::io::Result<()> {
     }
     let after = rss_kib();
     let cols = apps[0].panes.first().map_or(0, |p| p.cols);
-    let per_pane = |before: u64, after: u64| {
-        (after.saturating_sub(before)) as f64 / 1024.0 / panes as f64
-    };
+    let per_pane =
+        |before: u64, after: u64| (after.saturating_sub(before)) as f64 / 1024.0 / panes as f64;
     println!("| memory | per pane |");
     println!("|---|---|");
     println!(

@@ -439,7 +439,11 @@ mod tests {
             let row = (back - offset) as u16;
             assert_eq!(small.text_rows()[0], tall_rows[row as usize], "row {row}");
             for col in 0..cols {
-                assert_eq!(small.cell(0, col), tall.cell(row, col), "row {row} col {col}");
+                assert_eq!(
+                    small.cell(0, col),
+                    tall.cell(row, col),
+                    "row {row} col {col}"
+                );
             }
         }
         small.set_scrollback(0);
@@ -454,7 +458,12 @@ mod tests {
         let stream = varied_lines(40, cols as usize);
         let mut tall = Vt100Screen::new(200, cols, 0);
         tall.process(&stream);
-        let used = tall.text_rows().iter().rposition(|r| !r.is_empty()).unwrap_or(0) + 2;
+        let used = tall
+            .text_rows()
+            .iter()
+            .rposition(|r| !r.is_empty())
+            .unwrap_or(0)
+            + 2;
         let mut s = Vt100Screen::new(8, cols, 1000);
         s.process(&stream);
         s.resize(used as u16, cols);
