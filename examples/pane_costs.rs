@@ -7,12 +7,14 @@
 //! through ratatui's crossterm backend into a sink — every frame after a
 //! change in every pane (worst case), and frames with nothing changed.
 //! Memory: resident set growth per pane after 10 000 lines of 200-column
-//! coloured text have gone through it (full scrollback).
+//! coloured text have gone through it (full scrollback), and the same for
+//! the session holder's screen model (with its own history limit, and
+//! with the pane's).
 
 use bottle::app::keymap::Keymap;
 use bottle::app::{Action, App, AppEvent, BottleRow};
 use bottle::manifest::Definitions;
-use bottle::session::screen::Screen;
+use bottle::session::screen::{Screen, Vt100Screen};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use std::time::Instant;
@@ -114,10 +116,10 @@ fn main() -> std::io::Result<()> {
 
     // Memory per pane with full scrollback.
     let panes = 8;
+    let lines = 10_000 + 100;
     let before = rss_kib();
     // One pane per workspace, each 200 columns wide inside.
     let apps: Vec<App> = (0..panes).map(|_| app_with_panes(60, 234, 1)).collect();
-    let lines = 10_000 + 100;
     for p in apps.iter().flat_map(|a| &a.panes) {
         let mut s = p.shared.screen.lock().expect("screen");
         for i in 0..lines {
@@ -133,11 +135,44 @@ fn main() -> std::io::Result<()> {
     }
     let after = rss_kib();
     let cols = apps[0].panes.first().map_or(0, |p| p.cols);
+    let per_pane =
+        |before: u64, after: u64| (after.saturating_sub(before)) as f64 / 1024.0 / panes as f64;
     println!("| memory | per pane |");
     println!("|---|---|");
     println!(
         "| 10 000 lines of scrollback, {cols} columns, 256-colour text ({panes} panes) | {:.1} MiB |",
-        (after.saturating_sub(before)) as f64 / 1024.0 / panes as f64
+        per_pane(before, after)
     );
+    // The session holder's model of the same pane (inside the container):
+    // a bare screen with the holder's own history limit, and with the
+    // pane's, fed the same lines. Every model stays alive until the end,
+    // so no measurement reuses memory another freed.
+    let mut kept = Vec::new();
+    for (label, history) in [
+        ("holder", bottle::session_host::SCROLLBACK),
+        ("holder at 10 000", 10_000),
+    ] {
+        let before = rss_kib();
+        let models: Vec<_> = (0..panes)
+            .map(|_| {
+                let mut s = Vt100Screen::new(60, cols, history);
+                for i in 0..lines {
+                    s.process(&coloured_line(i, cols as usize));
+                }
+                s.set_scrollback(usize::MAX);
+                assert!(s.scrollback() >= history.min(lines - 60));
+                s.set_scrollback(0);
+                s
+            })
+            .collect();
+        let after = rss_kib();
+        println!(
+            "| {label}: session holder's screen model, {} lines of scrollback, {cols} columns ({panes} models) | {:.1} MiB |",
+            history.min(lines),
+            per_pane(before, after)
+        );
+        kept.push(models);
+    }
+    drop((kept, apps));
     Ok(())
 }

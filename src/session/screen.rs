@@ -318,6 +318,20 @@ mod tests {
         assert_eq!(s.cursor(), (2, 1));
     }
 
+    /// Plain ASCII over either half of a wide character clears the other
+    /// half (the fast path for ASCII leaves these to the general one).
+    #[test]
+    fn ascii_over_a_wide_character_clears_its_other_half() {
+        let mut s = Vt100Screen::new(3, 6, 0);
+        s.process("中\rA\r\n中\r\x1b[CB\r\nab中".as_bytes());
+        assert_eq!(s.text_rows(), vec!["A", " B", "ab中"]);
+        assert!(!s.cell(0, 1).is_some_and(|c| c.wide_continuation));
+        assert_eq!(s.cell(1, 0).map(|c| c.text), Some(String::new()));
+        assert!(s.cell(2, 3).is_some_and(|c| c.wide_continuation));
+        s.process(b"\x1b[3;4Hz");
+        assert_eq!(s.text_rows()[2], "ab z");
+    }
+
     #[test]
     fn snapshot_redraws_the_same_screen_and_modes() {
         let mut s = Vt100Screen::new(5, 20, 0);
@@ -379,6 +393,136 @@ mod tests {
         assert!(s.at_prompt());
         s.process(b"make\r\nbuilding");
         assert!(!s.at_prompt());
+    }
+
+    /// Lines with every kind of cell: attributes, indexed and RGB colours,
+    /// underline colours, wide and combining characters, erased cells with
+    /// a background, and a line long enough to wrap.
+    fn varied_lines(n: usize, cols: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let line = match i % 6 {
+                0 => format!("\x1b[1;3;4;7;9m{i} all\x1b[0m plain"),
+                1 => format!(
+                    "\x1b[38;2;{};2;3;48;5;{}m{i} rgb\x1b[58:2::9:8:7;4m ul\x1b[0m",
+                    i % 256,
+                    (i * 7) % 256
+                ),
+                2 => format!("{i} 中文 e\u{301}\u{302} \u{2764}\u{fe0f} \u{1f600}|"),
+                3 => format!("\x1b[44m{i} blue \x1b[K\x1b[0m"),
+                4 => format!("{i} {}", "long ".repeat(cols / 4)),
+                _ => format!("\x1b[2;5;8m{i}\x1b[0m\x1b[{}Gfar", cols / 2),
+            };
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// Every row a small screen shows while scrolled back equals the same
+    /// row of a screen tall enough never to scroll: history round-trips.
+    #[test]
+    fn history_keeps_every_cell_exactly() {
+        let (cols, lines) = (30u16, 120usize);
+        let stream = varied_lines(lines, cols as usize);
+        let mut tall = Vt100Screen::new(400, cols, 0);
+        tall.process(&stream);
+        let mut small = Vt100Screen::new(6, cols, 1000);
+        small.process(&stream);
+        small.set_scrollback(usize::MAX);
+        let back = small.scrollback();
+        assert!(back > lines, "history kept: {back}");
+        let tall_rows = tall.text_rows();
+        for offset in (1..=back).rev() {
+            small.set_scrollback(offset);
+            // Row 0 of the view is history row `back - offset`.
+            let row = (back - offset) as u16;
+            assert_eq!(small.text_rows()[0], tall_rows[row as usize], "row {row}");
+            for col in 0..cols {
+                assert_eq!(
+                    small.cell(0, col),
+                    tall.cell(row, col),
+                    "row {row} col {col}"
+                );
+            }
+        }
+        small.set_scrollback(0);
+        assert_eq!(small.scrollback(), 0);
+    }
+
+    /// Growing the screen pulls rows back out of history, exactly; the
+    /// wrapped line still reads as one.
+    #[test]
+    fn resize_pulls_history_back_intact() {
+        let cols = 24u16;
+        let stream = varied_lines(40, cols as usize);
+        let mut tall = Vt100Screen::new(200, cols, 0);
+        tall.process(&stream);
+        let used = tall
+            .text_rows()
+            .iter()
+            .rposition(|r| !r.is_empty())
+            .unwrap_or(0)
+            + 2;
+        let mut s = Vt100Screen::new(8, cols, 1000);
+        s.process(&stream);
+        s.resize(used as u16, cols);
+        for row in 0..used as u16 {
+            for col in 0..cols {
+                assert_eq!(s.cell(row, col), tall.cell(row, col), "row {row} col {col}");
+            }
+        }
+        // Shrinking pushes them back into history, growing again restores.
+        s.resize(5, cols);
+        s.resize(used as u16, cols);
+        assert_eq!(s.text_rows(), tall.text_rows()[..used].to_vec());
+    }
+
+    /// Scrolled back, new output keeps the same lines on view; scrolling
+    /// a row at a time walks the history in order.
+    #[test]
+    fn scrolled_back_view_holds_while_output_arrives() {
+        let mut s = Vt100Screen::new(4, 20, 50);
+        for i in 0..30 {
+            s.process(format!("line {i}\r\n").as_bytes());
+        }
+        s.set_scrollback(10);
+        let seen = s.text_rows();
+        assert_eq!(seen[0], "line 17");
+        for i in 30..40 {
+            s.process(format!("line {i}\r\n").as_bytes());
+        }
+        assert_eq!(s.scrollback(), 20);
+        assert_eq!(s.text_rows(), seen);
+        // Past the history limit, the oldest lines are gone.
+        for i in 40..100 {
+            s.process(format!("line {i}\r\n").as_bytes());
+        }
+        s.set_scrollback(usize::MAX);
+        assert_eq!(s.scrollback(), 50);
+        assert_eq!(s.text_rows()[0], "line 47");
+        for step in 0..50 {
+            s.set_scrollback(50 - step);
+            assert_eq!(s.text_rows()[0], format!("line {}", 47 + step));
+        }
+    }
+
+    /// Search (as copy mode does it: offsets, top row) finds text deep in
+    /// history and in coloured, wide-character lines.
+    #[test]
+    fn search_reaches_into_history() {
+        let mut s = Vt100Screen::new(5, 40, 10_000);
+        s.process(&varied_lines(3000, 40));
+        s.set_scrollback(usize::MAX);
+        let max = s.scrollback();
+        let found = (1..=max).find(|&o| {
+            s.set_scrollback(o);
+            s.text_rows()[0].starts_with("14 中文")
+        });
+        assert!(found.is_some_and(|o| o > max - 100), "near the oldest line");
+        assert!(s.text_rows()[0].starts_with("14 中文 e\u{301}\u{302}"));
+        assert_eq!(s.cell(0, 3).map(|c| c.text), Some("中".into()));
+        assert!(s.cell(0, 4).is_some_and(|c| c.wide_continuation));
     }
 
     #[test]

@@ -39,7 +39,9 @@ const ENV_TIMEOUT: Duration = Duration::from_secs(120);
 /// Per-client queue of frames; a client this far behind skips output
 /// until a full redraw fits (`Clients::resync`).
 const CLIENT_QUEUE: usize = 1024;
-const SCROLLBACK: usize = 2000;
+/// Rows of history the holder's screen model keeps (measured in
+/// `examples/pane_costs`).
+pub const SCROLLBACK: usize = 2000;
 
 pub struct HolderConfig {
     pub socket: PathBuf,
@@ -529,8 +531,13 @@ pub fn run(cfg: HolderConfig) -> Result<i32> {
                 for piece in splitter.feed(&bytes) {
                     match piece {
                         queries::Piece::Data(d) => {
-                            screen.process(&d);
-                            clients.broadcast(&HolderMsg::Output(d));
+                            // Forwarded before it is parsed here: the
+                            // clients' own parsing overlaps this one.
+                            let out = HolderMsg::Output(d);
+                            clients.broadcast(&out);
+                            if let HolderMsg::Output(d) = &out {
+                                screen.process(d);
+                            }
                         }
                         queries::Piece::Query(q) => {
                             let reply = queries::answer(&q, &term_state(&screen));

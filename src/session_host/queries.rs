@@ -130,17 +130,24 @@ impl Splitter {
     /// Splits the next chunk of output. Bytes of an unfinished escape
     /// sequence are kept for the next call.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<Piece> {
-        let mut buf = std::mem::take(&mut self.pending);
-        buf.extend_from_slice(chunk);
+        let mut joined = std::mem::take(&mut self.pending);
+        let buf: &[u8] = if joined.is_empty() {
+            chunk
+        } else {
+            joined.extend_from_slice(chunk);
+            &joined
+        };
         let mut out = Vec::new();
-        let mut data = Vec::new();
+        let mut data = Vec::with_capacity(buf.len());
         let mut i = 0;
         while i < buf.len() {
-            if buf[i] != 0x1b {
-                data.push(buf[i]);
-                i += 1;
-                continue;
-            }
+            // Text up to the next escape goes through in one copy.
+            let Some(k) = memchr::memchr(0x1b, &buf[i..]) else {
+                data.extend_from_slice(&buf[i..]);
+                break;
+            };
+            data.extend_from_slice(&buf[i..i + k]);
+            i += k;
             match scan(&buf[i..]) {
                 Scan::Complete(len, Some(q)) => {
                     if !data.is_empty() {

@@ -51,7 +51,8 @@ impl BasicFormattedCaptureState {
 /// This type is used by [`Callbacks::on_scroll`][on_scroll].
 ///
 /// [on_scroll]: crate::Callbacks::on_scroll
-pub struct RowContents<'a>(pub(crate) &'a crate::row::Row);
+// bottle: a screen row or a packed row of history.
+pub struct RowContents<'a>(pub(crate) crate::compact::RowRef<'a>);
 
 impl RowContents<'_> {
     /// Writes the contents of the row to the provided buffer, in the same
@@ -69,9 +70,16 @@ impl RowContents<'_> {
         if state.newline_pending {
             writer.write_char('\n')?;
         }
-        self.0
-            .write_contents_formatted_basic(writer, &mut state.attrs)?;
-        state.newline_pending = !self.0.wrapped();
+        let expanded;
+        let row = match self.0 {
+            crate::compact::RowRef::Full(row) => row,
+            crate::compact::RowRef::Compact(row) => {
+                expanded = row.expand();
+                &expanded
+            }
+        };
+        row.write_contents_formatted_basic(writer, &mut state.attrs)?;
+        state.newline_pending = !row.wrapped();
         Ok(())
     }
 }

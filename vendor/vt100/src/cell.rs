@@ -4,9 +4,9 @@ use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 // to make room for the underline colour)
 const CONTENT_BYTES: usize = 18;
 
-const IS_WIDE: u8 = 0b1000_0000;
-const IS_WIDE_CONTINUATION: u8 = 0b0100_0000;
-const LEN_BITS: u8 = 0b0001_1111;
+pub(crate) const IS_WIDE: u8 = 0b1000_0000;
+pub(crate) const IS_WIDE_CONTINUATION: u8 = 0b0100_0000;
+pub(crate) const LEN_BITS: u8 = 0b0001_1111;
 
 /// Represents a single terminal cell.
 #[derive(Clone, Debug, Eq)]
@@ -147,6 +147,42 @@ impl Cell {
 
     pub(crate) fn attrs(&self) -> &crate::attrs::Attrs {
         &self.attrs
+    }
+
+    // bottle: raw access for the compact scrollback (compact.rs): the
+    // length byte with its wide flags, the text bytes, and a cell rebuilt
+    // from them.
+    pub(crate) const fn raw_len(&self) -> u8 {
+        self.len
+    }
+
+    pub(crate) fn text_bytes(&self) -> &[u8] {
+        &self.contents[..self.len()]
+    }
+
+    pub(crate) fn from_raw(
+        raw_len: u8,
+        text: &[u8],
+        attrs: crate::attrs::Attrs,
+    ) -> Option<Self> {
+        let n = usize::from(raw_len & LEN_BITS);
+        if n != text.len() || n > CONTENT_BYTES || core::str::from_utf8(text).is_err() {
+            return None;
+        }
+        let mut cell = Self::new();
+        cell.contents[..n].copy_from_slice(text);
+        cell.len = raw_len;
+        cell.attrs = attrs;
+        Some(cell)
+    }
+
+    /// bottle: a printable ASCII character (the parser's fast path): the
+    /// same as `set` for a character of width 1.
+    #[inline]
+    pub(crate) fn set_ascii(&mut self, b: u8, a: crate::attrs::Attrs) {
+        self.contents[0] = b;
+        self.len = 1;
+        self.attrs = a;
     }
 
     /// Returns the foreground color of the cell.

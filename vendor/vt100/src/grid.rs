@@ -16,12 +16,23 @@ pub struct Grid {
 
 #[derive(Clone, Debug)]
 struct ScrollbackState {
-    rows: alloc::collections::VecDeque<crate::row::Row>,
+    // bottle: rows of history are kept packed (compact.rs); only the ones
+    // on view are expanded, into `view`.
+    rows: alloc::collections::VecDeque<crate::compact::CompactRow>,
     capacity: usize,
     offset: usize,
     /// The number of rows of scrollback there *would* be if the scrollback
     /// capacity were unlimited.
     unbounded_len: usize,
+    /// bottle: the rows of history on view while scrolled back (`offset >
+    /// 0`), expanded: `rows[view_start - dropped..]`, at most a screenful.
+    view: Vec<crate::row::Row>,
+    /// bottle: the index of `view[0]` counted from the first row ever
+    /// pushed (so it stays put while old rows are dropped).
+    view_start: usize,
+    /// bottle: rows ever dropped from the front of `rows`.
+    dropped: usize,
+    scratch: crate::compact::Scratch,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +50,10 @@ impl Grid {
                 capacity,
                 offset: 0,
                 unbounded_len: 0,
+                view: Vec::new(),
+                view_start: 0,
+                dropped: 0,
+                scratch: crate::compact::Scratch::default(),
             }),
         };
         Self {
@@ -80,7 +95,7 @@ impl Grid {
 
     pub fn set_size<F>(&mut self, size: Size, on_row: F)
     where
-        F: FnMut(&crate::row::Row),
+        F: FnMut(crate::compact::RowRef<'_>),
     {
         if size == self.size {
             return;
@@ -92,6 +107,7 @@ impl Grid {
         self.scroll_bottom = self.size.rows() - 1;
         if let Some(scrollback) = &mut self.scrollback {
             scrollback.offset = 0;
+            scrollback.view.clear();
         }
 
         let new_row = || crate::row::Row::new(size.cols());
@@ -122,9 +138,14 @@ impl Grid {
             let pulled =
                 core::iter::repeat_with(new_row)
                     .take(num_pulled_blank)
-                    .chain(scrollback.rows.drain(
-                        scrollback.rows.len() - num_pulled_scrollback..,
-                    ));
+                    .chain(
+                        scrollback
+                            .rows
+                            .drain(
+                                scrollback.rows.len() - num_pulled_scrollback..,
+                            )
+                            .map(|row| row.expand()),
+                    );
             self.rows.splice(0..0, pulled);
             self.rows.resize_with(size.rows().into(), new_row);
             scrollback.unbounded_len -= usize::from(num_pulled);
@@ -195,15 +216,15 @@ impl Grid {
     }
 
     pub fn visible_rows(&self) -> impl Iterator<Item = &crate::row::Row> {
-        self.scrollback
-            .as_ref()
-            .map(|s| s.rows.iter().skip(s.rows.len() - s.offset))
-            .into_iter()
-            .flatten()
-            .chain(&self.rows)
-            .take(self.rows.len())
+        self.view().iter().chain(&self.rows).take(self.rows.len())
     }
 
+    /// bottle: the expanded rows of history on view (empty at offset 0).
+    fn view(&self) -> &[crate::row::Row] {
+        self.scrollback.as_ref().map_or(&[], |s| &s.view[..])
+    }
+
+    #[cfg(test)] // bottle: (unused since rows are indexed)
     pub fn drawing_rows(&self) -> impl Iterator<Item = &crate::row::Row> {
         self.rows.iter()
     }
@@ -214,19 +235,51 @@ impl Grid {
         self.rows.iter_mut()
     }
 
+    // bottle: indexed, not walked (the renderer asks per cell).
     pub fn visible_row(&self, row: u16) -> Option<&crate::row::Row> {
-        self.visible_rows().nth(usize::from(row))
+        let row = usize::from(row);
+        if row >= self.rows.len() {
+            return None;
+        }
+        let view = self.view();
+        view.get(row).or_else(|| self.rows.get(row - view.len()))
     }
 
     pub fn drawing_row(&self, row: u16) -> Option<&crate::row::Row> {
-        self.drawing_rows().nth(usize::from(row))
+        self.rows.get(usize::from(row))
     }
 
     pub fn drawing_row_mut(
         &mut self,
         row: u16,
     ) -> Option<&mut crate::row::Row> {
-        self.drawing_rows_mut().nth(usize::from(row))
+        self.rows.get_mut(usize::from(row))
+    }
+
+    /// bottle: the parser's fast path (`WrappedScreen::text`): puts a
+    /// printable ASCII character at the cursor and moves it right, if the
+    /// cursor is before the right margin and the cell is neither wide nor
+    /// after a wide one (so there is no wrap or clean-up to do); false,
+    /// and nothing done, otherwise.
+    #[inline]
+    pub fn put_ascii(&mut self, b: u8, attrs: crate::attrs::Attrs) -> bool {
+        let col = usize::from(self.pos.col);
+        if self.pos.col >= self.size.cols() {
+            return false;
+        }
+        let Some(row) = self.rows.get_mut(usize::from(self.pos.row)) else {
+            return false;
+        };
+        let cells = row.cells_mut();
+        let Some(cell) = cells.get(col) else {
+            return false;
+        };
+        if cell.is_wide() || (col > 0 && cells[col - 1].is_wide()) {
+            return false;
+        }
+        cells[col].set_ascii(b, attrs);
+        self.pos.col += 1;
+        true
     }
 
     pub fn current_row_mut(&mut self) -> &mut crate::row::Row {
@@ -262,16 +315,35 @@ impl Grid {
 
     /// Ensures every visible row of scrollback is at least the width of the
     /// screen.
+    ///
+    /// bottle: and expanded, in `view`: the rows already there are kept,
+    /// the others unpacked, so scrolling a row at a time unpacks one row.
     fn grow_visible_scrollback(scrollback: &mut ScrollbackState, size: Size) {
-        let scrollback_len = scrollback.rows.len();
-        scrollback
-            .rows
-            .iter_mut()
-            .skip(scrollback_len - scrollback.offset)
-            .take(size.rows().into())
-            .for_each(|row| {
-                row.grow(size.cols(), crate::cell::Cell::new());
-            });
+        if scrollback.offset == 0 {
+            scrollback.view.clear();
+            return;
+        }
+        let start =
+            scrollback.dropped + scrollback.rows.len() - scrollback.offset;
+        let count = scrollback.offset.min(size.rows().into());
+        if start == scrollback.view_start && count == scrollback.view.len() {
+            return;
+        }
+        let mut old = core::mem::take(&mut scrollback.view);
+        let old_start = scrollback.view_start;
+        let mut view = Vec::with_capacity(count);
+        for abs in start..start + count {
+            let mut row = match abs.checked_sub(old_start) {
+                Some(i) if i < old.len() => {
+                    core::mem::replace(&mut old[i], crate::row::Row::new(0))
+                }
+                _ => scrollback.rows[abs - scrollback.dropped].expand(),
+            };
+            row.grow(size.cols(), crate::cell::Cell::new());
+            view.push(row);
+        }
+        scrollback.view = view;
+        scrollback.view_start = start;
     }
 
     pub fn set_scrollback(&mut self, rows: usize) {
@@ -345,13 +417,20 @@ impl Grid {
             writer: &mut impl alloc::fmt::Write,
             state: &mut crate::capture::BasicFormattedCaptureState,
         ) -> alloc::fmt::Result {
-            rows.map(crate::capture::RowContents)
-                .try_for_each(|row| row.write_formatted_basic(writer, state))
+            rows.map(|row| {
+                crate::capture::RowContents(crate::compact::RowRef::Full(row))
+            })
+            .try_for_each(|row| row.write_formatted_basic(writer, state))
         }
         match range {
             crate::capture::BasicFormattedCaptureRange::Full(state) => {
                 if let Some(scrollback) = &self.scrollback {
-                    write(scrollback.rows.iter(), writer, state)?;
+                    for row in &scrollback.rows {
+                        crate::capture::RowContents(
+                            crate::compact::RowRef::Compact(row),
+                        )
+                        .write_formatted_basic(writer, state)?;
+                    }
                 }
                 write(self.rows.iter(), writer, state)
             }
@@ -589,14 +668,16 @@ impl Grid {
 
     pub fn erase_all_scrollback<F>(&mut self, mut on_row: F)
     where
-        F: FnMut(&crate::row::Row),
+        F: FnMut(crate::compact::RowRef<'_>),
     {
         if let Some(scrollback) = &mut self.scrollback {
+            scrollback.dropped += scrollback.rows.len();
             for row in scrollback.rows.drain(..) {
-                on_row(&row);
+                on_row(crate::compact::RowRef::Compact(&row));
             }
             scrollback.unbounded_len = 0;
             scrollback.offset = 0;
+            scrollback.view.clear();
         }
     }
 
@@ -680,7 +761,7 @@ impl Grid {
 
     pub fn scroll_up<F>(&mut self, count: u16, mut on_row: F)
     where
-        F: FnMut(&crate::row::Row),
+        F: FnMut(crate::compact::RowRef<'_>),
     {
         // This can be true even when `self.scrollback` is `None`; it controls
         // whether we call the `on_row` callback.
@@ -692,7 +773,6 @@ impl Grid {
 
         // Number of to-be-removed rows.
         let num_removed = count.min(num_between);
-        let new_row = || crate::row::Row::new(self.size.cols());
 
         if let Some(scrollback) =
             self.scrollback.as_mut().filter(|_| scrollback_enabled)
@@ -707,8 +787,9 @@ impl Grid {
             // will be lost, so just remove them now to avoid allocating.
             let scrollback_overflow = (scrollback.rows.len() + num_pushed)
                 .saturating_sub(scrollback.capacity);
+            scrollback.dropped += scrollback_overflow;
             for row in scrollback.rows.drain(0..scrollback_overflow) {
-                on_row(&row);
+                on_row(crate::compact::RowRef::Compact(&row));
             }
 
             // Number of rows that will simply be reset rather than pushed to
@@ -716,16 +797,18 @@ impl Grid {
             let num_reset = num_removed - num_pushed;
 
             for row in &mut between[..num_reset] {
-                on_row(row);
+                on_row(crate::compact::RowRef::Full(row));
                 row.reset();
             }
 
-            scrollback.rows.extend(
-                between[num_reset..num_removed].iter_mut().map(|row| {
-                    row.trim();
-                    core::mem::replace(row, new_row())
-                }),
-            );
+            // bottle: packed (compact.rs); the screen's row is reused.
+            for row in &mut between[num_reset..num_removed] {
+                scrollback.rows.push_back(crate::compact::CompactRow::pack(
+                    row,
+                    &mut scrollback.scratch,
+                ));
+                row.reset();
+            }
 
             if scrollback.offset > 0 {
                 scrollback.offset = scrollback
@@ -737,7 +820,7 @@ impl Grid {
         } else {
             for row in &mut between[..num_removed] {
                 if scrollback_enabled {
-                    on_row(row);
+                    on_row(crate::compact::RowRef::Full(row));
                 }
                 row.reset();
             }
@@ -794,7 +877,7 @@ impl Grid {
 
     pub fn row_inc_scroll<F>(&mut self, count: u16, on_row: F) -> u16
     where
-        F: FnMut(&crate::row::Row),
+        F: FnMut(crate::compact::RowRef<'_>),
     {
         let in_scroll_region = self.in_scroll_region();
         self.pos.row = self.pos.row.saturating_add(count);
@@ -854,7 +937,7 @@ impl Grid {
 
     pub fn col_wrap<F>(&mut self, width: u16, wrap: bool, on_row: F)
     where
-        F: FnMut(&crate::row::Row),
+        F: FnMut(crate::compact::RowRef<'_>),
     {
         if self.pos.col <= self.size.cols() - width {
             // we haven't reached the end of the row yet

@@ -55,6 +55,7 @@ mod attrs;
 mod callbacks;
 pub mod capture;
 mod cell;
+mod compact; // bottle: the packed scrollback
 mod grid;
 mod parser;
 mod perform;

@@ -15,6 +15,23 @@ impl Row {
         }
     }
 
+    /// bottle: a row from its cells (the compact scrollback expands into
+    /// this).
+    pub(crate) fn from_cells(cells: Vec<crate::Cell>, wrapped: bool) -> Self {
+        Self { cells, wrapped }
+    }
+
+    /// bottle: the cells, for the compact scrollback.
+    pub(crate) fn cell_slice(&self) -> &[crate::Cell] {
+        &self.cells
+    }
+
+    /// bottle: the cells, mutable (the parser's printable-ASCII fast path).
+    #[inline]
+    pub(crate) fn cells_mut(&mut self) -> &mut [crate::Cell] {
+        &mut self.cells
+    }
+
     fn cols(&self) -> u16 {
         self.cells
             .len()
@@ -152,6 +169,7 @@ impl Row {
     }
 
     /// Trims trailing blank cells from the row.
+    #[cfg(test)] // bottle: compact.rs trims as it packs
     pub fn trim(&mut self) {
         let excess = self
             .cells

@@ -1034,7 +1034,7 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
     fn on_row<'cb>(
         screen: &Screen,
         callbacks: &'cb mut CB,
-    ) -> impl FnMut(&crate::row::Row) + 'cb {
+    ) -> impl FnMut(crate::compact::RowRef<'_>) + 'cb {
         let is_alternate = screen.mode(MODE_ALTERNATE_SCREEN);
         move |row| {
             callbacks
@@ -1066,6 +1066,18 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
     }
 
     pub fn text(&mut self, c: char) {
+        // bottle: printable ASCII into a cell that is not part of a wide
+        // character, before the right margin: exactly what the general
+        // path below does for it (no wrap, `Cell::set`, no clean-up to do),
+        // without the width look-ups. Most of a stream takes this path.
+        if c.is_ascii_graphic() || c == ' ' {
+            let attrs = self.screen.attrs;
+            #[allow(clippy::as_conversions)]
+            if self.screen.grid_mut().put_ascii(c as u8, attrs) {
+                self.screen.last_char = Some(c);
+                return;
+            }
+        }
         let screen = &mut self.screen;
         let pos = screen.grid().pos();
         let attrs = screen.attrs;
