@@ -99,6 +99,11 @@ fn routes(port: u16, extra: &str) -> String {
 }
 
 async fn proxy(up: &Upstream, limits: PoolLimits) -> Proxy {
+    proxy_trusting(up, limits, &up.ca).await
+}
+
+/// `proxy`, its upstream TLS trusting `cas` (PEM; several stand-ins').
+async fn proxy_trusting(up: &Upstream, limits: PoolLimits, cas: &str) -> Proxy {
     let dir = tempfile::tempdir().expect("tempdir");
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).expect("mkdir");
@@ -108,7 +113,7 @@ async fn proxy(up: &Upstream, limits: PoolLimits) -> Proxy {
     let eg = Arc::new(Egress {
         table: Default::default(),
         minter: ca::LeafMinter::new(&ca_pem, &ca_key).expect("minter"),
-        upstream_tls: Arc::new(super::upstream_tls(Some(up.ca.as_bytes())).expect("tls")),
+        upstream_tls: Arc::new(super::upstream_tls(Some(cas.as_bytes())).expect("tls")),
         secrets_dir: secrets,
         scanner: std::sync::RwLock::new(Arc::new(Scanner::new(
             &[
@@ -483,4 +488,106 @@ async fn the_pool_is_bounded_per_key_in_all_and_in_time() {
     parked(&p, 3).await;
     // And none after the idle limit.
     parked(&p, 0).await;
+}
+
+/// A stand-in for the operator's HTTP proxy: every CONNECT target's host
+/// is reached on loopback (its port as asked); the targets are recorded.
+async fn operator_proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let targets: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = targets.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut b = [0u8; 1];
+                    if tcp.read_exact(&mut b).await.is_err() || head.len() > 16384 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let target = text
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                seen.lock().expect("targets").push(target.clone());
+                let port = target.rsplit_once(':').map_or("", |(_, p)| p).to_string();
+                let Ok(mut up) = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await
+                else {
+                    let _ = tcp.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                if tcp
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut up).await;
+                }
+            });
+        }
+    });
+    (addr, targets)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tunnel_through_the_operators_proxy_serves_only_its_own_port() {
+    // One route, one host, two ports (two different upstreams behind
+    // them), reached through the operator's upstream proxy: the pooled
+    // tunnel to the first port must never carry a request for the second
+    // (the proxy's URL is the same for both; the far end is not).
+    let one = upstream().await;
+    let two = upstream().await;
+    let p = proxy_trusting(
+        &one,
+        PoolLimits::default(),
+        &format!("{}{}", one.ca, two.ca),
+    )
+    .await;
+    let (via, targets) = operator_proxy().await;
+    std::fs::write(
+        p.eg.secrets_dir.join(super::UPSTREAM_PROXY),
+        format!("http://{via}"),
+    )
+    .expect("upstream proxy");
+    p.set_routes(&format!(
+        r#"{{"version":1,"routes":[
+          {{"host":"open.test","ports":[{},{}],"ssrf_ip_allowlist":["127.0.0.0/8"]}}
+        ]}}"#,
+        one.port, two.port
+    ))
+    .await;
+    let mut a = agent(&p, "open.test", one.port).await;
+    assert_eq!(a.get("/port-one").await.status, 200);
+    parked(&p, 1).await;
+    let mut b = agent(&p, "open.test", two.port).await;
+    let got = b.get("/port-two").await;
+    assert_eq!(got.status, 200, "{got:?}");
+    assert!(
+        reached(&one, "port-two").is_empty(),
+        "a request for port {} went down the tunnel to port {}",
+        two.port,
+        one.port
+    );
+    assert_eq!(reached(&two, "port-two").len(), 1);
+    assert_eq!(
+        *targets.lock().expect("targets"),
+        vec![
+            format!("open.test:{}", one.port),
+            format!("open.test:{}", two.port)
+        ]
+    );
+    // Each port's tunnel is still reused for its own port.
+    parked(&p, 2).await;
+    let again = a.get("/port-one-again").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(reached(&one, "port-one-again").len(), 1);
+    assert_eq!(targets.lock().expect("targets").len(), 2);
 }
