@@ -591,3 +591,82 @@ async fn a_tunnel_through_the_operators_proxy_serves_only_its_own_port() {
     assert_eq!(reached(&one, "port-one-again").len(), 1);
     assert_eq!(targets.lock().expect("targets").len(), 2);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_body_cut_by_dlp_on_a_pooled_connection_takes_the_connection_with_it() {
+    // The agent's POST goes on a pooled connection; its body streams
+    // through the DLP scan and part of it is already upstream when a
+    // secret shows up. The upstream is owed the rest of a declared
+    // length: were that connection parked again, the next request (with
+    // its injected header) would be read upstream as the rest of the
+    // cut body. It is dropped; the next request gets its own connection.
+    let up = upstream().await;
+    let p = proxy(&up, PoolLimits::default()).await;
+    let mut a = agent(&p, "open.test", up.port).await;
+    let warm = a.get("/warm").await;
+    assert_eq!(warm.status, 200);
+    parked(&p, 1).await;
+    let mut body = "a".repeat(100_000);
+    body.push_str(" ghp_abcdefghijklmnopqrstuvwxyz0123456789 ");
+    body.push_str(&"b".repeat(100));
+    let got = a.send("POST", "/cut", &body).await;
+    assert_eq!(got.status, 403, "{got:?}");
+    assert!(got.body.contains("dlp_blocked"), "{got:?}");
+    assert_eq!(
+        p.ups.counts(),
+        (1, 1),
+        "the cut POST went on the pooled one"
+    );
+    let mut b = agent(&p, "open.test", up.port).await;
+    let after = b.get("/after-cut").await;
+    assert_eq!(
+        (after.status, after.body.as_str()),
+        (200, "upstream ok\n"),
+        "{after:?}"
+    );
+    assert_ne!(after.conn, warm.conn, "the cut connection served again");
+    assert_eq!(reached(&up, "after-cut").len(), 1);
+    assert_eq!(p.ups.counts().0, 2, "a new connection for the next request");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_the_agent_abandoned_midway_never_serves_the_next_request() {
+    // The agent reads the head and a first piece of a long download on a
+    // pooled connection, then hangs up. The rest of that answer is still
+    // on its way: the connection is never parked, and the next request
+    // (another tunnel's) gets its own answer on a new connection.
+    let up = upstream().await;
+    let p = proxy(&up, PoolLimits::default()).await;
+    let mut a = agent(&p, "open.test", up.port).await;
+    let warm = a.get("/warm").await;
+    parked(&p, 1).await;
+    let mut c = agent(&p, "open.test", up.port).await;
+    let req = hyper::Request::builder()
+        .uri("/bytes/20000000")
+        .header("host", &c.host)
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let resp = c.sender.send_request(req).await.expect("response");
+    assert_eq!(resp.status(), 200);
+    let dl = resp
+        .headers()
+        .get("x-standin-conn")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(dl, warm.conn, "the download went on the pooled connection");
+    let mut body = resp.into_body();
+    let first = body.frame().await.expect("a first frame").expect("data");
+    assert!(first.is_data());
+    drop(body);
+    drop(c);
+    let mut b = agent(&p, "open.test", up.port).await;
+    for path in ["/after-abandon-1", "/after-abandon-2"] {
+        let got = b.get(path).await;
+        assert_eq!(
+            (got.status, got.body.as_str()),
+            (200, "upstream ok\n"),
+            "{path}: {got:?}"
+        );
+        assert_ne!(got.conn, warm.conn, "{path} went on the abandoned one");
+    }
+}
