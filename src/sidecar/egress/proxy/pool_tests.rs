@@ -670,3 +670,151 @@ async fn an_answer_the_agent_abandoned_midway_never_serves_the_next_request() {
         assert_ne!(got.conn, warm.conn, "{path} went on the abandoned one");
     }
 }
+
+/// A complete answer an upstream slips in after (or inside) the answer it
+/// owes: were it left on a pooled connection, the next request would get
+/// it.
+const SMUGGLED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled";
+
+/// An upstream the agent controls (plain http), framing some answers
+/// wrongly: each path's answer carries `SMUGGLED` after it (extra bytes
+/// after a length, a body on 204/304 and on HEAD, after a 1xx and after
+/// chunked trailers, after a 101 to a request that asked for no upgrade).
+/// Every other path gets `answer:<path>`.
+async fn misframing_upstream() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        let mut chunk = [0u8; 4096];
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end + 4);
+                    let mut first = head.split_whitespace();
+                    let method = first.next().unwrap_or_default().to_string();
+                    let path = first.next().unwrap_or_default().to_string();
+                    let s = SMUGGLED;
+                    let n = s.len();
+                    let answer = match (method.as_str(), path.as_str()) {
+                        (_, "/extra") => format!("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none{s}"),
+                        (_, "/no-content") => {
+                            format!("HTTP/1.1 204 No Content\r\nContent-Length: {n}\r\n\r\n{s}")
+                        }
+                        (_, "/not-modified") => {
+                            format!("HTTP/1.1 304 Not Modified\r\nContent-Length: {n}\r\n\r\n{s}")
+                        }
+                        ("HEAD", _) => format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n{s}"),
+                        (_, "/continue") => format!(
+                            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none{s}"
+                        ),
+                        (_, "/trailers") => format!(
+                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\n\r\n3\r\none\r\n0\r\nx-t: 1\r\n\r\n{s}"
+                        ),
+                        (_, "/switch") => format!(
+                            "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n{s}"
+                        ),
+                        _ => {
+                            let body = format!("answer:{path}");
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                        }
+                    };
+                    if tcp.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// One plain-http request of the agent's (absolute form, its own
+/// connection to the proxy): status and body, or why there was none.
+async fn plain(p: &Proxy, method: &str, host: &str, port: u16, path: &str) -> Result<Got, String> {
+    let tcp = tokio::net::TcpStream::connect(p.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{host}:{port}{path}"))
+        .header("host", format!("{host}:{port}"))
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+        .await
+        .map_err(|_| "no answer".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
+        .await
+        .map_err(|_| "the body never ended".to_string())?
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok(Got {
+        status,
+        conn: None,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_framed_to_leave_bytes_behind_never_answers_the_next_request() {
+    // The agent owns an upstream (a routed host) and frames answers so
+    // that a whole second answer is left behind on the connection. The
+    // proxy's pooled connection must never hand those bytes to the next
+    // request: each next request gets the answer the upstream wrote for
+    // it, or a clear error, never `smuggled`.
+    let up = upstream().await;
+    let raw = misframing_upstream().await;
+    let p = proxy(&up, PoolLimits::default()).await;
+    p.resolve("raw.test", &["127.0.0.1"]);
+    p.set_routes(&routes(
+        up.port,
+        &format!(
+            r#",{{"host":"raw.test","ports":[{raw}],"methods":["GET","HEAD"],"ssrf_ip_allowlist":["127.0.0.0/8"]}}"#
+        ),
+    ))
+    .await;
+    let ok = plain(&p, "GET", "raw.test", raw, "/warm").await;
+    assert_eq!(ok.map(|g| g.body), Ok("answer:/warm".to_string()));
+    for (method, path) in [
+        ("GET", "/extra"),
+        ("GET", "/no-content"),
+        ("GET", "/not-modified"),
+        ("HEAD", "/head"),
+        ("GET", "/continue"),
+        ("GET", "/trailers"),
+        ("GET", "/switch"),
+    ] {
+        // Whatever the agent gets for the misframed answer itself (its
+        // own upstream's bytes), it is never `smuggled`...
+        if let Ok(got) = plain(&p, method, "raw.test", raw, path).await {
+            assert!(!got.body.contains("smuggled"), "{path}: {got:?}");
+        }
+        // ... and the next requests get their own answers.
+        for i in 0..3 {
+            let next = format!("/next-{}-{i}", path.trim_start_matches('/'));
+            let got = plain(&p, "GET", "raw.test", raw, &next).await;
+            assert_eq!(
+                got.as_ref().map(|g| g.body.as_str()),
+                Ok(format!("answer:{next}").as_str()),
+                "after {method} {path}"
+            );
+        }
+    }
+}
