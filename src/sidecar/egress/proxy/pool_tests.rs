@@ -818,3 +818,55 @@ async fn an_answer_framed_to_leave_bytes_behind_never_answers_the_next_request()
         }
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_connection_in_use_when_its_ssrf_allowlist_narrows_never_serves_again() {
+    // A request is under way on open.test's connection when the operator
+    // narrows the route's `ssrf_ip_allowlist` so that 127.0.0.1 is no
+    // longer allowed. The answer in flight ends and its connection is
+    // parked under the old route; no request of the new route may use it
+    // (refused by the check), the reaper drops it, and when the address
+    // is allowed again (another route: another allowlist) a new
+    // connection is made.
+    let up = upstream().await;
+    let p = proxy(&up, PoolLimits::default()).await;
+    let mut a = agent(&p, "open.test", up.port).await;
+    let first = a.get("/first").await;
+    assert_eq!(first.status, 200);
+    parked(&p, 1).await;
+    let mut b = agent(&p, "open.test", up.port).await;
+    // `/echo/split` answers in two halves, 300 ms apart: in flight while
+    // the routes change.
+    let slow = tokio::spawn(async move { b.get("/echo/split").await });
+    wait_for("the slow request to reach the upstream", || {
+        !reached(&up, "/echo/split").is_empty()
+    })
+    .await;
+    let open = format!(
+        r#"{{"host":"open.test","ports":[{}],"ssrf_ip_allowlist":["127.0.0.0/8"]}}"#,
+        up.port
+    );
+    let narrowed = routes(up.port, "").replace(&open, &open.replace("127.0.0.0/8", "127.0.0.2/32"));
+    assert_ne!(narrowed, routes(up.port, ""));
+    p.set_routes(&narrowed).await;
+    let got = slow.await.expect("task");
+    assert_eq!(got.status, 200, "{got:?}");
+    assert_eq!(got.conn, first.conn);
+    let refused = a.get("/narrowed").await;
+    assert_eq!(refused.status, 502, "{refused:?}");
+    assert!(
+        refused.body.contains("not globally routable"),
+        "{refused:?}"
+    );
+    assert!(reached(&up, "narrowed").is_empty());
+    // The reaper drops the old route's connection once it is parked.
+    parked(&p, 0).await;
+    p.set_routes(&routes(up.port, "").replace(
+        &open,
+        &open.replace("127.0.0.0/8", "127.0.0.0/8\",\"10.0.0.0/8"),
+    ))
+    .await;
+    let again = a.get("/widened").await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_ne!(again.conn, first.conn, "the old route's connection served");
+}
