@@ -1215,4 +1215,66 @@ mod tests {
         assert_eq!(rule(&c, &text).as_deref(), Some("canary:INNER"));
         assert_eq!(rule(&reference(&c), &text).as_deref(), Some("canary:INNER"));
     }
+
+    /// Strings each rule's own regex generates (its `\b`s dropped: the
+    /// generator has no look-arounds; the context supplies boundaries).
+    fn rule_matches() -> impl proptest::strategy::Strategy<Value = (usize, Vec<u8>)> {
+        use proptest::strategy::Strategy;
+        let gens: Vec<_> = rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let pattern = r.re.as_str().replace(r"\b", "");
+                proptest::string::bytes_regex(&pattern)
+                    .unwrap_or_else(|e| panic!("{}: {e}", r.name))
+                    .prop_map(move |m| (i, m))
+                    .boxed()
+            })
+            .collect();
+        proptest::strategy::Union::new(gens)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// Attack on the prefix extraction: any string a rule's regex
+        /// matches (not just the hand-picked fragments: every class
+        /// member, every alternative, optional and repeated parts), in
+        /// separating context, whole or split across chunks anywhere, is
+        /// found by the one pass exactly as each regex in turn finds it,
+        /// and is found at all (by its rule, or one earlier in the list).
+        #[test]
+        fn every_string_a_rule_matches_is_found_by_the_one_pass(
+            (i, m) in rule_matches(),
+            before in proptest::sample::select(vec![" ", "\n", "\"", "=", "&q=", "("]),
+            pad in 0usize..6000,
+            cut in 0usize..200,
+            own in proptest::prelude::any::<bool>(),
+        ) {
+            let canaries: Vec<(String, String)> = if own { canaries() } else { Vec::new() };
+            let s = Scanner::new(&canaries, &[]);
+            let r = reference(&s);
+            let mut text = vec![b'.'; pad];
+            text.extend_from_slice(before.as_bytes());
+            text.extend_from_slice(&m);
+            text.extend_from_slice(b" ");
+            let got = s.scan(&text);
+            proptest::prop_assert_eq!(&got, &r.scan(&text));
+            let found = got.expect("a rule's own match is found");
+            let at = rules().iter().position(|x| x.name == found.rule);
+            proptest::prop_assert!(
+                at.is_some_and(|k| k <= i),
+                "{} matched, {} found", rules()[i].name, found.rule
+            );
+            // Streamed, cut anywhere inside the match.
+            let cut = (pad + before.len() + cut % (m.len() + 1)).min(text.len());
+            let run = |sc: &Scanner| {
+                let mut st = sc.stream();
+                st.push(&text[..cut]).and_then(|_| st.push(&text[cut..])).and_then(|_| st.finish())
+            };
+            let streamed = run(&s);
+            proptest::prop_assert_eq!(&streamed, &run(&r));
+            proptest::prop_assert!(streamed.is_err());
+        }
+    }
 }

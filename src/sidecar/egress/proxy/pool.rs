@@ -8,7 +8,9 @@
 //!   revoked route never gets its connections back),
 //! - the address the SSRF guard checked and connected to (or the
 //!   operator's upstream proxy),
-//! - the name TLS was verified for (SNI), and TLS or not,
+//! - the name TLS was verified for (SNI) and the port the agent asked
+//!   for (a tunnel through the operator's proxy is opened to that host
+//!   and port: its URL alone does not say where it goes), and TLS or not,
 //! - the credential that was injected (its exact header value).
 //!
 //! The SSRF check runs for every request before the pool is looked at; a
@@ -71,6 +73,11 @@ pub(super) struct Key {
     /// The name the upstream's certificate was verified for (the host the
     /// agent asked for), also for plain http.
     pub sni: String,
+    /// The port the agent asked for: with `Via::Proxy` the connection's
+    /// far end is `sni:port` (the CONNECT target), which the proxy's URL
+    /// does not name; a route with several ports must never send a
+    /// request for one port down a tunnel to another.
+    pub port: u16,
     pub tls: bool,
     /// The injected `Authorization` value (none for a route without one).
     pub credential: Option<HeaderValue>,

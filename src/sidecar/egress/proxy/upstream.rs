@@ -231,6 +231,7 @@ pub(super) async fn send_upstream(
         route: route.clone(),
         via: Via::Proxy(String::new()),
         sni: host.to_string(),
+        port,
         tls,
         credential,
     };
