@@ -244,7 +244,7 @@ pub async fn create_isolated_network(
     } else {
         let carrier = carrier_network_name(name);
         // Both agent-side networks on subnets of bottle's own range
-        // (`subnets`): the engine's default pools stay for egress networks.
+        // (`subnets`), as the egress network is: never the engine's pools.
         let (created, _) = subnets::create_on_own_subnet(docker, None, &carrier, |s| {
             bollard::models::NetworkCreateRequest {
                 ipam: Some(subnets::ipam(s)),
