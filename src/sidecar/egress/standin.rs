@@ -496,7 +496,7 @@ fn full(text: &'static str) -> Body {
 /// (tests of `egress.upstream_proxy`): it logs each CONNECT (target and the
 /// Proxy-Authorization it got) as a JSON line and tunnels it.
 pub async fn connect_proxy(listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!(
         "{}",
@@ -533,17 +533,24 @@ pub async fn connect_proxy(listen: std::net::SocketAddr) -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({"event": "connect", "target": target, "proxy_authorization": auth})
             );
-            let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
-                let _ = tcp.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
-                return;
-            };
-            if tcp
-                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .await
-                .is_ok()
-            {
-                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut upstream).await;
-            }
+            answer_connect(tcp, &target).await;
         });
+    }
+}
+
+/// Answers a CONNECT already read from `tcp`: 502 when `to` does not
+/// answer, else 200 and the bytes relayed both ways until either side ends.
+pub(crate) async fn answer_connect(mut tcp: tokio::net::TcpStream, to: &str) {
+    use tokio::io::AsyncWriteExt;
+    let Ok(mut upstream) = tokio::net::TcpStream::connect(to).await else {
+        let _ = tcp.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+        return;
+    };
+    if tcp
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await
+        .is_ok()
+    {
+        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut upstream).await;
     }
 }

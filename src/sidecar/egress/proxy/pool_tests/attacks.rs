@@ -34,18 +34,7 @@ async fn operator_proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                     .to_string();
                 seen.lock().expect("targets").push(target.clone());
                 let port = target.rsplit_once(':').map_or("", |(_, p)| p).to_string();
-                let Ok(mut up) = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await
-                else {
-                    let _ = tcp.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
-                    return;
-                };
-                if tcp
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await
-                    .is_ok()
-                {
-                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut up).await;
-                }
+                standin::answer_connect(tcp, &format!("127.0.0.1:{port}")).await;
             });
         }
     });
