@@ -5,5 +5,6 @@
 
 pub mod decode;
 pub mod dlp;
+pub mod gitgate;
 pub mod routes;
 pub mod ssrf;
