@@ -178,6 +178,26 @@ pub fn prepare(
         crate::state::write_atomic(&dir.join("upstream_ca.pem"), &bytes, 0o644)?;
     }
     write_routes(&dir, routes)?;
+    // The git gate's configuration beside the routes, its keys and tokens
+    // with the other secrets.
+    let gate = super::gitgate::prepare(
+        &plan.bottle.git_repos,
+        host_home,
+        plan.workspace.as_ref().filter(|w| w.git).map(|w| w.root.as_path()),
+        &|v| std::env::var(v).ok(),
+    )?;
+    let json = serde_json::to_string_pretty(&gate.file)?;
+    crate::state::write_atomic(
+        &dir.join(crate::policy::gitgate::FILE_NAME),
+        json.as_bytes(),
+        0o644,
+    )?;
+    secrets.extend(gate.secrets);
+    agent_files.push((
+        super::gitgate::AGENT_CONFIG.into(),
+        gate.agent_config.into_bytes(),
+        0o644,
+    ));
     Ok(EgressSetup {
         dir,
         ca_pem,

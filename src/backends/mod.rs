@@ -7,6 +7,7 @@ pub mod codex_auth;
 pub mod docker;
 pub mod egress;
 pub mod fake;
+pub mod gitgate;
 pub mod images;
 pub mod inventory;
 mod logged;

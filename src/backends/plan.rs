@@ -35,6 +35,9 @@ pub struct WorkspaceFacts {
     pub bytes: u64,
     /// Symlinks, special files and ignored paths left out.
     pub skipped: u64,
+    /// It is a git repository (`.git` at its top is copied): the bottle's
+    /// `origin` is the git gate.
+    pub git: bool,
 }
 
 pub struct PrepareInput<'a> {
@@ -147,8 +150,6 @@ pub enum PrepareError {
         agent: String,
         problems: Vec<Problem>,
     },
-    #[error("bottle `{0}` declares `git-gate.repos`, but the git gate is not part of this build yet; remove the repos to launch")]
-    GitGateUnavailable(String),
     #[error("the `{0}` agent image is not part of this build yet; use `template: shell`, or `image:` / `dockerfile:` in the bottle")]
     TemplateUnavailable(String),
     #[error("the agent CLI: {0}")]
@@ -346,9 +347,6 @@ pub fn prepare(input: PrepareInput) -> Result<Plan, PrepareError> {
             agent: agent.display_name(),
             problems,
         });
-    }
-    if !bottle.git_repos.is_empty() {
-        return Err(PrepareError::GitGateUnavailable(bottle.name.clone()));
     }
     let agent_image = agent_image(bottle, &input.engine, input.host)?;
     let sidecar_ref = images::sidecar_tag(&input.bottle_sha256);

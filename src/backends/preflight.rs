@@ -143,18 +143,22 @@ pub fn render(plan: &Plan) -> String {
             ),
         );
     }
-    line(
-        "git gate",
-        if b.git_repos.is_empty() {
-            "none".into()
-        } else {
-            b.git_repos
-                .keys()
-                .map(|k| inline(k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    );
+    if b.git_repos.is_empty() && !plan.workspace.as_ref().is_some_and(|w| w.git) {
+        line("git gate", "none".into());
+    }
+    for repo in b.git_repos.values() {
+        line("git gate", inline(&crate::backends::gitgate::describe(repo)));
+    }
+    if plan.workspace.as_ref().is_some_and(|w| w.git) {
+        line(
+            "git gate",
+            format!(
+                "workspace → origin at the gate; pushes land as refs/remotes/bottle/{}/<branch> (bottle fetch {})",
+                plan.slug.as_str(),
+                plan.slug.as_str()
+            ),
+        );
+    }
     let routes = effective_routes(b);
     if routes.is_empty() {
         line(

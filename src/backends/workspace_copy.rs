@@ -56,6 +56,7 @@ impl CopyList {
             files,
             bytes,
             skipped: self.skipped.len() as u64,
+            git: self.entries.iter().any(|e| e.path == ".git"),
         }
     }
 }
@@ -306,7 +307,7 @@ pub fn sanitize_git_config(text: &str) -> String {
 /// `https://user:tok@host/x` → `https://host/x`. A bare user on an SSH
 /// URL (`ssh://git@host/…`) is kept: it is no secret, and the git gate's
 /// `insteadOf` rewriting matches the URL as written.
-fn strip_userinfo(line: &str) -> String {
+pub fn strip_userinfo(line: &str) -> String {
     let Some(scheme_end) = line.find("://") else {
         return line.to_string();
     };

@@ -269,10 +269,7 @@ pub fn info(ctx: &Context, name: &str) -> Result<i32> {
         );
     }
     for repo in b.git_repos.values() {
-        println!(
-            "git gate   {} → ssh://{}@{}:{}/{}",
-            repo.name, repo.url.user, repo.url.host, repo.url.port, repo.url.path
-        );
+        println!("git gate   {}", crate::backends::gitgate::describe(repo));
     }
     println!("supervise  {}", if b.supervise { "on" } else { "off" });
     let skills: Vec<&str> = agent.def.skills.iter().map(|s| s.value.as_str()).collect();

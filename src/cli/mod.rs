@@ -186,7 +186,17 @@ pub enum Command {
         /// The supervise MCP server's port on the sidecar's address.
         #[arg(long, default_value_t = 9100)]
         supervise_port: u16,
+        /// The git gate's repositories.
+        #[arg(long, default_value = crate::policy::gitgate::GATE_ROOT)]
+        gitgate_root: PathBuf,
+        /// The git gate's port on the sidecar's address.
+        #[arg(long, default_value_t = crate::policy::gitgate::PORT)]
+        gitgate_port: u16,
     },
+    /// Inside the sidecar: the git gate's pre-receive hook (run by git
+    /// receive-pack; its environment says which repository).
+    #[command(hide = true)]
+    SidecarGitgateHook,
     /// Inside the sidecar: store secret values given as a JSON object on
     /// stdin (run by the launch through the engine, never with values in
     /// its arguments).
@@ -326,6 +336,11 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         eprintln!("bottle: {n} secret value(s) stored");
         return Ok(0);
     }
+    if let Command::SidecarGitgateHook = command {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
+        return Ok(crate::sidecar::gitgate::hook::run(&input, &mut std::io::stderr()));
+    }
     if let Command::Sidecar {
         dns,
         health,
@@ -336,6 +351,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         egress_port,
         queue_dir,
         supervise_port,
+        gitgate_root,
+        gitgate_port,
     } = command
     {
         let service_addr = match (address, address_in) {
@@ -366,6 +383,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             egress_port: *egress_port,
             queue_dir: queue_dir.clone(),
             supervise_port: *supervise_port,
+            gitgate_root: gitgate_root.clone(),
+            gitgate_port: *gitgate_port,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -452,7 +471,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         }
         Command::Start(args) => start::start(&ctx, args),
         // Handled above, before any $BOTTLE_HOME is needed.
-        Command::Sidecar { .. } | Command::SidecarSecrets { .. } | Command::SessionHost { .. } => {
+        Command::Sidecar { .. }
+        | Command::SidecarSecrets { .. }
+        | Command::SidecarGitgateHook
+        | Command::SessionHost { .. } => {
             Ok(0)
         }
         Command::Attach { slug } => bottles::attach(&ctx, slug),

@@ -2,10 +2,15 @@
 
 use super::schema::{self, fields, Report};
 use super::yaml::{Key, Node, Value};
-use super::{GitGate, GitRepo, GitUser, SshUrl};
+use super::{GitGate, GitRepo, GitUser, HttpsUrl, RepoUrl, SshUrl};
 use std::collections::BTreeMap;
 
-const REPO_KEYS: &[&str] = &["url", "identity", "host_key", "push_branches"];
+/// The workspace's own repository at the gate (`policy::gitgate::
+/// WORKSPACE_REPO`; manifest imports nothing, a test in `backends` keeps
+/// the two equal).
+pub const WORKSPACE_REPO: &str = "workspace";
+
+const REPO_KEYS: &[&str] = &["url", "identity", "host_key", "auth", "push_branches"];
 
 /// `allow_repos` is false for agents: repos carry credentials and host
 /// trust, so only a bottle may declare them.
@@ -66,7 +71,7 @@ fn parse_repos(
         r.error(
             node.pos,
             format!(
-                "`{}` must be a mapping of name: {{ url, identity, host_key }}, found {}",
+                "`{}` must be a mapping of name: {{ url, identity, host_key }} or {{ url, auth }}, found {}",
                 key.name,
                 node.value.kind()
             ),
@@ -103,9 +108,13 @@ fn parse_repo(r: &mut Report, key: &Key, node: &Node) -> Option<GitRepo> {
         &[],
     )?;
     let mut ok = true;
+    if key.name == WORKSPACE_REPO {
+        r.error(key.pos, format!("repo name `{}` is reserved for the workspace's own repository (the agent's `origin`); choose another name", key.name));
+        ok = false;
+    }
     let url = match f.get("url") {
-        Some((k, v)) => schema::non_empty(r, k, v).and_then(|u| match parse_ssh_url(&u.value) {
-            Ok(parsed) => Some(parsed),
+        Some((k, v)) => schema::non_empty(r, k, v).and_then(|u| match parse_repo_url(&u.value) {
+            Ok(parsed) => Some((parsed, u.value)),
             Err(e) => {
                 r.error(u.pos, format!("`url` {e}"));
                 None
@@ -116,30 +125,58 @@ fn parse_repo(r: &mut Report, key: &Key, node: &Node) -> Option<GitRepo> {
             None
         }
     };
-    let identity = match f.get("identity") {
-        Some((k, v)) => schema::non_empty(r, k, v),
-        None => {
-            r.error(
-                key.pos,
-                format!(
-                    "repo `{}` is missing `identity` (the SSH key the gate pushes with)",
-                    key.name
-                ),
-            );
-            None
-        }
+    let identity = f
+        .get("identity")
+        .and_then(|(k, v)| schema::non_empty(r, k, v));
+    let auth = f
+        .get("auth")
+        .and_then(|(k, v)| super::route::parse_auth(r, k.pos, v));
+    let host_key = match f.get("host_key") {
+        Some((k, v)) => schema::non_empty(r, k, v).and_then(|s| match parse_host_key(&s.value) {
+            Ok(line) => Some(line),
+            Err(e) => {
+                r.error(s.pos, format!("`host_key` {e}"));
+                ok = false;
+                None
+            }
+        }),
+        None => None,
     };
-    let host_key = f
-        .get("host_key")
-        .and_then(|(k, v)| schema::non_empty(r, k, v))
-        .map(|s| s.value);
+    match url.as_ref().map(|(u, _)| u) {
+        Some(RepoUrl::Ssh(_)) => {
+            if identity.is_none() {
+                r.error(
+                    key.pos,
+                    format!(
+                        "repo `{}` is missing `identity` (the SSH key the gate pushes with)",
+                        key.name
+                    ),
+                );
+                ok = false;
+            }
+            if let Some((k, _)) = f.get("auth") {
+                r.error(k.pos, "`auth` is for `https://` upstreams; an `ssh://` upstream uses `identity` and `host_key`");
+                ok = false;
+            }
+        }
+        Some(RepoUrl::Https(_)) => {
+            if auth.is_none() && f.get("auth").is_none() {
+                r.error(key.pos, format!("repo `{}` is missing `auth: {{ scheme, token_ref }}` (the token the gate sends to the https upstream)", key.name));
+                ok = false;
+            }
+            for field in ["identity", "host_key"] {
+                if let Some((k, _)) = f.get(field) {
+                    r.error(k.pos, format!("`{field}` is for `ssh://` upstreams; an `https://` upstream uses `auth: {{ scheme, token_ref }}`"));
+                    ok = false;
+                }
+            }
+        }
+        None => {}
+    }
     let mut push_branches = Vec::new();
     if let Some((k, v)) = f.get("push_branches") {
         for b in schema::string_list(r, k, v).unwrap_or_default() {
-            if b.value.is_empty()
-                || b.value.contains([' ', '~', '^', ':', '\\'])
-                || b.value.starts_with('-')
-            {
+            if !valid_pattern(&b.value) {
                 r.error(
                     b.pos,
                     format!("`{}` is not a valid branch pattern", b.value),
@@ -150,15 +187,102 @@ fn parse_repo(r: &mut Report, key: &Key, node: &Node) -> Option<GitRepo> {
             }
         }
     }
+    let (url, url_text) = url?;
     Some(GitRepo {
         name: key.name.clone(),
-        url: url?,
-        identity: identity?,
+        url,
+        url_text,
+        identity,
         host_key,
+        auth,
         push_branches,
+        definition: r.path.to_path_buf(),
         pos: key.pos,
     })
     .filter(|_| ok)
+}
+
+/// A branch pattern (`bottle/*`) or a whole-ref pattern (`refs/tags/v*`):
+/// what `git check-ref-format` allows, with `*` as the wildcard.
+fn valid_pattern(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with(['-', '/'])
+        && !p.ends_with(['/', '.'])
+        && !p.contains(['~', '^', ':', '\\', '?', '[', ' ', '\t'])
+        && !p.contains("..")
+        && !p.contains("//")
+        && !p.contains("@{")
+        && !p.chars().any(char::is_control)
+        && !p.split('/').any(|c| c.starts_with('.') || c.ends_with(".lock"))
+}
+
+/// `ssh-ed25519 AAAA…` (an optional comment dropped): the key type and its
+/// base64 body, as a `known_hosts` line wants them after the host.
+fn parse_host_key(s: &str) -> Result<String, String> {
+    let mut parts = s.split_whitespace();
+    let (Some(kind), Some(body)) = (parts.next(), parts.next()) else {
+        return Err("must be `<type> <base64 key>`, e.g. `ssh-ed25519 AAAA…` (from `ssh-keyscan -t ed25519 host`, without the host name)".into());
+    };
+    let known = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    if !known.contains(&kind) {
+        return Err(format!(
+            "has an unknown key type `{kind}` (expected one of {}); write the key without the host name",
+            known.join(", ")
+        ));
+    }
+    let b64 = body.len() >= 16
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    if !b64 {
+        return Err("has a key body that is not base64".into());
+    }
+    Ok(format!("{kind} {body}"))
+}
+
+/// `ssh://user@host[:port]/path` or `https://host[:port]/path`.
+pub fn parse_repo_url(url: &str) -> Result<RepoUrl, String> {
+    if url.starts_with("ssh://") {
+        return parse_ssh_url(url).map(RepoUrl::Ssh);
+    }
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err("must look like ssh://user@host[:port]/path or https://host[:port]/path".into());
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .ok_or("needs a path after the host (https://host/path)")?;
+    if authority.contains('@') {
+        return Err("must not carry a user or password (https://host/path with `auth: { scheme, token_ref }`)".into());
+    }
+    if path.is_empty() || path.contains(['?', '#']) || path.chars().any(char::is_whitespace) {
+        return Err("needs a plain path (no query or fragment)".into());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or(format!("has an invalid port `{p}`"))?,
+        ),
+        None => (authority, 443),
+    };
+    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+        return Err("needs a host name".into());
+    }
+    Ok(RepoUrl::Https(HttpsUrl {
+        host: host.to_lowercase(),
+        port,
+        path: path.into(),
+    }))
 }
 
 /// `ssh://user@host[:port]/path`
@@ -185,11 +309,14 @@ pub fn parse_ssh_url(url: &str) -> Result<SshUrl, String> {
         ),
         None => (hostport, 22),
     };
-    if host.is_empty() || host.contains(['/', '@', ' ']) {
-        return Err("needs a host".into());
+    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+        return Err("needs a host name".into());
     }
-    if path.is_empty() {
-        return Err("needs a non-empty path".into());
+    if path.is_empty() || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("needs a non-empty path without spaces".into());
+    }
+    if user.starts_with('-') || !user.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+        return Err(format!("has an invalid user `{user}`"));
     }
     Ok(SshUrl {
         user: user.into(),

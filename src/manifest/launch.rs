@@ -132,18 +132,31 @@ pub fn host_warnings(defs: &Definitions, host: &dyn HostFacts) -> Vec<Problem> {
             .flat_map(|g| g.repos.iter().flatten())
             .filter_map(|(_, r)| r.as_ref())
         {
-            let id = resolve_path(&repo.identity.value, &def.path, &home);
-            if !host.exists(&id) {
-                r.warn(
-                    repo.identity.pos,
-                    format!(
-                        "identity {} for repo `{}` does not exist",
-                        id.display(),
-                        repo.name
-                    ),
-                );
+            if let Some(identity) = &repo.identity {
+                let id = resolve_path(&identity.value, &def.path, &home);
+                if !host.exists(&id) {
+                    r.warn(
+                        identity.pos,
+                        format!(
+                            "identity {} for repo `{}` does not exist",
+                            id.display(),
+                            repo.name
+                        ),
+                    );
+                }
             }
-            if repo.host_key.is_none() {
+            if let Some(auth) = &repo.auth {
+                if host.env(&auth.token_ref.value).is_none() {
+                    r.warn(
+                        auth.token_ref.pos,
+                        format!(
+                            "`token_ref` {} for repo `{}` is not set on this host",
+                            auth.token_ref.value, repo.name
+                        ),
+                    );
+                }
+            }
+            if matches!(repo.url, super::RepoUrl::Ssh(_)) && repo.host_key.is_none() {
                 r.warn(repo.pos, format!("repo `{}` has no `host_key`: the gate refuses to connect without one (no trust on first use)", repo.name));
             }
         }

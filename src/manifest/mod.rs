@@ -17,7 +17,7 @@ pub mod yaml;
 
 pub use bottle::parse_memory;
 pub use extends::overlay_user as overlay_git_user;
-pub use gitgate::parse_ssh_url;
+pub use gitgate::{parse_repo_url, parse_ssh_url, WORKSPACE_REPO};
 pub use launch::{host_warnings, resolve_path as resolve_definition_path, HostFacts, RealHost};
 pub use load::load;
 pub use route::{normalize_host, DLP_RULES, METHODS};
@@ -215,13 +215,48 @@ pub struct SshUrl {
     pub path: String,
 }
 
+/// `https://host[:port]/path` (no userinfo, query or fragment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpsUrl {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+/// A git-gate upstream: `ssh://` with a key and a pinned host key, or
+/// `https://` with a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepoUrl {
+    Ssh(SshUrl),
+    Https(HttpsUrl),
+}
+
+impl fmt::Display for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            RepoUrl::Ssh(u) => write!(f, "ssh://{}@{}:{}/{}", u.user, u.host, u.port, u.path),
+            RepoUrl::Https(u) if u.port == 443 => write!(f, "https://{}/{}", u.host, u.path),
+            RepoUrl::Https(u) => write!(f, "https://{}:{}/{}", u.host, u.port, u.path),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct GitRepo {
     pub name: String,
-    pub url: SshUrl,
-    pub identity: At<String>,
+    pub url: RepoUrl,
+    /// The URL as written (what the agent's `insteadOf` maps).
+    pub url_text: String,
+    /// `ssh://` only: the key the gate pushes with.
+    pub identity: Option<At<String>>,
+    /// `ssh://` only: the one host key accepted.
     pub host_key: Option<String>,
+    /// `https://` only: the token the gate sends.
+    pub auth: Option<RouteAuth>,
     pub push_branches: Vec<String>,
+    /// The definition that declared it (a relative `identity` is read
+    /// from its directory).
+    pub definition: PathBuf,
     pub pos: Pos,
 }
 

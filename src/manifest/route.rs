@@ -223,7 +223,7 @@ fn parse_route(r: &mut Report, node: &Node) -> Option<Route> {
     Some(route)
 }
 
-fn parse_auth(r: &mut Report, key_pos: Pos, node: &Node) -> Option<RouteAuth> {
+pub(crate) fn parse_auth(r: &mut Report, key_pos: Pos, node: &Node) -> Option<RouteAuth> {
     let f = fields(r, node, "`auth`", &["scheme", "token_ref"], &[])?;
     let scheme = f.get("scheme");
     let token = f.get("token_ref");

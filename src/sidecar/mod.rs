@@ -1,10 +1,11 @@
 //! What runs inside the sidecar container (`bottle sidecar`): the DNS
 //! refuser, a health listener, the egress proxy and the supervise MCP
-//! server; the git gate comes later. Never imports `ui`, `session` or
+//! server and the git gate. Never imports `ui`, `session` or
 //! `app`.
 
 pub mod dns;
 pub mod egress;
+pub mod gitgate;
 pub mod supervise;
 
 use anyhow::{Context, Result};
@@ -28,6 +29,11 @@ pub struct SidecarConfig {
     pub queue_dir: std::path::PathBuf,
     /// The MCP server's port on `service_addr`.
     pub supervise_port: u16,
+    /// The git gate's repositories (a volume); it runs when the egress
+    /// directory holds a `gitgate.json` with repositories.
+    pub gitgate_root: std::path::PathBuf,
+    /// The git gate's port on `service_addr`.
+    pub gitgate_port: u16,
 }
 
 type Task = tokio::task::JoinHandle<()>;
@@ -102,6 +108,33 @@ async fn start_supervise(
     })))
 }
 
+/// Starts the git gate when this bottle has one.
+async fn start_gitgate(config: &SidecarConfig) -> Result<Option<Task>> {
+    let Some(file) = gitgate::load(&config.egress_dir)? else {
+        return Ok(None);
+    };
+    let paths = gitgate::upstream::Paths {
+        root: config.gitgate_root.clone(),
+        config_dir: config.egress_dir.clone(),
+        secrets_dir: config.secrets_dir.clone(),
+        scratch: std::path::PathBuf::from("/tmp/gitgate"),
+    };
+    let gate = std::sync::Arc::new(gitgate::Gate::new(file, paths).await?);
+    let listen = SocketAddr::new(config.service_addr, config.gitgate_port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the git gate on {listen}"))?;
+    println!(
+        "{}",
+        serde_json::json!({"event": "gitgate", "listen": listen.to_string(), "repos": gate.names()})
+    );
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = gitgate::serve(listener, gate).await {
+            eprintln!("git gate: {e}");
+        }
+    })))
+}
+
 /// Waits for a task that may not exist (then forever).
 async fn maybe(task: Option<Task>) {
     match task {
@@ -158,6 +191,7 @@ pub async fn run(config: SidecarConfig) -> Result<()> {
         None => (None, None),
     };
     let supervise_task = start_supervise(&config, eg).await?;
+    let gitgate_task = start_gitgate(&config).await?;
     tracing::info!(dns = %config.dns_listen, health = %config.health_listen, "sidecar up");
     println!(
         "{}",
@@ -176,6 +210,7 @@ pub async fn run(config: SidecarConfig) -> Result<()> {
         _ = health_task => {}
         _ = maybe(egress_task) => {}
         _ = maybe(supervise_task) => {}
+        _ = maybe(gitgate_task) => {}
     }
     Ok(())
 }

@@ -68,6 +68,7 @@ fn input<'a>(
             files: 42,
             bytes: 123_456,
             skipped: 3,
+            git: false,
         }),
         runtime_override: wanted.map(String::from),
         host: &Host,
@@ -188,11 +189,13 @@ fn launch_conditions_and_unavailable_pieces_are_errors() {
             .contains("/h/bottles/dev.md:3:8: error: env `R` copies ${UNSET_R}"),
         "{err}"
     );
-    let d = defs(&[("git", "---\nagent_provider: { template: shell }\ngit-gate:\n  repos:\n    app: { url: \"ssh://git@h/p\", identity: \"~/k\", host_key: \"k\" }\n---\n")], &[("git", "---\nbottle: git\n---\n")]);
-    assert!(matches!(
-        prepare(input(&d, "git", &["runc"], None)),
-        Err(PrepareError::GitGateUnavailable(_))
-    ));
+    // A git-gate repo whose identity file is missing on this host.
+    let d = defs(&[("git", "---\nagent_provider: { template: shell }\ngit-gate:\n  repos:\n    app: { url: \"ssh://git@h/p\", identity: \"~/k\", host_key: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDtest\" }\n---\n")], &[("git", "---\nbottle: git\n---\n")]);
+    let err = prepare(input(&d, "git", &["runc"], None)).expect_err("no identity");
+    assert!(
+        matches!(&err, PrepareError::LaunchConditions { .. }) && err.to_string().contains("identity"),
+        "{err}"
+    );
     // The built-in Claude Code template: built from its registry unless
     // BOTTLE_AGENT_CLIS names an npm prefix (the fake host sets none).
     let d = defs(&[], &[]);

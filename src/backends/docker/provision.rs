@@ -127,6 +127,11 @@ fn git_config(plan: &Plan) -> String {
         }
     }
     cfg.push_str("[safe]\n\tdirectory = /workspace\n");
+    // The git gate's `insteadOf` rules and the workspace's `origin`.
+    cfg.push_str(&format!(
+        "[include]\n\tpath = /{}\n",
+        crate::backends::gitgate::AGENT_CONFIG
+    ));
     cfg
 }
 
