@@ -3,6 +3,7 @@
 //! (generous timeouts, never bare sleeps) and the screen dumped on failure.
 #![allow(dead_code)]
 
+pub mod gitserver;
 pub mod standin;
 pub mod tmux;
 
