@@ -183,7 +183,10 @@ pub fn prepare(
     let gate = super::gitgate::prepare(
         &plan.bottle.git_repos,
         host_home,
-        plan.workspace.as_ref().filter(|w| w.git).map(|w| w.root.as_path()),
+        plan.workspace
+            .as_ref()
+            .filter(|w| w.git)
+            .map(|w| w.root.as_path()),
         &|v| std::env::var(v).ok(),
     )?;
     let json = serde_json::to_string_pretty(&gate.file)?;

@@ -150,7 +150,11 @@ pub fn prepare(
         });
     }
     if let Some(facts) = workspace.and_then(host_repository) {
-        let declared = |url: &str| repos.values().any(|r| url_forms(r).iter().any(|f| f == url));
+        let declared = |url: &str| {
+            repos
+                .values()
+                .any(|r| url_forms(r).iter().any(|f| f == url))
+        };
         match &facts.origin {
             // The origin is one of the declared upstreams: its own gate
             // repo (and its keys) handle it.

@@ -147,7 +147,10 @@ pub fn render(plan: &Plan) -> String {
         line("git gate", "none".into());
     }
     for repo in b.git_repos.values() {
-        line("git gate", inline(&crate::backends::gitgate::describe(repo)));
+        line(
+            "git gate",
+            inline(&crate::backends::gitgate::describe(repo)),
+        );
     }
     if plan.workspace.as_ref().is_some_and(|w| w.git) {
         line(

@@ -339,7 +339,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
     if let Command::SidecarGitgateHook = command {
         let mut input = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
-        return Ok(crate::sidecar::gitgate::hook::run(&input, &mut std::io::stderr()));
+        return Ok(crate::sidecar::gitgate::hook::run(
+            &input,
+            &mut std::io::stderr(),
+        ));
     }
     if let Command::Sidecar {
         dns,
@@ -474,9 +477,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Sidecar { .. }
         | Command::SidecarSecrets { .. }
         | Command::SidecarGitgateHook
-        | Command::SessionHost { .. } => {
-            Ok(0)
-        }
+        | Command::SessionHost { .. } => Ok(0),
         Command::Attach { slug } => bottles::attach(&ctx, slug),
         Command::Shell { slug } => bottles::shell(&ctx.home, slug),
         Command::Exec { slug, user, cmd } => bottles::exec(&ctx.home, slug, user.as_deref(), cmd),

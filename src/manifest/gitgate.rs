@@ -213,7 +213,9 @@ fn valid_pattern(p: &str) -> bool {
         && !p.contains("//")
         && !p.contains("@{")
         && !p.chars().any(char::is_control)
-        && !p.split('/').any(|c| c.starts_with('.') || c.ends_with(".lock"))
+        && !p
+            .split('/')
+            .any(|c| c.starts_with('.') || c.ends_with(".lock"))
 }
 
 /// `ssh-ed25519 AAAA…` (an optional comment dropped): the key type and its
@@ -254,7 +256,9 @@ pub fn parse_repo_url(url: &str) -> Result<RepoUrl, String> {
         return parse_ssh_url(url).map(RepoUrl::Ssh);
     }
     let Some(rest) = url.strip_prefix("https://") else {
-        return Err("must look like ssh://user@host[:port]/path or https://host[:port]/path".into());
+        return Err(
+            "must look like ssh://user@host[:port]/path or https://host[:port]/path".into(),
+        );
     };
     let (authority, path) = rest
         .split_once('/')
@@ -275,7 +279,11 @@ pub fn parse_repo_url(url: &str) -> Result<RepoUrl, String> {
         ),
         None => (authority, 443),
     };
-    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+    {
         return Err("needs a host name".into());
     }
     Ok(RepoUrl::Https(HttpsUrl {
@@ -309,13 +317,21 @@ pub fn parse_ssh_url(url: &str) -> Result<SshUrl, String> {
         ),
         None => (hostport, 22),
     };
-    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+    {
         return Err("needs a host name".into());
     }
     if path.is_empty() || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("needs a non-empty path without spaces".into());
     }
-    if user.starts_with('-') || !user.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+    if user.starts_with('-')
+        || !user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
         return Err(format!("has an invalid user `{user}`"));
     }
     Ok(SshUrl {

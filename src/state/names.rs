@@ -105,6 +105,8 @@ pub struct Names {
     pub egress_network: String,
     pub work_volume: String,
     pub home_volume: String,
+    /// The git gate's repositories (mounted only into the sidecar).
+    pub gate_volume: String,
 }
 
 impl Names {
@@ -117,6 +119,7 @@ impl Names {
             egress_network: n("egress"),
             work_volume: n("work"),
             home_volume: n("home"),
+            gate_volume: n("gitgate"),
         }
     }
 }

@@ -13,6 +13,7 @@ mod docker_secrets;
 mod docker_smoke;
 mod docker_start_pty;
 mod egress;
+mod gitgate;
 mod gitserver_standin;
 mod last_screen;
 mod scale;

@@ -193,7 +193,8 @@ fn launch_conditions_and_unavailable_pieces_are_errors() {
     let d = defs(&[("git", "---\nagent_provider: { template: shell }\ngit-gate:\n  repos:\n    app: { url: \"ssh://git@h/p\", identity: \"~/k\", host_key: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDtest\" }\n---\n")], &[("git", "---\nbottle: git\n---\n")]);
     let err = prepare(input(&d, "git", &["runc"], None)).expect_err("no identity");
     assert!(
-        matches!(&err, PrepareError::LaunchConditions { .. }) && err.to_string().contains("identity"),
+        matches!(&err, PrepareError::LaunchConditions { .. })
+            && err.to_string().contains("identity"),
         "{err}"
     );
     // The built-in Claude Code template: built from its registry unless

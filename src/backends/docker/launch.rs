@@ -319,7 +319,7 @@ async fn create_networks_and_volumes(
         &plan.engine,
         &plan.home_hash,
     ));
-    for v in [&n.work_volume, &n.home_volume] {
+    for v in [&n.work_volume, &n.home_volume, &n.gate_volume] {
         timed(docker.create_volume(VolumeCreateRequest {
             name: Some(v.clone()),
             labels: Some(vol_labels.clone()),
@@ -351,6 +351,16 @@ async fn launch_inner(
         &input.egress.dir,
         input.queue_dir.as_deref(),
     );
+    // ssh (the git gate's upstreams) needs a passwd entry for the
+    // operator's uid, which the image cannot know: a file bound over it.
+    let passwd = input.state_dir.join("sidecar-passwd");
+    crate::state::write_atomic(
+        &passwd,
+        spec::sidecar_passwd(&input.operator).as_bytes(),
+        0o644,
+    )
+    .map_err(|e| EngineError::Local(format!("writing {}: {e:#}", passwd.display())))?;
+    spec::bind_passwd(&mut sidecar, &passwd);
     let podman = plan.engine == "podman";
     let carrier = super::carrier_network_name(&n.internal_network);
     // Podman: the agent network (macvlan) can be made only once the

@@ -289,6 +289,33 @@ pub fn agent_on_image(launched: &ContainerCreateBody, image: &str) -> ContainerC
     body
 }
 
+/// `/etc/passwd` for the sidecar: root and the operator's uid (as
+/// `bottle`), whose home is the tmpfs.
+pub fn sidecar_passwd(operator: &str) -> String {
+    let (uid, gid) = operator.split_once(':').unwrap_or((operator, operator));
+    let mut out = String::from("root:x:0:0:root:/root:/usr/sbin/nologin\n");
+    if uid != "0" {
+        out.push_str(&format!(
+            "bottle:x:{uid}:{gid}:bottle sidecar:/tmp:/usr/sbin/nologin\n"
+        ));
+    }
+    out.push_str("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    out
+}
+
+/// Binds `passwd` (read-only) over the sidecar's `/etc/passwd`.
+pub fn bind_passwd(body: &mut ContainerCreateBody, passwd: &std::path::Path) {
+    if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
+        mounts.push(Mount {
+            typ: Some(MountType::BIND),
+            source: Some(passwd.display().to_string()),
+            target: Some("/etc/passwd".into()),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+}
+
 /// The sidecar container, first attached to the internal network (with its
 /// service aliases); the egress network is connected after creation.
 /// `operator` is the operator's `uid:gid`; `subnet` the internal network's
@@ -321,6 +348,11 @@ pub fn sidecar(
             ..Default::default()
         });
     }
+    // The git gate's repositories: the sidecar's alone.
+    mounts.push(volume(
+        &plan.names.gate_volume,
+        crate::policy::gitgate::GATE_ROOT,
+    ));
     host.mounts = Some(mounts);
     // The engine's default runtime: the sidecar binds port 53 with no
     // capability through a namespaced sysctl that gVisor ignores. gVisor

@@ -45,11 +45,19 @@ pub fn parse_updates(input: &str) -> Result<Vec<Update>, String> {
             let mut f = l.split(' ');
             let (Some(old), Some(new), Some(name), None) = (f.next(), f.next(), f.next(), f.next())
             else {
-                return Err(format!("unexpected update line `{}`", crate::sanitize::inline(l)));
+                return Err(format!(
+                    "unexpected update line `{}`",
+                    crate::sanitize::inline(l)
+                ));
             };
-            let hex = |s: &str| (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
+            let hex = |s: &str| {
+                (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+            };
             if !hex(old) || !hex(new) {
-                return Err(format!("unexpected object ids in `{}`", crate::sanitize::inline(l)));
+                return Err(format!(
+                    "unexpected object ids in `{}`",
+                    crate::sanitize::inline(l)
+                ));
             }
             Ok(Update {
                 old: old.into(),
@@ -66,7 +74,9 @@ pub fn ref_refusals(repo: &GateRepo, updates: &[Update]) -> Vec<String> {
     for u in updates {
         let name = crate::sanitize::inline(&u.name);
         if is_zero(&u.new) {
-            out.push(format!("{name}: deleting a ref is not allowed through the git gate"));
+            out.push(format!(
+                "{name}: deleting a ref is not allowed through the git gate"
+            ));
         } else if !ref_allowed(&repo.push_branches, &u.name) {
             out.push(format!(
                 "{name}: outside this repository's push_branches ({}); push to a branch such as {}",
@@ -112,7 +122,11 @@ pub fn run(stdin: &str, err: &mut dyn Write) -> i32 {
         .and_then(|t| serde_json::from_str::<GateFile>(&t).ok())
         .and_then(|f| f.repos.into_iter().find(|r| r.name == name));
     let Some(repo) = repo else {
-        let _ = writeln!(err, "bottle git gate: `{}` is not a repository of this bottle", crate::sanitize::inline(&name));
+        let _ = writeln!(
+            err,
+            "bottle git gate: `{}` is not a repository of this bottle",
+            crate::sanitize::inline(&name)
+        );
         return 1;
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -146,7 +160,10 @@ pub fn run(stdin: &str, err: &mut dyn Write) -> i32 {
     } else if repo.upstream.is_some() {
         let _ = writeln!(err, "bottle git gate: scanned and pushed upstream");
     } else {
-        let _ = writeln!(err, "bottle git gate: scanned; the operator brings it in with `bottle fetch`");
+        let _ = writeln!(
+            err,
+            "bottle git gate: scanned; the operator brings it in with `bottle fetch`"
+        );
     }
     let report = Report {
         event: "gitgate",
@@ -209,9 +226,14 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
             continue;
         }
         if !is_zero(&u.old)
-            && git(vec!["merge-base".into(), "--is-ancestor".into(), u.old.clone(), u.new.clone()])
-                .await
-                .is_err()
+            && git(vec![
+                "merge-base".into(),
+                "--is-ancestor".into(),
+                u.old.clone(),
+                u.new.clone(),
+            ])
+            .await
+            .is_err()
         {
             refusals.push(format!(
                 "{name}: not a fast-forward; force-pushes are refused by the git gate (fetch, rebase or merge, and push again)"
@@ -254,7 +276,14 @@ async fn scan_push(
     for u in updates {
         let mut id = u.new.clone();
         for _ in 0..8 {
-            let Ok(body) = upstream::git(paths, env, &["cat-file", "tag", &id], upstream::UPSTREAM_TIMEOUT).await else {
+            let Ok(body) = upstream::git(
+                paths,
+                env,
+                &["cat-file", "tag", &id],
+                upstream::UPSTREAM_TIMEOUT,
+            )
+            .await
+            else {
                 break;
             };
             let text = String::from_utf8_lossy(&body).into_owned();
@@ -299,7 +328,9 @@ async fn scan_push(
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped())
     .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| vec![format!("scanning the push: {e}")])?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| vec![format!("scanning the push: {e}")])?;
     // The revisions: the pushed tips, then the operator's known commits
     // that exist here, negated.
     let mut revs = String::new();
@@ -312,13 +343,22 @@ async fn scan_push(
         revs.push_str(&k);
         revs.push('\n');
     }
-    let mut stdin = child.stdin.take().ok_or_else(|| vec!["scanning the push: no stdin".to_string()])?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| vec!["scanning the push: no stdin".to_string()])?;
     let feed = async move {
         let _ = stdin.write_all(revs.as_bytes()).await;
         drop(stdin);
     };
-    let stdout = child.stdout.take().ok_or_else(|| vec!["scanning the push: no stdout".to_string()])?;
-    let mut stderr = child.stderr.take().ok_or_else(|| vec!["scanning the push: no stderr".to_string()])?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| vec!["scanning the push: no stdout".to_string()])?;
+    let mut stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| vec!["scanning the push: no stderr".to_string()])?;
     let read = async {
         let mut s = scan::LogScan::new(&scanner, &nonce, MAX_FINDINGS);
         let mut reader = tokio::io::BufReader::with_capacity(1 << 16, stdout);
@@ -343,20 +383,31 @@ async fn scan_push(
     };
     let mut err_text = Vec::new();
     let errs = async {
-        let _ = (&mut stderr).take(64 << 10).read_to_end(&mut err_text).await;
+        let _ = (&mut stderr)
+            .take(64 << 10)
+            .read_to_end(&mut err_text)
+            .await;
     };
-    let (_, logged, _) = tokio::time::timeout(upstream::UPSTREAM_TIMEOUT, async { tokio::join!(feed, read, errs) })
-        .await
-        .map_err(|_| vec!["scanning the push took too long".to_string()])?;
+    let (_, logged, _) = tokio::time::timeout(upstream::UPSTREAM_TIMEOUT, async {
+        tokio::join!(feed, read, errs)
+    })
+    .await
+    .map_err(|_| vec!["scanning the push took too long".to_string()])?;
     found.extend(logged);
     if found.len() >= MAX_FINDINGS {
         let _ = child.kill().await;
         found.truncate(MAX_FINDINGS);
         return Ok(found);
     }
-    let status = child.wait().await.map_err(|e| vec![format!("scanning the push: {e}")])?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| vec![format!("scanning the push: {e}")])?;
     if !status.success() {
-        return Err(vec![format!("scanning the push failed: {}", upstream::tail(&err_text))]);
+        return Err(vec![format!(
+            "scanning the push failed: {}",
+            upstream::tail(&err_text)
+        )]);
     }
     Ok(found)
 }
@@ -385,7 +436,9 @@ async fn existing(paths: &Paths, env: &[(OsString, OsString)], ids: &[String]) -
             let _ = stdin.write_all(input.as_bytes()).await;
         });
     }
-    let Ok(Ok(out)) = tokio::time::timeout(upstream::UPSTREAM_TIMEOUT, child.wait_with_output()).await else {
+    let Ok(Ok(out)) =
+        tokio::time::timeout(upstream::UPSTREAM_TIMEOUT, child.wait_with_output()).await
+    else {
         return vec![];
     };
     String::from_utf8_lossy(&out.stdout)
@@ -404,7 +457,10 @@ async fn push_upstream(
     quarantine: &[(OsString, OsString)],
 ) -> Result<(), Vec<String>> {
     let mut env = quarantine.to_vec();
-    env.extend(upstream::auth_env(repo, up, paths).map_err(|e| vec![format!("the gate's credentials: {e}")])?);
+    env.extend(
+        upstream::auth_env(repo, up, paths)
+            .map_err(|e| vec![format!("the gate's credentials: {e}")])?,
+    );
     let mut args: Vec<String> = vec![
         "push".into(),
         "--atomic".into(),

@@ -29,7 +29,11 @@ enum Service {
 fn route(method: &hyper::Method, path: &str, query: Option<&str>) -> Option<(String, Service)> {
     let rest = path.strip_prefix('/')?;
     let (repo, tail) = rest.split_once(".git/")?;
-    if repo.is_empty() || !repo.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+    if repo.is_empty()
+        || !repo
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
         return None;
     }
     let service = match (method, tail, query) {
@@ -47,10 +51,16 @@ fn route(method: &hyper::Method, path: &str, query: Option<&str>) -> Option<(Str
 }
 
 fn text(status: StatusCode, body: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {}).boxed());
+    let mut r = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|e: Infallible| match e {})
+            .boxed(),
+    );
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -62,14 +72,24 @@ fn pkt(line: &str) -> String {
 /// An advertisement that is git's `ERR` packet: the agent's git prints
 /// `remote error: <message>` and stops.
 fn refuse_advertisement(receive: bool, message: &str) -> Response<Body> {
-    let service = if receive { "git-receive-pack" } else { "git-upload-pack" };
+    let service = if receive {
+        "git-receive-pack"
+    } else {
+        "git-upload-pack"
+    };
     let one_line = message.replace('\n', " | ");
-    let body = format!("{}0000{}", pkt(&format!("# service={service}\n")), pkt(&format!("ERR {one_line}\n")));
+    let body = format!(
+        "{}0000{}",
+        pkt(&format!("# service={service}\n")),
+        pkt(&format!("ERR {one_line}\n"))
+    );
     let mut r = text(StatusCode::OK, body);
     r.headers_mut().insert(
         "content-type",
         hyper::header::HeaderValue::from_str(&format!("application/x-{service}-advertisement"))
-            .unwrap_or(hyper::header::HeaderValue::from_static("application/octet-stream")),
+            .unwrap_or(hyper::header::HeaderValue::from_static(
+                "application/octet-stream",
+            )),
     );
     r
 }
@@ -87,7 +107,11 @@ async fn serve(req: Request<Incoming>, gate: &Arc<Gate>) -> Result<Response<Body
             StatusCode::NOT_FOUND,
             format!(
                 "the git gate serves git's smart HTTP for this bottle's repositories: {}\n",
-                gate.names().iter().map(|n| format!("http://gitgate:{}/{n}.git", crate::policy::gitgate::PORT)).collect::<Vec<_>>().join(", ")
+                gate.names()
+                    .iter()
+                    .map(|n| format!("http://gitgate:{}/{n}.git", crate::policy::gitgate::PORT))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     };
@@ -101,16 +125,24 @@ async fn serve(req: Request<Incoming>, gate: &Arc<Gate>) -> Result<Response<Body
             ),
         ));
     };
-    let _slot = gate
-        .slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| text(StatusCode::SERVICE_UNAVAILABLE, "the git gate is shutting down\n".into()))?;
+    let _slot = gate.slots.clone().acquire_owned().await.map_err(|_| {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the git gate is shutting down\n".into(),
+        )
+    })?;
     let guard = lock.clone().lock_owned().await;
     if let Service::Advertise { receive } = service {
         if let Err(e) = upstream::sync(repo, &gate.paths).await {
-            log(&name, if receive { "push_sync_failed" } else { "fetch_failed" }, &e);
+            log(
+                &name,
+                if receive {
+                    "push_sync_failed"
+                } else {
+                    "fetch_failed"
+                },
+                &e,
+            );
             return Err(refuse_advertisement(receive, &e));
         }
     }
@@ -136,7 +168,12 @@ async fn cgi(
 ) -> Result<Response<Body>, Response<Body>> {
     let paths = &gate.paths;
     let report = paths.scratch.join(format!("report-{:x}", hook_nonce()));
-    let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |h: &str| {
+        req.headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let mut cmd = tokio::process::Command::new("git");
     cmd.arg("http-backend")
         .env_clear()
@@ -171,9 +208,12 @@ async fn cgi(
         cmd.env("HTTP_GIT_PROTOCOL", p);
     }
     let _ = gate.exe.as_path();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, format!("the git gate could not run git: {e}\n")))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the git gate could not run git: {e}\n"),
+        )
+    })?;
     // The request body into git, as it arrives.
     let mut stdin = child.stdin.take();
     let mut body = req.into_body();
@@ -198,10 +238,12 @@ async fn cgi(
         }
         out
     });
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| text(StatusCode::INTERNAL_SERVER_ERROR, "no output from git\n".into()))?;
+    let stdout = child.stdout.take().ok_or_else(|| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no output from git\n".into(),
+        )
+    })?;
     let mut reader = tokio::io::BufReader::with_capacity(1 << 16, stdout);
     // The CGI headers.
     let mut status = StatusCode::OK;
@@ -212,7 +254,12 @@ async fn cgi(
             .take(8 << 10)
             .read_line(&mut line)
             .await
-            .map_err(|e| text(StatusCode::BAD_GATEWAY, format!("reading git's answer: {e}\n")))?;
+            .map_err(|e| {
+                text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("reading git's answer: {e}\n"),
+                )
+            })?;
         let line = line.trim_end();
         if n == 0 || line.is_empty() {
             break;
@@ -316,7 +363,11 @@ mod tests {
         use hyper::Method;
         let r = |m: &Method, p: &str, q: Option<&str>| route(m, p, q).map(|(n, s)| (n, s));
         assert_eq!(
-            r(&Method::GET, "/app.git/info/refs", Some("service=git-upload-pack")),
+            r(
+                &Method::GET,
+                "/app.git/info/refs",
+                Some("service=git-upload-pack")
+            ),
             Some(("app".into(), Service::Advertise { receive: false }))
         );
         assert_eq!(
@@ -328,9 +379,21 @@ mod tests {
             (Method::GET, "/app.git/objects/info/packs", None),
             (Method::GET, "/app.git/info/refs", None),
             (Method::GET, "/app.git/config", None),
-            (Method::POST, "/app.git/info/refs", Some("service=git-receive-pack")),
-            (Method::GET, "/../x.git/info/refs", Some("service=git-upload-pack")),
-            (Method::GET, "/a/b.git/info/refs", Some("service=git-upload-pack")),
+            (
+                Method::POST,
+                "/app.git/info/refs",
+                Some("service=git-receive-pack"),
+            ),
+            (
+                Method::GET,
+                "/../x.git/info/refs",
+                Some("service=git-upload-pack"),
+            ),
+            (
+                Method::GET,
+                "/a/b.git/info/refs",
+                Some("service=git-upload-pack"),
+            ),
         ] {
             assert!(r(&m, p, q).is_none(), "{m} {p}");
         }
@@ -338,6 +401,9 @@ mod tests {
 
     #[test]
     fn a_refused_advertisement_is_an_err_packet() {
-        assert_eq!(pkt("# service=git-upload-pack\n"), "001e# service=git-upload-pack\n");
+        assert_eq!(
+            pkt("# service=git-upload-pack\n"),
+            "001e# service=git-upload-pack\n"
+        );
     }
 }

@@ -40,8 +40,8 @@ pub fn load(config_dir: &Path) -> anyhow::Result<Option<GateFile>> {
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let file: GateFile = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let file: GateFile =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((!file.repos.is_empty()).then_some(file))
 }
 
@@ -66,8 +66,15 @@ impl Gate {
     /// hook set on every start).
     pub async fn new(file: GateFile, paths: Paths) -> anyhow::Result<Gate> {
         use std::os::unix::fs::DirBuilderExt;
-        for d in [&paths.scratch, &paths.scratch.join("home"), &paths.root.join(".hooks")] {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(d)?;
+        for d in [
+            &paths.scratch,
+            &paths.scratch.join("home"),
+            &paths.root.join(".hooks"),
+        ] {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)?;
         }
         let exe = std::env::current_exe()?;
         write_file(
@@ -81,9 +88,16 @@ impl Gate {
             let dir = paths.repo(&repo.name);
             let dir_s = dir.display().to_string();
             if !dir.join("HEAD").exists() {
-                upstream::git(&paths, &[], &["init", "--bare", "--quiet", &dir_s], upstream::UPSTREAM_TIMEOUT)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("creating the gate's repository `{}`: {e}", repo.name))?;
+                upstream::git(
+                    &paths,
+                    &[],
+                    &["init", "--bare", "--quiet", &dir_s],
+                    upstream::UPSTREAM_TIMEOUT,
+                )
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("creating the gate's repository `{}`: {e}", repo.name)
+                })?;
             }
             let settings: &[(&str, &str)] = &[
                 ("http.receivepack", "true"),
@@ -103,11 +117,21 @@ impl Gate {
                 ("uploadpack.allowAnySHA1InWant", "false"),
             ];
             for (k, v) in settings {
-                upstream::git(&paths, &[], &["--git-dir", &dir_s, "config", k, v], upstream::UPSTREAM_TIMEOUT)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("configuring the gate's repository `{}`: {e}", repo.name))?;
+                upstream::git(
+                    &paths,
+                    &[],
+                    &["--git-dir", &dir_s, "config", k, v],
+                    upstream::UPSTREAM_TIMEOUT,
+                )
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("configuring the gate's repository `{}`: {e}", repo.name)
+                })?;
             }
-            repos.insert(repo.name.clone(), (repo, Arc::new(tokio::sync::Mutex::new(()))));
+            repos.insert(
+                repo.name.clone(),
+                (repo, Arc::new(tokio::sync::Mutex::new(()))),
+            );
         }
         Ok(Gate {
             paths,

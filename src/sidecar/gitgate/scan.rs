@@ -107,7 +107,11 @@ impl<'a> LogScan<'a> {
     fn flush(&mut self) {
         if !self.block_hit && !self.block.is_empty() {
             if let Some(h) = self.scanner.scan(&self.block) {
-                let place = format!("{}:{}", crate::sanitize::inline(&self.file), self.block_start);
+                let place = format!(
+                    "{}:{}",
+                    crate::sanitize::inline(&self.file),
+                    self.block_start
+                );
                 self.push(place, h.rule);
             }
         }
@@ -136,7 +140,13 @@ impl<'a> LogScan<'a> {
                 Some(end) => {
                     message.extend_from_slice(&line[..end]);
                     let commit = self.commit.clone();
-                    scan_message(&commit, "commit message", &message, self.scanner, &mut self.found);
+                    scan_message(
+                        &commit,
+                        "commit message",
+                        &message,
+                        self.scanner,
+                        &mut self.found,
+                    );
                     // An entry without a patch: the next one may follow
                     // on the same line.
                     let rest = &line[end + self.end.len()..];
@@ -149,7 +159,13 @@ impl<'a> LogScan<'a> {
                     message.push(b'\n');
                     if message.len() > MAX_BLOCK {
                         let commit = self.commit.clone();
-                        scan_message(&commit, "commit message", &message, self.scanner, &mut self.found);
+                        scan_message(
+                            &commit,
+                            "commit message",
+                            &message,
+                            self.scanner,
+                            &mut self.found,
+                        );
                         message.clear();
                     }
                     self.message = Some(message);
@@ -261,10 +277,7 @@ fn hunk_start(line: &[u8]) -> Option<usize> {
 
 /// A path as git prints it: as is, or C-quoted (`"a\tb\303\251"`).
 fn unquote(path: &[u8]) -> String {
-    let Some(inner) = path
-        .strip_prefix(b"\"")
-        .and_then(|p| p.strip_suffix(b"\""))
-    else {
+    let Some(inner) = path.strip_prefix(b"\"").and_then(|p| p.strip_suffix(b"\"")) else {
         return String::from_utf8_lossy(path).into_owned();
     };
     let mut out = Vec::with_capacity(inner.len());
@@ -294,7 +307,9 @@ fn unquote(path: &[u8]) -> String {
             i += 2;
             continue;
         }
-        let octal = inner.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = inner
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -318,7 +333,9 @@ mod tests {
     fn log(parts: &[(&str, &str, &str)]) -> Vec<u8> {
         let mut out = Vec::new();
         for (id, msg, patch) in parts {
-            out.extend_from_slice(format!("\0bottle-commit-n0 {id}\n{msg}\0bottle-end-n0{patch}").as_bytes());
+            out.extend_from_slice(
+                format!("\0bottle-commit-n0 {id}\n{msg}\0bottle-end-n0{patch}").as_bytes(),
+            );
         }
         out
     }
@@ -339,7 +356,8 @@ mod tests {
 
     #[test]
     fn removed_and_context_lines_are_not_findings() {
-        let patch = format!("\ndiff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -1 +1 @@\n-{KEY}\n+clean\n");
+        let patch =
+            format!("\ndiff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -1 +1 @@\n-{KEY}\n+clean\n");
         assert!(scan_log(&log(&[("c", "m\n", &patch)]), "n0", &scanner(), 10).is_empty());
     }
 
@@ -349,7 +367,11 @@ mod tests {
             "\ndiff --git a/{KEY}.txt b/{KEY}.txt\nnew file mode 100644\n--- /dev/null\n+++ b/{KEY}.txt\n@@ -0,0 +1 @@\n+x\n"
         );
         let f = scan_log(
-            &log(&[("c", &format!("subject\n\nbody own-secret-value-123\n"), &patch)]),
+            &log(&[(
+                "c",
+                &format!("subject\n\nbody own-secret-value-123\n"),
+                &patch,
+            )]),
             "n0",
             &scanner(),
             10,
@@ -390,6 +412,9 @@ mod tests {
     fn findings_are_bounded() {
         let lines: String = (0..50).map(|_| format!("+{KEY}\n")).collect();
         let patch = format!("\ndiff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -0,0 +1,50 @@\n{lines}");
-        assert_eq!(scan_log(&log(&[("c", "m\n", &patch)]), "n0", &scanner(), 5).len(), 5);
+        assert_eq!(
+            scan_log(&log(&[("c", "m\n", &patch)]), "n0", &scanner(), 5).len(),
+            5
+        );
     }
 }

@@ -36,7 +36,10 @@ impl Paths {
 /// the sidecar's, no system or global configuration, no prompts.
 pub fn base_env(paths: &Paths) -> Vec<(OsString, OsString)> {
     [
-        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        (
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
         ("GIT_CONFIG_NOSYSTEM", "1"),
         ("GIT_CONFIG_GLOBAL", "/dev/null"),
         ("GIT_TERMINAL_PROMPT", "0"),
@@ -47,10 +50,7 @@ pub fn base_env(paths: &Paths) -> Vec<(OsString, OsString)> {
     ]
     .into_iter()
     .map(|(k, v)| (k.into(), v.into()))
-    .chain([(
-        "HOME".into(),
-        paths.scratch.join("home").into_os_string(),
-    )])
+    .chain([("HOME".into(), paths.scratch.join("home").into_os_string())])
     .collect()
 }
 
@@ -169,7 +169,13 @@ pub async fn git(
         .kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
-        .map_err(|_| format!("git {} took longer than {}s", args.first().unwrap_or(&""), timeout.as_secs()))?
+        .map_err(|_| {
+            format!(
+                "git {} took longer than {}s",
+                args.first().unwrap_or(&""),
+                timeout.as_secs()
+            )
+        })?
         .map_err(|e| format!("running git: {e}"))?;
     if out.status.success() {
         Ok(out.stdout)
@@ -196,7 +202,8 @@ pub async fn sync(repo: &GateRepo, paths: &Paths) -> Result<(), String> {
     let Some(up) = &repo.upstream else {
         return Ok(());
     };
-    let env = auth_env(repo, up, paths).map_err(|e| format!("the gate's credentials for `{}`: {e}", repo.name))?;
+    let env = auth_env(repo, up, paths)
+        .map_err(|e| format!("the gate's credentials for `{}`: {e}", repo.name))?;
     let dir = paths.repo(&repo.name);
     let dir = dir.display().to_string();
     git(
@@ -218,8 +225,54 @@ pub async fn sync(repo: &GateRepo, paths: &Paths) -> Result<(), String> {
         UPSTREAM_TIMEOUT,
     )
     .await
-    .map(|_| ())
-    .map_err(|e| format!("the git gate could not fetch `{}` from {}:\n{e}", repo.name, up.url()))
+    .map_err(|e| {
+        format!(
+            "the git gate could not fetch `{}` from {}:\n{e}",
+            repo.name,
+            up.url()
+        )
+    })?;
+    // HEAD follows the upstream's default branch (a clone checks it out).
+    let head_ok = git(
+        paths,
+        &[],
+        &[
+            "--git-dir",
+            &dir,
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "HEAD",
+        ],
+        UPSTREAM_TIMEOUT,
+    )
+    .await
+    .is_ok();
+    if !head_ok {
+        let listed = git(
+            paths,
+            &env,
+            &["ls-remote", "--symref", up.url(), "HEAD"],
+            UPSTREAM_TIMEOUT,
+        )
+        .await
+        .unwrap_or_default();
+        let text = String::from_utf8_lossy(&listed);
+        let target = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ref: ")?.strip_suffix("\tHEAD"))
+            .filter(|r| r.starts_with("refs/heads/") && !r.contains(['\n', ' ']));
+        if let Some(target) = target {
+            let _ = git(
+                paths,
+                &[],
+                &["--git-dir", &dir, "symbolic-ref", "HEAD", target],
+                UPSTREAM_TIMEOUT,
+            )
+            .await;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -228,7 +281,10 @@ mod tests {
 
     #[test]
     fn the_header_is_scoped_to_the_upstreams_origin() {
-        assert_eq!(origin("https://h.test:8443/a/b.git"), "https://h.test:8443/");
+        assert_eq!(
+            origin("https://h.test:8443/a/b.git"),
+            "https://h.test:8443/"
+        );
         assert_eq!(origin("https://h.test/a.git"), "https://h.test/");
     }
 
@@ -262,9 +318,18 @@ mod tests {
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.to_string_lossy().into_owned())
         };
-        assert_eq!(get("GIT_CONFIG_KEY_0").as_deref(), Some("http.https://h.test/.extraHeader"));
-        assert_eq!(get("GIT_CONFIG_VALUE_0").as_deref(), Some("Authorization: Basic dTpw"));
-        assert_eq!(get("GIT_CONFIG_KEY_1").as_deref(), Some("http.followRedirects"));
+        assert_eq!(
+            get("GIT_CONFIG_KEY_0").as_deref(),
+            Some("http.https://h.test/.extraHeader")
+        );
+        assert_eq!(
+            get("GIT_CONFIG_VALUE_0").as_deref(),
+            Some("Authorization: Basic dTpw")
+        );
+        assert_eq!(
+            get("GIT_CONFIG_KEY_1").as_deref(),
+            Some("http.followRedirects")
+        );
         assert_eq!(get("GIT_CONFIG_VALUE_1").as_deref(), Some("false"));
     }
 }
