@@ -13,6 +13,7 @@ mod docker_secrets;
 mod docker_smoke;
 mod docker_start_pty;
 mod egress;
+mod gitgate_fetch;
 mod last_screen;
 mod scale;
 mod selfcheck;
