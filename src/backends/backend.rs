@@ -283,6 +283,20 @@ pub trait Backend: Send + Sync {
         stdin: Option<Box<dyn std::io::Read + Send>>,
         output: OutputSink<'_>,
     ) -> Result<i64, BackendError>;
+    /// Runs `cmd` in the bottle's sidecar container as the container's
+    /// own user, with `env` added: `stdin` is forwarded while the output
+    /// streams to `output`, both at once (git's protocol goes both ways;
+    /// `Stream` tells stdout from stderr); the exit status. The exec's
+    /// setup is under the engine timeout; its stream only under an idle
+    /// limit. `bottle fetch` runs git's upload-pack this way (SPEC §5.5).
+    fn sidecar_exec(
+        &self,
+        slug: &Slug,
+        cmd: &[String],
+        env: &[(String, String)],
+        stdin: Box<dyn std::io::Read + Send>,
+        output: OutputSink<'_>,
+    ) -> Result<i64, BackendError>;
     /// A container's log, chunk by chunk.
     fn logs(
         &self,

@@ -329,35 +329,8 @@ pub fn add_route(dir: &Path, route: RouteEntry) -> Result<()> {
 }
 
 /// An exclusive lock on `dir/routes.lock`, held while the guard lives.
-pub struct RoutesLock(std::fs::File);
-
-impl Drop for RoutesLock {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: unlocking the descriptor this guard owns.
-        unsafe {
-            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
-        }
-    }
-}
-
-pub fn lock(dir: &Path) -> Result<RoutesLock> {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("routes.lock"))
-        .with_context(|| format!("locking {}", dir.display()))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        bail!(
-            "locking {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        );
-    }
-    Ok(RoutesLock(f))
+pub fn lock(dir: &Path) -> Result<crate::state::FileLock> {
+    crate::state::lock_file(&dir.join("routes.lock"))
 }
 
 /// The agent's CA bundle: the host's system roots (for passthrough routes)

@@ -96,6 +96,16 @@ impl FakeBackend {
             .ok_or_else(|| BackendError::NotFound(format!("no bottle `{slug}` on {}", self.host)))
     }
 
+    /// Where `slug`'s fake sidecar keeps the git gate's repositories:
+    /// `<dir>/sidecars/<slug>/gitgate`, standing in for
+    /// [`crate::policy::gitgate::GATE_ROOT`].
+    pub fn gate_root(&self, slug: &Slug) -> PathBuf {
+        self.dir
+            .join("sidecars")
+            .join(slug.as_str())
+            .join("gitgate")
+    }
+
     fn unsupported<T>(&self, what: &str) -> Result<T, BackendError> {
         Err(BackendError::Failed(format!(
             "{what}: the fake backend ({}) has no engine",
@@ -308,6 +318,36 @@ impl Backend for FakeBackend {
         self.unsupported("exec")
     }
 
+    /// The command runs on this host (nothing isolated), with every
+    /// argument under `/gitgate` moved to [`FakeBackend::gate_root`].
+    fn sidecar_exec(
+        &self,
+        slug: &Slug,
+        cmd: &[String],
+        env: &[(String, String)],
+        stdin: Box<dyn std::io::Read + Send>,
+        output: OutputSink<'_>,
+    ) -> Result<i64, BackendError> {
+        let b = self.find(slug)?;
+        if b.status == "stopped" {
+            return Err(BackendError::NotFound(format!(
+                "{slug} is stopped: its sidecar does not run"
+            )));
+        }
+        let root = self.gate_root(slug);
+        let gate = crate::policy::gitgate::GATE_ROOT;
+        let cmd: Vec<String> = cmd
+            .iter()
+            .map(|a| match a.strip_prefix(gate) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    format!("{}{rest}", root.display())
+                }
+                _ => a.clone(),
+            })
+            .collect();
+        local_command(&cmd, env, stdin, output)
+    }
+
     fn logs(&self, slug: &Slug, _: LogRequest, output: OutputSink<'_>) -> Result<(), BackendError> {
         let b = self.find(slug)?;
         output(
@@ -332,6 +372,72 @@ impl Backend for FakeBackend {
     fn last_screen(&self, _: &Slug) -> Result<Option<super::backend::LastScreen>, BackendError> {
         Ok(None)
     }
+}
+
+/// Runs `command` here with `env` added: `stdin` copied in, stdout and
+/// stderr read at once and handed to `output` in arrival order; the exit
+/// status (128 + the signal when one ended it).
+fn local_command(
+    command: &[String],
+    env: &[(String, String)],
+    mut stdin: Box<dyn std::io::Read + Send>,
+    output: OutputSink<'_>,
+) -> Result<i64, BackendError> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let err = |e: &dyn std::fmt::Display| BackendError::Failed(format!("fake sidecar: {e}"));
+    let (program, args) = command.split_first().ok_or_else(|| err(&"no command"))?;
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(&format!("{program}: {e}")))?;
+    if let Some(mut into) = child.stdin.take() {
+        // Detached: a reader that never ends must not hold the command up.
+        std::thread::spawn(move || std::io::copy(&mut stdin, &mut into));
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<(super::Stream, Vec<u8>)>();
+    let pipes: [(super::Stream, Option<Box<dyn std::io::Read + Send>>); 2] = [
+        (
+            super::Stream::Stdout,
+            child.stdout.take().map(|p| Box::new(p) as _),
+        ),
+        (
+            super::Stream::Stderr,
+            child.stderr.take().map(|p| Box::new(p) as _),
+        ),
+    ];
+    for (stream, pipe) in pipes {
+        let (tx, Some(mut pipe)) = (tx.clone(), pipe) else {
+            continue;
+        };
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                if tx.send((stream, buf[..n].to_vec())).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+    for (stream, chunk) in rx {
+        if let Err(e) = output(stream, &chunk) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err(&e));
+        }
+    }
+    let status = child.wait().map_err(|e| err(&e))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => i64::from(code),
+        (None, Some(sig)) => 128 + i64::from(sig),
+        (None, None) => 1,
+    })
 }
 
 type Exit = Arc<(Mutex<Option<Option<i32>>>, Condvar)>;

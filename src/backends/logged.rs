@@ -266,6 +266,17 @@ impl Backend for Logged {
         self.0.exec(slug, user, cmd, stdin, output)
     }
 
+    fn sidecar_exec(
+        &self,
+        slug: &Slug,
+        cmd: &[String],
+        env: &[(String, String)],
+        stdin: Box<dyn std::io::Read + Send>,
+        output: OutputSink<'_>,
+    ) -> Result<i64, BackendError> {
+        self.0.sidecar_exec(slug, cmd, env, stdin, output)
+    }
+
     fn logs(
         &self,
         slug: &Slug,

@@ -47,6 +47,22 @@ pub fn exec(
     Ok(i32::try_from(code).unwrap_or(1))
 }
 
+/// `bottle fetch <slug>`: the agent's pushes into the workspace's
+/// repository; one line per ref that landed or moved (stdout), a note
+/// when none did (stderr).
+pub fn fetch(home: &crate::state::Home, slug_text: &str) -> Result<i32> {
+    let slug = slug(slug_text)?;
+    let landed = crate::control::fetch::fetch_pushes(home, &slug)?;
+    let mut out = std::io::stdout().lock();
+    for l in &landed {
+        writeln!(out, "{}", l.line())?;
+    }
+    if landed.is_empty() {
+        eprintln!("bottle: nothing new from {slug}");
+    }
+    Ok(0)
+}
+
 /// `bottle stop`: containers and networks go; volumes and state stay.
 pub fn stop(ctx: &Context, slug_text: &str) -> Result<i32> {
     let slug = slug(slug_text)?;

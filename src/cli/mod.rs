@@ -11,6 +11,7 @@ mod queue;
 mod routes;
 mod start;
 
+use crate::state::names::Slug;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -110,6 +111,19 @@ pub enum Command {
         slug: String,
         #[arg(long, value_name = "HOST")]
         revoke: Option<String>,
+    },
+    /// Bring what the agent pushed to the git gate into the workspace's
+    /// repository as refs/remotes/bottle/<slug>/<branch> (checked, nothing
+    /// checked out).
+    Fetch { slug: String },
+    /// git's upload-pack program for `bottle fetch`: relays git's protocol
+    /// to `git upload-pack` on the gate in the bottle's sidecar.
+    #[command(hide = true)]
+    GitgateUploadPack {
+        slug: String,
+        /// The repository path git appends (ignored).
+        #[arg(allow_hyphen_values = true)]
+        path: Option<String>,
     },
     /// Remove leftover engine objects and stale state (always lists first).
     Cleanup {
@@ -509,6 +523,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             to,
             include_flagged,
         } => export::export(&ctx, slug, to.as_deref(), *include_flagged),
+        Command::Fetch { slug } => bottles::fetch(&ctx.home, slug),
+        Command::GitgateUploadPack { slug, path: _ } => {
+            crate::control::fetch::upload_pack(&ctx.home, &Slug::parse(slug)?)
+        }
         Command::Routes { slug, revoke } => routes::routes(&ctx, slug, revoke.as_deref()),
         Command::Cleanup {
             yes,

@@ -8,6 +8,7 @@
 pub mod capability;
 pub mod describe;
 pub mod edit;
+pub mod fetch;
 
 use crate::queue::{self, Decision, Payload, QueueError, Request, Verdict};
 use crate::state::Home;

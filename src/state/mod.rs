@@ -105,6 +105,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// An exclusive `flock` on a file, held while the guard lives (released
+/// by the kernel if the process dies).
+pub struct FileLock(fs::File);
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking the descriptor this guard owns.
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+/// Takes the exclusive lock on `path` (created if missing), waiting for
+/// another holder to let go.
+pub fn lock_file(path: &Path) -> Result<FileLock> {
+    use std::os::fd::AsRawFd;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("locking {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        anyhow::bail!(
+            "locking {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(FileLock(f))
+}
+
 /// `trust.json`: repo agents the operator trusted, pinned by canonical path
 /// and content hash. Written by the picker's trust prompt.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]

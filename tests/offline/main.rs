@@ -9,6 +9,7 @@ mod support;
 mod app_log;
 mod architecture;
 mod cli;
+mod fetch;
 mod manifest_cases;
 mod manifest_props;
 mod plan;

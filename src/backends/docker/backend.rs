@@ -322,9 +322,33 @@ impl Backend for DockerBackend {
         output: OutputSink<'_>,
     ) -> Result<i64, BackendError> {
         let names = Names::for_slug(slug);
+        // As the agent unless the operator names a user (the container's
+        // own user is the session holder's, root).
+        let (user, cmd) = match user {
+            Some(u) => (u, cmd.to_vec()),
+            None => super::spec::as_agent(cmd.to_vec()),
+        };
+        let req = super::exec::ExecRequest {
+            slug,
+            container: &names.agent_container,
+            user: Some(user),
+            cmd,
+            env: Vec::new(),
+            idle: None,
+        };
+        block(async { super::exec::run(&self.connect().await?, req, stdin, output).await })
+    }
+
+    fn sidecar_exec(
+        &self,
+        slug: &Slug,
+        cmd: &[String],
+        env: &[(String, String)],
+        stdin: Box<dyn std::io::Read + Send>,
+        output: OutputSink<'_>,
+    ) -> Result<i64, BackendError> {
         block(async {
-            let d = self.connect().await?;
-            exec(&d, slug, &names.agent_container, user, cmd, stdin, output).await
+            super::exec::sidecar(&self.connect().await?, slug, cmd, env, stdin, output).await
         })
     }
 
@@ -399,98 +423,4 @@ impl From<bollard::errors::Error> for BackendError {
     fn from(e: bollard::errors::Error) -> BackendError {
         EngineError::from(e).into()
     }
-}
-
-/// `bottle exec`: a non-TTY exec with output relayed chunk by chunk and
-/// `stdin` (when given) forwarded until it ends.
-async fn exec(
-    d: &Docker,
-    slug: &Slug,
-    container: &str,
-    user: Option<&str>,
-    cmd: &[String],
-    stdin: Option<Box<dyn std::io::Read + Send>>,
-    output: OutputSink<'_>,
-) -> Result<i64, EngineError> {
-    use bollard::exec::{StartExecOptions, StartExecResults};
-    use bollard::models::ExecConfig;
-    // As the agent unless the operator names a user (the container's own
-    // user is the session holder's, root).
-    let (user, cmd) = match user {
-        Some(u) => (u, cmd.to_vec()),
-        None => super::spec::as_agent(cmd.to_vec()),
-    };
-    let forward = stdin.is_some();
-    let config = ExecConfig {
-        cmd: Some(cmd),
-        user: Some(user.to_string()),
-        attach_stdin: Some(forward),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let id = match timed(d.create_exec(container, config)).await {
-        Ok(r) => r.id,
-        Err(e) => {
-            return Err(EngineError::Launch(format!(
-                "no running bottle `{slug}`: {e}"
-            )))
-        }
-    };
-    let started = timed(d.start_exec(
-        &id,
-        Some(StartExecOptions {
-            detach: false,
-            tty: false,
-            output_capacity: None,
-        }),
-    ))
-    .await?;
-    if let StartExecResults::Attached {
-        output: mut out,
-        input,
-    } = started
-    {
-        let feeding = stdin.map(|mut stdin| {
-            // A plain thread reads (a pipe that never closes must not keep
-            // the runtime from ending); a task writes.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match stdin.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if tx.blocking_send(buf[..n].to_vec()).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let mut input = input;
-                while let Some(chunk) = rx.recv().await {
-                    if input.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = input.shutdown().await;
-            })
-        });
-        while let Some(chunk) = out.next().await {
-            let sent = match chunk? {
-                bollard::container::LogOutput::StdErr { message } => {
-                    output(Stream::Stderr, &message)
-                }
-                other => output(Stream::Stdout, &other.into_bytes()),
-            };
-            sent.map_err(|e| EngineError::Local(e.to_string()))?;
-        }
-        if let Some(f) = feeding {
-            f.abort();
-        }
-    }
-    Ok(timed(d.inspect_exec(&id)).await?.exit_code.unwrap_or(1))
 }

@@ -48,6 +48,7 @@ mod backend;
 pub use backend::DockerBackend;
 pub mod build;
 pub mod engines;
+mod exec;
 pub mod export;
 pub mod launch;
 pub mod libpod;
