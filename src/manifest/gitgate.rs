@@ -142,8 +142,16 @@ fn parse_repo(r: &mut Report, key: &Key, node: &Node) -> Option<GitRepo> {
         }),
         None => None,
     };
-    match url.as_ref().map(|(u, _)| u) {
-        Some(RepoUrl::Ssh(_)) => {
+    // The kind by the URL's scheme, even when the rest of it is wrong.
+    let https = f
+        .get("url")
+        .and_then(|(_, v)| match &v.value {
+            Value::Str(s) => Some(s.starts_with("https://")),
+            _ => None,
+        })
+        .unwrap_or(false);
+    match https {
+        false => {
             if identity.is_none() {
                 r.error(
                     key.pos,
@@ -159,7 +167,7 @@ fn parse_repo(r: &mut Report, key: &Key, node: &Node) -> Option<GitRepo> {
                 ok = false;
             }
         }
-        Some(RepoUrl::Https(_)) => {
+        true => {
             if auth.is_none() && f.get("auth").is_none() {
                 r.error(key.pos, format!("repo `{}` is missing `auth: {{ scheme, token_ref }}` (the token the gate sends to the https upstream)", key.name));
                 ok = false;
@@ -171,7 +179,6 @@ fn parse_repo(r: &mut Report, key: &Key, node: &Node) -> Option<GitRepo> {
                 }
             }
         }
-        None => {}
     }
     let mut push_branches = Vec::new();
     if let Some((k, v)) = f.get("push_branches") {
@@ -240,7 +247,7 @@ fn parse_host_key(s: &str) -> Result<String, String> {
             known.join(", ")
         ));
     }
-    let b64 = body.len() >= 16
+    let b64 = !body.is_empty()
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));

@@ -6,7 +6,7 @@ use bottle::manifest::{self, Origin, Pos, SourceFile, Sources};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
-const VALID_BOTTLE: &str = "---\nextends: base\nenv:\n  A: \"x\"\n  B: \"?ask\"\n  C: \"${HOST_C}\"\nagent_provider: { template: claude, auth_token: TOKEN }\negress:\n  upstream_proxy: http://p.test:3128\n  routes:\n    - host: api.github.com\n      ports: [443]\n      path_allowlist: [\"/repos/acme/\"]\n      methods: [GET, POST]\n      auth: { scheme: Bearer, token_ref: GH_PAT }\n      ssrf_ip_allowlist: [\"10.0.0.0/8\"]\n    - host: \"*.npmjs.org\"\ngit-gate:\n  user: { name: a, email: a@b.c }\n  repos:\n    app: { url: \"ssh://git@h:22/p.git\", identity: \"~/k\", host_key: \"k\", push_branches: [\"b/*\"] }\nsupervise: true\nresources: { memory: \"4g\", cpus: 2, pids: 1024 }\n---\nbody\n";
+const VALID_BOTTLE: &str = "---\nextends: base\nenv:\n  A: \"x\"\n  B: \"?ask\"\n  C: \"${HOST_C}\"\nagent_provider: { template: claude, auth_token: TOKEN }\negress:\n  upstream_proxy: http://p.test:3128\n  routes:\n    - host: api.github.com\n      ports: [443]\n      path_allowlist: [\"/repos/acme/\"]\n      methods: [GET, POST]\n      auth: { scheme: Bearer, token_ref: GH_PAT }\n      ssrf_ip_allowlist: [\"10.0.0.0/8\"]\n    - host: \"*.npmjs.org\"\ngit-gate:\n  user: { name: a, email: a@b.c }\n  repos:\n    app: { url: \"ssh://git@h:22/p.git\", identity: \"~/k\", host_key: \"ssh-ed25519 AAAAk\", push_branches: [\"b/*\"] }\nsupervise: true\nresources: { memory: \"4g\", cpus: 2, pids: 1024 }\n---\nbody\n";
 const VALID_AGENT: &str = "---\nbottle: dev\nskills: [a, b]\ngit-gate:\n  user: { name: x }\ncopy_workspace: true\nname: x\n---\nprompt\n---\n";
 const BASE: &str = "---\nenv: { Z: \"1\" }\n---\n";
 

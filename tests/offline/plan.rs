@@ -189,13 +189,14 @@ fn launch_conditions_and_unavailable_pieces_are_errors() {
             .contains("/h/bottles/dev.md:3:8: error: env `R` copies ${UNSET_R}"),
         "{err}"
     );
-    // A git-gate repo whose identity file is missing on this host.
+    // A git-gate repo: the preflight names its upstream, key, pinned host
+    // key and push branches.
     let d = defs(&[("git", "---\nagent_provider: { template: shell }\ngit-gate:\n  repos:\n    app: { url: \"ssh://git@h/p\", identity: \"~/k\", host_key: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDtest\" }\n---\n")], &[("git", "---\nbottle: git\n---\n")]);
-    let err = prepare(input(&d, "git", &["runc"], None)).expect_err("no identity");
+    let plan = prepare(input(&d, "git", &["runc"], None)).expect("a gate");
+    let text = bottle::backends::preflight::render(&plan);
     assert!(
-        matches!(&err, PrepareError::LaunchConditions { .. })
-            && err.to_string().contains("identity"),
-        "{err}"
+        text.contains("app → ssh://git@h:22/p (identity ~/k, host key ssh-ed25519 pinned; push bottle/*)"),
+        "{text}"
     );
     // The built-in Claude Code template: built from its registry unless
     // BOTTLE_AGENT_CLIS names an npm prefix (the fake host sets none).

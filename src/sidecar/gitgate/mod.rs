@@ -46,7 +46,7 @@ pub fn load(config_dir: &Path) -> anyhow::Result<Option<GateFile>> {
 }
 
 /// A file written whole (temp file + rename) with this mode.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");

@@ -76,8 +76,7 @@ pub fn auth_env(
             } else {
                 format!("[{host}]:{port}")
             };
-            crate::state::write_atomic(&known, format!("{pattern} {host_key}\n").as_bytes(), 0o600)
-                .map_err(std::io::Error::other)?;
+            super::write_file(&known, format!("{pattern} {host_key}\n").as_bytes(), 0o600)?;
             let key = paths.secrets_dir.join(identity);
             let cmd = format!(
                 "ssh -F /dev/null -i '{}' -o IdentitiesOnly=yes -o IdentityAgent=none \
@@ -148,7 +147,7 @@ fn ca_bundle(paths: &Paths, extra: &Path) -> std::io::Result<PathBuf> {
     let mut bytes = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     bytes.push(b'\n');
     bytes.extend(std::fs::read(extra)?);
-    crate::state::write_atomic(&out, &bytes, 0o644).map_err(std::io::Error::other)?;
+    super::write_file(&out, &bytes, 0o644)?;
     Ok(out)
 }
 
