@@ -198,3 +198,164 @@ fn the_git_gate_scans_confines_and_keeps_the_keys() {
         assert_eq!(out.trim(), "0\nend", "the agent found a credential: {out}");
     }
 }
+
+fn host_git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Op")
+        .env("GIT_AUTHOR_EMAIL", "op@bottle.test")
+        .env("GIT_COMMITTER_NAME", "Op")
+        .env("GIT_COMMITTER_EMAIL", "op@bottle.test")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The workspace's own repository: the agent's `origin` is the gate; what
+/// it pushes there (scanned the same way) lands in the host repository
+/// through `bottle fetch` as `refs/remotes/bottle/<slug>/<branch>`, never
+/// checked out; a push with a secret and a hostile object never land.
+#[test]
+fn the_workspace_repository_reaches_the_host_only_through_fetch() {
+    let e = Engine::default_docker();
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    host_git(&ws, &["init", "-q", "-b", "main"]);
+    std::fs::write(ws.join("README.md"), "the operator's project\n").expect("write");
+    host_git(&ws, &["add", "README.md"]);
+    host_git(&ws, &["commit", "-qm", "operator's first commit"]);
+    host_git(
+        &ws,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://op:ghp_notreal@git.example.test/acme/app.git",
+        ],
+    );
+    let main_before = host_git(&ws, &["rev-parse", "main"]);
+    crate::support::define(
+        &home,
+        "wsgate",
+        "agent_provider: { template: shell }\ngit-gate: { user: { name: Agent, email: agent@bottle.test } }\n",
+    );
+    let out = e.bottle(&home, Some(&ws), &["start", "wsgate", "--detach", "-y"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    struct Rm<'a>(&'a Engine, &'a std::path::Path, String);
+    impl Drop for Rm<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.bottle(self.1, None, &["rm", &self.2]);
+        }
+    }
+    let _rm = Rm(&e, &home, slug.clone());
+    let sh = |script: &str| {
+        let out = e.bottle(
+            &home,
+            None,
+            &[
+                "exec",
+                &slug,
+                "--",
+                "sh",
+                "-c",
+                &format!("cd /workspace && {{ {script} ; }} 2>&1"),
+            ],
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    // The agent's origin (the sanitized URL) goes to the gate.
+    let (code, out) = sh(
+        "git checkout -q -b bottle/feature && echo work > work.txt && git add work.txt \
+         && git commit -qm 'agent work' && git push -q origin bottle/feature",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("bottle fetch"), "{out}");
+
+    // Nothing reaches the host until the operator fetches.
+    assert!(host_git(&ws, &["for-each-ref", "refs/remotes/bottle"]).is_empty());
+    let out = e.bottle(&home, Some(&ws), &["fetch", &slug]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let landed = format!("refs/remotes/bottle/{slug}/bottle/feature");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&landed),
+        "{out:?}"
+    );
+    assert_eq!(
+        host_git(&ws, &["log", "-1", "--format=%s", &landed]),
+        "agent work"
+    );
+    assert_eq!(
+        host_git(&ws, &["log", "--format=%s", &format!("main..{landed}")]),
+        "agent work",
+        "reviewable with plain git"
+    );
+    // Nothing checked out, main untouched.
+    assert_eq!(host_git(&ws, &["rev-parse", "main"]), main_before);
+    assert!(!ws.join("work.txt").exists());
+    assert_eq!(host_git(&ws, &["status", "--porcelain"]), "");
+
+    // A push with a secret is refused at the gate and never lands.
+    let (code, out) = sh(&format!(
+        "git checkout -q -b bottle/leak && echo 'k={AWS}' > leak.txt && git add leak.txt \
+         && git commit -qm leak && git push origin bottle/leak"
+    ));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("leak.txt:1: aws-access-key"), "{out}");
+    let _ = e.bottle(&home, Some(&ws), &["fetch", &slug]);
+    assert!(host_git(
+        &ws,
+        &[
+            "for-each-ref",
+            &format!("refs/remotes/bottle/{slug}/bottle/leak")
+        ]
+    )
+    .is_empty());
+
+    // A hostile pack: a commit object with a malformed header, written
+    // with git's own plumbing, refused by the gate's object check.
+    let (code, out) = sh(
+        "t=$(git write-tree) && bad=$(printf 'tree %s\\nauthor no email here\\ncommitter x <x> 0 +0000\\n\\nbad\\n' $t \
+         | git hash-object -t commit --literally -w --stdin) && git update-ref refs/heads/bottle/hostile $bad \
+         && git push origin bottle/hostile",
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.to_lowercase().contains("fsck")
+            || out.contains("missingEmail")
+            || out.contains("badEmail"),
+        "{out}"
+    );
+    let _ = e.bottle(&home, Some(&ws), &["fetch", &slug]);
+    assert!(host_git(
+        &ws,
+        &[
+            "for-each-ref",
+            &format!("refs/remotes/bottle/{slug}/bottle/hostile")
+        ]
+    )
+    .is_empty());
+}

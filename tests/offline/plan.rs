@@ -195,7 +195,9 @@ fn launch_conditions_and_unavailable_pieces_are_errors() {
     let plan = prepare(input(&d, "git", &["runc"], None)).expect("a gate");
     let text = bottle::backends::preflight::render(&plan);
     assert!(
-        text.contains("app → ssh://git@h:22/p (identity ~/k, host key ssh-ed25519 pinned; push bottle/*)"),
+        text.contains(
+            "app → ssh://git@h:22/p (identity ~/k, host key ssh-ed25519 pinned; push bottle/*)"
+        ),
         "{text}"
     );
     // The built-in Claude Code template: built from its registry unless
