@@ -30,6 +30,7 @@ mod msg;
 mod panes;
 pub mod picker;
 mod problems;
+mod pushes;
 pub mod requests;
 mod state;
 #[cfg(test)]
@@ -38,6 +39,7 @@ mod update;
 
 pub use layer::{Keys, Layer};
 pub use msg::{Action, AppEvent, Effect, RunOutcome};
+pub use pushes::{GateDecision, GateView};
 pub use state::{
     AgentRow, App, BottleRow, Focus, Overlay, PaneState, PaneView, SavedLayout, SavedPane,
     QUIET_AFTER_PROMPT, REATTACH_WINDOW, SIDEBAR_WIDTH,

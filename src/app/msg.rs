@@ -79,6 +79,21 @@ pub enum AppEvent {
     /// A pane's input queue is full (its program stopped reading): the
     /// keys were dropped.
     InputDropped(PaneId),
+    /// The git gate of bottle `slug` decided a push (its sidecar's log).
+    GateDecision {
+        slug: String,
+        decision: super::pushes::GateDecision,
+    },
+    /// Following `slug`'s gate log ended (`gate`: it has a gate).
+    GateStream {
+        slug: String,
+        gate: bool,
+    },
+    /// `bottle fetch` for `slug`: a line per ref that landed, or why not.
+    PushesFetched {
+        slug: String,
+        result: Result<Vec<String>, String>,
+    },
     /// A background job failed before it could report its own result.
     JobFailed {
         job: &'static str,
@@ -186,6 +201,12 @@ pub enum Effect {
     RefreshBottles,
     /// Follow the event stream of the engine at this host (once per run).
     FollowEngine(String),
+    /// Follow this bottle's git gate decisions (its sidecar's log) until
+    /// the stream ends, then `GateStream`.
+    FollowGate(String),
+    /// Bring this bottle's pushes to the workspace repository into the
+    /// host repository (`bottle fetch`), then `PushesFetched`.
+    FetchPushes(String),
     SaveLayout(SavedLayout),
     /// List the log viewer's sources (with these bottles' sidecars), then
     /// `LogSources`.

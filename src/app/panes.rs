@@ -240,7 +240,7 @@ impl App {
         if self.selected >= self.sidebar_len() {
             self.selected = self.sidebar_len().saturating_sub(1);
         }
-        let mut effects = Vec::new();
+        let mut effects = self.follow_gates();
         if let Some(saved) = self.pending_restore.take() {
             effects.extend(self.restore(saved));
         }

@@ -183,6 +183,10 @@ pub struct App {
     pub requests: requests::Requests,
     /// `definitions::Loaded::fingerprint` of the definitions shown.
     pub(super) definitions_fingerprint: u64,
+    /// Each bottle's git gate: pushes decided, branches landed.
+    pub gates: std::collections::BTreeMap<String, super::pushes::GateView>,
+    /// Bottles whose gate log is followed (or that have none).
+    pub(super) gates_followed: std::collections::BTreeMap<String, super::pushes::Follow>,
 }
 
 impl App {
@@ -225,6 +229,8 @@ impl App {
             notify: crate::config::Notify::Off,
             requests: requests::Requests::default(),
             definitions_fingerprint: 0,
+            gates: Default::default(),
+            gates_followed: Default::default(),
         }
     }
 

@@ -29,6 +29,14 @@ pub struct GateSetup {
     pub agent_config: String,
 }
 
+/// Whether the bottle with this state directory has a git gate.
+pub fn has_gate(state_dir: &Path) -> bool {
+    std::fs::read_to_string(super::egress::egress_dir(state_dir).join(contract::FILE_NAME))
+        .ok()
+        .and_then(|t| serde_json::from_str::<GateFile>(&t).ok())
+        .is_some_and(|f| !f.repos.is_empty())
+}
+
 /// The secrets entry holding a repo's SSH key or token.
 pub fn secret_name(repo: &str, token: bool) -> String {
     format!("gitgate-{repo}.{}", if token { "token" } else { "key" })

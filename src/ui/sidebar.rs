@@ -49,6 +49,31 @@ fn status_line<'a>(app: &App, b: &crate::app::BottleRow) -> Line<'a> {
     Line::from(spans)
 }
 
+/// The git gate on the name's line: `↑N` pushes it let through, `✗N`
+/// pushes it refused, `!` when bringing a push into the host repository
+/// failed (the status bar says why).
+fn gate_marks<'a>(app: &App, slug: &str) -> Span<'a> {
+    let Some(g) = app.gates.get(slug) else {
+        return Span::raw("");
+    };
+    let mut text = String::new();
+    if g.pushed > 0 {
+        text.push_str(&format!(" ↑{}", g.pushed));
+    }
+    if g.refused > 0 {
+        text.push_str(&format!(" ✗{}", g.refused));
+    }
+    if g.error.is_some() {
+        text.push_str(" !");
+    }
+    let color = if g.refused > 0 || g.error.is_some() {
+        Color::Yellow
+    } else {
+        Color::Cyan
+    };
+    Span::styled(text, Style::default().fg(color))
+}
+
 /// `isolated` quietly green; anything else (`UNVERIFIED`) loud.
 pub fn isolation_style(word: &str) -> Style {
     if word == "isolated" {
@@ -113,6 +138,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         if open { " ◆" } else { "" },
                         Style::default().fg(Color::Cyan),
                     ),
+                    gate_marks(app, &b.slug),
                     Span::styled(
                         match app.pending_for(b) {
                             0 => String::new(),

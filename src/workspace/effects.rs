@@ -104,6 +104,12 @@ impl Effects {
             Effect::StopBottle(slug) => self.stop(slug),
             Effect::RefreshBottles => self.refresh_bottles(),
             Effect::FollowEngine(host) => self.follow_engine(host),
+            Effect::FollowGate(slug) => {
+                super::gate::follow(&self.jobs, self.ctx.home.clone(), slug)
+            }
+            Effect::FetchPushes(slug) => {
+                super::gate::fetch(&self.jobs, self.ctx.home.clone(), slug)
+            }
             Effect::ListLogs { sidecars, select } => return Some(self.list_logs(sidecars, select)),
             Effect::LoadLog(kind) => self.load_log(kind),
             Effect::PrepareLaunch {

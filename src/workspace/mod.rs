@@ -13,6 +13,7 @@
 
 mod definitions;
 mod effects;
+mod gate;
 mod jobs;
 
 use crate::app::{App, AppEvent, Effect, RunOutcome, SavedLayout};

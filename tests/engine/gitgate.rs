@@ -358,4 +358,29 @@ fn the_workspace_repository_reaches_the_host_only_through_fetch() {
         ]
     )
     .is_empty());
+
+    // The workspace follows the gate: a push is fetched by itself and
+    // shows on the sidebar.
+    let (h, hh) = (home.display().to_string(), dir.path().display().to_string());
+    let app = crate::support::Pty::open(30, 140).spawn(
+        &[],
+        &[("BOTTLE_HOME", h.as_str()), ("HOME", hh.as_str())],
+        &ws,
+    );
+    app.wait_for("the bottle in the sidebar", |s| s.contains(&slug));
+    // Its gate's log is followed from the list on: give it a moment by
+    // waiting for a second list (the status line is drawn).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (code, out) = sh(
+        "git checkout -q bottle/feature && echo more >> work.txt && git commit -qam 'more work' \
+         && git push -q origin bottle/feature",
+    );
+    assert_eq!(code, 0, "{out}");
+    app.wait_for("the push fetched and shown", |s| {
+        s.contains(&format!("{slug} ↑1")) && s.contains(&format!("bottle/{slug}/bottle/feature"))
+    });
+    assert_eq!(
+        host_git(&ws, &["log", "-1", "--format=%s", &landed]),
+        "more work"
+    );
 }
