@@ -221,7 +221,7 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
             .map(|o| String::from_utf8_lossy(&o).trim().to_string())
             .unwrap_or_default();
         let branch = u.name.starts_with("refs/heads/");
-        if (branch && kind != "commit") || (!branch && kind != "commit" && kind != "tag") {
+        if kind != "commit" && (branch || kind != "tag") {
             refusals.push(format!("{name}: points at a {kind}, not a commit"));
             continue;
         }
