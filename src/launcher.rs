@@ -151,7 +151,12 @@ pub fn prepare(
         slug,
         home_hash: home.label_hash(),
         engine,
-        workspace: copy_list.as_ref().map(|l| l.facts()),
+        workspace: copy_list.as_ref().map(|l| {
+            // A `.git` git itself can read (the git gate's workspace repo).
+            let mut facts = l.facts();
+            facts.git = facts.git && backends::gitgate::host_repository(&facts.root).is_some();
+            facts
+        }),
         runtime_override: opts.runtime.clone(),
         host: &crate::manifest::RealHost,
         bottle_sha256: sha256_file(&sidecar_binary()?)?,
@@ -229,6 +234,10 @@ pub fn prepare_resume(home: &Home, defs: &Definitions, slug: &Slug) -> Result<Pr
         .is_some_and(|r| *r != resumed.runtime.name)
     {
         resumed = plan_with(last_runtime)?;
+    }
+    // The gate keeps taking the workspace repository's pushes if it did.
+    if crate::backends::gitgate::has_workspace_repo(&state_dir) {
+        resumed.gate_workspace = meta.workspace.as_ref().map(PathBuf::from);
     }
     // An approved capability stays with the bottle: it resumes on that
     // image (built again, without network, if the engine lost it).

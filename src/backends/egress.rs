@@ -183,10 +183,7 @@ pub fn prepare(
     let gate = super::gitgate::prepare(
         &plan.bottle.git_repos,
         host_home,
-        plan.workspace
-            .as_ref()
-            .filter(|w| w.git)
-            .map(|w| w.root.as_path()),
+        plan.gate_workspace.as_deref(),
         &|v| std::env::var(v).ok(),
     )?;
     let json = serde_json::to_string_pretty(&gate.file)?;

@@ -37,6 +37,15 @@ pub fn has_gate(state_dir: &Path) -> bool {
         .is_some_and(|f| !f.repos.is_empty())
 }
 
+/// Whether the gate of the bottle with this state directory took the
+/// workspace repository's pushes (a resume keeps doing so).
+pub fn has_workspace_repo(state_dir: &Path) -> bool {
+    std::fs::read_to_string(super::egress::egress_dir(state_dir).join(contract::FILE_NAME))
+        .ok()
+        .and_then(|t| serde_json::from_str::<GateFile>(&t).ok())
+        .is_some_and(|f| f.repos.iter().any(|r| r.name == contract::WORKSPACE_REPO))
+}
+
 /// The secrets entry holding a repo's SSH key or token.
 pub fn secret_name(repo: &str, token: bool) -> String {
     format!("gitgate-{repo}.{}", if token { "token" } else { "key" })

@@ -133,6 +133,10 @@ pub struct Plan {
     pub resources: ResourcePlan,
     pub git_user: GitUser,
     pub workspace: Option<WorkspaceFacts>,
+    /// The host repository whose pushes the git gate's `workspace`
+    /// repository takes: the copied workspace when it is a git repository
+    /// (a resume keeps the first launch's).
+    pub gate_workspace: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +160,14 @@ pub enum PrepareError {
     AgentCli(String),
     #[error("runtime `{wanted}` is not offered by the engine (it offers: {offered})")]
     UnknownRuntime { wanted: String, offered: String },
+}
+
+impl Plan {
+    /// Whether this bottle has a git gate: declared upstreams, or a
+    /// workspace that is a git repository.
+    pub fn has_gate(&self) -> bool {
+        !self.bottle.git_repos.is_empty() || self.gate_workspace.is_some()
+    }
 }
 
 pub const AGENT_HOME: &str = "/home/agent";
@@ -402,6 +414,11 @@ pub fn prepare(input: PrepareInput) -> Result<Plan, PrepareError> {
         env,
         resources,
         git_user,
+        gate_workspace: input
+            .workspace
+            .as_ref()
+            .filter(|w| w.git && agent.def.copy_workspace)
+            .map(|w| w.root.clone()),
         workspace: if agent.def.copy_workspace {
             input.workspace
         } else {

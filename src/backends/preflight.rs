@@ -143,7 +143,7 @@ pub fn render(plan: &Plan) -> String {
             ),
         );
     }
-    if b.git_repos.is_empty() && !plan.workspace.as_ref().is_some_and(|w| w.git) {
+    if b.git_repos.is_empty() && plan.gate_workspace.is_none() {
         line("git gate", "none".into());
     }
     for repo in b.git_repos.values() {
@@ -152,7 +152,7 @@ pub fn render(plan: &Plan) -> String {
             inline(&crate::backends::gitgate::describe(repo)),
         );
     }
-    if plan.workspace.as_ref().is_some_and(|w| w.git) {
+    if plan.gate_workspace.is_some() {
         line(
             "git gate",
             format!(

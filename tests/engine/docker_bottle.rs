@@ -537,7 +537,7 @@ fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
     assert_eq!(
         vols.lines().count(),
         2,
-        "work and home volumes kept: {vols}"
+        "work and home volumes kept (the fake .git is no repository: no gate): {vols}"
     );
     assert!(home.join("state").join(slug).join("metadata.json").exists());
     assert_eq!(listed_status(e, home, ws, slug), "stopped");
@@ -550,7 +550,11 @@ fn attack(e: &Engine, home: &Path, ws: &Path, slug: &str) {
         String::from_utf8_lossy(&resumed.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&resumed.stdout).trim(), slug);
-    assert!(String::from_utf8_lossy(&resumed.stderr).contains("no changes since the last launch"));
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr).contains("no changes since the last launch"),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
     let (code, kept) = inside(
         e,
         home,

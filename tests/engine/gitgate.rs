@@ -359,6 +359,22 @@ fn the_workspace_repository_reaches_the_host_only_through_fetch() {
     )
     .is_empty());
 
+    // Stop and resume: the gate keeps its repository (a volume) and its
+    // place as the agent's origin.
+    let out = e.bottle(&home, Some(&ws), &["stop", &slug]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = e.bottle(&home, Some(&ws), &["resume", &slug, "--detach", "-y"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("no changes since the last launch"), "{said}");
+    let (code, out) = sh("git ls-remote origin");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("refs/heads/bottle/feature"), "{out}");
+
     // The workspace follows the gate: a push is fetched by itself and
     // shows on the sidebar.
     let (h, hh) = (home.display().to_string(), dir.path().display().to_string());

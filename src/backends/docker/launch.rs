@@ -319,7 +319,11 @@ async fn create_networks_and_volumes(
         &plan.engine,
         &plan.home_hash,
     ));
-    for v in [&n.work_volume, &n.home_volume, &n.gate_volume] {
+    let gate = plan.has_gate().then_some(&n.gate_volume);
+    for v in [Some(&n.work_volume), Some(&n.home_volume), gate]
+        .into_iter()
+        .flatten()
+    {
         timed(docker.create_volume(VolumeCreateRequest {
             name: Some(v.clone()),
             labels: Some(vol_labels.clone()),

@@ -349,10 +349,12 @@ pub fn sidecar(
         });
     }
     // The git gate's repositories: the sidecar's alone.
-    mounts.push(volume(
-        &plan.names.gate_volume,
-        crate::policy::gitgate::GATE_ROOT,
-    ));
+    if plan.has_gate() {
+        mounts.push(volume(
+            &plan.names.gate_volume,
+            crate::policy::gitgate::GATE_ROOT,
+        ));
+    }
     host.mounts = Some(mounts);
     // The engine's default runtime: the sidecar binds port 53 with no
     // capability through a namespaced sysctl that gVisor ignores. gVisor
