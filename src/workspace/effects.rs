@@ -105,10 +105,10 @@ impl Effects {
             Effect::RefreshBottles => self.refresh_bottles(),
             Effect::FollowEngine(host) => self.follow_engine(host),
             Effect::FollowGate(slug) => {
-                super::gate::follow(&self.jobs, self.ctx.home.clone(), slug)
+                super::sidecar::follow(&self.jobs, self.ctx.home.clone(), slug)
             }
             Effect::FetchPushes(slug) => {
-                super::gate::fetch(&self.jobs, self.ctx.home.clone(), slug)
+                super::sidecar::fetch(&self.jobs, self.ctx.home.clone(), slug)
             }
             Effect::ListLogs { sidecars, select } => return Some(self.list_logs(sidecars, select)),
             Effect::LoadLog(kind) => self.load_log(kind),
@@ -231,7 +231,7 @@ impl Effects {
                 LogKind::App(p) | LogKind::Crash(p) => {
                     read_tail(p, 4 << 20).map_err(|e| format!("{}: {e}", p.display()))
                 }
-                LogKind::Sidecar(slug) => engine::sidecar_log(&home, slug, 5000)
+                LogKind::Sidecar(slug) => super::sidecar::log_tail(&home, slug, 5000)
                     .map(|bytes| split_lines(&bytes, false))
                     .map_err(|e| format!("{e:#}")),
             };
@@ -602,7 +602,7 @@ pub fn load_definitions(
 /// What the workspace asks of engines, through each bottle's `Backend`
 /// (blocking calls: jobs run them on the runtime's blocking pool).
 mod engine {
-    use crate::backends::{self, BackendError, Engine, EngineEvent, LogRequest, LogSource};
+    use crate::backends::{self, BackendError, Engine, EngineEvent};
     use crate::session::io::{PaneIo, PaneKind};
     use crate::state::names::Slug;
     use crate::state::Home;
@@ -682,21 +682,6 @@ mod engine {
         seen: &mut (dyn FnMut(EngineEvent) -> bool + Send),
     ) -> Result<(), BackendError> {
         backends::connect(host).follow_changes(hash, seen)
-    }
-
-    /// The last `lines` lines of `slug`'s sidecar output.
-    pub fn sidecar_log(home: &Home, slug: &str, lines: usize) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let request = LogRequest {
-            source: LogSource::Sidecar,
-            follow: false,
-            tail: Some(lines),
-        };
-        backends::for_bottle(home, slug).logs(&Slug::parse(slug)?, request, &mut |_, chunk| {
-            out.extend_from_slice(chunk);
-            Ok(())
-        })?;
-        Ok(out)
     }
 }
 

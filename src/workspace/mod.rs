@@ -13,8 +13,8 @@
 
 mod definitions;
 mod effects;
-mod gate;
 mod jobs;
+mod sidecar;
 
 use crate::app::{App, AppEvent, Effect, RunOutcome, SavedLayout};
 use crate::session::pane::PaneNotice;

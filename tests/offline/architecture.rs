@@ -301,7 +301,11 @@ fn the_workspace_rooms_keep_their_doors() {
     found.extend(uses("tty.rs", &[], &["crate::"]));
     found.extend(uses(
         "workspace/",
-        &["workspace/effects.rs", "workspace/jobs.rs"],
+        &[
+            "workspace/effects.rs",
+            "workspace/jobs.rs",
+            "workspace/sidecar.rs",
+        ],
         &["crate::backends", "crate::launcher"],
     ));
     assert!(found.is_empty(), "{}", found.join("\n"));

@@ -1,12 +1,29 @@
-//! The git gate's jobs: following a bottle's gate decisions (its sidecar's
-//! log, from now on) and bringing pushes to the workspace repository into
-//! the host repository (`control::fetch`, what `bottle fetch` does).
+//! A bottle's sidecar, as the workspace reads it: its log (the log
+//! viewer's source), its git gate's decisions followed from now on, and
+//! its pushes to the workspace repository brought into the host repository
+//! (`control::fetch`, what `bottle fetch` does). With `effects.rs` and
+//! `jobs.rs`, the only workspace file that talks to the engine.
 
 use super::jobs::Jobs;
 use crate::app::{AppEvent, GateDecision};
 use crate::backends::{self, LogRequest, LogSource};
 use crate::state::names::Slug;
 use crate::state::Home;
+
+/// The last `lines` lines of `slug`'s sidecar output.
+pub fn log_tail(home: &Home, slug: &str, lines: usize) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let request = LogRequest {
+        source: LogSource::Sidecar,
+        follow: false,
+        tail: Some(lines),
+    };
+    backends::for_bottle(home, slug).logs(&Slug::parse(slug)?, request, &mut |_, chunk| {
+        out.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    Ok(out)
+}
 
 /// A gate decision in a line of the sidecar's log.
 pub fn decision(line: &[u8]) -> Option<GateDecision> {
