@@ -252,7 +252,7 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
         };
         let kind = kind_of(u.new.clone()).await;
         let branch = u.name.starts_with("refs/heads/");
-        if (branch && kind != "commit") || (!branch && kind != "commit" && kind != "tag") {
+        if kind != "commit" && (branch || kind != "tag") {
             refusals.push(format!("{name}: points at a {kind}, not a commit"));
             continue;
         }

@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn only_the_smart_protocol_paths_are_served() {
         use hyper::Method;
-        let r = |m: &Method, p: &str, q: Option<&str>| route(m, p, q).map(|(n, s)| (n, s));
+        let r = |m: &Method, p: &str, q: Option<&str>| route(m, p, q);
         assert_eq!(
             r(
                 &Method::GET,

@@ -555,11 +555,7 @@ mod tests {
             "\ndiff --git a/{KEY}.txt b/{KEY}.txt\nnew file mode 100644\n--- /dev/null\n+++ b/{KEY}.txt\n@@ -0,0 +1 @@\n+x\n"
         );
         let f = scan_log(
-            &log(&[(
-                "c",
-                &format!("subject\n\nbody own-secret-value-123\n"),
-                &patch,
-            )]),
+            &log(&[("c", "subject\n\nbody own-secret-value-123\n", &patch)]),
             "n0",
             &scanner(),
             10,
