@@ -301,7 +301,8 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
 
 /// The scan of what the push adds: the new commits (not reachable from
 /// any ref the gate has, nor from the commits the operator already has),
-/// each against its first parent, and tag messages.
+/// each against its first parent, then each one's raw object, and the
+/// raw tag objects of the pushed refs.
 async fn scan_push(
     repo: &GateRepo,
     paths: &Paths,
