@@ -14,6 +14,7 @@ mod docker_smoke;
 mod docker_start_pty;
 mod egress;
 mod gitgate;
+mod gitgate_attacks;
 mod gitgate_fetch;
 mod gitserver_standin;
 mod last_screen;

@@ -24,6 +24,9 @@ pub const ENV_REPORT: &str = "BOTTLE_GATE_REPORT";
 /// Findings listed to the agent at most.
 const MAX_FINDINGS: usize = 20;
 
+/// Tags of tags followed at most (deeper is refused, not skipped).
+const MAX_TAG_DEPTH: usize = 64;
+
 /// One ref update as receive-pack hands it over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Update {
@@ -165,15 +168,27 @@ pub fn run(stdin: &str, err: &mut dyn Write) -> i32 {
             "bottle git gate: scanned; the operator brings it in with `bottle fetch`"
         );
     }
+    // The log names rules, never values: a ref name or a reason (a file
+    // name) the scanner finds a value in is withheld from it.
+    let secrets = crate::sidecar::egress::secrets::read_secrets(&paths.secrets_dir);
+    let scanner = crate::policy::dlp::Scanner::new(&secrets, &[]);
+    let withhold = |text: &str| match scanner.scan(text.as_bytes()) {
+        Some(h) => format!("(withheld: holds a value the {} rule finds)", h.rule),
+        None => text.to_string(),
+    };
+    let logged: Vec<String> = reasons
+        .iter()
+        .map(|r| r.lines().map(withhold).collect::<Vec<_>>().join("\n"))
+        .collect();
     let report = Report {
         event: "gitgate",
         repo: &repo.name,
         decision,
         refs: updates
             .iter()
-            .map(|u| serde_json::json!({"ref": crate::sanitize::inline(&u.name), "old": u.old, "new": u.new}))
+            .map(|u| serde_json::json!({"ref": withhold(&crate::sanitize::inline(&u.name)), "old": u.old, "new": u.new}))
             .collect(),
-        reasons: &reasons,
+        reasons: &logged,
     };
     if let Ok(line) = serde_json::to_string(&report) {
         let _ = std::fs::OpenOptions::new()
@@ -204,6 +219,17 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
     if !refusals.is_empty() {
         return Err(refusals);
     }
+    // A ref's name goes upstream too.
+    let secrets = crate::sidecar::egress::secrets::read_secrets(&paths.secrets_dir);
+    let scanner = crate::policy::dlp::Scanner::new(&secrets, &[]);
+    let named: Vec<String> = updates
+        .iter()
+        .filter_map(|u| scanner.scan(u.name.as_bytes()))
+        .map(|h| format!("a pushed ref's name: {} (rename the branch)", h.rule))
+        .collect();
+    if !named.is_empty() {
+        return Err(named);
+    }
     let env = quarantine_env();
     let git = |args: Vec<String>| {
         let env = env.clone();
@@ -212,18 +238,32 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
             upstream::git(paths, &env, &args, upstream::UPSTREAM_TIMEOUT).await
         }
     };
-    // Types and fast-forwards.
+    // Types and fast-forwards. Whatever a ref names must come down to a
+    // commit: a tag of a tree or a blob would carry content `git log`
+    // never shows (it skips them) past the scan.
     let mut refusals = Vec::new();
     for u in updates {
         let name = crate::sanitize::inline(&u.name);
-        let kind = git(vec!["cat-file".into(), "-t".into(), u.new.clone()])
-            .await
-            .map(|o| String::from_utf8_lossy(&o).trim().to_string())
-            .unwrap_or_default();
+        let kind_of = |rev: String| async {
+            git(vec!["cat-file".into(), "-t".into(), rev])
+                .await
+                .map(|o| String::from_utf8_lossy(&o).trim().to_string())
+                .unwrap_or_default()
+        };
+        let kind = kind_of(u.new.clone()).await;
         let branch = u.name.starts_with("refs/heads/");
         if kind != "commit" && (branch || kind != "tag") {
             refusals.push(format!("{name}: points at a {kind}, not a commit"));
             continue;
+        }
+        if kind == "tag" {
+            let peeled = kind_of(format!("{}^{{}}", u.new)).await;
+            if peeled != "commit" {
+                refusals.push(format!(
+                    "{name}: a tag of a {peeled}, not a commit: only tags of commits pass the git gate"
+                ));
+                continue;
+            }
         }
         if !is_zero(&u.old)
             && git(vec![
@@ -261,7 +301,8 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
 
 /// The scan of what the push adds: the new commits (not reachable from
 /// any ref the gate has, nor from the commits the operator already has),
-/// each against its first parent, and tag messages.
+/// each against its first parent, then each one's raw object, and the
+/// raw tag objects of the pushed refs.
 async fn scan_push(
     repo: &GateRepo,
     paths: &Paths,
@@ -272,25 +313,44 @@ async fn scan_push(
     let secrets = crate::sidecar::egress::secrets::read_secrets(&paths.secrets_dir);
     let scanner = crate::policy::dlp::Scanner::new(&secrets, &[]);
     let mut found = Vec::new();
-    // Annotated tags: their messages.
+    // Annotated tags, raw (headers and message), down the whole chain.
     for u in updates {
         let mut id = u.new.clone();
-        for _ in 0..8 {
-            let Ok(body) = upstream::git(
+        let mut depth = 0;
+        loop {
+            let is_tag = upstream::git(
+                paths,
+                env,
+                &["cat-file", "-t", &id],
+                upstream::UPSTREAM_TIMEOUT,
+            )
+            .await
+            .is_ok_and(|t| t.trim_ascii() == b"tag");
+            if !is_tag {
+                break;
+            }
+            depth += 1;
+            if depth > MAX_TAG_DEPTH {
+                return Err(vec![format!(
+                    "{}: tags nested more than {MAX_TAG_DEPTH} deep",
+                    crate::sanitize::inline(&u.name)
+                )]);
+            }
+            let body = upstream::git(
                 paths,
                 env,
                 &["cat-file", "tag", &id],
                 upstream::UPSTREAM_TIMEOUT,
             )
             .await
-            else {
-                break;
-            };
-            let text = String::from_utf8_lossy(&body).into_owned();
-            let (head, message) = text.split_once("\n\n").unwrap_or((&text, ""));
-            scan::scan_message(&id, "tag message", message.as_bytes(), &scanner, &mut found);
-            match head.lines().find_map(|l| l.strip_prefix("object ")) {
-                Some(next) => id = next.to_string(),
+            .map_err(|e| vec![format!("reading a pushed tag: {e}")])?;
+            scan::scan_object(&id, "tag", &body, &scanner, &mut found);
+            match body
+                .split(|&b| b == b'\n')
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix(b"object "))
+            {
+                Some(next) => id = String::from_utf8_lossy(next).into_owned(),
                 None => break,
             }
         }
@@ -374,12 +434,13 @@ async fn scan_push(
             if n == 0 {
                 break;
             }
-            s.line(line.strip_suffix(b"\n").unwrap_or(&line));
+            s.piece(&line);
             if s.full() {
                 break;
             }
         }
-        s.finish()
+        let commits = s.take_commits();
+        (s.finish(), commits)
     };
     let mut err_text = Vec::new();
     let errs = async {
@@ -388,12 +449,15 @@ async fn scan_push(
             .read_to_end(&mut err_text)
             .await;
     };
-    let (_, logged, _) = tokio::time::timeout(upstream::UPSTREAM_TIMEOUT, async {
+    let (_, (logged, commits), _) = tokio::time::timeout(upstream::UPSTREAM_TIMEOUT, async {
         tokio::join!(feed, read, errs)
     })
     .await
     .map_err(|_| vec!["scanning the push took too long".to_string()])?;
     found.extend(logged);
+    if found.len() < MAX_FINDINGS {
+        found.extend(scan_commits(paths, env, &commits, &scanner).await?);
+    }
     if found.len() >= MAX_FINDINGS {
         let _ = child.kill().await;
         found.truncate(MAX_FINDINGS);
@@ -409,6 +473,105 @@ async fn scan_push(
             upstream::tail(&err_text)
         )]);
     }
+    Ok(found)
+}
+
+/// The raw objects of these new commits (every header, the message as
+/// stored): `git cat-file --batch`, each object whole, or as a stream
+/// when it is large.
+async fn scan_commits(
+    paths: &Paths,
+    env: &[(OsString, OsString)],
+    ids: &[String],
+    scanner: &crate::policy::dlp::Scanner,
+) -> Result<Vec<Finding>, Vec<String>> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    /// Objects up to this size are read whole (their lines named).
+    const WHOLE: u64 = 16 << 20;
+    let mut found = Vec::new();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let fail = |e: &dyn std::fmt::Display| vec![format!("scanning the pushed commits: {e}")];
+    let mut child = tokio::process::Command::new("git")
+        .args(["cat-file", "--batch"])
+        .env_clear()
+        .envs(upstream::base_env(paths))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| fail(&e))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| fail(&"no stdin"))?;
+    let input: Vec<u8> = ids
+        .iter()
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let feed = tokio::spawn(async move {
+        let _ = stdin.write_all(&input).await;
+    });
+    let stdout = child.stdout.take().ok_or_else(|| fail(&"no stdout"))?;
+    let mut reader = tokio::io::BufReader::with_capacity(1 << 16, stdout);
+    let read = async {
+        for _ in ids {
+            let mut header = Vec::new();
+            (&mut reader)
+                .take(1024)
+                .read_until(b'\n', &mut header)
+                .await
+                .map_err(|e| fail(&e))?;
+            let text = String::from_utf8_lossy(&header).trim().to_string();
+            let mut f = text.split(' ');
+            let (Some(id), Some("commit"), Some(size)) = (f.next(), f.next(), f.next()) else {
+                return Err(fail(&format!(
+                    "unexpected `{}`",
+                    crate::sanitize::inline(&text)
+                )));
+            };
+            let size: u64 = size.parse().map_err(|_| fail(&"a bad object size"))?;
+            if size <= WHOLE {
+                let mut raw = vec![0u8; size as usize];
+                reader.read_exact(&mut raw).await.map_err(|e| fail(&e))?;
+                scan::scan_object(id, "commit", &raw, scanner, &mut found);
+            } else {
+                let mut stream = scanner.stream();
+                let mut left = size;
+                let mut buf = vec![0u8; 1 << 20];
+                let mut hit = None;
+                while left > 0 {
+                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    reader
+                        .read_exact(&mut buf[..want])
+                        .await
+                        .map_err(|e| fail(&e))?;
+                    left -= want as u64;
+                    if hit.is_none() {
+                        hit = stream.push(&buf[..want]).err();
+                    }
+                }
+                if let Some(h) = hit.or_else(|| stream.finish().err()) {
+                    found.push(Finding {
+                        commit: id.to_string(),
+                        place: "commit object (a very large one)".into(),
+                        rule: h.rule,
+                    });
+                }
+            }
+            let mut nl = [0u8; 1];
+            reader.read_exact(&mut nl).await.map_err(|e| fail(&e))?;
+            if found.len() >= MAX_FINDINGS {
+                break;
+            }
+        }
+        Ok::<_, Vec<String>>(())
+    };
+    tokio::time::timeout(upstream::UPSTREAM_TIMEOUT, read)
+        .await
+        .map_err(|_| vec!["scanning the push took too long".to_string()])??;
+    feed.abort();
+    let _ = child.kill().await;
     Ok(found)
 }
 

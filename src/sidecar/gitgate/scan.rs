@@ -7,10 +7,26 @@
 use crate::policy::dlp::Scanner;
 
 /// The log format the hook asks for: a NUL, a marker with a nonce the
-/// agent cannot know (so no message or file can forge a commit start),
-/// the commit id; the message follows up to the next NUL.
+/// agent cannot know (so no file can forge a commit start), the commit
+/// id, an empty message up to the end marker. The message is not taken
+/// from `git log` (which re-encodes it by its `encoding` header and
+/// shows no other header): the hook scans each new commit's raw object
+/// ([`scan_object`]).
 pub fn format_arg(nonce: &str) -> String {
-    format!("--format=%x00bottle-commit-{nonce} %H%n%B%x00bottle-end-{nonce}")
+    format!("--format=%x00bottle-commit-{nonce} %H%n%x00bottle-end-{nonce}")
+}
+
+/// A raw commit or tag object (`what`: `commit`, `tag`) as git stores it:
+/// every header (author, committer, tagger, tag name, `gpgsig`,
+/// `encoding`, any other) and the message bytes as they are, whatever
+/// encoding the object claims.
+pub fn scan_object(id: &str, what: &str, raw: &[u8], scanner: &Scanner, found: &mut Vec<Finding>) {
+    let (head, message) = match raw.windows(2).position(|w| w == b"\n\n") {
+        Some(at) => (&raw[..at], &raw[at + 2..]),
+        None => (raw, &raw[raw.len()..]),
+    };
+    scan_message(id, &format!("{what} header"), head, scanner, found);
+    scan_message(id, &format!("{what} message"), message, scanner, found);
 }
 
 /// A finding: where, and which rule (never the value).
@@ -29,18 +45,35 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Scans `git log -p` output made with [`FORMAT`]; at most `limit`
+/// Scans `git log -p` output made with [`format_arg`]; at most `limit`
 /// findings.
 pub fn scan_log(log: &[u8], nonce: &str, scanner: &Scanner, limit: usize) -> Vec<Finding> {
     let mut s = LogScan::new(scanner, nonce, limit);
     for line in log.split_inclusive(|&b| b == b'\n') {
-        s.line(line.strip_suffix(b"\n").unwrap_or(line));
+        s.piece(line);
     }
     s.finish()
 }
 
-/// The log read line by line (a line longer than the reader's limit
-/// arrives in pieces; each piece is scanned as a line), so a push of any
+/// What the rest of a line that arrives in pieces is.
+enum Rest<'a> {
+    /// The next piece starts a line.
+    None,
+    /// An added line (its number): scanned as a stream, the pieces
+    /// overlapping, so a value across a piece boundary is seen whole.
+    Added(crate::policy::dlp::StreamScan<'a>, usize),
+    /// A `diff --git` line (a path longer than a piece): scanned the
+    /// same way.
+    Name(crate::policy::dlp::StreamScan<'a>),
+    /// Message text.
+    Message,
+    /// Anything else (context, removed lines, headers).
+    Skip,
+}
+
+/// The log read line by line in bounded pieces (a line longer than the
+/// reader's limit arrives in several; each piece is read as the rest of
+/// the line it belongs to, never as a line of its own), so a push of any
 /// size is scanned in bounded memory.
 pub struct LogScan<'a> {
     scanner: &'a Scanner,
@@ -54,7 +87,10 @@ pub struct LogScan<'a> {
     /// Inside a commit message (`Some(lines so far)`).
     message: Option<Vec<u8>>,
     file: String,
-    new_file: bool,
+    /// The current file's name as its `diff --git` line gives it.
+    diff_name: Option<String>,
+    /// What the rest of the current line is when it arrives in pieces.
+    rest: Rest<'a>,
     /// The next added line's number in the new file (0: between files).
     line_no: usize,
     /// Consecutive added lines (joined): a value split over lines is
@@ -62,10 +98,16 @@ pub struct LogScan<'a> {
     block: Vec<u8>,
     block_start: usize,
     block_hit: bool,
+    /// The commits the log went through (their raw objects are scanned
+    /// apart: [`scan_object`]).
+    commits: Vec<String>,
 }
 
 /// Joined added lines are scanned whole up to this size, then restarted.
 const MAX_BLOCK: usize = 1 << 20;
+
+/// What of a long message is kept to be scanned with what follows.
+const MAX_OVERLAP: usize = 64 << 10;
 
 impl<'a> LogScan<'a> {
     pub fn new(scanner: &'a Scanner, nonce: &str, limit: usize) -> LogScan<'a> {
@@ -78,16 +120,23 @@ impl<'a> LogScan<'a> {
             commit: String::new(),
             message: None,
             file: String::new(),
-            new_file: false,
+            diff_name: None,
+            rest: Rest::None,
             line_no: 0,
             block: Vec::new(),
             block_start: 0,
             block_hit: false,
+            commits: Vec::new(),
         }
     }
 
     pub fn full(&self) -> bool {
         self.found.len() >= self.limit
+    }
+
+    /// The commits seen so far (taken).
+    pub fn take_commits(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.commits)
     }
 
     pub fn finish(mut self) -> Vec<Finding> {
@@ -119,14 +168,88 @@ impl<'a> LogScan<'a> {
         self.block_hit = false;
     }
 
-    /// One line of the log, without its newline.
-    pub fn line(&mut self, line: &[u8]) {
+    /// One piece of the log as the reader gives it: a whole line with its
+    /// newline, or (a line longer than the reader's limit) a part of one,
+    /// the last part with the newline.
+    pub fn piece(&mut self, piece: &[u8]) {
         if self.full() {
             return;
         }
+        let (bytes, ends) = match piece.strip_suffix(b"\n") {
+            Some(b) => (b, true),
+            None => (piece, false),
+        };
+        match std::mem::replace(&mut self.rest, Rest::None) {
+            Rest::None => self.line(bytes, ends),
+            Rest::Added(mut stream, line_no) => {
+                self.extend_block(bytes);
+                let hit = match stream.push(bytes) {
+                    Err(h) => Some(h),
+                    Ok(_) if ends => stream.finish().err(),
+                    Ok(_) => None,
+                };
+                match hit {
+                    Some(h) => {
+                        let place = format!("{}:{line_no}", crate::sanitize::inline(&self.file));
+                        self.push(place, h.rule);
+                        self.block_hit = true;
+                        self.rest = if ends { Rest::None } else { Rest::Skip };
+                    }
+                    None if !ends => self.rest = Rest::Added(stream, line_no),
+                    None => {}
+                }
+            }
+            Rest::Name(mut stream) => {
+                let hit = match stream.push(bytes) {
+                    Err(h) => Some(h),
+                    Ok(_) if ends => stream.finish().err(),
+                    Ok(_) => None,
+                };
+                match hit {
+                    Some(h) => {
+                        self.push("file name (a very long path)".into(), h.rule);
+                        self.rest = if ends { Rest::None } else { Rest::Skip };
+                    }
+                    None if !ends => self.rest = Rest::Name(stream),
+                    None => {}
+                }
+            }
+            Rest::Message => {
+                if let Some(message) = self.message.as_mut() {
+                    message.extend_from_slice(bytes);
+                    if ends {
+                        message.push(b'\n');
+                    }
+                }
+                if !ends {
+                    self.rest = Rest::Message;
+                }
+            }
+            Rest::Skip => {
+                if !ends {
+                    self.rest = Rest::Skip;
+                }
+            }
+        }
+    }
+
+    /// An added line's bytes onto the joined block, which keeps at most
+    /// its last overlap past [`MAX_BLOCK`] (what is dropped was scanned
+    /// as the line went by).
+    fn extend_block(&mut self, bytes: &[u8]) {
+        self.block.extend_from_slice(bytes);
+        if self.block.len() > 2 * MAX_BLOCK {
+            let keep = self.block.len() - MAX_BLOCK;
+            self.block.drain(..keep);
+        }
+    }
+
+    /// The start of a line (`ends`: the whole of it), without its newline.
+    fn line(&mut self, line: &[u8], ends: bool) {
         if let Some(rest) = line.strip_prefix(self.start.as_slice()) {
             self.flush();
             self.commit = String::from_utf8_lossy(rest).into_owned();
+            self.commits.push(self.commit.clone());
             self.message = Some(Vec::new());
             self.file.clear();
             self.line_no = 0;
@@ -151,12 +274,16 @@ impl<'a> LogScan<'a> {
                     // on the same line.
                     let rest = &line[end + self.end.len()..];
                     if !rest.is_empty() {
-                        self.line(rest);
+                        self.line(rest, ends);
                     }
                 }
                 None => {
                     message.extend_from_slice(line);
-                    message.push(b'\n');
+                    if ends {
+                        message.push(b'\n');
+                    } else {
+                        self.rest = Rest::Message;
+                    }
                     if message.len() > MAX_BLOCK {
                         let commit = self.commit.clone();
                         scan_message(
@@ -166,37 +293,56 @@ impl<'a> LogScan<'a> {
                             self.scanner,
                             &mut self.found,
                         );
-                        message.clear();
+                        // What follows is scanned with the end of this.
+                        let keep = message.len() - MAX_OVERLAP.min(message.len());
+                        message.drain(..keep);
                     }
                     self.message = Some(message);
                 }
             }
             return;
         }
-        self.patch_line(line);
+        self.patch_line(line, ends);
+        if !ends && matches!(self.rest, Rest::None) {
+            self.rest = Rest::Skip;
+        }
     }
 
-    fn patch_line(&mut self, line: &[u8]) {
-        if line.starts_with(b"diff --git ") {
+    fn patch_line(&mut self, line: &[u8], ends: bool) {
+        if let Some(paths) = line.strip_prefix(b"diff --git ") {
             self.flush();
-            self.new_file = false;
             self.file.clear();
             self.line_no = 0;
+            self.diff_name = None;
+            if ends {
+                self.diff_name = diff_git_name(paths);
+                self.file = self.diff_name.clone().unwrap_or_default();
+            } else {
+                // A path longer than a piece: scanned whole, new or not.
+                let mut stream = self.scanner.stream();
+                match stream.push(paths) {
+                    Err(h) => self.push("file name (a very long path)".into(), h.rule),
+                    Ok(_) => self.rest = Rest::Name(stream),
+                }
+            }
             return;
         }
         if self.line_no == 0 {
+            // A new file (empty ones have no `---`/`+++` lines): its name.
+            if line.starts_with(b"new file mode ") {
+                if let Some(name) = self.diff_name.take() {
+                    if let Some(h) = self.scanner.scan(name.as_bytes()) {
+                        let place = format!("file name {}", crate::sanitize::inline(&name));
+                        self.push(place, h.rule);
+                    }
+                }
+                return;
+            }
             if line.starts_with(b"--- ") {
-                self.new_file = line == b"--- /dev/null";
                 return;
             }
             if let Some(path) = line.strip_prefix(b"+++ ") {
                 self.file = unquote(path.strip_prefix(b"b/").unwrap_or(path));
-                if self.new_file {
-                    if let Some(h) = self.scanner.scan(self.file.as_bytes()) {
-                        let place = format!("file name {}", crate::sanitize::inline(&self.file));
-                        self.push(place, h.rule);
-                    }
-                }
                 return;
             }
         }
@@ -218,11 +364,26 @@ impl<'a> LogScan<'a> {
             } else {
                 self.block.push(b'\n');
             }
-            self.block.extend_from_slice(added);
-            if let Some(h) = self.scanner.scan(added) {
-                let place = format!("{}:{}", crate::sanitize::inline(&self.file), self.line_no);
-                self.push(place, h.rule);
-                self.block_hit = true;
+            self.extend_block(added);
+            if ends {
+                if let Some(h) = self.scanner.scan(added) {
+                    let place = format!("{}:{}", crate::sanitize::inline(&self.file), self.line_no);
+                    self.push(place, h.rule);
+                    self.block_hit = true;
+                }
+            } else {
+                // The line goes on in the next piece: scanned as a stream.
+                let mut stream = self.scanner.stream();
+                match stream.push(added) {
+                    Err(h) => {
+                        let place =
+                            format!("{}:{}", crate::sanitize::inline(&self.file), self.line_no);
+                        self.push(place, h.rule);
+                        self.block_hit = true;
+                        self.rest = Rest::Skip;
+                    }
+                    Ok(_) => self.rest = Rest::Added(stream, self.line_no),
+                }
             }
             self.line_no += 1;
             return;
@@ -266,6 +427,33 @@ pub fn scan_message(
             });
         }
     }
+}
+
+/// The path of `diff --git a/<p> b/<p>` (the same path twice: renames
+/// are off), each side C-quoted or not; `None` when it does not parse.
+fn diff_git_name(paths: &[u8]) -> Option<String> {
+    if paths.first() == Some(&b'"') {
+        // The first quoted token, up to its closing quote.
+        let mut i = 1;
+        while i < paths.len() {
+            match paths[i] {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        let token = paths.get(..=i)?;
+        let name = unquote(token);
+        return Some(name.strip_prefix("a/").unwrap_or(&name).to_string());
+    }
+    // `a/P b/P`: P is half of what is left.
+    let n = paths.len().checked_sub(5)?;
+    if n % 2 != 0 || !paths.starts_with(b"a/") {
+        return None;
+    }
+    let p = &paths[2..2 + n / 2];
+    (paths[2 + n / 2..].strip_prefix(b" b/") == Some(p))
+        .then(|| String::from_utf8_lossy(p).into_owned())
 }
 
 /// `@@ -a,b +c,d @@` → c.
@@ -411,6 +599,81 @@ mod tests {
         assert_eq!(
             scan_log(&log(&[("c", "m\n", &patch)]), "n0", &scanner(), 5).len(),
             5
+        );
+    }
+
+    #[test]
+    fn a_value_across_the_pieces_of_a_long_line_is_found() {
+        // The reader gives a long line in pieces (the last with its
+        // newline); the key spans two of them.
+        let sc = scanner();
+        let mut s = LogScan::new(&sc, "n0", 10);
+        for p in [
+            &b"\0bottle-commit-n0 c1\n"[..],
+            b"\0bottle-end-n0\n",
+            b"diff --git a/long.txt b/long.txt\n",
+            b"--- a/long.txt\n",
+            b"+++ b/long.txt\n",
+            b"@@ -1 +1 @@\n",
+            b"-old\n",
+            b"+xxxxxxxx AKIAZ7QWE",
+            b"RTYUIOPASDF",
+            b" yyyy\n",
+            // A piece that looks like a header is still the line's rest.
+            b"+zzzz",
+            b"diff --git a/x b/x\n",
+            b"+own-secret-value-123\n",
+        ] {
+            s.piece(p);
+        }
+        let f = s.finish();
+        let places: Vec<(&str, &str)> = f
+            .iter()
+            .map(|f| (f.place.as_str(), f.rule.as_str()))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("long.txt:1", "aws-access-key"),
+                ("long.txt:3", "canary:canary-X")
+            ],
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_new_file_is_named_from_its_diff_line() {
+        let patch = format!(
+            "\ndiff --git a/k-{KEY} b/k-{KEY}\nnew file mode 100644\nindex 0000000..e69de29\n\
+             diff --git \"a/caf\\303\\251-{KEY}\" \"b/caf\\303\\251-{KEY}\"\nnew file mode 100644\nindex 0000000..e69de29\n\
+             diff --git a/old-{KEY} b/old-{KEY}\nindex 1..2 100644\n--- a/old-{KEY}\n+++ b/old-{KEY}\n@@ -1 +1 @@\n-a\n+b\n"
+        );
+        let f = scan_log(&log(&[("c", "m\n", &patch)]), "n0", &scanner(), 10);
+        let places: Vec<&str> = f.iter().map(|f| f.place.as_str()).collect();
+        assert_eq!(
+            places,
+            [
+                format!("file name k-{KEY}"),
+                format!("file name caf\u{e9}-{KEY}")
+            ],
+            "{f:?}"
+        );
+        assert_eq!(diff_git_name(b"a/a b/c b/a b/c").as_deref(), Some("a b/c"));
+        assert_eq!(diff_git_name(b"a/x b/y"), None);
+    }
+
+    #[test]
+    fn a_raw_object_is_scanned_headers_and_all() {
+        let raw = format!(
+            "tree 1\nauthor {KEY} <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\nencoding UTF-16LE\n\nsubject\n\nown-secret-value-123\n"
+        );
+        let mut f = Vec::new();
+        scan_object("c", "commit", raw.as_bytes(), &scanner(), &mut f);
+        let places: Vec<&str> = f.iter().map(|f| f.place.as_str()).collect();
+        assert_eq!(
+            places,
+            ["commit header line 2", "commit message line 3"],
+            "{f:?}"
         );
     }
 }
