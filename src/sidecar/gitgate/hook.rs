@@ -106,11 +106,24 @@ struct Report<'a> {
     decision: &'a str,
     refs: Vec<serde_json::Value>,
     reasons: &'a [String],
+    /// Milliseconds: the whole hook, its scan, its push upstream.
+    duration_ms: u128,
+    scan_ms: u128,
+    upstream_ms: u128,
+}
+
+/// Where the hook's time went, for the report.
+#[derive(Default)]
+struct Timing {
+    scan_ms: u128,
+    upstream_ms: u128,
 }
 
 /// Runs the hook: `stdin` as receive-pack gives it; messages to `err`;
 /// the exit status.
 pub fn run(stdin: &str, err: &mut dyn Write) -> i32 {
+    let started = std::time::Instant::now();
+    let mut timing = Timing::default();
     let var = |k: &str| std::env::var_os(k).unwrap_or_default();
     let paths = Paths {
         root: var(ENV_ROOT).into(),
@@ -144,7 +157,7 @@ pub fn run(stdin: &str, err: &mut dyn Write) -> i32 {
     };
     let (updates, outcome) = match parse_updates(stdin) {
         Ok(u) => {
-            let outcome = runtime.block_on(decide(&repo, &paths, &u));
+            let outcome = runtime.block_on(decide(&repo, &paths, &u, &mut timing));
             (u, outcome)
         }
         Err(e) => (vec![], Err(vec![e])),
@@ -189,6 +202,9 @@ pub fn run(stdin: &str, err: &mut dyn Write) -> i32 {
             .map(|u| serde_json::json!({"ref": withhold(&crate::sanitize::inline(&u.name)), "old": u.old, "new": u.new}))
             .collect(),
         reasons: &logged,
+        duration_ms: started.elapsed().as_millis(),
+        scan_ms: timing.scan_ms,
+        upstream_ms: timing.upstream_ms,
     };
     if let Ok(line) = serde_json::to_string(&report) {
         let _ = std::fs::OpenOptions::new()
@@ -214,7 +230,12 @@ fn quarantine_env() -> Vec<(OsString, OsString)> {
     .collect()
 }
 
-async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<(), Vec<String>> {
+async fn decide(
+    repo: &GateRepo,
+    paths: &Paths,
+    updates: &[Update],
+    timing: &mut Timing,
+) -> Result<(), Vec<String>> {
     let refusals = ref_refusals(repo, updates);
     if !refusals.is_empty() {
         return Err(refusals);
@@ -283,7 +304,10 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
     if !refusals.is_empty() {
         return Err(refusals);
     }
-    let findings = scan_push(repo, paths, updates, &env).await?;
+    let t = std::time::Instant::now();
+    let findings = scan_push(repo, paths, updates, &env).await;
+    timing.scan_ms = t.elapsed().as_millis();
+    let findings = findings?;
     if !findings.is_empty() {
         let mut out: Vec<String> = vec![format!(
             "{} possible secret(s) in what this push adds (file:line: rule):",
@@ -294,7 +318,10 @@ async fn decide(repo: &GateRepo, paths: &Paths, updates: &[Update]) -> Result<()
         return Err(vec![out.join("\n")]);
     }
     if let Some(up) = &repo.upstream {
-        push_upstream(repo, up, paths, updates, &env).await?;
+        let t = std::time::Instant::now();
+        let pushed = push_upstream(repo, up, paths, updates, &env).await;
+        timing.upstream_ms = t.elapsed().as_millis();
+        pushed?;
     }
     Ok(())
 }
