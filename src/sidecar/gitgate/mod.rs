@@ -115,6 +115,13 @@ impl Gate {
                 ("core.hooksPath", &hooks),
                 ("core.logAllRefUpdates", "false"),
                 ("uploadpack.allowAnySHA1InWant", "false"),
+                // The sidecar's memory is small (256 MiB): git's caches
+                // and pack windows stay well inside it.
+                ("core.deltaBaseCacheLimit", "32m"),
+                ("core.bigFileThreshold", "64m"),
+                ("pack.threads", "1"),
+                ("pack.windowMemory", "64m"),
+                ("pack.deltaCacheSize", "32m"),
             ];
             for (k, v) in settings {
                 upstream::git(
