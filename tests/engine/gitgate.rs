@@ -147,6 +147,21 @@ fn the_git_gate_scans_confines_and_keeps_the_keys() {
     assert!(out.contains("refs/heads/main: outside"), "{out}");
     assert_eq!(g.log("app", "main").len(), 1, "main is untouched");
 
+    // The upstream refuses: so does the agent's push, and the gate's copy
+    // does not move.
+    g.refuse_pushes("app", Some("upstream policy says no"));
+    let (code, out) = sh(
+        "cd app && git checkout -q -B bottle/six origin/bottle/one && echo six > six.txt \
+         && git add six.txt && git commit -qm six && git push origin bottle/six",
+    );
+    g.refuse_pushes("app", None);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("upstream policy says no"), "{out}");
+    assert!(out.contains("refused the push"), "{out}");
+    assert!(g.log("app", "bottle/six").is_empty());
+    let (_, out) = sh("cd app && git ls-remote origin refs/heads/bottle/six");
+    assert!(!out.contains("bottle/six"), "the gate kept nothing: {out}");
+
     // The https upstream with its token: clone and push, the token sent
     // by the gate and nowhere in the agent.
     let (code, out) = sh(&format!(
