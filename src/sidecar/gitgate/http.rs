@@ -207,7 +207,6 @@ async fn cgi(
     if let Some(p) = header("git-protocol") {
         cmd.env("HTTP_GIT_PROTOCOL", p);
     }
-    let _ = gate.exe.as_path();
     let mut child = cmd.spawn().map_err(|e| {
         text(
             StatusCode::INTERNAL_SERVER_ERROR,

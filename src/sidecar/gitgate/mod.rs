@@ -14,7 +14,7 @@ pub mod upstream;
 
 use crate::policy::gitgate::{GateFile, GateRepo, FILE_NAME};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use upstream::Paths;
 
@@ -30,8 +30,6 @@ pub struct Gate {
     /// an advertisement and a push never interleave).
     repos: HashMap<String, (GateRepo, Arc<tokio::sync::Mutex<()>>)>,
     slots: Arc<tokio::sync::Semaphore>,
-    /// This executable (the hook runs it).
-    exe: PathBuf,
 }
 
 /// Reads `gitgate.json`; `None` when this bottle has no gate.
@@ -144,7 +142,6 @@ impl Gate {
             paths,
             repos,
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)),
-            exe,
         })
     }
 
