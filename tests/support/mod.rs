@@ -184,11 +184,28 @@ impl PtyApp {
         assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill failed");
     }
 
-    /// Waits for the exit; returns the exit code.
+    /// Waits until the reader has taken what the exited program wrote:
+    /// the harness keeps the PTY's other end open, so there is no end of
+    /// file to wait for; the output stops growing instead (a loaded
+    /// machine may still be copying the last bytes when the exit is seen).
+    fn drain(&self) {
+        let start = Instant::now();
+        let mut last = usize::MAX;
+        let mut still = 0;
+        while still < 3 && start.elapsed() < TIMEOUT {
+            let now = self.raw.lock().expect("raw").len();
+            still = if now == last { still + 1 } else { 0 };
+            last = now;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for the exit and for its last output; returns the exit code.
     pub fn wait_exit(&mut self) -> u32 {
         let start = Instant::now();
         while start.elapsed() < TIMEOUT {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.drain();
                 return status.exit_code();
             }
             std::thread::sleep(Duration::from_millis(20));
