@@ -340,7 +340,6 @@ pub enum DebugCommand {
     },
 }
 
-/// The error printed for commands whose backend has not landed yet.
 /// Runs a subcommand; returns the process exit code.
 pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
     if let Command::SidecarSecrets { dir } = command {
