@@ -78,31 +78,10 @@ fn checked(name: &str) -> &str {
 /// A CA for this run and a leaf for `githttp.upstream.test` signed by it:
 /// (CA PEM, leaf chain PEM, leaf key PEM).
 fn mint_tls() -> (String, String, String) {
-    use rcgen::{
-        CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let (ca_pem, ca_key) =
-        bottle::sidecar::egress::ca::mint_ca("gitserver-standin").expect("mint the CA");
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, KeyPair::from_pem(&ca_key).expect("CA key"))
-        .expect("issuer");
-    let key = KeyPair::generate().expect("key");
-    let mut params = CertificateParams::new(vec![HTTPS_HOST.to_string()]).expect("params");
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, HTTPS_HOST);
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::NoCa;
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::days(1);
-    params.not_after = now + time::Duration::days(30);
-    let leaf = params.signed_by(&key, &issuer).expect("leaf");
-    let chain = format!("{}{}", leaf.pem(), ca_pem);
-    (ca_pem, chain, key.serialize_pem())
+    use bottle::sidecar::egress::ca;
+    let (ca_pem, ca_key) = ca::mint_ca("gitserver-standin").expect("mint the CA");
+    let (chain, key) = ca::leaf_pem(&ca_pem, &ca_key, HTTPS_HOST).expect("the leaf");
+    (ca_pem, chain, key)
 }
 
 pub struct GitServers {

@@ -31,6 +31,44 @@ pub fn mint_ca(slug: &str) -> Result<(String, String), rcgen::Error> {
     Ok((cert.pem(), key.serialize_pem()))
 }
 
+/// A server certificate for `host` (a DNS name or an IP literal) signed
+/// by `issuer`, with its key.
+fn leaf(
+    issuer: &Issuer<'static, KeyPair>,
+    host: &str,
+) -> Result<(rcgen::Certificate, KeyPair), String> {
+    let key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut params = CertificateParams::new(vec![host.to_string()]).map_err(|e| e.to_string())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, host);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::NoCa;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(30);
+    let cert = params.signed_by(&key, issuer).map_err(|e| e.to_string())?;
+    Ok((cert, key))
+}
+
+/// A leaf for `host` signed by this CA, as PEM: (the leaf then the CA,
+/// the leaf's key). For stand-in servers outside the proxy.
+pub fn leaf_pem(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    host: &str,
+) -> Result<(String, String), String> {
+    let key = KeyPair::from_pem(ca_key_pem).map_err(|e| format!("CA key: {e}"))?;
+    let issuer =
+        Issuer::from_ca_cert_pem(ca_cert_pem, key).map_err(|e| format!("CA certificate: {e}"))?;
+    let (cert, key) = leaf(&issuer, host)?;
+    Ok((format!("{}{ca_cert_pem}", cert.pem()), key.serialize_pem()))
+}
+
 /// Mints and caches a TLS server configuration per host.
 pub struct LeafMinter {
     issuer: Issuer<'static, KeyPair>,
@@ -58,24 +96,7 @@ impl LeafMinter {
         if let Some(c) = self.cache.lock().ok().and_then(|c| c.get(host).cloned()) {
             return Ok(c);
         }
-        let key = KeyPair::generate().map_err(|e| e.to_string())?;
-        let mut params =
-            CertificateParams::new(vec![host.to_string()]).map_err(|e| e.to_string())?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, host);
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::NoCa;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::days(1);
-        params.not_after = now + time::Duration::days(30);
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .map_err(|e| e.to_string())?;
+        let (cert, key) = leaf(&self.issuer, host)?;
         let chain = vec![cert.der().clone(), self.ca_der.clone()];
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(

@@ -345,17 +345,18 @@ async fn scan_push(
         let mut id = u.new.clone();
         let mut depth = 0;
         loop {
-            let is_tag = upstream::git(
+            // Not a tag (any more): the chain ends; refs must peel to a
+            // commit, which is checked before the scan.
+            let Ok(body) = upstream::git(
                 paths,
                 env,
-                &["cat-file", "-t", &id],
+                &["cat-file", "tag", &id],
                 upstream::UPSTREAM_TIMEOUT,
             )
             .await
-            .is_ok_and(|t| t.trim_ascii() == b"tag");
-            if !is_tag {
+            else {
                 break;
-            }
+            };
             depth += 1;
             if depth > MAX_TAG_DEPTH {
                 return Err(vec![format!(
@@ -363,14 +364,6 @@ async fn scan_push(
                     crate::sanitize::inline(&u.name)
                 )]);
             }
-            let body = upstream::git(
-                paths,
-                env,
-                &["cat-file", "tag", &id],
-                upstream::UPSTREAM_TIMEOUT,
-            )
-            .await
-            .map_err(|e| vec![format!("reading a pushed tag: {e}")])?;
             scan::scan_object(&id, "tag", &body, &scanner, &mut found);
             match body
                 .split(|&b| b == b'\n')
